@@ -1,0 +1,173 @@
+"""Structured differentiation of a cell: ``derive(cell) -> Derivation``.
+
+For an elementwise expression ``e`` with node symbols ``s_1 … s_k`` the chain rule is
+applied once per node,
+
+    ∂e/∂leaf = Σ_j  C_j · ∂s_j/∂leaf,   C_j = diag(∂e/∂s_j)   (vector node),
+                                        C_j = ∂e/∂s_j · 𝟙     (scalar node, vector e),
+
+and per node kind
+
+    ∂(M v)/∂leaf  = M · ∂v/∂leaf  (+ I ⊗ vᵀ or vᵀ ⊗ I when leaf is a matrix in M,
+                                      + (∂M/∂γ) v when leaf is a scalar in M's coefficients),
+    ∂(uᵀv)/∂leaf  = vᵀ · ∂u/∂leaf + uᵀ · ∂v/∂leaf.
+
+Products are expanded into a sum of terms, one per chain-rule path, so each term knows
+which named intermediates and gates it passes through; that is what ``gate_split`` uses.
+The work is done once per (expression, leaf) pair on symbolic sizes, so the cost does not
+depend on ``n``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy
+
+from ._cell import Cell
+from ._errors import unknown_name
+from ._linear import BlockJacobian, Column, Diag, Jacobian, Kron, Mat, Row, Scale, Term, scaled
+from ._nodes import SCALAR, Dot, Leaf, MatrixParameter, MatrixTerm, MatVec, Named
+
+
+def numel(piece: Leaf | MatrixParameter) -> sympy.Expr:
+    """Number of scalar entries of a leaf (1 for a scalar, rows·cols for a matrix)."""
+    if isinstance(piece, MatrixParameter):
+        return piece.shape[0] * piece.shape[1]
+    return sympy.S.One if piece.size is SCALAR else piece.size
+
+
+class _ChainRule:
+    """Memoised structured differentiation of one cell's expressions."""
+
+    def __init__(self, cell: Cell):
+        self.cell = cell
+        self._memo: dict[tuple[sympy.Expr, str], tuple[Term, ...]] = {}
+
+    def of_expr(self, expr: sympy.Expr, leaf) -> tuple[Term, ...]:
+        key = (expr, leaf.name)
+        if key not in self._memo:
+            self._memo[key] = self._expr_terms(expr, leaf)
+        return self._memo[key]
+
+    def _expr_terms(self, expr: sympy.Expr, leaf) -> tuple[Term, ...]:
+        out_size = self.cell.size_of(expr)
+        terms: list[Term] = []
+        for sym in sorted(expr.free_symbols, key=str):
+            node = self.cell.node(sym)
+            inner = self.of_node(node, leaf)
+            if not inner:
+                continue
+            coefficient = sympy.diff(expr, sym)
+            if coefficient == 0:
+                continue
+            lead = self._coefficient_factor(coefficient, out_size, node.size)
+            terms.extend(t.prepend(lead) for t in inner)
+        return tuple(terms)
+
+    def _coefficient_factor(self, coefficient, out_size, node_size):
+        if node_size is SCALAR and out_size is not SCALAR:
+            return Column(coefficient, out_size)
+        coefficient_size = self.cell.size_of(coefficient)
+        if coefficient_size is SCALAR:
+            return Scale(coefficient)
+        return Diag(coefficient, coefficient_size)
+
+    def of_node(self, node, leaf) -> tuple[Term, ...]:
+        if isinstance(node, Leaf):
+            return (Term(),) if node.name == leaf.name else ()
+        if isinstance(node, Named):
+            return tuple(t.via(node.name, node.is_gate) for t in self.of_expr(node.expr, leaf))
+        if isinstance(node, MatVec):
+            through = tuple(t.prepend(Mat(node.matrix)) for t in self.of_expr(node.operand, leaf))
+            return through + self._matrix_leaf_terms(node, leaf)
+        assert isinstance(node, Dot)
+        size = self.cell.size_of(node.left)
+        return tuple(t.prepend(Row(node.right, size)) for t in self.of_expr(node.left, leaf)) + tuple(
+            t.prepend(Row(node.left, size)) for t in self.of_expr(node.right, leaf)
+        )
+
+    def _matrix_leaf_terms(self, node: MatVec, leaf) -> tuple[Term, ...]:
+        """Terms of ∂(M v)/∂leaf that come from ``leaf`` appearing in ``M`` itself."""
+        if isinstance(leaf, MatrixParameter):
+            operand_size = self.cell.size_of(node.operand)
+            return tuple(
+                scaled(Term((Kron(node.operand, operand_size, node.size, t.transposed),)), t.coeff)
+                for t in node.terms
+                if t.parameter == leaf.name
+            )
+        if leaf.size is SCALAR and leaf.role == "parameter":
+            derived = tuple(
+                MatrixTerm(sympy.diff(t.coeff, leaf.symbol), t.parameter, t.transposed) for t in node.terms
+            )
+            derived = tuple(t for t in derived if t.coeff != 0)
+            if derived:
+                return (Term((Column(self.cell.derived_matvec(derived, node.operand), node.size),)),)
+        return ()
+
+
+@dataclass(frozen=True)
+class GateSplit:
+    """``J = A + B``: ``A`` is the state Jacobian with every marked gate frozen, ``B``
+    the terms that exist because a gate reads the state (Livi 2025, MATH.md §3.2/§3.4)."""
+
+    A: BlockJacobian
+    B: BlockJacobian
+
+
+class Derivation:
+    """Every Jacobian of one step of a cell, as structured SymPy closed forms.
+
+    * ``state``: ∂s'/∂s, a block matrix over all states (numerator layout);
+    * ``input``: ∂s'/∂x over all inputs;
+    * ``parameter(name)``: ∂s'/∂θ for one parameter (matrices flattened row-major, as
+      ``torch.flatten`` does: column ``i·c + j`` is entry ``(i, j)``);
+    * ``gate_split()``: the split J = A + B of the state Jacobian.
+    """
+
+    def __init__(self, cell: Cell):
+        self.cell = cell.validate()
+        self._rule = _ChainRule(cell)
+        states = cell.states
+        self.state = self._block(states)
+        self.input = self._block(cell.inputs)
+        self._parameters = {p.name: self._block((p,)) for p in cell.parameters}
+
+    def _block(self, leaves) -> BlockJacobian:
+        blocks = {}
+        for state in self.cell.states:
+            expr = self.cell.updates[state.name]
+            for leaf in leaves:
+                terms = self._rule.of_expr(expr, leaf)
+                blocks[(state.name, leaf.name)] = Jacobian(state.name, leaf.name, state.size, numel(leaf), terms)
+        return BlockJacobian(tuple(s.name for s in self.cell.states), tuple(leaf.name for leaf in leaves), blocks)
+
+    @property
+    def parameters(self) -> dict[str, BlockJacobian]:
+        """Parameter Jacobians keyed by parameter name, in declaration order."""
+        return dict(self._parameters)
+
+    def parameter(self, name: str) -> BlockJacobian:
+        if name not in self._parameters:
+            raise unknown_name("parameter", name, list(self._parameters), f"(cell {self.cell.name!r})")
+        return self._parameters[name]
+
+    def gate_split(self) -> GateSplit:
+        return GateSplit(self.state.select(lambda t: not t.gates), self.state.select(lambda t: bool(t.gates)))
+
+    def to_latex(self) -> str:
+        from ._latex import derivation_latex
+
+        return derivation_latex(self)
+
+    def _repr_latex_(self) -> str:
+        return "$$" + self.to_latex() + "$$"
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{name}: {len(b)} terms" for name, b in self._parameters.items())
+        return f"Derivation({self.cell.name!r}, state: {len(self.state)} terms, input: {len(self.input)} terms, {counts})"
+
+
+def derive(cell: Cell) -> Derivation:
+    """Validate ``cell`` and derive all its Jacobians in structured closed form."""
+    return Derivation(cell)

@@ -1,0 +1,97 @@
+"""The nodes of a cell's expression graph.
+
+A cell is a small graph whose vector values are SymPy *scalar* expressions read
+elementwise.  Every free symbol of such an expression stands for one node:
+
+* :class:`Leaf`    — a state, an input, or a vector / scalar parameter;
+* :class:`MatVec`  — ``M v``: a matrix expression (linear combination of matrix
+  parameters, their transposes and the identity) times a vector expression;
+* :class:`Dot`     — ``uᵀ v``: a scalar reduction (a gate shared by all units);
+* :class:`Named`   — a named intermediate (``let``) or a marked gate (``gate``).
+
+Matrix parameters are SymPy ``MatrixSymbol`` objects and appear only inside
+``MatVec.matrix``.  A node's ``size`` is a SymPy expression (``n``, ``m``, an
+integer) or ``None`` for a scalar.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy
+
+SCALAR = None
+"""The ``size`` of a scalar node (it broadcasts against vectors)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Leaf:
+    """A state, input or vector/scalar parameter."""
+
+    name: str
+    symbol: sympy.Symbol
+    size: sympy.Expr | None
+    role: str  # "state" | "input" | "parameter"
+    trainable: bool = True
+    latex: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class MatrixParameter:
+    """A matrix parameter; ``symbol`` is the SymPy ``MatrixSymbol`` users write with."""
+
+    name: str
+    symbol: sympy.MatrixSymbol
+    trainable: bool = True
+    latex: str = ""
+    role: str = "parameter"
+
+    @property
+    def shape(self) -> tuple[sympy.Expr, sympy.Expr]:
+        return self.symbol.shape
+
+
+@dataclass(frozen=True)
+class MatrixTerm:
+    """One term ``coeff · base`` of a matrix expression; ``base`` is a matrix parameter
+    (``transposed`` or not) or, when ``parameter`` is ``None``, the identity."""
+
+    coeff: sympy.Expr
+    parameter: str | None
+    transposed: bool = False
+
+
+@dataclass(frozen=True, eq=False)
+class MatVec:
+    """``matrix @ operand`` with ``matrix = Σ coeff_k · base_k`` (see :class:`MatrixTerm`)."""
+
+    symbol: sympy.Symbol
+    matrix: sympy.MatrixExpr
+    terms: tuple[MatrixTerm, ...]
+    operand: sympy.Expr
+    size: sympy.Expr
+
+
+@dataclass(frozen=True, eq=False)
+class Dot:
+    """The scalar ``leftᵀ right`` of two vector expressions of the same size."""
+
+    symbol: sympy.Symbol
+    left: sympy.Expr
+    right: sympy.Expr
+    size: None = SCALAR
+
+
+@dataclass(frozen=True, eq=False)
+class Named:
+    """A named intermediate expression; ``is_gate`` marks it as a gate (see ``gate_split``)."""
+
+    name: str
+    symbol: sympy.Symbol
+    expr: sympy.Expr
+    size: sympy.Expr | None
+    is_gate: bool = False
+    latex: str = ""
+
+
+Node = Leaf | MatVec | Dot | Named
