@@ -1,0 +1,114 @@
+"""Array back-ends the generated kernels call through the name ``_B``.
+
+The code generator emits one source text per cell; binding ``_B`` to :data:`NUMPY` or to
+:func:`torch_backend` gives the NumPy or the torch kernel.  Every function here works on
+arrays with any leading batch dimensions; a vector has shape ``(..., size)`` and a scalar
+value shape ``(..., 1)``, so scalars broadcast against vectors.
+
+Numerically: σ(x) = exp(−log(1 + e^{−x})) and softplus(x) = log(1 + e^{x}) are both
+computed with ``logaddexp`` so they are accurate over the whole real line (torch's
+``softplus`` switches to the identity above a threshold, which is not round-off exact).
+"""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+
+
+def _numpy_namespace() -> types.SimpleNamespace:
+    def sigmoid(x):
+        return np.exp(-np.logaddexp(0.0, -x))
+
+    def softplus(x):
+        return np.logaddexp(0.0, x)
+
+    def scalar(value, like):
+        return np.reshape(np.asarray(value, dtype=like.dtype), (1,)) if np.ndim(value) == 0 else value
+
+    def add_product(block, a, b):
+        block += a * b
+
+    return types.SimpleNamespace(
+        name="numpy",
+        tanh=np.tanh, exp=np.exp, log=np.log, sqrt=np.sqrt, abs=np.abs, sin=np.sin, cos=np.cos,
+        sigmoid=sigmoid, softplus=softplus, scalar=scalar,
+        eye=lambda n, like: np.eye(n, dtype=like.dtype),
+        empty=lambda shape, like: np.empty(shape, dtype=like.dtype),
+        batch_shape=lambda *arrays: np.broadcast_shapes(*(a.shape[:-1] for a in arrays)),
+        diagonal=lambda block: np.einsum("...ii->...i", block),
+        assign_product=lambda block, a, b: np.multiply(a, b, out=block),
+        add_product=add_product,
+        fill_zero=lambda block: block.fill(0),
+        dot=lambda u, v: np.sum(u * v, axis=-1, keepdims=True),
+        outer_sum=lambda c, v: _outer_sum(np, c, v),
+        sum_to=lambda c, shape: np.sum(c, axis=tuple(range(c.ndim - len(shape)))).reshape(shape),
+        reshape=np.reshape,
+        transpose=lambda m: np.swapaxes(m, -1, -2),
+    )
+
+
+def _outer_sum(xp, c, v):
+    """Σ over batch of c vᵀ, as one GEMM on the flattened batch (O(B·(n+k)) memory)."""
+    batch = tuple(xp.broadcast_shapes(c.shape[:-1], v.shape[:-1]))
+    rows = xp.broadcast_to(c, batch + tuple(c.shape[-1:])).reshape(-1, c.shape[-1])
+    cols = xp.broadcast_to(v, batch + tuple(v.shape[-1:])).reshape(-1, v.shape[-1])
+    return rows.T @ cols
+
+
+NUMPY = _numpy_namespace()
+_TORCH = None
+
+
+def torch_backend() -> types.SimpleNamespace:
+    """The torch namespace (imported on first use, so ``import numeric`` stays torch-free)."""
+    global _TORCH
+    if _TORCH is None:
+        _TORCH = _torch_namespace()
+    return _TORCH
+
+
+def _torch_namespace() -> types.SimpleNamespace:
+    import torch
+
+    def needs_graph(*tensors) -> bool:
+        return torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad for t in tensors)
+
+    def assign_product(block, a, b):
+        if needs_graph(a, b) or not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor):
+            block.copy_(a * b)
+        else:
+            torch.mul(a, b, out=block)
+
+    def add_product(block, a, b):
+        if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+            block.addcmul_(a, b)
+        else:
+            block.add_(a * b)
+
+    def scalar(value, like):
+        if isinstance(value, torch.Tensor) and value.ndim > 0:
+            return value
+        return torch.as_tensor(value, dtype=like.dtype, device=like.device).reshape(1)
+
+    def sum_to(c, shape):
+        return c.sum(dim=tuple(range(c.ndim - len(shape)))).reshape(shape) if c.ndim > len(shape) else c.reshape(shape)
+
+    return types.SimpleNamespace(
+        name="torch",
+        tanh=torch.tanh, exp=torch.exp, log=torch.log, sqrt=torch.sqrt, abs=torch.abs, sin=torch.sin, cos=torch.cos,
+        sigmoid=torch.sigmoid, softplus=lambda x: torch.logaddexp(torch.zeros_like(x), x), scalar=scalar,
+        eye=lambda n, like: torch.eye(n, dtype=like.dtype, device=like.device),
+        empty=lambda shape, like: torch.empty(shape, dtype=like.dtype, device=like.device),
+        batch_shape=lambda *arrays: torch.broadcast_shapes(*(a.shape[:-1] for a in arrays)),
+        diagonal=lambda block: torch.diagonal(block, 0, -2, -1),
+        assign_product=assign_product,
+        add_product=add_product,
+        fill_zero=lambda block: block.zero_(),
+        dot=lambda u, v: (u * v).sum(dim=-1, keepdim=True),
+        outer_sum=lambda c, v: _outer_sum(torch, c, v),
+        sum_to=sum_to,
+        reshape=torch.reshape,
+        transpose=lambda m: m.transpose(-1, -2),
+    )

@@ -1,0 +1,435 @@
+"""Code generation: a :class:`~symbolic.Derivation` becomes one Python module of kernels.
+
+The module defines, over the back-end namespace ``_B`` (see ``_backend``):
+
+* ``step(<args>)`` → tuple of new states;
+* ``state_jacobian(<args>, out=None)``, ``input_jacobian(<args>, out=None)`` and
+  ``parameter_jacobian_<name>(<args>, out=None)`` → dense Jacobians (numerator layout,
+  blocks in declaration order, matrix parameters flattened row-major);
+* ``jvp(<args>, <d_leaf>=None ...)`` → tangents of the new states, J·t;
+* ``vjp(<args>, <c_state> ...)`` → dict of cotangents Jᵀ·c for states and inputs (per
+  sample) and parameters (summed over the batch).
+
+``<args>`` are the states, inputs and parameters in declaration order.  Structure is
+kept: ``diag(u)·M`` is the broadcast ``u[..., :, None] * M`` written into the output
+block in place, ``diag(u)`` is added to the block's diagonal view, rank-one terms are
+outer products, Jacobian actions never form a matrix.  Node values (gates,
+pre-activations) are computed once per kernel and coefficient expressions share common
+subexpressions (``sympy.cse``).
+"""
+
+from __future__ import annotations
+
+import re
+
+import sympy
+
+from symbolic import Cell, Derivation
+from symbolic._linear import Column, Diag, Kron, Mat, Row, Scale, Term
+from symbolic._nodes import SCALAR, Dot, Leaf, MatrixParameter, MatVec, Named
+
+from ._printer import kernel_form, print_array
+
+
+class _Module:
+    """Accumulates the generated source for one cell."""
+
+    def __init__(self, derivation: Derivation):
+        self.derivation = derivation
+        self.cell: Cell = derivation.cell
+        self.args = [p.name for p in (*self.cell.states, *self.cell.inputs, *self.cell.parameters)]
+        self.named_subs = {n.expr: n.symbol for n in self.cell.named}
+
+    # ------------------------------------------------------------------ expressions
+    def expr(self, expr, exclude: sympy.Symbol | None = None) -> sympy.Expr:
+        """Kernel form of ``expr`` with named intermediates' definitions replaced by their names."""
+        subs = {e: s for e, s in self.named_subs.items() if s != exclude}
+        return kernel_form(sympy.sympify(expr)).xreplace(subs)
+
+    def prologue(self) -> list[str]:
+        lines = []
+        vectors = [p for p in (*self.cell.states, *self.cell.inputs)]
+        like = vectors[0].name
+        for piece in self.cell.parameters:
+            if isinstance(piece, Leaf) and piece.size is SCALAR:
+                lines.append(f"{piece.name} = _B.scalar({piece.name}, {like})")
+        lines.extend(f"{dim.name} = {source}" for dim, source in self._dim_sources().items())
+        lines.append(f"_batch = tuple(_B.batch_shape({', '.join(v.name for v in vectors)}))")
+        return lines
+
+    def _dim_sources(self) -> dict[sympy.Symbol, str]:
+        sources: dict[sympy.Symbol, str] = {}
+        for piece in (*self.cell.states, *self.cell.inputs, *self.cell.parameters):
+            shape = piece.shape if isinstance(piece, MatrixParameter) else (piece.size,)
+            for axis, dim in enumerate(shape):
+                if isinstance(dim, sympy.Symbol) and dim not in sources:
+                    sources[dim] = f"{piece.name}.shape[{axis - len(shape)}]"
+        return sources
+
+    def size(self, size) -> str:
+        return print_array(size)
+
+    def nodes(self, exprs) -> list[str]:
+        """Lines computing every node the expressions need, in dependency order."""
+        order: list[sympy.Symbol] = []
+        seen: set[sympy.Symbol] = set()
+
+        def visit(expr):
+            for sym in sorted(sympy.sympify(expr).free_symbols, key=str):
+                if sym in seen:
+                    continue
+                seen.add(sym)
+                node = self.cell.node(sym)
+                for child in self.cell.children(node):
+                    visit(child)
+                if isinstance(node, MatVec):
+                    for term in node.terms:
+                        visit(term.coeff)
+                if not isinstance(node, Leaf):
+                    order.append(sym)
+
+        for e in exprs:
+            visit(e)
+        return [self._node_line(self.cell.node(sym)) for sym in order]
+
+    def _node_line(self, node) -> str:
+        if isinstance(node, Named):
+            return f"{node.name} = {print_array(self.expr(node.expr, exclude=node.symbol))}"
+        if isinstance(node, Dot):
+            return f"{node.symbol.name} = _B.dot({print_array(self.expr(node.left))}, {print_array(self.expr(node.right))})"
+        return f"{node.symbol.name} = {self.apply_matrix(node.terms, print_array(self.expr(node.operand)), False)}"
+
+    def apply_matrix(self, terms, vector: str, transpose: bool) -> str:
+        """Code for ``M v`` (or ``Mᵀ v``) with ``M = Σ coeff·base``, never forming ``M``."""
+        parts = []
+        for term in terms:
+            if term.parameter is None:
+                product = f"({vector})"
+            else:
+                flipped = term.transposed != transpose
+                product = f"(({vector}) @ {term.parameter if flipped else f'_B.transpose({term.parameter})'})"
+            parts.append(product if term.coeff == 1 else f"({print_array(term.coeff)}) * {product}")
+        return " + ".join(parts)
+
+    def dense_matrix(self, matrix) -> str:
+        terms = self.cell._matrix_terms(matrix)
+        parts = []
+        for term in terms:
+            if term.parameter is None:
+                size = self.size(matrix.shape[0])
+                base = f"_B.eye({size}, {self.args[0]})"
+            else:
+                base = f"_B.transpose({term.parameter})" if term.transposed else term.parameter
+            parts.append(base if term.coeff == 1 else f"({print_array(term.coeff)}) * {base}")
+        return "(" + " + ".join(parts) + ")"
+
+    def matrix_terms(self, matrix):
+        return self.cell._matrix_terms(matrix)
+
+
+def _fold_scale(term: Term) -> tuple[sympy.Expr, list]:
+    """Move the term's scalar into its first vector-valued factor when it has one."""
+    scale, factors = term.coefficient, list(term.structure)
+    if scale == 1:
+        return sympy.S.One, factors
+    for i, factor in enumerate(factors):
+        if isinstance(factor, (Diag, Column, Row, Kron)):
+            factors[i] = type(factor)(factor.value * scale, *_rest_fields(factor))
+            return sympy.S.One, factors
+    return scale, factors
+
+
+def _rest_fields(factor):
+    if isinstance(factor, Kron):
+        return (factor.size, factor.dim, factor.transposed)
+    return (factor.size,)
+
+
+class _Coefficients:
+    """Collects the coefficient expressions of a kernel and emits them with CSE."""
+
+    def __init__(self, module: _Module):
+        self.module = module
+        self.exprs: list[sympy.Expr] = []
+
+    def ref(self, expr) -> str:
+        """A placeholder for ``expr``; resolved by :meth:`emit`."""
+        self.exprs.append(self.module.expr(expr))
+        return f"\u27e6{len(self.exprs) - 1}\u27e7"
+
+    def emit(self, body: list[str]) -> list[str]:
+        replacements, reduced = sympy.cse(self.exprs, symbols=sympy.numbered_symbols("_t"), optimizations=None)
+        lines = [f"{sym.name} = {print_array(value)}" for sym, value in replacements]
+        codes = [self._code(e) for e in reduced]
+        nodes = self.module.nodes(self.exprs)
+        return nodes + lines + [_fill(line, codes) for line in body]
+
+    def _code(self, expr) -> str:
+        if not sympy.sympify(expr).free_symbols:
+            return f"_B.scalar({print_array(expr)}, {self.module.args[0]})"
+        return f"({print_array(expr)})"
+
+
+def _fill(line: str, codes: list[str]) -> str:
+    """Replace the ⟦i⟧ placeholders of :meth:`_Coefficients.ref` by their code."""
+    return re.sub("\u27e6(\\d+)\u27e7", lambda m: codes[int(m.group(1))], line)
+
+
+def _dense_plan(module: _Module, coeffs: _Coefficients, term: Term):
+    """How to write one term into a dense block: ``("diag", u)`` or ``("product", a, b, kron)``."""
+    scale, factors = _fold_scale(term)
+    kron = factors.pop() if factors and isinstance(factors[-1], Kron) else None
+    kind, code = "eye", None
+    for factor in factors:
+        kind, code = _advance(module, coeffs, kind, code, factor)
+    if kron is None:
+        if kind in ("eye", "diag"):
+            value = "1" if kind == "eye" else code
+            return ("diag", value if scale == 1 else f"{coeffs.ref(scale)} * {value}")
+        a, b = _as_product(kind, code)
+        if scale != 1:
+            a = f"{coeffs.ref(scale)}[..., None] * {a}"
+        return ("product", a, b, None)
+    left = _as_matrix(module, kind, code, kron)
+    v = coeffs.ref(kron.value)
+    if kron.transposed:
+        return ("product", f"({left})[..., :, None, :]", f"{v}[..., None, :, None]", kron)
+    return ("product", f"({left})[..., :, :, None]", f"{v}[..., None, None, :]", kron)
+
+
+def _advance(module, coeffs, kind, code, factor):
+    if isinstance(factor, Diag):
+        u = coeffs.ref(factor.value)
+        if kind == "eye":
+            return "diag", u
+        return "lazy", (_as_matrix_code(kind, code), f"{u}[..., None, :]")
+    if isinstance(factor, Mat):
+        m = module.dense_matrix(factor.matrix)
+        if kind == "eye":
+            return "mat", m
+        if kind == "diag":
+            return "lazy", (f"{code}[..., :, None]", m)
+        if kind == "row":
+            return "row", f"(({code}) @ {m})"
+        return "mat", f"({_as_matrix_code(kind, code)} @ {m})"
+    u = coeffs.ref(factor.value)
+    if isinstance(factor, Column):
+        if kind == "eye":
+            return "col", u
+        if kind == "row":
+            return "mat", f"_B.dot({code}, {u})[..., None]"
+        return "mat", f"({_as_matrix_code(kind, code)} @ {u}[..., :, None])"
+    assert isinstance(factor, Row)
+    if kind == "eye":
+        return "row", u
+    if kind == "col":
+        return "lazy", (f"{code}[..., :, None]", f"{u}[..., None, :]")
+    return "mat", f"({_as_matrix_code(kind, code)} @ {u}[..., None, :])"
+
+
+def _as_matrix_code(kind, code) -> str:
+    if kind == "lazy":
+        return f"({code[0]} * {code[1]})"
+    if kind == "col":
+        return f"{code}[..., :, None]"
+    if kind == "row":
+        return f"{code}[..., None, :]"
+    return code
+
+
+def _as_product(kind, code) -> tuple[str, str]:
+    if kind == "lazy":
+        return code
+    return _as_matrix_code(kind, code), "1"
+
+
+def _as_matrix(module, kind, code, kron: Kron) -> str:
+    eye = f"_B.eye({module.size(kron.dim)}, {module.args[0]})"
+    if kind == "eye":
+        return eye
+    if kind == "diag":
+        return f"{code}[..., :, None] * {eye}"
+    return _as_matrix_code(kind, code)
+
+
+def _jacobian_function(module: _Module, fname: str, block_jacobian, leaves) -> list[str]:
+    """A dense Jacobian kernel for one BlockJacobian (columns: ``leaves``)."""
+    cell = module.cell
+    coeffs = _Coefficients(module)
+    body: list[str] = []
+    rows = [(s.name, s.size) for s in cell.states]
+    row_total = " + ".join(module.size(size) for _, size in rows)
+    matrix_leaf = len(leaves) == 1 and isinstance(leaves[0], MatrixParameter)
+    if matrix_leaf:
+        q, k = (module.size(d) for d in leaves[0].shape)
+        col_shape = f"{q}, {k}"
+    else:
+        col_shape = " + ".join(_numel_code(module, leaf) for leaf in leaves)
+    body.append(f"if out is None: out = _B.empty(_batch + ({row_total}, {col_shape}), {module.args[0]})")
+    row_offset = "0"
+    for state_name, state_size in rows:
+        col_offset = "0"
+        for leaf in leaves:
+            width = _numel_code(module, leaf)
+            block = f"out[..., {row_offset}:{row_offset} + {module.size(state_size)}, " + (
+                ":, :]" if matrix_leaf else f"{col_offset}:{col_offset} + {width}]"
+            )
+            body.append(f"_blk = {block}")
+            body.extend(_block_lines(module, coeffs, block_jacobian[(state_name, leaf.name)].terms))
+            col_offset = f"({col_offset} + {width})"
+        row_offset = f"({row_offset} + {module.size(state_size)})"
+    if matrix_leaf:
+        body.append(f"out = _B.reshape(out, _batch + ({row_total}, {q} * {k}))")
+    body.append("return out")
+    signature = f"def {fname}({', '.join(module.args)}, out=None):"
+    return [signature] + _indent(module.prologue() + coeffs.emit(body))
+
+
+def _numel_code(module, leaf) -> str:
+    if isinstance(leaf, MatrixParameter):
+        return f"({module.size(leaf.shape[0])} * {module.size(leaf.shape[1])})"
+    return "1" if leaf.size is SCALAR else module.size(leaf.size)
+
+
+def _block_lines(module, coeffs, terms) -> list[str]:
+    plans = [_dense_plan(module, coeffs, t) for t in terms]
+    products = [p for p in plans if p[0] == "product"]
+    diagonals = [p for p in plans if p[0] == "diag"]
+    lines = []
+    if products:
+        lines.append(f"_B.assign_product(_blk, {products[0][1]}, {products[0][2]})")
+        lines.extend(f"_B.add_product(_blk, {p[1]}, {p[2]})" for p in products[1:])
+    else:
+        lines.append("_B.fill_zero(_blk)")
+    if diagonals:
+        lines.append("_d = _B.diagonal(_blk)")
+        lines.extend(f"_d += {p[1]}" for p in diagonals)
+    return lines
+
+
+def _step_function(module: _Module) -> list[str]:
+    updates = [module.cell.updates[s.name] for s in module.cell.states]
+    body = module.nodes(updates)
+    news = [print_array(module.expr(u)) for u in updates]
+    body.append(f"return ({', '.join(news)},)")
+    return [f"def step({', '.join(module.args)}):"] + _indent(module.prologue() + body)
+
+
+def _jvp_function(module: _Module) -> list[str]:
+    cell = module.cell
+    derivation = module.derivation
+    coeffs = _Coefficients(module)
+    leaves = [*cell.states, *cell.inputs, *cell.parameters]
+    blocks = {**derivation.state.blocks, **derivation.input.blocks}
+    for p in cell.parameters:
+        blocks.update(derivation.parameter(p.name).blocks)
+    body = []
+    for state in cell.states:
+        body.append(f"_jvp_{state.name} = 0 * {state.name}")
+        for leaf in leaves:
+            terms = blocks[(state.name, leaf.name)].terms
+            if not terms:
+                continue
+            body.append(f"if d_{leaf.name} is not None:")
+            for term in terms:
+                body.append(f"    _jvp_{state.name} = _jvp_{state.name} + {_apply_term(module, coeffs, term, f'd_{leaf.name}')}")
+    body.append(f"return ({', '.join(f'_jvp_{s.name}' for s in cell.states)},)")
+    tangents = ", ".join(f"d_{leaf.name}=None" for leaf in leaves)
+    return [f"def jvp({', '.join(module.args)}, {tangents}):"] + _indent(module.prologue() + coeffs.emit(body))
+
+
+def _apply_term(module, coeffs, term: Term, tangent: str) -> str:
+    """Code for ``term · tangent`` applied right to left, never forming a matrix."""
+    code = tangent
+    for factor in reversed(term.factors):
+        if isinstance(factor, Kron):
+            v = coeffs.ref(factor.value)
+            code = f"({v} @ {code})" if factor.transposed else f"({v} @ _B.transpose({code}))"
+        elif isinstance(factor, Mat):
+            code = module.apply_matrix(module.matrix_terms(factor.matrix), code, False)
+            code = f"({code})"
+        elif isinstance(factor, Row):
+            code = f"_B.dot({coeffs.ref(factor.value)}, {code})"
+        else:
+            code = f"({coeffs.ref(factor.value)} * {code})"
+    return code
+
+
+def _vjp_function(module: _Module) -> list[str]:
+    cell = module.cell
+    derivation = module.derivation
+    coeffs = _Coefficients(module)
+    leaves = [*cell.states, *cell.inputs, *cell.parameters]
+    blocks = {**derivation.state.blocks, **derivation.input.blocks}
+    for p in cell.parameters:
+        blocks.update(derivation.parameter(p.name).blocks)
+    body = [f"_g_{leaf.name} = None" for leaf in leaves]
+    for state in cell.states:
+        body.append(f"if c_{state.name} is not None:")
+        for leaf in leaves:
+            for term in blocks[(state.name, leaf.name)].terms:
+                contribution = _transpose_term(module, coeffs, term, f"c_{state.name}", leaf)
+                body.append(f"    _g_{leaf.name} = _acc(_g_{leaf.name}, {contribution})")
+    results = []
+    for leaf in leaves:
+        if isinstance(leaf, Leaf) and leaf.role == "parameter":
+            target = "()" if leaf.size is SCALAR else f"({module.size(leaf.size)},)"
+            results.append(f"{leaf.name!r}: _finish(_g_{leaf.name}, {target}, {leaf.name}, True)")
+        elif isinstance(leaf, MatrixParameter):
+            results.append(f"{leaf.name!r}: _finish(_g_{leaf.name}, tuple({leaf.name}.shape), {leaf.name}, True)")
+        else:
+            results.append(f"{leaf.name!r}: _finish(_g_{leaf.name}, _batch + ({module.size(leaf.size)},), {leaf.name}, False)")
+    body.append("return {" + ", ".join(results) + "}")
+    cotangents = ", ".join(f"c_{s.name}=None" for s in cell.states)
+    return [f"def vjp({', '.join(module.args)}, {cotangents}):"] + _indent(module.prologue() + coeffs.emit(body))
+
+
+def _transpose_term(module, coeffs, term: Term, cotangent: str, leaf) -> str:
+    """Code for ``termᵀ · cotangent`` applied left to right (parameter parts summed over the batch)."""
+    code = cotangent
+    for factor in term.factors:
+        if isinstance(factor, Kron):
+            v = coeffs.ref(factor.value)
+            code = f"_B.outer_sum({v}, {code})" if factor.transposed else f"_B.outer_sum({code}, {v})"
+        elif isinstance(factor, Mat):
+            code = f"({module.apply_matrix(module.matrix_terms(factor.matrix), code, True)})"
+        elif isinstance(factor, Column):
+            code = f"_B.dot({coeffs.ref(factor.value)}, {code})"
+        else:
+            code = f"({coeffs.ref(factor.value)} * {code})"
+    return code
+
+
+_HELPERS = '''
+def _acc(total, value):
+    return value if total is None else total + value
+
+
+def _finish(total, shape, like, summed):
+    """Zero if nothing contributed; otherwise the value broadcast (per-sample) or summed over the batch."""
+    if total is None:
+        return _B.sum_to(0 * like, shape) if summed else 0 * like
+    if summed:
+        return _B.sum_to(total, shape)
+    return total + 0 * like
+'''
+
+
+def _indent(lines: list[str]) -> list[str]:
+    return ["    " + line for line in lines]
+
+
+def generate(derivation: Derivation) -> str:
+    """The kernel module source for ``derivation`` (see the module docstring)."""
+    module = _Module(derivation)
+    cell = derivation.cell
+    chunks = [_step_function(module)]
+    chunks.append(_jacobian_function(module, "state_jacobian", derivation.state, list(cell.states)))
+    if cell.inputs:
+        chunks.append(_jacobian_function(module, "input_jacobian", derivation.input, list(cell.inputs)))
+    for param in cell.parameters:
+        chunks.append(_jacobian_function(module, f"parameter_jacobian_{param.name}", derivation.parameter(param.name), [param]))
+    chunks.append(_jvp_function(module))
+    chunks.append(_vjp_function(module))
+    header = f'"""Kernels of cell {cell.name!r}, generated by gatejac. Arguments: {", ".join(module.args)}."""\n'
+    return header + _HELPERS + "\n\n" + "\n\n\n".join("\n".join(chunk) for chunk in chunks) + "\n"

@@ -1,0 +1,227 @@
+"""``numeric.compile``: a cell's kernels for NumPy or torch, behind a checked interface.
+
+Values are passed keyed by their spec names, in three mappings: ``states``, ``inputs`` and
+``params``.  States and inputs have shape ``(..., size)`` with any leading batch dimensions
+(broadcast against each other); parameters are unbatched (matrices ``(rows, cols)``,
+vectors ``(size,)``, scalars ``()`` or Python numbers).  All arrays share one floating
+dtype (float32 or float64), which the results keep; torch kernels run on the tensors'
+device and are differentiable by autograd.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+
+import sympy
+
+from symbolic import Cell, Derivation, derive
+from symbolic._errors import GatejacError, unknown_name
+from symbolic._nodes import SCALAR, MatrixParameter
+
+from ._backend import NUMPY, torch_backend
+from ._codegen import generate
+from ._printer import CompileError
+
+BACKENDS = ("numpy", "torch")
+
+
+class ArgumentError(GatejacError, ValueError):
+    """Values passed to a compiled kernel are missing, misshapen, or of mixed dtype/backend."""
+
+
+_CACHE: dict[tuple, CompiledCell] = {}
+_LOCK = threading.Lock()
+
+
+def compile(cell_or_derivation: Cell | Derivation, backend: str = "numpy") -> CompiledCell:  # noqa: A001
+    """Compile a cell (or its derivation) into kernels for ``backend`` ("numpy" or "torch").
+
+    Compiling the same cell again returns the cached kernels (keyed by the cell's
+    structure, so two separately built but identical cells share them).
+    """
+    if backend not in BACKENDS:
+        raise unknown_name("backend", backend, list(BACKENDS))
+    if isinstance(cell_or_derivation, Derivation):
+        cell, derivation = cell_or_derivation.cell, cell_or_derivation
+    elif isinstance(cell_or_derivation, Cell):
+        cell, derivation = cell_or_derivation.validate(), None
+    else:
+        raise CompileError(
+            f"compile() takes a symbolic.Cell or symbolic.Derivation, got {type(cell_or_derivation).__name__}; "
+            "build a cell with symbolic.Cell or symbolic.cells.get(name)"
+        )
+    key = (_structure_key(cell), backend)
+    with _LOCK:
+        if key not in _CACHE:
+            _CACHE[key] = CompiledCell(derivation or derive(cell), backend)
+        return _CACHE[key]
+
+
+def _structure_key(cell: Cell) -> tuple:
+    declared = tuple(
+        (type(p).__name__, p.name, str(p.shape if isinstance(p, MatrixParameter) else p.size))
+        for p in (*cell.states, *cell.inputs, *cell.parameters)
+    )
+    named = tuple((n.name, n.is_gate, sympy.srepr(n.expr)) for n in cell.named)
+    interned = tuple(sorted((str(k), str(v.symbol)) for k, v in cell._interned.items()))
+    updates = tuple((k, sympy.srepr(v)) for k, v in cell.updates.items())
+    return (cell.name, declared, named, interned, updates)
+
+
+class CompiledCell:
+    """Kernels of one cell for one back-end.  ``source`` is the generated Python code."""
+
+    def __init__(self, derivation: Derivation, backend: str):
+        self.derivation = derivation
+        self.cell = derivation.cell
+        self.backend = backend
+        self.source = generate(derivation)
+        namespace = {"_B": NUMPY if backend == "numpy" else torch_backend()}
+        exec(compile_source(self.source, self.cell.name), namespace)  # noqa: S102 - our own generated code
+        self._kernels = namespace
+        self._order = [p.name for p in (*self.cell.states, *self.cell.inputs, *self.cell.parameters)]
+
+    # ------------------------------------------------------------------ public kernels
+    def step(self, states: Mapping, inputs: Mapping | None = None, params: Mapping | None = None) -> dict:
+        """The new states, ``{name: array}``."""
+        values = self._arguments(states, inputs, params)
+        return dict(zip((s.name for s in self.cell.states), self._kernels["step"](*values)))
+
+    def state_jacobian(self, states, inputs=None, params=None, *, out=None):
+        """∂s'/∂s, shape ``(..., S, S)`` with S the total state size (states in declaration order)."""
+        return self._kernels["state_jacobian"](*self._arguments(states, inputs, params), out=out)
+
+    def input_jacobian(self, states, inputs=None, params=None, *, out=None):
+        """∂s'/∂x, shape ``(..., S, X)`` with X the total input size (inputs in declaration order)."""
+        if "input_jacobian" not in self._kernels:
+            raise ArgumentError(f"cell {self.cell.name!r} has no inputs, so it has no input Jacobian")
+        return self._kernels["input_jacobian"](*self._arguments(states, inputs, params), out=out)
+
+    def parameter_jacobian(self, name: str, states, inputs=None, params=None, *, out=None):
+        """∂s'/∂θ for parameter ``name``, shape ``(..., S, numel(θ))``; a matrix θ is flattened
+        row-major (column ``i·cols + j`` is entry ``(i, j)``, as ``torch.flatten`` does)."""
+        kernel = self._kernels.get(f"parameter_jacobian_{name}")
+        if kernel is None:
+            raise unknown_name("parameter", name, [p.name for p in self.cell.parameters], f"(cell {self.cell.name!r})")
+        return kernel(*self._arguments(states, inputs, params), out=out)
+
+    def jvp(self, states, inputs=None, params=None, tangents: Mapping | None = None) -> dict:
+        """J·t: tangents of the new states for tangents of any states, inputs and parameters
+        (``{name: tangent}``, each shaped like its value); no Jacobian is formed."""
+        tangents = dict(tangents or {})
+        self._check_names(tangents, self._order, "tangents")
+        values = self._arguments(states, inputs, params)
+        checked = {f"d_{k}": self._same_kind(v, f"tangents[{k!r}]") for k, v in tangents.items()}
+        result = self._kernels["jvp"](*values, **checked)
+        return dict(zip((s.name for s in self.cell.states), result))
+
+    def vjp(self, states, inputs=None, params=None, cotangents: Mapping | None = None) -> dict:
+        """Jᵀ·c for cotangents of the new states (``{state: array}``): cotangents of every state
+        and input (per sample) and every parameter (summed over the batch dimensions)."""
+        cotangents = dict(cotangents or {})
+        self._check_names(cotangents, [s.name for s in self.cell.states], "cotangents")
+        values = self._arguments(states, inputs, params)
+        checked = {f"c_{k}": self._same_kind(v, f"cotangents[{k!r}]") for k, v in cotangents.items()}
+        return self._kernels["vjp"](*values, **checked)
+
+    # ------------------------------------------------------------------ argument checking
+    def _arguments(self, states, inputs, params) -> list:
+        groups = {"states": (states, self.cell.states), "inputs": (inputs, self.cell.inputs),
+                  "params": (params, self.cell.parameters)}
+        values, sizes, reference = [], {}, None
+        for group, (given, pieces) in groups.items():
+            given = {} if given is None else given
+            if not isinstance(given, Mapping):
+                raise ArgumentError(f"{group} must be a mapping from names to arrays, got {type(given).__name__}")
+            self._check_names(given, [p.name for p in pieces], group)
+            for piece in pieces:
+                value = given[piece.name]
+                reference = self._check_value(piece, value, group, sizes, reference)
+                values.append(value)
+        return values
+
+    def _check_names(self, given: Mapping, expected: list[str], group: str) -> None:
+        missing = [name for name in expected if name not in given] if group in ("states", "inputs", "params") else []
+        if missing:
+            raise ArgumentError(
+                f"{group}: missing {', '.join(repr(m) for m in missing)} for cell {self.cell.name!r}; "
+                f"expected keys {expected}"
+            )
+        for name in given:
+            if name not in expected:
+                raise unknown_name(group.rstrip("s"), name, expected, f"(cell {self.cell.name!r}; passed in {group})")
+
+    def _check_value(self, piece, value, group, sizes, reference):
+        where = f"{group}[{piece.name!r}]"
+        is_scalar = not isinstance(piece, MatrixParameter) and piece.size is SCALAR
+        if is_scalar and isinstance(value, (int, float)):
+            return reference
+        value = self._same_kind(value, where)
+        if reference is not None and value.dtype != reference.dtype:
+            raise ArgumentError(
+                f"{where} has dtype {value.dtype} but earlier values have {reference.dtype}; "
+                "pass every value in one dtype (float32 or float64)"
+            )
+        if self.backend == "torch" and reference is not None and value.device != reference.device:
+            raise ArgumentError(f"{where} is on {value.device} but earlier values are on {reference.device}")
+        self._check_shape(piece, value, where, sizes)
+        return value
+
+    def _same_kind(self, value, where):
+        if self.backend == "numpy":
+            import numpy as np
+
+            if not isinstance(value, np.ndarray):
+                raise ArgumentError(f"{where} is a {type(value).__name__}; the numpy backend takes numpy arrays")
+            if value.dtype not in (np.float32, np.float64):
+                raise ArgumentError(f"{where} has dtype {value.dtype}; use float32 or float64")
+            return value
+        import torch
+
+        if not isinstance(value, torch.Tensor):
+            raise ArgumentError(f"{where} is a {type(value).__name__}; the torch backend takes torch tensors")
+        if value.dtype not in (torch.float32, torch.float64):
+            raise ArgumentError(f"{where} has dtype {value.dtype}; use torch.float32 or torch.float64")
+        return value
+
+    def _check_shape(self, piece, value, where, sizes) -> None:
+        if isinstance(piece, MatrixParameter):
+            expected = piece.shape
+            actual = tuple(value.shape)
+            if len(actual) != 2:
+                raise ArgumentError(f"{where} has shape {actual}; matrix parameter {piece.name} needs 2 dimensions {expected}")
+        elif piece.size is SCALAR:
+            if tuple(value.shape) not in ((), (1,)):
+                raise ArgumentError(f"{where} has shape {tuple(value.shape)}; scalar parameter {piece.name} needs shape ()")
+            return
+        else:
+            expected = (piece.size,)
+            actual = tuple(value.shape[-1:])
+            if piece.role == "parameter" and value.ndim != 1:
+                raise ArgumentError(f"{where} has shape {tuple(value.shape)}; vector parameter {piece.name} needs shape ({piece.size},)")
+            if value.ndim == 0:
+                raise ArgumentError(f"{where} is 0-dimensional; {piece.role} {piece.name} needs shape (..., {piece.size})")
+        for dim, got in zip(expected, actual):
+            _bind_dim(dim, int(got), where, sizes)
+
+
+def _bind_dim(dim, got: int, where: str, sizes: dict) -> None:
+    dim = sympy.sympify(dim)
+    if dim.is_Integer:
+        if int(dim) != got:
+            raise ArgumentError(f"{where}: size {got} where the cell declares {dim}")
+        return
+    if isinstance(dim, sympy.Symbol):
+        if sizes.setdefault(dim, (got, where))[0] != got:
+            raise ArgumentError(
+                f"{where}: size {dim} = {got} here but {dim} = {sizes[dim][0]} from {sizes[dim][1]}; "
+                "all values must agree on each size"
+            )
+
+
+def compile_source(source: str, name: str):
+    """Byte-compile generated source with a recognisable file name in tracebacks."""
+    import builtins
+
+    return builtins.compile(source, f"<gatejac kernels: {name}>", "exec")

@@ -1,0 +1,75 @@
+"""Printing elementwise SymPy expressions as array code for the ``_B`` back-end namespace.
+
+SymPy's own NumPy/torch printers emit invalid code for gatejac's matrix expressions, and
+we only need the scalar part: ``tanh(a)`` becomes ``_B.tanh(a)``, ``σ'(x)`` is rewritten
+to ``σ(x)·(1 − σ(x))`` (one sigmoid, then reused: the rounding autograd uses), rationals
+become exact float literals, and any function without a back-end counterpart is refused.
+"""
+
+from __future__ import annotations
+
+import sympy
+from sympy.printing.str import StrPrinter
+
+from symbolic._functions import sigmoid, sigmoid_prime
+from symbolic._errors import GatejacError
+
+_FUNCTIONS = {"tanh": "tanh", "exp": "exp", "log": "log", "sigmoid": "sigmoid", "softplus": "softplus",
+              "sin": "sin", "cos": "cos", "Abs": "abs"}
+
+
+class CompileError(GatejacError):
+    """A cell cannot be turned into a kernel (e.g. a function with no array counterpart)."""
+
+
+class ArrayPrinter(StrPrinter):
+    """Prints a scalar SymPy expression as elementwise array code over ``_B``."""
+
+    def _print_Function(self, expr):
+        name = type(expr).__name__
+        if name not in _FUNCTIONS:
+            raise CompileError(
+                f"the function {name} in {expr} has no NumPy/torch kernel; use tanh, exp, log, sigmoid, softplus, "
+                "sin, cos, Abs, powers and arithmetic"
+            )
+        return f"_B.{_FUNCTIONS[name]}({', '.join(self._print(a) for a in expr.args)})"
+
+    _print_Abs = _print_Function
+
+    def _print_Pow(self, expr, rational=False):
+        if expr.exp == sympy.S.Half:
+            return f"_B.sqrt({self._print(expr.base)})"
+        if expr.exp == -1:
+            return f"(1/{self.parenthesize(expr.base, 100)})"
+        return f"{self.parenthesize(expr.base, 100)}**{self.parenthesize(expr.exp, 100)}"
+
+    def _print_Rational(self, expr):
+        return repr(float(expr))
+
+    def _print_Integer(self, expr):
+        return str(int(expr))
+
+    def _print_Float(self, expr):
+        return repr(float(expr))
+
+    def _print_Exp1(self, expr):
+        return repr(float(sympy.E))
+
+    def _print_Pi(self, expr):
+        return repr(float(sympy.pi))
+
+    def _print_Symbol(self, expr):
+        return expr.name
+
+
+def kernel_form(expr: sympy.Expr) -> sympy.Expr:
+    """The expression as kernels evaluate it: σ'(x) → σ(x)(1 − σ(x))."""
+    return expr.replace(sigmoid_prime, lambda x: sigmoid(x) * (1 - sigmoid(x))) if expr.has(sigmoid_prime) else expr
+
+
+_PRINTER = ArrayPrinter()
+
+
+def print_array(expr) -> str:
+    """Array code for a scalar SymPy expression (numbers print as Python literals)."""
+    return _PRINTER.doprint(sympy.sympify(expr))
