@@ -11,6 +11,7 @@ device and are differentiable by autograd.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Mapping
 
 import sympy
@@ -31,6 +32,7 @@ class ArgumentError(GatejacError, ValueError):
 
 
 _CACHE: dict[tuple, CompiledCell] = {}
+_BY_CELL: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 
@@ -51,11 +53,14 @@ def compile(cell_or_derivation: Cell | Derivation, backend: str = "numpy") -> Co
             f"compile() takes a symbolic.Cell or symbolic.Derivation, got {type(cell_or_derivation).__name__}; "
             "build a cell with symbolic.Cell or symbolic.cells.get(name)"
         )
-    key = (_structure_key(cell), backend)
     with _LOCK:
-        if key not in _CACHE:
-            _CACHE[key] = CompiledCell(derivation or derive(cell), backend)
-        return _CACHE[key]
+        per_cell = _BY_CELL.setdefault(cell, {})
+        if backend not in per_cell:
+            key = (_structure_key(cell), backend)
+            if key not in _CACHE:
+                _CACHE[key] = CompiledCell(derivation or derive(cell), backend)
+            per_cell[backend] = _CACHE[key]
+        return per_cell[backend]
 
 
 def _structure_key(cell: Cell) -> tuple:
