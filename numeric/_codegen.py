@@ -2,7 +2,11 @@
 
 The module defines, over the back-end namespace ``_B`` (see ``_backend``):
 
-* ``step(<args>)`` → tuple of new states;
+* ``step(<args>, _override=None)`` → tuple of new states (``_override``: values for
+  named intermediates, see :func:`_step_function`);
+* ``intermediates(<args>)`` → ``{name: value}`` of the named intermediates and gates;
+* ``state_jacobian_frozen`` / ``state_jacobian_gate`` (cells with gates): the parts A
+  and B of the gate split J = A + B;
 * ``state_jacobian(<args>, out=None)``, ``input_jacobian(<args>, out=None)`` and
   ``parameter_jacobian_<name>(<args>, out=None)`` → dense Jacobians (numerator layout,
   blocks in declaration order, matrix parameters flattened row-major);
@@ -39,6 +43,7 @@ class _Module:
         self.cell: Cell = derivation.cell
         self.args = [p.name for p in (*self.cell.states, *self.cell.inputs, *self.cell.parameters)]
         self.named_subs = {n.expr: n.symbol for n in self.cell.named}
+        self.named_names = {n.name for n in self.cell.named}
 
     # ------------------------------------------------------------------ expressions
     def expr(self, expr, exclude: sympy.Symbol | None = None) -> sympy.Expr:
@@ -308,11 +313,28 @@ def _block_lines(module, coeffs, terms) -> list[str]:
 
 
 def _step_function(module: _Module) -> list[str]:
+    """``step(<args>, _override=None)``: ``_override`` maps named intermediates (gates,
+    pre-activations) to values used instead of computing them — e.g. detached gate values,
+    so that AD through the step gives the frozen-gate Jacobian A of the gate split."""
     updates = [module.cell.updates[s.name] for s in module.cell.states]
-    body = module.nodes(updates)
+    body = []
+    for line in module.nodes(updates):
+        name = line.split(" = ", 1)[0]
+        if name in module.named_names:
+            line = f"{name} = _override[{name!r}] if {name!r} in _override else {line.split(' = ', 1)[1]}"
+        body.append(line)
     news = [print_array(module.expr(u)) for u in updates]
     body.append(f"return ({', '.join(news)},)")
-    return [f"def step({', '.join(module.args)}):"] + _indent(module.prologue() + body)
+    prologue = ["_override = {} if _override is None else _override", *module.prologue()]
+    return [f"def step({', '.join(module.args)}, _override=None):"] + _indent(prologue + body)
+
+
+def _intermediates_function(module: _Module) -> list[str]:
+    """``intermediates(<args>)`` → ``{name: value}`` of every named intermediate and gate."""
+    named = [n.symbol for n in module.cell.named]
+    body = module.nodes(named)
+    body.append("return {" + ", ".join(f"{n.name!r}: {n.name}" for n in module.cell.named) + "}")
+    return [f"def intermediates({', '.join(module.args)}):"] + _indent(module.prologue() + body)
 
 
 def _jvp_function(module: _Module) -> list[str]:
@@ -423,8 +445,12 @@ def generate(derivation: Derivation) -> str:
     """The kernel module source for ``derivation`` (see the module docstring)."""
     module = _Module(derivation)
     cell = derivation.cell
-    chunks = [_step_function(module)]
+    chunks = [_step_function(module), _intermediates_function(module)]
     chunks.append(_jacobian_function(module, "state_jacobian", derivation.state, list(cell.states)))
+    if cell.gates:
+        split = derivation.gate_split()
+        chunks.append(_jacobian_function(module, "state_jacobian_frozen", split.A, list(cell.states)))
+        chunks.append(_jacobian_function(module, "state_jacobian_gate", split.B, list(cell.states)))
     if cell.inputs:
         chunks.append(_jacobian_function(module, "input_jacobian", derivation.input, list(cell.inputs)))
     for param in cell.parameters:

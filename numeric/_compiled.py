@@ -33,6 +33,7 @@ class ArgumentError(GatejacError, ValueError):
 
 _CACHE: dict[tuple, CompiledCell] = {}
 _BY_CELL: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_BY_DERIVATION: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 
@@ -40,7 +41,9 @@ def compile(cell_or_derivation: Cell | Derivation, backend: str = "numpy") -> Co
     """Compile a cell (or its derivation) into kernels for ``backend`` ("numpy" or "torch").
 
     Compiling the same cell again returns the cached kernels (keyed by the cell's
-    structure, so two separately built but identical cells share them).
+    structure, so two separately built but identical cells share them).  A Derivation
+    passed explicitly (possibly modified with ``Derivation.replace``) is compiled as given
+    and cached by identity.
     """
     if backend not in BACKENDS:
         raise unknown_name("backend", backend, list(BACKENDS))
@@ -53,12 +56,18 @@ def compile(cell_or_derivation: Cell | Derivation, backend: str = "numpy") -> Co
             f"compile() takes a symbolic.Cell or symbolic.Derivation, got {type(cell_or_derivation).__name__}; "
             "build a cell with symbolic.Cell or symbolic.cells.get(name)"
         )
+    if derivation is not None:
+        with _LOCK:
+            per_derivation = _BY_DERIVATION.setdefault(derivation, {})
+            if backend not in per_derivation:
+                per_derivation[backend] = CompiledCell(derivation, backend)
+            return per_derivation[backend]
     with _LOCK:
         per_cell = _BY_CELL.setdefault(cell, {})
         if backend not in per_cell:
             key = (_structure_key(cell), backend)
             if key not in _CACHE:
-                _CACHE[key] = CompiledCell(derivation or derive(cell), backend)
+                _CACHE[key] = CompiledCell(derive(cell), backend)
             per_cell[backend] = _CACHE[key]
         return per_cell[backend]
 
@@ -88,10 +97,27 @@ class CompiledCell:
         self._order = [p.name for p in (*self.cell.states, *self.cell.inputs, *self.cell.parameters)]
 
     # ------------------------------------------------------------------ public kernels
-    def step(self, states: Mapping, inputs: Mapping | None = None, params: Mapping | None = None) -> dict:
-        """The new states, ``{name: array}``."""
+    def step(self, states: Mapping, inputs: Mapping | None = None, params: Mapping | None = None, *,
+             override: Mapping | None = None) -> dict:
+        """The new states, ``{name: array}``.  ``override`` gives values to use for named
+        intermediates instead of computing them (e.g. detached gates: AD through the step
+        then gives the frozen-gate Jacobian A of the gate split)."""
         values = self._arguments(states, inputs, params)
-        return dict(zip((s.name for s in self.cell.states), self._kernels["step"](*values)))
+        override = dict(override or {})
+        self._check_names(override, [n.name for n in self.cell.named], "override")
+        return dict(zip((s.name for s in self.cell.states), self._kernels["step"](*values, _override=override)))
+
+    def intermediates(self, states, inputs=None, params=None) -> dict:
+        """Values of the named intermediates and gates, ``{name: array}``."""
+        return self._kernels["intermediates"](*self._arguments(states, inputs, params))
+
+    def gate_split(self, states, inputs=None, params=None) -> tuple:
+        """``(A, B)`` of the gate split J = A + B, each ``(..., S, S)``: A with every marked
+        gate frozen, B the terms that exist because a gate reads the state."""
+        if not self.cell.gates:
+            raise ArgumentError(f"cell {self.cell.name!r} marks no gates, so its gate split is J = J + 0")
+        values = self._arguments(states, inputs, params)
+        return self._kernels["state_jacobian_frozen"](*values), self._kernels["state_jacobian_gate"](*values)
 
     def state_jacobian(self, states, inputs=None, params=None, *, out=None):
         """∂s'/∂s, shape ``(..., S, S)`` with S the total state size (states in declaration order)."""
