@@ -8,6 +8,7 @@ value shape ``(..., 1)``, so scalars broadcast against vectors.
 Numerically: σ(x) = exp(−log(1 + e^{−x})) and softplus(x) = log(1 + e^{x}) are both
 computed with ``logaddexp`` so they are accurate over the whole real line (torch's
 ``softplus`` switches to the identity above a threshold, which is not round-off exact).
+On complex NumPy arrays (complex-step differentiation) the analytic formulas are used.
 """
 
 from __future__ import annotations
@@ -19,9 +20,13 @@ import numpy as np
 
 def _numpy_namespace() -> types.SimpleNamespace:
     def sigmoid(x):
+        if np.iscomplexobj(x):  # complex-step differentiation: the analytic continuation
+            return 1.0 / (1.0 + np.exp(-x))
         return np.exp(-np.logaddexp(0.0, -x))
 
     def softplus(x):
+        if np.iscomplexobj(x):
+            return np.log1p(np.exp(x))
         return np.logaddexp(0.0, x)
 
     def scalar(value, like):
