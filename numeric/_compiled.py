@@ -96,6 +96,20 @@ class CompiledCell:
         self._kernels = namespace
         self._order = [p.name for p in (*self.cell.states, *self.cell.inputs, *self.cell.parameters)]
 
+    @property
+    def arguments(self) -> list[str]:
+        """Positional argument order of the raw kernels: states, inputs, parameters."""
+        return list(self._order)
+
+    def kernel(self, name: str):
+        """The raw generated function ``name`` (e.g. ``"step"``), taking :attr:`arguments`
+        positionally with no checking — for oracles such as complex-step differentiation
+        that pass values (complex arrays) the checked interface refuses."""
+        if not callable(self._kernels.get(name)) or name.startswith("_"):
+            known = [k for k, v in self._kernels.items() if callable(v) and not k.startswith("_")]
+            raise unknown_name("kernel", name, known, f"(cell {self.cell.name!r})")
+        return self._kernels[name]
+
     # ------------------------------------------------------------------ public kernels
     def step(self, states: Mapping, inputs: Mapping | None = None, params: Mapping | None = None, *,
              override: Mapping | None = None) -> dict:
