@@ -1,0 +1,202 @@
+"""Benchmark: gatejac's compiled state Jacobians against the usual ways of getting them.
+
+Run:  .venv/bin/python benchmarks/kernels.py [--sizes 16 64 256] [--batch 256] [--quick]
+
+In one run, for B states per call and hidden sizes n, float64 and float32, for the cells
+leaky, multi_gate, gru_torch and lstm_torch, it times (median of repeats, seconds → ms):
+
+* gatejac numpy and gatejac torch ``state_jacobian`` writing into a preallocated output
+  (``out=``) and allocating a fresh one;
+* ``torch.func.vmap(torch.func.jacrev(step))`` through the compiled torch step;
+* a per-sample loop of ``torch.autograd.functional.jacobian`` (1 repeat: it is slow);
+* central differences on the numpy step (2·S step evaluations, batched over B);
+* the memory floor: filling a preallocated array of the output's size.
+
+It prints a markdown table with ratios (baseline time / gatejac's faster backend) and the
+checks of the performance bar in issue 3, plus compile times and the peak memory of a
+parameter VJP with respect to an n×n matrix (tracemalloc, NumPy back-end).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+import tracemalloc
+
+import numpy as np
+import torch
+
+import numeric
+from symbolic import cells
+
+CELLS = ("leaky", "multi_gate", "gru_torch", "lstm_torch")
+
+
+def median_ms(function, repeats: int) -> float:
+    function()  # warm-up (first-touch of buffers, lazy initialisation)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def flat_step(compiled, states, inputs, params):
+    names = [s.name for s in compiled.cell.states]
+
+    def step(*values):
+        new = compiled.step(dict(zip(names, values)), inputs, params)
+        return torch.cat([new[k] for k in names], dim=-1)
+
+    return step, [states[k] for k in names]
+
+
+def baselines(cell, states_t, inputs_t, params_t, repeats):
+    compiled = numeric.compile(cell, "torch")
+    step, values = flat_step(compiled, states_t, inputs_t, params_t)
+    argnums = tuple(range(len(values)))
+    in_dims = {k: 0 for k in inputs_t}
+
+    def vmap_jacrev():
+        def per_sample(inputs, *vals):
+            inner, _ = flat_step(compiled, dict(zip([s.name for s in cell.states], vals)), inputs, params_t)
+            return inner(*vals)
+
+        return torch.func.vmap(torch.func.jacrev(per_sample, argnums=tuple(range(1, len(values) + 1))),
+                               in_dims=(in_dims,) + (0,) * len(values))(inputs_t, *values)
+
+    def autograd_loop():
+        batch = values[0].shape[0]
+        for b in range(batch):
+            sample_inputs = {k: v[b] for k, v in inputs_t.items()}
+            inner, _ = flat_step(compiled, {s.name: v[b] for s, v in zip(cell.states, values)}, sample_inputs, params_t)
+            torch.autograd.functional.jacobian(inner, tuple(v[b] for v in values))
+
+    return {
+        "vmap(jacrev)": median_ms(vmap_jacrev, max(1, repeats // 3)),
+        "autograd loop": median_ms(autograd_loop, 1),
+    }
+
+
+def central_differences_ms(cell, states, inputs, params, repeats):
+    compiled = numeric.compile(cell, "numpy")
+    names = [s.name for s in cell.states]
+
+    def fd():
+        columns = []
+        for name in names:
+            base = states[name]
+            for j in range(base.shape[-1]):
+                h = 2.0**-17 * np.maximum(1.0, np.abs(base[..., j]))
+                plus, minus = dict(states), dict(states)
+                plus[name] = base.copy()
+                minus[name] = base.copy()
+                plus[name][..., j] += h
+                minus[name][..., j] -= h
+                up, down = compiled.step(plus, inputs, params), compiled.step(minus, inputs, params)
+                columns.append(np.concatenate([(up[k] - down[k]) / (2 * h[..., None]) for k in names], -1))
+        return np.stack(columns, -1)
+
+    return median_ms(fd, 1)
+
+
+def measure(cell_name, n, batch, dtype, repeats, slow):
+    cell = cells.get(cell_name)
+    sizes = {"n": n, "m": max(1, n // 4)}
+    states, inputs, params = numeric.random_values(cell, sizes, batch=(batch,), seed=1, dtype=dtype)
+    states_t, inputs_t, params_t = numeric.random_values(cell, sizes, batch=(batch,), seed=1, dtype=dtype,
+                                                         backend="torch")
+    np_kernel, torch_kernel = numeric.compile(cell, "numpy"), numeric.compile(cell, "torch")
+    total = sum(numeric.shapes(cell, sizes)[s.name][0] for s in cell.states)
+    out_np = np.empty((batch, total, total), dtype=dtype)
+    out_t = torch.empty((batch, total, total), dtype=getattr(torch, dtype))
+    row = {
+        "numpy out=": median_ms(lambda: np_kernel.state_jacobian(states, inputs, params, out=out_np), repeats),
+        "numpy": median_ms(lambda: np_kernel.state_jacobian(states, inputs, params), repeats),
+        "torch out=": median_ms(lambda: torch_kernel.state_jacobian(states_t, inputs_t, params_t, out=out_t), repeats),
+        "torch": median_ms(lambda: torch_kernel.state_jacobian(states_t, inputs_t, params_t), repeats),
+        "floor": min(median_ms(lambda: out_np.fill(1.0), repeats), median_ms(lambda: out_t.fill_(1.0), repeats)),
+    }
+    if slow:
+        row.update(baselines(cell, states_t, inputs_t, params_t, repeats))
+        row["central diff"] = central_differences_ms(cell, states, inputs, params, repeats)
+    return row
+
+
+def compile_times():
+    rows = []
+    for name in cells.names():
+        numeric._compiled._CACHE.clear()
+        cell = cells.get(name)
+        start = time.perf_counter()
+        numeric.compile(cell, "numpy")
+        first = time.perf_counter() - start
+        start = time.perf_counter()
+        numeric.compile(cell, "numpy")
+        second = time.perf_counter() - start
+        rows.append((name, 1e3 * first, 1e3 * second))
+    return rows
+
+
+def vjp_peak_mb(n, batch):
+    cell = cells.get("multi_gate")
+    states, inputs, params = numeric.random_values(cell, {"n": n, "m": n // 4}, batch=(batch,), seed=2)
+    kernel = numeric.compile(cell, "numpy")
+    cotangent = {"h": np.ones_like(states["h"])}
+    kernel.vjp(states, inputs, params, cotangent)
+    tracemalloc.start()
+    kernel.vjp(states, inputs, params, cotangent)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak / 2**20
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[16, 64, 256])
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--quick", action="store_true", help="skip the slow baselines")
+    args = parser.parse_args()
+    print(f"B = {args.batch}, torch threads = {torch.get_num_threads()}, cores = {os.cpu_count()}, "
+          f"numpy {np.__version__}, torch {torch.__version__}\n")
+    header = ["cell", "n", "dtype", "floor", "numpy out=", "numpy", "torch out=", "torch"]
+    if not args.quick:
+        header += ["vmap(jacrev)", "autograd loop", "central diff"]
+    header += ["best/floor"] + ([] if args.quick else ["vmap/best"])
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    results = {}
+    for dtype in ("float64", "float32"):
+        for n in args.sizes:
+            for name in CELLS:
+                row = measure(name, n, args.batch, dtype, args.repeats, not args.quick)
+                best = min(row["numpy out="], row["torch out="])
+                results[(name, n, dtype)] = (row, best)
+                cells_out = [name, str(n), dtype] + [f"{row[k]:.2f}" for k in header[3:len(header) - (1 if args.quick else 2)]]
+                cells_out.append(f"{best / row['floor']:.2f}")
+                if not args.quick:
+                    cells_out.append(f"{row['vmap(jacrev)'] / best:.0f}x")
+                print("| " + " | ".join(cells_out) + " |", flush=True)
+    print("\nAll times are medians in ms.  best = faster of gatejac numpy/torch writing into a preallocated output.")
+    n_max = max(args.sizes)
+    print(f"\nPerformance bar at n = {n_max}, B = {args.batch}:")
+    for name in CELLS:
+        row64, best64 = results[(name, n_max, "float64")]
+        _, best32 = results[(name, n_max, "float32")]
+        speedup = "" if args.quick else f"vmap(jacrev)/best = {row64['vmap(jacrev)'] / best64:.0f}x (bar >= 20x); "
+        print(f"- {name}: {speedup}best/floor = {best64 / row64['floor']:.2f} (bar <= 2); "
+              f"float64/float32 = {best64 / best32:.2f} (bar >= 1.5)")
+    print("\nCompile times (numpy back-end; bar: first < 1000 ms, second < 10 ms):")
+    for name, first, second in compile_times():
+        print(f"- {name}: first {first:.0f} ms, second {second:.3f} ms")
+    print(f"\nParameter VJP wrt a {n_max}x{n_max} matrix at B = {args.batch} (multi_gate, numpy): "
+          f"peak traced allocation {vjp_peak_mb(n_max, args.batch):.1f} MiB "
+          f"(B*n^2 float64 = {args.batch * n_max**2 * 8 / 2**20:.0f} MiB; B*n^3 = {args.batch * n_max**3 * 8 / 2**30:.0f} GiB)")
+
+
+if __name__ == "__main__":
+    main()
