@@ -30,12 +30,13 @@ from ._errors import (
     UnusedSymbolError,
 )
 from ._functions import sigmoid_prime
+from ._latex import CellLatexPrinter, cell_latex, compile_latex, derivation_latex, document_latex
 from ._linear import BlockJacobian, Column, Diag, Jacobian, Kron, Mat, Row, Scale, Term
 from ._nodes import SCALAR, Dot, Leaf, MatrixParameter, MatrixTerm, MatVec, Named
 from ._elementwise import exp, log, sigmoid, softplus, tanh
 
 __all__ = [
-    "BlockJacobian", "Cell", "Column", "Derivation", "Diag", "Dot", "DuplicateNameError", "FrozenCellError",
+    "BlockJacobian", "Cell", "CellLatexPrinter", "cell_latex", "compile_latex", "derivation_latex", "document_latex", "Column", "Derivation", "Diag", "Dot", "DuplicateNameError", "FrozenCellError",
     "GateSplit", "GatejacError", "Instance", "Jacobian", "Kron", "Leaf", "Mat", "MatVec", "MatrixParameter",
     "MatrixTerm", "MissingUpdateError", "Named", "NotElementwiseError", "Row", "SCALAR", "Scale", "ShapeError",
     "SpecError", "Term", "UndeclaredSymbolError", "UnknownNameError", "UnusedSymbolError", "Vec", "apply",
