@@ -116,49 +116,51 @@ class CompiledCell:
         """The new states, ``{name: array}``.  ``override`` gives values to use for named
         intermediates instead of computing them (e.g. detached gates: AD through the step
         then gives the frozen-gate Jacobian A of the gate split)."""
-        values = self._arguments(states, inputs, params)
+        call = self._arguments(states, inputs, params)
         override = dict(override or {})
         self._check_names(override, [n.name for n in self.cell.named], "override")
-        return dict(zip((s.name for s in self.cell.states), self._kernels["step"](*values, _override=override)))
+        return dict(zip((s.name for s in self.cell.states), self._kernels["step"](*call.values, _override=override)))
 
     def intermediates(self, states, inputs=None, params=None) -> dict:
         """Values of the named intermediates and gates, ``{name: array}``."""
-        return self._kernels["intermediates"](*self._arguments(states, inputs, params))
+        return self._kernels["intermediates"](*self._arguments(states, inputs, params).values)
 
     def gate_split(self, states, inputs=None, params=None) -> tuple:
         """``(A, B)`` of the gate split J = A + B, each ``(..., S, S)``: A with every marked
         gate frozen, B the terms that exist because a gate reads the state."""
         if not self.cell.gates:
             raise ArgumentError(f"cell {self.cell.name!r} marks no gates, so its gate split is J = J + 0")
-        values = self._arguments(states, inputs, params)
+        values = self._arguments(states, inputs, params).values
         return self._kernels["state_jacobian_frozen"](*values), self._kernels["state_jacobian_gate"](*values)
 
     def state_jacobian(self, states, inputs=None, params=None, *, out=None):
-        """∂s'/∂s, shape ``(..., S, S)`` with S the total state size (states in declaration order)."""
-        return self._kernels["state_jacobian"](*self._arguments(states, inputs, params), out=out)
+        """∂s'/∂s, shape ``(..., S, S)`` with S the total state size (states in declaration order).
+        ``out``: a contiguous array of that shape and dtype to write into (saves the allocation)."""
+        return self._dense("state_jacobian", self.cell.states, states, inputs, params, out)
 
     def input_jacobian(self, states, inputs=None, params=None, *, out=None):
         """∂s'/∂x, shape ``(..., S, X)`` with X the total input size (inputs in declaration order)."""
         if "input_jacobian" not in self._kernels:
             raise ArgumentError(f"cell {self.cell.name!r} has no inputs, so it has no input Jacobian")
-        return self._kernels["input_jacobian"](*self._arguments(states, inputs, params), out=out)
+        return self._dense("input_jacobian", self.cell.inputs, states, inputs, params, out)
 
     def parameter_jacobian(self, name: str, states, inputs=None, params=None, *, out=None):
         """∂s'/∂θ for parameter ``name``, shape ``(..., S, numel(θ))``; a matrix θ is flattened
         row-major (column ``i·cols + j`` is entry ``(i, j)``, as ``torch.flatten`` does)."""
-        kernel = self._kernels.get(f"parameter_jacobian_{name}")
-        if kernel is None:
+        pieces = [p for p in self.cell.parameters if p.name == name]
+        if not pieces:
             raise unknown_name("parameter", name, [p.name for p in self.cell.parameters], f"(cell {self.cell.name!r})")
-        return kernel(*self._arguments(states, inputs, params), out=out)
+        return self._dense(f"parameter_jacobian_{name}", pieces, states, inputs, params, out)
 
     def jvp(self, states, inputs=None, params=None, tangents: Mapping | None = None) -> dict:
         """J·t: tangents of the new states for tangents of any states, inputs and parameters
         (``{name: tangent}``, each shaped like its value); no Jacobian is formed."""
         tangents = dict(tangents or {})
         self._check_names(tangents, self._order, "tangents")
-        values = self._arguments(states, inputs, params)
-        checked = {f"d_{k}": self._same_kind(v, f"tangents[{k!r}]") for k, v in tangents.items()}
-        result = self._kernels["jvp"](*values, **checked)
+        call = self._arguments(states, inputs, params)
+        pieces = (*self.cell.states, *self.cell.inputs, *self.cell.parameters)
+        checked = {f"d_{k}": v for k, v in self._check_like(call, tangents, pieces, "tangents").items()}
+        result = self._kernels["jvp"](*call.values, **checked)
         return dict(zip((s.name for s in self.cell.states), result))
 
     def vjp(self, states, inputs=None, params=None, cotangents: Mapping | None = None) -> dict:
@@ -166,15 +168,21 @@ class CompiledCell:
         and input (per sample) and every parameter (summed over the batch dimensions)."""
         cotangents = dict(cotangents or {})
         self._check_names(cotangents, [s.name for s in self.cell.states], "cotangents")
-        values = self._arguments(states, inputs, params)
-        checked = {f"c_{k}": self._same_kind(v, f"cotangents[{k!r}]") for k, v in cotangents.items()}
-        return self._kernels["vjp"](*values, **checked)
+        call = self._arguments(states, inputs, params)
+        checked = {f"c_{k}": v for k, v in self._check_like(call, cotangents, self.cell.states, "cotangents").items()}
+        return self._kernels["vjp"](*call.values, **checked)
+
+    def _dense(self, kernel: str, columns, states, inputs, params, out):
+        call = self._arguments(states, inputs, params)
+        rows = sum(call.numel(s) for s in self.cell.states)
+        shape = call.batch + (rows, sum(call.numel(c) for c in columns))
+        return self._kernels[kernel](*call.values, out=self._check_out(call, out, shape))
 
     # ------------------------------------------------------------------ argument checking
-    def _arguments(self, states, inputs, params) -> list:
+    def _arguments(self, states, inputs, params) -> _Call:
         groups = {"states": (states, self.cell.states), "inputs": (inputs, self.cell.inputs),
                   "params": (params, self.cell.parameters)}
-        values, sizes, reference = [], {}, None
+        call = _Call()
         for group, (given, pieces) in groups.items():
             given = {} if given is None else given
             if not isinstance(given, Mapping):
@@ -182,9 +190,42 @@ class CompiledCell:
             self._check_names(given, [p.name for p in pieces], group)
             for piece in pieces:
                 value = given[piece.name]
-                reference = self._check_value(piece, value, group, sizes, reference)
-                values.append(value)
-        return values
+                call.reference = self._check_value(piece, value, group, call.sizes, call.reference)
+                call.values.append(value)
+        call.batch = _broadcast_batch(states, inputs or {})
+        return call
+
+    def _check_like(self, call: _Call, given: Mapping, pieces, group: str) -> dict:
+        """Tangents / cotangents: the right kind, dtype and shape for the value they go with."""
+        checked = {}
+        for piece in pieces:
+            if piece.name not in given:
+                continue
+            where = f"{group}[{piece.name!r}]"
+            value = self._same_kind(given[piece.name], where)
+            if call.reference is not None and value.dtype != call.reference.dtype:
+                raise ArgumentError(
+                    f"{where} has dtype {value.dtype} but the values have {call.reference.dtype}; "
+                    "pass tangents and cotangents in the values' dtype"
+                )
+            self._check_shape(piece, value, where, dict(call.sizes))
+            checked[piece.name] = value
+        return checked
+
+    def _check_out(self, call: _Call, out, shape: tuple):
+        """``out`` must be a contiguous array of the result's shape, dtype (and device)."""
+        if out is None:
+            return None
+        out = self._same_kind(out, "out")
+        contiguous = out.flags["C_CONTIGUOUS"] if self.backend == "numpy" else out.is_contiguous()
+        if tuple(out.shape) != shape or out.dtype != call.reference.dtype or not contiguous:
+            raise ArgumentError(
+                f"out has shape {tuple(out.shape)}, dtype {out.dtype}{'' if contiguous else ', not contiguous'}; "
+                f"the result needs a contiguous array of shape {shape} and dtype {call.reference.dtype}"
+            )
+        if self.backend == "torch" and out.device != call.reference.device:
+            raise ArgumentError(f"out is on {out.device} but the values are on {call.reference.device}")
+        return out
 
     def _check_names(self, given: Mapping, expected: list[str], group: str) -> None:
         missing = [name for name in expected if name not in given] if group in ("states", "inputs", "params") else []
@@ -248,7 +289,44 @@ class CompiledCell:
             if value.ndim == 0:
                 raise ArgumentError(f"{where} is 0-dimensional; {piece.role} {piece.name} needs shape (..., {piece.size})")
         for dim, got in zip(expected, actual):
-            _bind_dim(dim, int(got), where, sizes)
+            _bind_dim(dim, int(got), f"{where} (shape {tuple(value.shape)})", sizes)
+
+
+class _Call:
+    """What one call's arguments established: the values in kernel order, the sizes bound
+    so far (``{dim: (size, where)}``), the batch shape and the reference array (dtype/device)."""
+
+    def __init__(self):
+        self.values: list = []
+        self.sizes: dict = {}
+        self.batch: tuple = ()
+        self.reference = None
+
+    def numel(self, piece) -> int:
+        dims = piece.shape if isinstance(piece, MatrixParameter) else (() if piece.size is SCALAR else (piece.size,))
+        total = 1
+        for dim in dims:
+            total *= int(sympy.sympify(dim).xreplace({d: v[0] for d, v in self.sizes.items()}))
+        return total
+
+
+def _broadcast_batch(states: Mapping, inputs: Mapping) -> tuple:
+    """The broadcast batch shape of states and inputs, or a clear error."""
+    import numpy as np
+
+    batch, source = (), None
+    for group, given in (("states", states), ("inputs", inputs)):
+        for name, value in given.items():
+            where = f"{group}[{name!r}]"
+            try:
+                batch = tuple(np.broadcast_shapes(batch, tuple(value.shape[:-1])))
+            except ValueError:
+                raise ArgumentError(
+                    f"{where} has batch shape {tuple(value.shape[:-1])}, which does not broadcast with {batch} "
+                    f"of {source}; give states and inputs one batch shape (or shapes that broadcast)"
+                ) from None
+            source = source or where
+    return batch
 
 
 def _bind_dim(dim, got: int, where: str, sizes: dict) -> None:

@@ -306,7 +306,9 @@ def rollout(compiled: CompiledCell, initial_states: Mapping, inputs_sequence: Ma
     inputs = _inputs_sequence(cell, inputs_sequence)
     length = _sequence_length(cell, inputs, steps)
     if not isinstance(initial_states, Mapping):
-        raise ArgumentError(f"initial_states must be a mapping from state names to arrays, got {type(initial_states).__name__}")
+        raise ArgumentError(
+            f"initial_states must be a mapping from state names to arrays, got {type(initial_states).__name__}"
+        )
     states = dict(initial_states)
     first = compiled.step(states, {k: v[0] for k, v in inputs.items()}, params)  # checks names, shapes, dtypes
     history = {name: [ops.broadcast_to(states[name], tuple(value.shape)), value] for name, value in first.items()}
@@ -327,7 +329,9 @@ def _inputs_sequence(cell, inputs_sequence) -> dict:
             )
         return {}
     if not isinstance(inputs_sequence, Mapping):
-        raise ArgumentError(f"inputs_sequence must be a mapping from input names to arrays, got {type(inputs_sequence).__name__}")
+        raise ArgumentError(
+            f"inputs_sequence must be a mapping from input names to arrays, got {type(inputs_sequence).__name__}"
+        )
     for name, value in inputs_sequence.items():
         if getattr(value, "ndim", 0) < 2:
             raise ArgumentError(
@@ -344,7 +348,9 @@ def _sequence_length(cell, inputs: dict, steps) -> int:
     if lengths:
         length = next(iter(lengths.values()))
         if steps is not None and steps != length:
-            raise ArgumentError(f"steps={steps!r} but inputs_sequence has T = {length} steps; omit steps or make them agree")
+            raise ArgumentError(
+                f"steps={steps!r} but inputs_sequence has T = {length} steps; omit steps or make them agree"
+            )
     elif steps is None:
         raise ArgumentError(f"cell {cell.name!r} has no inputs; pass steps=T to say how many steps to roll")
     else:
@@ -361,7 +367,7 @@ def _check_integer(name: str, value, low: int, high: int | None) -> int:
 
 
 # ------------------------------------------------------------------------------- trajectory
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Trajectory:
     """States of a rolled-out cell and Jacobian products along them (see the module docstring).
 
@@ -374,6 +380,10 @@ class Trajectory:
     states: dict
     inputs: dict
     params: dict
+
+    def __repr__(self) -> str:
+        return (f"Trajectory(cell={self.compiled.cell.name!r}, backend={self.compiled.backend!r}, T={self.steps}, "
+                f"batch={self.batch_shape}, states={self.state_sizes})")
 
     # ------------------------------------------------------------------ shape and access
     @property
@@ -393,6 +403,7 @@ class Trajectory:
 
     @property
     def batch_shape(self) -> tuple[int, ...]:
+        """The batch dimensions between the time axis and the state axis."""
         return tuple(next(iter(self.states.values())).shape[1:-1])
 
     def states_at(self, t: int) -> dict:
@@ -408,6 +419,7 @@ class Trajectory:
     # ------------------------------------------------------------------ dense Jacobians
     def step_jacobian(self, t: int):
         """J_t = ∂s_t/∂s_{t−1} at (s_{t−1}, x_t), shape ``(..., S, S)``, 1 ≤ t ≤ T."""
+        _check_integer("t", t, 1, self.steps)
         return self.compiled.state_jacobian(self.states_at(t - 1), self.inputs_at(t), self.params)
 
     def step_jacobians(self):
@@ -604,7 +616,7 @@ class Trajectory:
             f"{change:.1e}); the top-{count} singular subspace converges slowly — raise max_sweeps or count",
             RuntimeWarning, stacklevel=2,
         )
-        return previous
+        return previous if previous is not None else ops.sort_descending(growth)
 
     def starting_frame(self, count: int | None = None, frame=None):
         """Q_0 for the QR sweeps, ``(..., S, count)`` with orthonormal columns.
