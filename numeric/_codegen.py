@@ -32,7 +32,7 @@ from symbolic import Cell, Derivation
 from symbolic._linear import Column, Diag, Kron, Mat, Row, Scale, Term
 from symbolic._nodes import SCALAR, Dot, Leaf, MatrixParameter, MatVec, Named
 
-from ._printer import kernel_form, print_array
+from ._printer import CompileError, kernel_form, print_array
 
 
 class _Module:
@@ -48,8 +48,15 @@ class _Module:
     # ------------------------------------------------------------------ expressions
     def expr(self, expr, exclude: sympy.Symbol | None = None) -> sympy.Expr:
         """Kernel form of ``expr`` with named intermediates' definitions replaced by their names."""
+        expr = sympy.sympify(expr)
+        foreign = sorted(str(s) for s in expr.free_symbols if not self.cell.has_node(s))
+        if foreign:
+            raise CompileError(
+                f"cannot generate code for {expr}: {', '.join(foreign)} is not a declared state, input, parameter or "
+                f"intermediate of cell {self.cell.name!r}; every symbol in a kernel must be one of its arguments"
+            )
         subs = {e: s for e, s in self.named_subs.items() if s != exclude}
-        return kernel_form(sympy.sympify(expr)).xreplace(subs)
+        return kernel_form(expr).xreplace(subs)
 
     def prologue(self) -> list[str]:
         lines = []

@@ -34,6 +34,7 @@ from ._latex import CellLatexPrinter, cell_latex, compile_latex, derivation_late
 from ._linear import BlockJacobian, Column, Diag, Jacobian, Kron, Mat, Row, Scale, Term
 from ._nodes import SCALAR, Dot, Leaf, MatrixParameter, MatrixTerm, MatVec, Named
 from ._elementwise import exp, log, sigmoid, softplus, tanh
+from . import cells  # noqa: E402  (the catalogue is built from the names above)
 
 __all__ = [
     "BlockJacobian", "Cell", "CellLatexPrinter", "cell_latex", "compile_latex", "derivation_latex", "document_latex", "Column", "Derivation", "Diag", "Dot", "DuplicateNameError", "FrozenCellError",
@@ -41,5 +42,5 @@ __all__ = [
     "MatrixTerm", "MissingUpdateError", "Named", "NotElementwiseError", "Row", "SCALAR", "Scale", "ShapeError",
     "SpecError", "Term", "UndeclaredSymbolError", "UnknownNameError", "UnusedSymbolError", "Vec", "apply",
     "dense_block", "dense_jacobian", "dense_term", "derive", "exactly_equal", "exp", "log", "numel",
-    "random_point", "sigmoid", "sigmoid_prime", "softplus", "tanh",
+    "cells", "random_point", "sigmoid", "sigmoid_prime", "softplus", "tanh",
 ]

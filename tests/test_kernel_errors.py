@@ -174,3 +174,20 @@ def test_compile_mistakes_raise_clear_errors(make_mistake, error, match):
     assert issubclass(error, GatejacError)
     with pytest.raises(error, match=match):
         make_mistake()
+
+
+def test_generation_refuses_a_symbol_that_is_not_an_argument():
+    """A (hand-modified) derivation whose term reads an undeclared symbol is refused at compile time."""
+    import dataclasses
+
+    import sympy
+
+    import symbolic
+
+    derivation = symbolic.derive(cells.get("leaky"))
+    block = derivation.state[("h", "h")]
+    stray = dataclasses.replace(block.terms[0], factors=(symbolic.Diag(sympy.Symbol("zeta"), sympy.Symbol("n")),))
+    broken = derivation.replace(state=symbolic.BlockJacobian(
+        derivation.state.rows, derivation.state.cols, {("h", "h"): dataclasses.replace(block, terms=(stray,))}))
+    with pytest.raises(numeric.CompileError, match=r"zeta is not a declared state, input, parameter"):
+        numeric.compile(broken)
