@@ -37,7 +37,7 @@ def _numpy_namespace() -> types.SimpleNamespace:
 
     return types.SimpleNamespace(
         name="numpy",
-        tanh=np.tanh, exp=np.exp, log=np.log, sqrt=np.sqrt, abs=np.abs, sin=np.sin, cos=np.cos,
+        tanh=np.tanh, exp=np.exp, log=np.log, sqrt=np.sqrt, abs=np.abs, sign=np.sign, sin=np.sin, cos=np.cos,
         sigmoid=sigmoid, softplus=softplus, scalar=scalar,
         eye=lambda n, like: np.eye(n, dtype=like.dtype),
         empty=lambda shape, like: np.empty(shape, dtype=like.dtype),
@@ -102,7 +102,8 @@ def _torch_namespace() -> types.SimpleNamespace:
 
     return types.SimpleNamespace(
         name="torch",
-        tanh=torch.tanh, exp=torch.exp, log=torch.log, sqrt=torch.sqrt, abs=torch.abs, sin=torch.sin, cos=torch.cos,
+        tanh=torch.tanh, exp=torch.exp, log=torch.log, sqrt=torch.sqrt, abs=torch.abs, sign=torch.sign, sin=torch.sin,
+        cos=torch.cos,
         sigmoid=torch.sigmoid, softplus=lambda x: torch.logaddexp(torch.zeros_like(x), x), scalar=scalar,
         eye=lambda n, like: torch.eye(n, dtype=like.dtype, device=like.device),
         empty=lambda shape, like: torch.empty(shape, dtype=like.dtype, device=like.device),

@@ -15,7 +15,7 @@ from symbolic._functions import sigmoid, sigmoid_prime
 from symbolic._errors import GatejacError
 
 _FUNCTIONS = {"tanh": "tanh", "exp": "exp", "log": "log", "sigmoid": "sigmoid", "softplus": "softplus",
-              "sin": "sin", "cos": "cos", "Abs": "abs"}
+              "sin": "sin", "cos": "cos", "Abs": "abs", "sign": "sign"}
 
 
 class CompileError(GatejacError):
@@ -30,7 +30,7 @@ class ArrayPrinter(StrPrinter):
         if name not in _FUNCTIONS:
             raise CompileError(
                 f"the function {name} in {expr} has no NumPy/torch kernel; use tanh, exp, log, sigmoid, softplus, "
-                "sin, cos, Abs, powers and arithmetic"
+                "sin, cos, Abs, sign, powers and arithmetic"
             )
         return f"_B.{_FUNCTIONS[name]}({', '.join(self._print(a) for a in expr.args)})"
 
