@@ -37,6 +37,7 @@ def _numpy_namespace() -> types.SimpleNamespace:
 
     return types.SimpleNamespace(
         name="numpy",
+        chunk_bytes=2**20,  # dense Jacobians are written in cache-sized chunks of the batch
         tanh=np.tanh, exp=np.exp, log=np.log, sqrt=np.sqrt, abs=np.abs, sign=np.sign, sin=np.sin, cos=np.cos,
         sigmoid=sigmoid, softplus=softplus, scalar=scalar,
         eye=lambda n, like: np.eye(n, dtype=like.dtype),
@@ -50,6 +51,7 @@ def _numpy_namespace() -> types.SimpleNamespace:
         outer_sum=lambda c, v: _outer_sum(np, c, v),
         sum_to=lambda c, shape: np.sum(c, axis=tuple(range(c.ndim - len(shape)))).reshape(shape),
         reshape=np.reshape,
+        flatten_batch=lambda v, batch: np.broadcast_to(v, tuple(batch) + v.shape[-1:]).reshape(-1, v.shape[-1]),
         transpose=lambda m: np.swapaxes(m, -1, -2),
     )
 
@@ -102,6 +104,7 @@ def _torch_namespace() -> types.SimpleNamespace:
 
     return types.SimpleNamespace(
         name="torch",
+        chunk_bytes=2**22,  # larger than NumPy's: each torch op has a thread-pool start-up cost
         tanh=torch.tanh, exp=torch.exp, log=torch.log, sqrt=torch.sqrt, abs=torch.abs, sign=torch.sign, sin=torch.sin,
         cos=torch.cos,
         sigmoid=torch.sigmoid, softplus=lambda x: torch.logaddexp(torch.zeros_like(x), x), scalar=scalar,
@@ -116,5 +119,6 @@ def _torch_namespace() -> types.SimpleNamespace:
         outer_sum=lambda c, v: _outer_sum(torch, c, v),
         sum_to=sum_to,
         reshape=torch.reshape,
+        flatten_batch=lambda v, batch: v.expand(tuple(batch) + v.shape[-1:]).reshape(-1, v.shape[-1]),
         transpose=lambda m: m.transpose(-1, -2),
     )

@@ -44,6 +44,7 @@ class _Module:
         self.args = [p.name for p in (*self.cell.states, *self.cell.inputs, *self.cell.parameters)]
         self.named_subs = {n.expr: n.symbol for n in self.cell.named}
         self.named_names = {n.name for n in self.cell.named}
+        self._batched: dict[sympy.Symbol, bool] = {}
 
     # ------------------------------------------------------------------ expressions
     def expr(self, expr, exclude: sympy.Symbol | None = None) -> sympy.Expr:
@@ -58,7 +59,9 @@ class _Module:
         subs = {e: s for e, s in self.named_subs.items() if s != exclude}
         return kernel_form(expr).xreplace(subs)
 
-    def prologue(self) -> list[str]:
+    def prologue(self, flatten: bool = False) -> list[str]:
+        """Scalars as arrays, sizes from shapes, the batch shape; with ``flatten`` the states
+        and inputs are broadcast to one flat batch axis, ``(B, size)`` (dense kernels)."""
         lines = []
         vectors = [p for p in (*self.cell.states, *self.cell.inputs)]
         like = vectors[0].name
@@ -67,7 +70,21 @@ class _Module:
                 lines.append(f"{piece.name} = _B.scalar({piece.name}, {like})")
         lines.extend(f"{dim.name} = {source}" for dim, source in self._dim_sources().items())
         lines.append(f"_batch = tuple(_B.batch_shape({', '.join(v.name for v in vectors)}))")
+        if flatten:
+            lines.extend(f"{v.name} = _B.flatten_batch({v.name}, _batch)" for v in vectors)
         return lines
+
+    def batched(self, symbol: sympy.Symbol) -> bool:
+        """Whether a node's value has the batch axis (it depends on a state or input)."""
+        if symbol not in self._batched:
+            node = self.cell.node(symbol)
+            if isinstance(node, Leaf):
+                self._batched[symbol] = node.role in ("state", "input")
+            else:
+                self._batched[symbol] = any(
+                    self.batched(s) for child in self.cell.children(node) for s in child.free_symbols
+                )
+        return self._batched[symbol]
 
     def _dim_sources(self) -> dict[sympy.Symbol, str]:
         sources: dict[sympy.Symbol, str] = {}
@@ -169,17 +186,36 @@ class _Coefficients:
         self.exprs.append(self.module.expr(expr))
         return f"\u27e6{len(self.exprs) - 1}\u27e7"
 
-    def emit(self, body: list[str]) -> list[str]:
+    def emit(self, body: list[str], chunked: list[str] | None = None) -> list[str]:
+        """Node lines, CSE temporaries, one variable per coefficient, then ``body``; the lines
+        of ``chunked`` run inside a loop over batch chunks (``_s``), batched coefficients sliced."""
         replacements, reduced = sympy.cse(self.exprs, symbols=sympy.numbered_symbols("_t"), optimizations=None)
-        lines = [f"{sym.name} = {print_array(value)}" for sym, value in replacements]
-        codes = [self._code(e) for e in reduced]
+        batched = {}
+        lines = []
+        for sym, value in replacements:
+            batched[sym] = any(batched.get(s) or (s not in batched and self._batched(s)) for s in value.free_symbols)
+            lines.append(f"{sym.name} = {print_array(value)}")
+        names, sliced = [], []
+        for i, expr in enumerate(reduced):
+            is_batched = any(batched.get(s) or (s not in batched and self._batched(s)) for s in expr.free_symbols)
+            lines.append(f"_c{i} = {self._code(expr)}")
+            names.append(f"_c{i}")
+            sliced.append(f"_c{i}[_s]" if is_batched else f"_c{i}")
         nodes = self.module.nodes(self.exprs)
-        return nodes + lines + [_fill(line, codes) for line in body]
+        out = nodes + lines + [_fill(line, names) for line in body]
+        if chunked is not None:
+            out.append("for _lo in range(0, _nb, _chunk):")
+            out.append("    _s = slice(_lo, _lo + _chunk)")
+            out.extend("    " + _fill(line, sliced) for line in chunked)
+        return out
+
+    def _batched(self, symbol) -> bool:
+        return self.module.cell.has_node(symbol) and self.module.batched(symbol)
 
     def _code(self, expr) -> str:
         if not sympy.sympify(expr).free_symbols:
             return f"_B.scalar({print_array(expr)}, {self.module.args[0]})"
-        return f"({print_array(expr)})"
+        return print_array(expr)
 
 
 def _fill(line: str, codes: list[str]) -> str:
@@ -265,35 +301,41 @@ def _as_matrix(module, kind, code, kron: Kron) -> str:
 
 
 def _jacobian_function(module: _Module, fname: str, block_jacobian, leaves) -> list[str]:
-    """A dense Jacobian kernel for one BlockJacobian (columns: ``leaves``)."""
+    """A dense Jacobian kernel for one BlockJacobian (columns: ``leaves``).
+
+    The batch is flattened to one axis and the output written in chunks of ``_B.chunk_bytes``, so
+    that the several terms of a block are summed while the chunk is in cache: the output
+    crosses the memory bus about once, whatever the number of terms.
+    """
     cell = module.cell
     coeffs = _Coefficients(module)
-    body: list[str] = []
     rows = [(s.name, s.size) for s in cell.states]
     row_total = " + ".join(module.size(size) for _, size in rows)
-    matrix_leaf = len(leaves) == 1 and isinstance(leaves[0], MatrixParameter)
     col_total = " + ".join(_numel_code(module, leaf) for leaf in leaves)
-    body.append(f"if out is None: out = _B.empty(_batch + ({row_total}, {col_total}), {module.args[0]})")
-    target = "out"
-    if matrix_leaf:  # write through a (..., S, rows, cols) view of the row-major flattened output
+    matrix_leaf = len(leaves) == 1 and isinstance(leaves[0], MatrixParameter)
+    body = [f"if out is None: out = _B.empty(_batch + ({row_total}, {col_total}), {module.args[0]})"]
+    if matrix_leaf:  # write through a (B, S, rows, cols) view of the row-major flattened output
         q, k = (module.size(d) for d in leaves[0].shape)
-        body.append(f"_out4 = _B.reshape(out, _batch + ({row_total}, {q}, {k}))")
-        target = "_out4"
+        body.append(f"_o = _B.reshape(out, (-1, {row_total}, {q}, {k}))")
+    else:
+        body.append(f"_o = _B.reshape(out, (-1, {row_total}, {col_total}))")
+    body.append("_nb = _o.shape[0]")
+    body.append(f"_chunk = max(1, _B.chunk_bytes // max(1, ({row_total}) * ({col_total}) * _o.itemsize))")
+    chunked: list[str] = []
     row_offset = "0"
     for state_name, state_size in rows:
         col_offset = "0"
         for leaf in leaves:
             width = _numel_code(module, leaf)
-            block = f"{target}[..., {row_offset}:{row_offset} + {module.size(state_size)}, " + (
+            block = f"_o[_s, {row_offset}:{row_offset} + {module.size(state_size)}, " + (
                 ":, :]" if matrix_leaf else f"{col_offset}:{col_offset} + {width}]"
             )
-            body.append(f"_blk = {block}")
-            body.extend(_block_lines(module, coeffs, block_jacobian[(state_name, leaf.name)].terms))
+            chunked.append(f"_blk = {block}")
+            chunked.extend(_block_lines(module, coeffs, block_jacobian[(state_name, leaf.name)].terms))
             col_offset = f"({col_offset} + {width})"
         row_offset = f"({row_offset} + {module.size(state_size)})"
-    body.append("return out")
     signature = f"def {fname}({', '.join(module.args)}, out=None):"
-    return [signature] + _indent(module.prologue() + coeffs.emit(body))
+    return [signature] + _indent(module.prologue(flatten=True) + coeffs.emit(body, chunked) + ["return out"])
 
 
 def _numel_code(module, leaf) -> str:
