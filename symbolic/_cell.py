@@ -32,12 +32,14 @@ from sympy.matrices.expressions import Identity, MatAdd, MatMul, MatrixExpr, Mat
 from ._errors import (
     DuplicateNameError,
     FrozenCellError,
+    GatejacError,
     MissingUpdateError,
     NotElementwiseError,
     ShapeError,
     SpecError,
     UndeclaredSymbolError,
     UnusedSymbolError,
+    VecInSymPyError,
     unknown_name,
 )
 from ._nodes import SCALAR, Dot, Leaf, MatrixParameter, MatrixTerm, MatVec, Named, Node
@@ -63,6 +65,7 @@ class Vec:
     """
 
     _op_priority = 20.0  # above SymPy's, so SymPy objects defer to Vec's operators
+    __array_ufunc__ = None  # NumPy arrays defer to Vec's operators too (which reject them)
     __slots__ = ("cell", "expr", "size")
 
     def __init__(self, cell: Cell, expr: sympy.Expr):
@@ -71,7 +74,13 @@ class Vec:
         self.size = cell.size_of(expr)
 
     def _combine(self, other, op) -> Vec:
-        return Vec(self.cell, op(self.expr, self.cell.as_expr(other, "operand")))
+        return Vec(self.cell, op(self.expr, self.cell.as_expr(other, f"elementwise operation with {self!r}")))
+
+    def _sympy_(self):
+        raise VecInSymPyError(
+            f"{self!r} was passed to a SymPy function directly; SymPy functions act on scalars — apply "
+            "one elementwise with symbolic.apply(f, v), or use symbolic.sigmoid/tanh/exp/log/softplus"
+        )
 
     def __add__(self, o):
         return self._combine(o, lambda a, b: a + b)
@@ -141,6 +150,8 @@ class Cell:
     """
 
     def __init__(self, name: str, *, description: str = "", reference: str = "", convention: str = ""):
+        if not isinstance(name, str) or not name:
+            raise SpecError(f"cell name {name!r} is not allowed: give the cell a non-empty string name")
         self.name = name
         self.description = description
         self.reference = reference
@@ -173,6 +184,8 @@ class Cell:
         """Declare a parameter: ``shape=()`` a scalar (returns a SymPy ``Symbol``),
         ``(k,)`` or a single size a vector (returns a :class:`Vec`), ``(r, c)`` a matrix
         (returns a SymPy ``MatrixSymbol``).  ``trainable=False`` marks it fixed."""
+        if not isinstance(trainable, bool):
+            raise SpecError(f"parameter {name!r}: trainable={trainable!r} must be True or False")
         shape = self._shape(name, shape)
         if len(shape) == 2:
             self._check_name(name)
@@ -302,6 +315,10 @@ class Cell:
     def node(self, symbol: sympy.Symbol) -> Node:
         return self._nodes[symbol]
 
+    def has_node(self, symbol: sympy.Symbol) -> bool:
+        """Whether ``symbol`` stands for one of this cell's nodes."""
+        return symbol in self._nodes
+
     def matrix_parameter(self, symbol: sympy.MatrixSymbol) -> MatrixParameter:
         return self._matrices[symbol]
 
@@ -371,7 +388,10 @@ class Cell:
         if not isinstance(expr, sympy.Expr) or isinstance(expr, MatrixExpr):
             raise NotElementwiseError(f"{what}: {value!r} is not a scalar SymPy expression applied elementwise")
         self._check_elementwise(expr, what)
-        self.size_of(expr)
+        try:
+            self.size_of(expr)
+        except UndeclaredSymbolError as exc:
+            raise UndeclaredSymbolError(f"{what}: {exc}") from None
         return expr
 
     def _check_elementwise(self, expr: sympy.Expr, what: str) -> None:
@@ -390,6 +410,12 @@ class Cell:
             raise NotElementwiseError(
                 f"{what}: {expr} indexes a matrix entry; cells act on whole vectors — use M @ v"
             )
+        matrices = sorted(str(s) for s in expr.free_symbols if isinstance(s, MatrixSymbol))
+        if matrices:
+            raise NotElementwiseError(
+                f"{what}: {expr} uses the matrix {', '.join(matrices)} inside an elementwise expression; "
+                "apply a matrix to a vector first (M @ v)"
+            )
 
     def matvec(self, matrix, operand) -> Vec:
         """``matrix @ operand`` as a node; ``matrix`` must be a linear combination of the
@@ -401,19 +427,21 @@ class Cell:
                 "the cell's matrix parameters; for elementwise products use *"
             )
         operand_expr = self.as_expr(operand, f"operand of {matrix} @ ...")
+        matrix = matrix.doit()
+        terms = self._matrix_terms(matrix)
         size = self.size_of(operand_expr)
         if size is SCALAR:
-            raise ShapeError(f"{matrix} @ {self.text(operand_expr)}: the operand is a scalar; a matrix needs a vector")
+            raise ShapeError(
+                f"{self.text(matrix)} @ {self.text(operand_expr)}: the operand is a scalar; a matrix needs a vector"
+            )
         if sympy.simplify(matrix.shape[1] - size) != 0:
             raise ShapeError(
-                f"{matrix} @ {self.text(operand_expr)}: the matrix has {matrix.shape[1]} columns but the vector "
-                f"has size {size}"
+                f"{self.text(matrix)} @ {self.text(operand_expr)}: the matrix has {matrix.shape[1]} columns but "
+                f"the vector has size {size}{self._same_name_hint(matrix.shape[1], size)}"
             )
-        matrix = matrix.doit()
         key = ("matvec", matrix, operand_expr)
         node = self._interned.get(key)
         if node is None:
-            terms = self._matrix_terms(matrix)
             node = MatVec(self._fresh("mv"), matrix, terms, operand_expr, matrix.shape[0])
             self._register(key, node)
         return Vec(self, node.symbol)
@@ -472,9 +500,11 @@ class Cell:
         for sym in coeff.free_symbols:
             node = self._nodes.get(sym)
             if not (isinstance(node, Leaf) and node.role == "parameter" and node.size is SCALAR):
+                used = self.text(sym) if node is not None else str(sym)
+                uses = "" if sym == coeff else f" uses {used}, which"
                 raise SpecError(
-                    f"matrix expression {matrix}: the coefficient {coeff} uses {sym}, which is not a scalar "
-                    "parameter of the cell; matrix coefficients may only involve numbers and scalar parameters"
+                    f"matrix expression {self.text(matrix)}: the coefficient {self.text(coeff)}{uses} is not a "
+                    "scalar parameter of the cell; matrix coefficients may only involve numbers and scalar parameters"
                 )
         if isinstance(base, ZeroMatrix):
             return None
@@ -569,17 +599,35 @@ class Cell:
         for leaf in self._states:
             if leaf.name == name:
                 return leaf
-        raise unknown_name("state", name if name is not None else state, [s.name for s in self._states],
-                           "Pass the Vec returned by cell.state(...) or its name.")
+        hint = "Pass the Vec returned by cell.state(...) or its name."
+        if name in self._declared:
+            role = getattr(self._declared[name], "role", "named expression")
+            hint = f"{name!r} is not a state but a declared {role}; only states have updates. " + hint
+        raise unknown_name("state", name if name is not None else state, [s.name for s in self._states], hint)
 
     def _undeclared(self, symbol, expr) -> UndeclaredSymbolError:
+        where = "" if expr == symbol else f" in {self.text(expr)}"
         if any(symbol == d or getattr(symbol, "name", None) == str(d) for d in self.dims):
             return UndeclaredSymbolError(
-                f"{symbol} in {expr} is a size of cell {self.name!r}, not a value; sizes cannot appear in expressions"
+                f"{symbol}{where} is a size of cell {self.name!r}, not a value; sizes cannot appear in expressions"
             )
+        if isinstance(symbol, MatrixSymbol):
+            kind, how = "matrix", f"cell.parameter({symbol.name!r}, (rows, columns))"
+        else:
+            kind, how = "symbol", "cell.state/input/parameter"
         return UndeclaredSymbolError(
-            f"symbol {symbol} in {expr} is not declared in cell {self.name!r}; declare it with "
-            "cell.state/input/parameter (or use the object those return)"
+            f"{kind} {symbol}{where} is not declared in cell {self.name!r}; declare it with "
+            f"{how} (or use the object those return)"
+        )
+
+    @staticmethod
+    def _same_name_hint(matrix_size, vector_size) -> str:
+        """Explain a size mismatch between two SymPy symbols that only differ in assumptions."""
+        if str(matrix_size) != str(vector_size):
+            return ""
+        return (
+            f"; the matrix's {matrix_size} is a different SymPy symbol from the cell's size {vector_size} (sizes "
+            "are positive-integer symbols) — build it from the vector's size, e.g. sympy.Identity(h.size)"
         )
 
     def __repr__(self) -> str:
@@ -591,18 +639,28 @@ def apply(function: Callable[..., sympy.Expr], *args) -> Vec | sympy.Expr:
 
     The function receives SymPy expressions and must return a scalar SymPy expression.
     """
+    name = getattr(function, "__name__", repr(function))
+    for i, arg in enumerate(args):
+        if isinstance(arg, (MatrixExpr, sympy.MatrixBase)):
+            raise NotElementwiseError(
+                f"{name}(): argument {i} is the matrix {arg}; elementwise functions act on vectors — apply the "
+                f"matrix to a vector first, e.g. {name}(W @ h)"
+            )
     cells = {id(a.cell): a.cell for a in args if isinstance(a, Vec)}
     if len(cells) > 1:
-        raise SpecError("apply(): the arguments come from different cells; build each cell from its own declarations")
-    if not cells:
-        return function(*[sympy.sympify(a) for a in args])
-    cell = next(iter(cells.values()))
-    exprs = [cell.as_expr(a, f"argument {i} of {getattr(function, '__name__', 'function')}") for i, a in enumerate(args)]
+        names = " and ".join(repr(c.name) for c in cells.values())
+        raise SpecError(
+            f"{name}(): the arguments come from different cells ({names}); build each cell from its own declarations"
+        )
+    cell = next(iter(cells.values()), None)
     try:
+        exprs = [cell.as_expr(a, f"argument {i} of {name}") if cell else sympy.sympify(a) for i, a in enumerate(args)]
         result = function(*exprs)
+    except GatejacError:
+        raise
     except (TypeError, ValueError, AttributeError) as exc:
         raise NotElementwiseError(
-            f"{getattr(function, '__name__', function)!r} could not be applied to scalar SymPy arguments "
-            f"({exc}); elementwise functions must map SymPy scalars to a SymPy scalar expression"
+            f"{name!r} could not be applied to the arguments {args!r} ({type(exc).__name__}: {exc}); elementwise "
+            "functions must map SymPy scalars to a SymPy scalar expression"
         ) from exc
-    return Vec(cell, cell.as_expr(result, f"result of {getattr(function, '__name__', 'function')}"))
+    return Vec(cell, cell.as_expr(result, f"result of {name}")) if cell else result

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import sympy
 
 from ._cell import Cell
-from ._errors import unknown_name
+from ._errors import SpecError, unknown_name
 from ._linear import BlockJacobian, Column, Diag, Jacobian, Kron, Mat, Row, Scale, Term, scaled
 from ._nodes import SCALAR, Dot, Leaf, MatrixParameter, MatrixTerm, MatVec, Named
 
@@ -43,6 +43,7 @@ class _ChainRule:
     def __init__(self, cell: Cell):
         self.cell = cell
         self._memo: dict[tuple[sympy.Expr, str], tuple[Term, ...]] = {}
+        self._names = {n.expr: n.symbol for n in cell.named}
 
     def of_expr(self, expr: sympy.Expr, leaf) -> tuple[Term, ...]:
         key = (expr, leaf.name)
@@ -58,7 +59,7 @@ class _ChainRule:
             inner = self.of_node(node, leaf)
             if not inner:
                 continue
-            coefficient = sympy.diff(expr, sym)
+            coefficient = sympy.diff(expr, sym).xreplace(self._names)  # tanh(<def of h_tilde>) -> h_tilde
             if coefficient == 0:
                 continue
             lead = self._coefficient_factor(coefficient, out_size, node.size)
@@ -126,6 +127,12 @@ class Derivation:
     """
 
     def __init__(self, cell: Cell):
+        if not isinstance(cell, Cell):
+            hint = f"; for a catalogue cell write derive(symbolic.cells.get({cell!r}))" if isinstance(cell, str) else ""
+            raise SpecError(
+                f"derive() needs a symbolic.Cell, got {type(cell).__name__} {cell!r}; build one with "
+                f"symbolic.Cell(...){hint}"
+            )
         self.cell = cell.validate()
         self._rule = _ChainRule(cell)
         states = cell.states
@@ -151,6 +158,17 @@ class Derivation:
         if name not in self._parameters:
             raise unknown_name("parameter", name, list(self._parameters), f"(cell {self.cell.name!r})")
         return self._parameters[name]
+
+    def replace(self, *, state: BlockJacobian | None = None, input: BlockJacobian | None = None,
+                parameters: dict[str, BlockJacobian] | None = None) -> Derivation:
+        """A copy with some blocks replaced (e.g. a deliberately broken Jacobian for the
+        verify layer's mutation suite); ``parameters`` replaces only the names it holds."""
+        copy = object.__new__(Derivation)
+        copy.__dict__.update(self.__dict__)
+        copy.state = self.state if state is None else state
+        copy.input = self.input if input is None else input
+        copy._parameters = {**self._parameters, **(parameters or {})}
+        return copy
 
     def gate_split(self) -> GateSplit:
         return GateSplit(self.state.select(lambda t: not t.gates), self.state.select(lambda t: bool(t.gates)))

@@ -8,6 +8,8 @@ GatejacError`` catches everything gatejac raises on purpose.
 
 from __future__ import annotations
 
+from sympy import SympifyError
+
 
 class GatejacError(Exception):
     """Root of every error gatejac raises on purpose."""
@@ -42,6 +44,17 @@ class NotElementwiseError(SpecError):
     expression of vectors is required."""
 
 
+class VecInSymPyError(NotElementwiseError, SympifyError):
+    """A cell vector was handed to SymPy directly (``sympy.tanh(h)``, ``f(h)``).
+
+    It is also a ``SympifyError`` because SymPy's binary operators catch that class and
+    return ``NotImplemented``, which lets Python fall back to the vector's own operators.
+    """
+
+    def __str__(self) -> str:  # SympifyError would otherwise print its own wording
+        return str(self.args[0]) if self.args else ""
+
+
 class FrozenCellError(SpecError):
     """A validated (frozen) cell was modified."""
 
@@ -64,6 +77,8 @@ def unknown_name(kind: str, name: object, known: list[str], hint: str = "") -> U
     message = f"unknown {kind} {name!r}"
     if close:
         message += f"; did you mean {' or '.join(repr(c) for c in close)}?"
+    else:
+        message += "."
     message += f" Known {kind}s: {', '.join(sorted(known)) or '(none)'}."
     if hint:
         message += f" {hint}"
