@@ -57,7 +57,6 @@ def flat_step(compiled, states, inputs, params):
 def baselines(cell, states_t, inputs_t, params_t, repeats):
     compiled = numeric.compile(cell, "torch")
     step, values = flat_step(compiled, states_t, inputs_t, params_t)
-    argnums = tuple(range(len(values)))
     in_dims = {k: 0 for k in inputs_t}
 
     def vmap_jacrev():

@@ -32,6 +32,7 @@ from ._errors import (
 from ._functions import sigmoid_prime
 from ._latex import CellLatexPrinter, cell_latex, compile_latex, derivation_latex, document_latex
 from ._linear import BlockJacobian, Column, Diag, Jacobian, Kron, Mat, Row, Scale, Term
+from ._text import derivation_text, term_text
 from ._nodes import SCALAR, Dot, Leaf, MatrixParameter, MatrixTerm, MatVec, Named
 from ._elementwise import exp, log, sigmoid, softplus, tanh
 from . import cells  # noqa: E402  (the catalogue is built from the names above)
@@ -42,5 +43,5 @@ __all__ = [
     "MatrixTerm", "MissingUpdateError", "Named", "NotElementwiseError", "Row", "SCALAR", "Scale", "ShapeError",
     "SpecError", "Term", "UndeclaredSymbolError", "UnknownNameError", "UnusedSymbolError", "Vec", "apply",
     "dense_block", "dense_jacobian", "dense_term", "derive", "exactly_equal", "exp", "log", "numel",
-    "cells", "random_point", "sigmoid", "sigmoid_prime", "softplus", "tanh",
+    "cells", "derivation_text", "random_point", "sigmoid", "term_text", "sigmoid_prime", "softplus", "tanh",
 ]

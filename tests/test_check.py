@@ -15,7 +15,7 @@ import sympy
 import symbolic
 from symbolic import Cell, GatejacError, Kron, ShapeError, UnknownNameError, cells, derive, tanh
 from verify._check import CheckError, VerificationError, assert_passed, check, jacobian_names
-from verify._cli import term_text  # the printer the report names terms with
+from symbolic import term_text  # the printer the report names terms with
 from verify._report import CheckResult, Report
 
 

@@ -6,7 +6,8 @@ import pytest
 
 import symbolic.cells as catalogue
 from symbolic import derive
-from verify._cli import derivation_text, main
+from symbolic import derivation_text
+from verify._cli import main
 
 
 def run(capsys, *argv):

@@ -18,7 +18,7 @@ import sympy
 
 import verify._check as checking
 from symbolic import Cell, Mat, Scale, apply, cells, derive, tanh
-from verify._cli import term_text  # the printer the report names terms with
+from symbolic import term_text  # the printer the report names terms with
 from verify._oracles import (
     ORACLES,
     CotangentView,

@@ -438,7 +438,7 @@ class _TermExplainer:
 
     def _contributions(self, block, i, j, values) -> list[tuple[object, str, float]]:
         """``(term, text, value at entry (i, j))`` for every term of ``block``."""
-        from ._cli import term_text
+        from symbolic import term_text
 
         rows = self.instance.size(block.rows) or 1
         result = []

@@ -46,7 +46,7 @@ from symbolic import Cell, Derivation, cells, derive
 from symbolic._linear import BlockJacobian, Column, Diag, Kron, Mat, Row, Scale, Term
 
 from ._check import CheckError, check
-from ._cli import _term_text
+from symbolic import term_text
 
 KINDS = ("drop", "flip_sign", "transpose", "updated_state_in_gate")
 
@@ -99,7 +99,7 @@ def mutations(derivation: Derivation) -> Mutations:
                          f"got {type(derivation).__name__}")
     made, skipped = [], []
     for site in _sites(derivation):
-        text = _term_text(derivation, site.term)
+        text = term_text(derivation.cell, site.term)
         for kind in KINDS:
             outcome = _MUTATORS[kind](derivation, site.term)
             if isinstance(outcome, str):
@@ -385,8 +385,8 @@ def mutation_suite(cell: Cell | str, *, backend: str = "numpy", dtype: str = "fl
 def _run(cell: Cell, derivation: Derivation, mutation: Mutation, settings: dict) -> MutationOutcome:
     report = check(cell, derivation=mutation.derivation, jacobians=[mutation.jacobian], **settings)
     failures = [r for r in report.failures if r.jacobian == mutation.jacobian]
-    texts = {_term_text(derivation, mutation.original)}
+    texts = {term_text(derivation.cell, mutation.original)}
     if mutation.mutated is not None:
-        texts.add(_term_text(mutation.derivation, mutation.mutated))
+        texts.add(term_text(mutation.derivation.cell, mutation.mutated))
     blamed = next((r.term for r in failures if r.term is not None), None)
     return MutationOutcome(mutation, bool(failures), blamed in texts, blamed, tuple(r.oracle for r in failures))
