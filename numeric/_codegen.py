@@ -386,13 +386,10 @@ def _intermediates_function(module: _Module) -> list[str]:
 
 
 def _jvp_function(module: _Module) -> list[str]:
-    cell = module.cell
-    derivation = module.derivation
+    cell, derivation = module.cell, module.derivation
     coeffs = _Coefficients(module)
     leaves = [*cell.states, *cell.inputs, *cell.parameters]
-    blocks = {**derivation.state.blocks, **derivation.input.blocks}
-    for p in cell.parameters:
-        blocks.update(derivation.parameter(p.name).blocks)
+    blocks = derivation.blocks()
     body = []
     for state in cell.states:
         body.append(f"_jvp_{state.name} = 0 * {state.name}")
@@ -426,13 +423,10 @@ def _apply_term(module, coeffs, term: Term, tangent: str) -> str:
 
 
 def _vjp_function(module: _Module) -> list[str]:
-    cell = module.cell
-    derivation = module.derivation
+    cell, derivation = module.cell, module.derivation
     coeffs = _Coefficients(module)
     leaves = [*cell.states, *cell.inputs, *cell.parameters]
-    blocks = {**derivation.state.blocks, **derivation.input.blocks}
-    for p in cell.parameters:
-        blocks.update(derivation.parameter(p.name).blocks)
+    blocks = derivation.blocks()
     body = [f"_g_{leaf.name} = None" for leaf in leaves]
     for state in cell.states:
         body.append(f"if c_{state.name} is not None:")

@@ -170,6 +170,25 @@ class Derivation:
         copy._parameters = {**self._parameters, **(parameters or {})}
         return copy
 
+    def blocks(self) -> dict[tuple[str, str], Jacobian]:
+        """Every block ∂state'/∂leaf of the state, input and parameter Jacobians."""
+        merged = {**self.state.blocks, **self.input.blocks}
+        for block_jacobian in self._parameters.values():
+            merged.update(block_jacobian.blocks)
+        return merged
+
+    def jacobian(self, name: str) -> BlockJacobian:
+        """A Jacobian by the name the verify layer uses: ``"state"``, ``"input"``,
+        ``"parameter:<name>"``, ``"gate_split:A"`` or ``"gate_split:B"``."""
+        if name in ("state", "input"):
+            return getattr(self, name)
+        if name.startswith("parameter:"):
+            return self.parameter(name.split(":", 1)[1])
+        if name in ("gate_split:A", "gate_split:B"):
+            return getattr(self.gate_split(), name[-1])
+        known = ["state", "input", *(f"parameter:{p}" for p in self._parameters), "gate_split:A", "gate_split:B"]
+        raise unknown_name("Jacobian", name, known, f"(cell {self.cell.name!r})")
+
     def gate_split(self) -> GateSplit:
         return GateSplit(self.state.select(lambda t: not t.gates), self.state.select(lambda t: bool(t.gates)))
 

@@ -404,9 +404,9 @@ class _TermExplainer:
         self.shapes = numeric.shapes(cell, sizes)
 
     def explain(self, name: str, point: Point, entry: tuple[int, int, int]) -> tuple[tuple[str, str, float], ...]:
-        checked_blocks = _blocks(self.checked, name)
-        if checked_blocks is None:
+        if name in ("jvp", "vjp"):  # actions: no single block to attribute an entry to
             return ()
+        checked_blocks = self.checked.jacobian(name)
         sample, i, j = entry
         row, local_i = self._locate(checked_blocks.rows, i)
         col, local_j = self._locate(checked_blocks.cols, j)
@@ -414,7 +414,7 @@ class _TermExplainer:
         checked = self._contributions(checked_blocks[row, col], local_i, local_j, values)
         if self.checked is self.reference:
             return _present(checked)
-        reference = self._contributions(_blocks(self.reference, name)[row, col], local_i, local_j, values)
+        reference = self._contributions(self.reference.jacobian(name)[row, col], local_i, local_j, values)
         wrong, missing = _unmatched(checked, reference)
         suspects = [("wrong", t, v) for t, v in wrong] + [("missing", t, v) for t, v in missing]
         suspects = [s for s in suspects if s[2] != 0.0]
@@ -451,19 +451,6 @@ class _TermExplainer:
 def _real(value: sympy.Expr) -> float:
     """The float value of an evaluated entry (NaN where it is not a real number)."""
     return float(value) if value.is_real and value.is_finite else float("nan")
-
-
-def _blocks(derivation: Derivation, name: str):
-    if name == "state":
-        return derivation.state
-    if name == "input":
-        return derivation.input
-    if name.startswith("parameter:"):
-        return derivation.parameter(name.split(":", 1)[1])
-    if name.startswith("gate_split:"):
-        split = derivation.gate_split()
-        return split.A if name.endswith("A") else split.B
-    return None
 
 
 def _present(contributions) -> tuple[tuple[str, str, float], ...]:

@@ -339,24 +339,12 @@ class ClaimedBlock:
         return dataclasses.replace(derived, terms=terms)
 
 
-def derived_blocks(derivation: Derivation, jacobian: str) -> BlockJacobian:
-    """The :class:`BlockJacobian` ``derivation`` holds for a Jacobian name."""
-    if jacobian == "state":
-        return derivation.state
-    if jacobian == "input":
-        return derivation.input
-    if jacobian.startswith("parameter:"):
-        return derivation.parameter(jacobian.split(":", 1)[1])
-    split = derivation.gate_split()
-    return split.A if jacobian == "gate_split:A" else split.B
-
-
 def parse_jacobian_claim(cell: Cell, derivation: Derivation, jacobian: str, value) -> list[ClaimedBlock]:
     """The claimed blocks of one ``jacobians`` entry, checked against ``derivation``'s shapes."""
     known = [j for j in jacobian_names(cell) if j not in ("jvp", "vjp")]
     if jacobian not in known:
         raise unknown_name("Jacobian", jacobian, known, f"(cell {cell.name!r}; claims take these names)")
-    blocks = derived_blocks(derivation, jacobian)
+    blocks = derivation.jacobian(jacobian)
     if isinstance(value, Mapping):
         items = list(value.items())
     elif len(blocks.blocks) == 1:
@@ -423,7 +411,7 @@ def claimed_derivation(derivation: Derivation, blocks: list[ClaimedBlock]) -> De
         state = {key: dataclasses.replace(block, terms=replaced.get(key, claimed[key]).terms + other[key].terms)
                  for key, block in derivation.state.blocks.items()}
         return derivation.replace(state=BlockJacobian(derivation.state.rows, derivation.state.cols, state))
-    original = derived_blocks(derivation, jacobian)
+    original = derivation.jacobian(jacobian)
     replaced = {**original.blocks, **{b.block: b.jacobian_block(original[b.block], frozenset()) for b in blocks}}
     new = BlockJacobian(original.rows, original.cols, replaced)
     if jacobian == "state":
@@ -837,7 +825,7 @@ def check_claims(cell: Cell, claims=None, *, backend: str = "numpy", sizes: Mapp
 def _terms_result(cell, derivation, name, blocks, options, sizes, seed) -> ClaimResult:
     report = check(cell, derivation=claimed_derivation(derivation, blocks), jacobians=[name], **options)
     values = _TermValues(cell, sizes, seed)
-    derived = derived_blocks(derivation, name)
+    derived = derivation.jacobian(name)
     attributions = [attribute(b, derived[b.block], values, cell) for b in blocks]
     claimed = {b.block for b in blocks}
     return ClaimResult(name, "terms", report, attributions, [k for k in derived.blocks if k not in claimed])
