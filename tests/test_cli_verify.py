@@ -269,3 +269,15 @@ def test_malformed_claims_raise_a_clear_error(multigate, build, message):
     cell, pieces = multigate
     with pytest.raises(GatejacError, match=message):
         check_claims(cell, build(cell, pieces), points=1)
+
+
+def test_mutations_command_reports_the_catch_rate(capsys):
+    assert main(["mutations", "leaky", "scalar_gate"]) == 0
+    out = capsys.readouterr().out
+    assert "leaky" in out and "updated_state_in_gate" in out
+    assert out.strip().endswith("mutations caught (100.0%)")
+
+
+def test_mutations_command_rejects_an_unknown_cell(capsys):
+    assert main(["mutations", "lekay"]) == 2
+    assert "did you mean 'leaky'" in capsys.readouterr().err
