@@ -1,0 +1,26 @@
+"""The layering DESIGN.md fixes: ``symbolic`` ← ``numeric`` ← ``verify``, and heavy imports only on demand."""
+
+import subprocess
+import sys
+
+import pytest
+
+
+def _loaded_after(statement: str) -> set[str]:
+    code = f"import sys; {statement}; print(' '.join(sorted(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return set(result.stdout.split())
+
+
+@pytest.mark.parametrize("statement, absent", [
+    ("import symbolic", {"numpy", "torch"}),
+    ("import symbolic.cells", {"numpy", "torch"}),
+    ("import numeric", {"torch"}),
+    ("import numeric; from symbolic import cells; numeric.compile(cells.get('gru_torch'), 'numpy')", {"torch"}),
+])
+def test_heavy_modules_load_only_when_needed(statement, absent):
+    assert not absent & _loaded_after(statement)
+
+
+def test_the_torch_backend_loads_torch():
+    assert "torch" in _loaded_after("import numeric; from symbolic import cells; numeric.compile(cells.get('leaky'), 'torch')")
