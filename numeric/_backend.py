@@ -41,6 +41,8 @@ def _numpy_namespace() -> types.SimpleNamespace:
         tanh=np.tanh, exp=np.exp, log=np.log, sqrt=np.sqrt, abs=np.abs, sign=np.sign, sin=np.sin, cos=np.cos,
         sigmoid=sigmoid, softplus=softplus, scalar=scalar,
         eye=lambda n, like: np.eye(n, dtype=like.dtype),
+        ones=lambda n, like: np.ones(n, dtype=like.dtype),
+        expand=lambda v, batch: np.broadcast_to(v, tuple(batch) + np.shape(v)[-1:]).copy(),
         empty=lambda shape, like: np.empty(shape, dtype=like.dtype),
         batch_shape=lambda *arrays: np.broadcast_shapes(*(a.shape[:-1] for a in arrays)),
         diagonal=lambda block: np.einsum("...ii->...i", block),
@@ -83,10 +85,11 @@ def _torch_namespace() -> types.SimpleNamespace:
         return torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad for t in tensors)
 
     def assign_product(block, a, b):
-        if needs_graph(a, b) or not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor):
-            block.copy_(a * b)
-        else:
+        fused = isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and not needs_graph(a, b)
+        if fused and torch.broadcast_shapes(a.shape, b.shape) == block.shape:
             torch.mul(a, b, out=block)
+        else:  # broadcasts a smaller product over the block (and keeps autograd's graph)
+            block.copy_(a * b)
 
     def add_product(block, a, b):
         if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
@@ -109,6 +112,8 @@ def _torch_namespace() -> types.SimpleNamespace:
         cos=torch.cos,
         sigmoid=torch.sigmoid, softplus=lambda x: torch.logaddexp(torch.zeros_like(x), x), scalar=scalar,
         eye=lambda n, like: torch.eye(n, dtype=like.dtype, device=like.device),
+        ones=lambda n, like: torch.ones(n, dtype=like.dtype, device=like.device),
+        expand=lambda v, batch: v.expand(tuple(batch) + v.shape[-1:]),
         empty=lambda shape, like: torch.empty(shape, dtype=like.dtype, device=like.device),
         batch_shape=lambda *arrays: torch.broadcast_shapes(*(a.shape[:-1] for a in arrays)),
         diagonal=lambda block: torch.diagonal(block, 0, -2, -1),

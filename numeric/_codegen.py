@@ -42,13 +42,18 @@ class _Module:
         self.derivation = derivation
         self.cell: Cell = derivation.cell
         self.args = [p.name for p in (*self.cell.states, *self.cell.inputs, *self.cell.parameters)]
-        self.named_subs = {n.expr: n.symbol for n in self.cell.named}
+        self.named_subs: dict[sympy.Expr, sympy.Symbol] = {}
+        for named in self.cell.named:  # the first of several names for one expression wins
+            if not named.expr.is_Symbol:
+                self.named_subs.setdefault(named.expr, named.symbol)
         self.named_names = {n.name for n in self.cell.named}
         self._batched: dict[sympy.Symbol, bool] = {}
 
     # ------------------------------------------------------------------ expressions
-    def expr(self, expr, exclude: sympy.Symbol | None = None) -> sympy.Expr:
-        """Kernel form of ``expr`` with named intermediates' definitions replaced by their names."""
+    def expr(self, expr, substitute: bool = True) -> sympy.Expr:
+        """Kernel form of ``expr``, with named intermediates' definitions replaced by their names
+        (``substitute``; node definitions are printed as written, so that no substitution can
+        make a node read one that is computed after it)."""
         expr = sympy.sympify(expr)
         foreign = sorted(str(s) for s in expr.free_symbols if not self.cell.has_node(s))
         if foreign:
@@ -56,8 +61,8 @@ class _Module:
                 f"cannot generate code for {expr}: {', '.join(foreign)} is not a declared state, input, parameter or "
                 f"intermediate of cell {self.cell.name!r}; every symbol in a kernel must be one of its arguments"
             )
-        subs = {e: s for e, s in self.named_subs.items() if s != exclude}
-        return kernel_form(expr).xreplace(subs)
+        expr = kernel_form(expr)
+        return expr.xreplace(self.named_subs) if substitute else expr
 
     def prologue(self, flatten: bool = False) -> list[str]:
         """Scalars as arrays, sizes from shapes, the batch shape; with ``flatten`` the states
@@ -123,10 +128,11 @@ class _Module:
 
     def _node_line(self, node) -> str:
         if isinstance(node, Named):
-            return f"{node.name} = {print_array(self.expr(node.expr, exclude=node.symbol))}"
+            return f"{node.name} = {print_array(self.expr(node.expr, False))}"
         if isinstance(node, Dot):
-            return f"{node.symbol.name} = _B.dot({print_array(self.expr(node.left))}, {print_array(self.expr(node.right))})"
-        return f"{node.symbol.name} = {self.apply_matrix(node.terms, print_array(self.expr(node.operand)), False)}"
+            left, right = (print_array(self.expr(e, False)) for e in (node.left, node.right))
+            return f"{node.symbol.name} = _B.dot({left}, {right})"
+        return f"{node.symbol.name} = {self.apply_matrix(node.terms, print_array(self.expr(node.operand, False)), False)}"
 
     def apply_matrix(self, terms, vector: str, transpose: bool) -> str:
         """Code for ``M v`` (or ``Mᵀ v``) with ``M = Σ coeff·base``, never forming ``M``."""
@@ -266,6 +272,8 @@ def _advance(module, coeffs, kind, code, factor):
             return "col", u
         if kind == "row":
             return "mat", f"_B.dot({code}, {u})[..., None]"
+        if module.cell.size_of(factor.value) is SCALAR:  # u·𝟙: a matrix product needs the full column
+            u = f"({u} * _B.ones({module.size(factor.size)}, {module.args[0]}))"
         return "mat", f"({_as_matrix_code(kind, code)} @ {u}[..., :, None])"
     assert isinstance(factor, Row)
     if kind == "eye":
@@ -364,14 +372,16 @@ def _step_function(module: _Module) -> list[str]:
     """``step(<args>, _override=None)``: ``_override`` maps named intermediates (gates,
     pre-activations) to values used instead of computing them — e.g. detached gate values,
     so that AD through the step gives the frozen-gate Jacobian A of the gate split."""
-    updates = [module.cell.updates[s.name] for s in module.cell.states]
+    # as written: an override of a named node must not reach an equal expression the update spells out
+    updates = [module.expr(module.cell.updates[s.name], False) for s in module.cell.states]
+    unbatched = [not any(module.batched(sym) for sym in u.free_symbols) for u in updates]
     body = []
     for line in module.nodes(updates):
         name = line.split(" = ", 1)[0]
         if name in module.named_names:
             line = f"{name} = _override[{name!r}] if {name!r} in _override else {line.split(' = ', 1)[1]}"
         body.append(line)
-    news = [print_array(module.expr(u)) for u in updates]
+    news = [f"_B.expand({print_array(u)}, _batch)" if flat else print_array(u) for u, flat in zip(updates, unbatched)]
     body.append(f"return ({', '.join(news)},)")
     prologue = ["_override = {} if _override is None else _override", *module.prologue()]
     return [f"def step({', '.join(module.args)}, _override=None):"] + _indent(prologue + body)
@@ -417,6 +427,8 @@ def _apply_term(module, coeffs, term: Term, tangent: str) -> str:
             code = f"({code})"
         elif isinstance(factor, Row):
             code = f"_B.dot({coeffs.ref(factor.value)}, {code})"
+        elif isinstance(factor, Column) and module.cell.size_of(factor.value) is SCALAR:  # u·𝟙 times a scalar
+            code = f"({coeffs.ref(factor.value)} * {code} * _B.ones({module.size(factor.size)}, {module.args[0]}))"
         else:
             code = f"({coeffs.ref(factor.value)} * {code})"
     return code
