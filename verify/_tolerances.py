@@ -30,7 +30,7 @@ The Taylor test has no entrywise tolerance.  Its remainder ``r(ε) = ‖F(x+εd)
 is O(ε²) for the right ``J`` and O(ε) for a wrong one, so its log-log slope at small ε is
 ≈ 2 or ≈ 1.  The slope is the least-squares fit over the three smallest ε of the grid
 ``10^-1, 10^-1.5, …, 10^-4`` whose remainder stands above the round-off floor
-``1e3 · ε_dtype · (max(1, ‖F(x)‖) + ε‖Jd‖)`` (at ε = 10⁻⁴ a second-order remainder
+``1e4 · ε_dtype · (max(1, ‖F(x)‖) + ε‖Jd‖)`` (at ε = 10⁻⁴ a second-order remainder
 ~10⁻⁸·‖F''‖ is far above it), and the test passes when it is at least 1.8
 (:func:`taylor_band`).  There is no upper limit: a slope above 2 never signals a wrong
 ``J`` (it is 3 where F'' vanishes along d).  The fit is not taken over the whole grid
@@ -104,7 +104,7 @@ class TaylorBand:
 
 
 _TAYLOR = {
-    "float64": TaylorBand(1.8, tuple(10.0 ** (-1 - k / 2) for k in range(7)), 1e3, 3),
+    "float64": TaylorBand(1.8, tuple(10.0 ** (-1 - k / 2) for k in range(7)), 1e4, 3),
 }
 
 
