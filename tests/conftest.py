@@ -1,13 +1,6 @@
-"""Shared test configuration: Hypothesis profiles (``ci`` is loaded when CI=true)."""
+"""Shared test configuration: the Hypothesis profile of the run, from ``verify.strategies``
+(``HYPOTHESIS_PROFILE`` if set, ``ci`` when CI=true, else ``dev``)."""
 
-import os
+from verify.strategies import load_profile
 
-from hypothesis import HealthCheck, settings
-
-settings.register_profile("dev", max_examples=50, deadline=None)
-settings.register_profile(
-    "ci", max_examples=100, deadline=None, derandomize=True, print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow],
-)
-settings.register_profile("thorough", max_examples=2000, deadline=None, print_blob=True)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") == "true" else "dev"))
+load_profile()
