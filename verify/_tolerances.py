@@ -32,7 +32,8 @@ is O(ε²) for the right ``J`` and O(ε) for a wrong one, so its log-log slope a
 ``10^-1, 10^-1.5, …, 10^-4`` whose remainder stands above the round-off floor
 ``1e4 · ε_dtype · (max(1, ‖F(x)‖) + ε‖Jd‖)`` (at ε = 10⁻⁴ a second-order remainder
 ~10⁻⁸·‖F''‖ is far above it), and the test passes when it is at least 1.8
-(:func:`taylor_band`).  There is no upper limit: a slope above 2 never signals a wrong
+(:func:`taylor_band`), or when the remainder at the smallest fitted ε bounds the
+first-order error of ``J·d`` by 1e-7 relative (the fd tolerance).  There is no upper limit: a slope above 2 never signals a wrong
 ``J`` (it is 3 where F'' vanishes along d).  The fit is not taken over the whole grid
 because where the second-order term is small the large-ε remainders follow ε³ and pull
 the slope up (2.28 was seen on a WCRNN VJP).  If fewer than three remainders stand above
@@ -91,20 +92,26 @@ class TaylorBand:
     """Acceptance rule and grid of the Taylor test (see the module docstring).
 
     The slope fitted over the ``fit_points`` smallest ``epsilons`` whose remainder exceeds
-    ``floor_factor · machine-ε · (max(1, ‖F(x)‖) + ε‖Jd‖)`` passes when it is ``≥ low``.
+    ``floor_factor · machine-ε · (max(1, ‖F(x)‖) + ε‖Jd‖)`` passes when it is ``≥ low``, or
+    when the remainder at the smallest fitted ε bounds the first-order error of ``J·d`` below
+    ``first_order_tolerance`` (relative to max(1, ‖Jd‖)) — the fd oracle's resolution.  The
+    second rule keeps a near-zero second-order term (whose cancellation against the ε³ term
+    bends the slope, e.g. 1.59 on a WCRNN VJP with a correct J) from raising a false alarm; a
+    wrong term gives a first-order error many orders larger.
     """
 
     low: float
     epsilons: tuple[float, ...]
     floor_factor: float
     fit_points: int
+    first_order_tolerance: float
 
     def passes(self, slope: float) -> bool:
         return slope >= self.low
 
 
 _TAYLOR = {
-    "float64": TaylorBand(1.8, tuple(10.0 ** (-1 - k / 2) for k in range(7)), 1e4, 3),
+    "float64": TaylorBand(1.8, tuple(10.0 ** (-1 - k / 2) for k in range(7)), 1e4, 3, 1e-7),
 }
 
 
