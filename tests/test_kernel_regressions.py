@@ -5,7 +5,6 @@ gate split and the JVP/VJP actions.
 """
 
 import pytest
-import sympy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
