@@ -196,7 +196,7 @@ def _dot_operands(cell: Cell) -> set[str]:
             node = cell.node(symbol)
             if isinstance(node, Dot):
                 found |= {cell.node(s).name for s in (node.left.free_symbols | node.right.free_symbols)
-                          if getattr(cell.node(s), "role", None) == "parameter"}
+                          if getattr(cell.node(s), "role", None) == "parameter" and cell.node(s).size is not None}
             pending.extend(cell.children(node))
     return found
 

@@ -278,3 +278,14 @@ def test_cells_that_cannot_be_initialised_raise_clear_errors(cell, sizes, kwargs
 def test_two_state_sizes_work_with_the_gaussian_scheme():
     params = initialise(_two_state_sizes(), {"n": 3, "k": 2}, scheme="gaussian")
     assert params["W"].shape == (3, 3) and not params["w"].any()
+
+
+def test_a_scalar_parameter_inside_a_reduction_is_a_bias_not_a_weight_row():
+    from symbolic import Cell
+
+    cell = Cell("scalar_in_reduction")
+    h = cell.state("h", "n")
+    g = cell.parameter("g")
+    cell.update(h, h + (g * h) @ h)
+    params = numeric.initialise(cell, {"n": 2}, scheme="gaussian")
+    assert params["g"].shape == () and params["g"] == 0.0  # biases start at 0 in the gaussian scheme
