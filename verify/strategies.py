@@ -568,17 +568,9 @@ def _parameters(draw, cell: Cell, sizes, gain, dtype: str) -> dict[str, np.ndarr
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
     shape_of = numeric.shapes(cell, sizes)
-    fan_in = _weight_fan_ins(cell, shape_of)
+    fan_in = _fan_ins(cell, shape_of)  # weights' fan-in, as numeric.initialise counts it
     return {p.name: _representable(_draw_parameter(cell, p, shape_of[p.name], fan_in.get(p.name), gain, rng), dtype)
             for p in cell.parameters}
-
-
-def _weight_fan_ins(cell: Cell, shape_of: dict) -> dict[str, int]:
-    """``{weight: fan-in}`` as ``numeric.initialise`` counts it.  Its ``_fan_ins`` reads the
-    last dimension of every parameter inside a reduction ``uᵀv``, so a scalar parameter there
-    (``(γ u)ᵀx``) raised IndexError: scalars get a stand-in shape and are dropped again."""
-    padded = {name: shape or (1,) for name, shape in shape_of.items()}
-    return {name: fan_in for name, fan_in in _fan_ins(cell, padded).items() if shape_of[name]}
 
 
 def _draw_parameter(cell: Cell, parameter, shape: tuple, fan_in: int | None, gain: float, rng) -> np.ndarray:
