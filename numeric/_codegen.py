@@ -147,7 +147,7 @@ class _Module:
         return " + ".join(parts)
 
     def dense_matrix(self, matrix) -> str:
-        terms = self.cell._matrix_terms(matrix)
+        terms = self.cell.matrix_terms(matrix)
         parts = []
         for term in terms:
             if term.parameter is None:
@@ -157,9 +157,6 @@ class _Module:
                 base = f"_B.transpose({term.parameter})" if term.transposed else term.parameter
             parts.append(base if term.coeff == 1 else f"({print_array(term.coeff)}) * {base}")
         return "(" + " + ".join(parts) + ")"
-
-    def matrix_terms(self, matrix):
-        return self.cell._matrix_terms(matrix)
 
 
 def _fold_scale(term: Term) -> tuple[sympy.Expr, list]:
@@ -423,7 +420,7 @@ def _apply_term(module, coeffs, term: Term, tangent: str) -> str:
             v = coeffs.ref(factor.value)
             code = f"({v} @ {code})" if factor.transposed else f"({v} @ _B.transpose({code}))"
         elif isinstance(factor, Mat):
-            code = module.apply_matrix(module.matrix_terms(factor.matrix), code, False)
+            code = module.apply_matrix(module.cell.matrix_terms(factor.matrix), code, False)
             code = f"({code})"
         elif isinstance(factor, Row):
             code = f"_B.dot({coeffs.ref(factor.value)}, {code})"
@@ -468,7 +465,7 @@ def _transpose_term(module, coeffs, term: Term, cotangent: str, leaf) -> str:
             v = coeffs.ref(factor.value)
             code = f"_B.outer_sum({v}, {code})" if factor.transposed else f"_B.outer_sum({code}, {v})"
         elif isinstance(factor, Mat):
-            code = f"({module.apply_matrix(module.matrix_terms(factor.matrix), code, True)})"
+            code = f"({module.apply_matrix(module.cell.matrix_terms(factor.matrix), code, True)})"
         elif isinstance(factor, Column):
             code = f"_B.dot({coeffs.ref(factor.value)}, {code})"
         else:

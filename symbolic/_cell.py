@@ -428,7 +428,7 @@ class Cell:
             )
         operand_expr = self.as_expr(operand, f"operand of {matrix} @ ...")
         matrix = matrix.doit()
-        terms = self._matrix_terms(matrix)
+        terms = self.matrix_terms(matrix)
         size = self.size_of(operand_expr)
         if size is SCALAR:
             raise ShapeError(
@@ -480,7 +480,8 @@ class Cell:
         symbol = self._declared[term.parameter].symbol
         return symbol.T if term.transposed else symbol
 
-    def _matrix_terms(self, matrix: MatrixExpr) -> tuple[MatrixTerm, ...]:
+    def matrix_terms(self, matrix: MatrixExpr) -> tuple[MatrixTerm, ...]:
+        """``matrix`` as terms ``coeff · base`` (base: a matrix parameter, its transpose, or I)."""
         parts = matrix.args if isinstance(matrix, MatAdd) else (matrix,)
         terms = []
         for part in parts:
