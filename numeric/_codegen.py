@@ -206,7 +206,7 @@ class _Coefficients:
             sliced.append(f"_c{i}[_s]" if is_batched else f"_c{i}")
         nodes = self.module.nodes(self.exprs)
         out = nodes + lines + [_fill(line, names) for line in body]
-        if chunked is not None:
+        if chunked:
             out.append("for _lo in range(0, _nb, _chunk):")
             out.append("    _s = slice(_lo, _lo + _chunk)")
             out.extend("    " + _fill(line, sliced) for line in chunked)
@@ -227,8 +227,14 @@ def _fill(line: str, codes: list[str]) -> str:
 
 
 def _dense_plan(module: _Module, coeffs: _Coefficients, term: Term):
-    """How to write one term into a dense block: ``("diag", u)`` or ``("product", a, b, kron)``."""
+    """How to write one term into a dense block: ``("diag", u)``, ``("rows", u, M)`` for
+    diag(u)·M with M shared by the batch, or ``("product", a, b, kron)`` for the broadcast a·b."""
     scale, factors = _fold_scale(term)
+    shape = [type(factor) for factor in factors]
+    if shape == [Diag, Mat]:  # the scale is folded into u
+        return ("rows", coeffs.ref(factors[0].value), module.dense_matrix(factors[1].matrix))
+    if shape == [Mat]:
+        return ("rows", coeffs.ref(scale), module.dense_matrix(factors[0].matrix))
     kron = factors.pop() if factors and isinstance(factors[-1], Kron) else None
     kind, code = "eye", None
     for factor in factors:
@@ -308,9 +314,11 @@ def _as_matrix(module, kind, code, kron: Kron) -> str:
 def _jacobian_function(module: _Module, fname: str, block_jacobian, leaves) -> list[str]:
     """A dense Jacobian kernel for one BlockJacobian (columns: ``leaves``).
 
-    The batch is flattened to one axis and the output written in chunks of ``_B.chunk_bytes``, so
-    that the several terms of a block are summed while the chunk is in cache: the output
-    crosses the memory bus about once, whatever the number of terms.
+    The batch is flattened to one axis.  The blocks of a block row whose terms are all
+    diag(u)·M or diag(d) are written in one pass by ``_B.write_block_row`` (see ``_fused``);
+    any other block is
+    written in chunks of ``_B.chunk_bytes`` of the batch, so that its terms are summed while
+    the chunk is in cache.
     """
     cell = module.cell
     coeffs = _Coefficients(module)
@@ -324,21 +332,28 @@ def _jacobian_function(module: _Module, fname: str, block_jacobian, leaves) -> l
         body.append(f"_o = _B.reshape(out, (-1, {row_total}, {q}, {k}))")
     else:
         body.append(f"_o = _B.reshape(out, (-1, {row_total}, {col_total}))")
-    body.append("_nb = _o.shape[0]")
-    body.append(f"_chunk = max(1, _B.chunk_bytes // max(1, ({row_total}) * ({col_total}) * _o.itemsize))")
     chunked: list[str] = []
     row_offset = "0"
     for state_name, state_size in rows:
         col_offset = "0"
+        row_slice = f"slice({row_offset}, {row_offset} + {module.size(state_size)})"
+        segments = []
         for leaf in leaves:
             width = _numel_code(module, leaf)
-            block = f"_o[_s, {row_offset}:{row_offset} + {module.size(state_size)}, " + (
-                ":, :]" if matrix_leaf else f"{col_offset}:{col_offset} + {width}]"
-            )
-            chunked.append(f"_blk = {block}")
-            chunked.extend(_block_lines(module, coeffs, block_jacobian[(state_name, leaf.name)].terms))
+            col_slice = ":, :" if matrix_leaf else f"slice({col_offset}, {col_offset} + {width})"
+            plans = [_dense_plan(module, coeffs, t) for t in block_jacobian[(state_name, leaf.name)].terms]
+            if not matrix_leaf and all(plan[0] in ("rows", "diag") for plan in plans):
+                segments.append(_segment_code(plans, col_slice))
+            else:
+                chunked.append(f"_blk = _o[_s, {row_slice}, {col_slice}]")
+                chunked.extend(_chunk_lines(plans))
             col_offset = f"({col_offset} + {width})"
+        if segments:
+            body.append(f"_B.write_block_row(_o, {row_slice}, {', '.join(segments)})")
         row_offset = f"({row_offset} + {module.size(state_size)})"
+    if chunked:
+        body.append("_nb = _o.shape[0]")
+        body.append(f"_chunk = max(1, _B.chunk_bytes // max(1, ({row_total}) * ({col_total}) * _o.itemsize))")
     signature = f"def {fname}({', '.join(module.args)}, out=None):"
     return [signature] + _indent(module.prologue(flatten=True) + coeffs.emit(body, chunked) + ["return out"])
 
@@ -349,9 +364,18 @@ def _numel_code(module, leaf) -> str:
     return "1" if leaf.size is SCALAR else module.size(leaf.size)
 
 
-def _block_lines(module, coeffs, terms) -> list[str]:
-    plans = [_dense_plan(module, coeffs, t) for t in terms]
-    products = [p for p in plans if p[0] == "product"]
+def _segment_code(plans, col_slice: str) -> str:
+    """A ``(cols, coefficients, matrices, diagonals)`` segment of ``_B.write_block_row`` for
+    a block of diag(u)·M and diag(d) terms."""
+    coefficients = ", ".join(plan[1] for plan in plans if plan[0] == "rows")
+    matrices = ", ".join(plan[2] for plan in plans if plan[0] == "rows")
+    diagonals = ", ".join(plan[1] for plan in plans if plan[0] == "diag")
+    return f"({col_slice}, [{coefficients}], [{matrices}], [{diagonals}])"
+
+
+def _chunk_lines(plans) -> list[str]:
+    """Lines writing one block of a chunk ``_blk`` term by term."""
+    products = [("product", f"{p[1]}[..., :, None]", p[2]) if p[0] == "rows" else p for p in plans if p[0] != "diag"]
     diagonals = [p for p in plans if p[0] == "diag"]
     lines = []
     if products:

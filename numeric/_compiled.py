@@ -131,7 +131,8 @@ class CompiledCell:
         if not self.cell.gates:
             raise ArgumentError(f"cell {self.cell.name!r} marks no gates, so its gate split is J = J + 0")
         values = self._arguments(states, inputs, params).values
-        return self._kernels["state_jacobian_frozen"](*values), self._kernels["state_jacobian_gate"](*values)
+        with self._kernels["_B"].dense_scope():
+            return self._kernels["state_jacobian_frozen"](*values), self._kernels["state_jacobian_gate"](*values)
 
     def state_jacobian(self, states, inputs=None, params=None, *, out=None):
         """∂s'/∂s, shape ``(..., S, S)`` with S the total state size (states in declaration order).
@@ -176,7 +177,9 @@ class CompiledCell:
         call = self._arguments(states, inputs, params)
         rows = sum(call.numel(s) for s in self.cell.states)
         shape = call.batch + (rows, sum(call.numel(c) for c in columns))
-        return self._kernels[kernel](*call.values, out=self._check_out(call, out, shape))
+        out = self._check_out(call, out, shape)
+        with self._kernels["_B"].dense_scope():
+            return self._kernels[kernel](*call.values, out=out)
 
     # ------------------------------------------------------------------ argument checking
     def _arguments(self, states, inputs, params) -> _Call:

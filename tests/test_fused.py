@@ -1,0 +1,102 @@
+"""The one-pass block-row writer of ``numeric._fused`` (the dense Jacobians' inner loop).
+
+Reference: the same blocks written term by term with NumPy broadcasting in float64
+(``_backend._write_block_by_terms``, the path torch takes under autograd), compared at the
+``reference`` tolerance of ``verify._tolerances`` for the writer's dtype.  The cases cover
+what the packing in ``write_block_row`` must get right: term counts that are not multiples
+of the four summed per pass (and zero), several segments in one block row (the LSTM's
+[∂h'/∂h  ∂h'/∂c]), a block row that does not start at row 0, batch sizes that are not a
+multiple of the sample group, coefficients that are per-sample, shared vectors or scalars,
+and columns no segment covers (left untouched).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from numeric import _backend, _fused
+from verify._tolerances import tolerance
+
+
+def _segment(rng, cols: slice, height: int, batch: int, terms: int, diagonals: int, dtype):
+    width = cols.stop - cols.start
+    coefficients = []
+    for k in range(terms):  # per-sample, shared by the batch, and scalar coefficients in turn
+        kind = k % 3
+        shape = (batch, height) if kind == 0 else ((height,) if kind == 1 else (1,))
+        coefficients.append(rng.standard_normal(shape).astype(dtype))
+    matrices = [rng.standard_normal((height, width)).astype(dtype) for _ in range(terms)]
+    diagonal = [rng.standard_normal((batch, height)).astype(dtype) for _ in range(diagonals)]
+    return _fused.Segment(cols, coefficients, matrices, diagonal)
+
+
+def _reference(out, rows, segments):
+    expected = out.astype(np.float64)
+    for s in segments:
+        as64 = [[np.asarray(v, np.float64) for v in values] for values in (s.coefficients, s.matrices, s.diagonals)]
+        _backend._write_block_by_terms(_backend.NUMPY, expected, rows, s.cols, *as64)
+    return expected
+
+
+def _assert_close(actual, expected):
+    allowed = tolerance("reference", actual.dtype, np.abs(expected).max(initial=0.0)).bound(np.abs(expected))
+    error = np.abs(actual.astype(np.float64) - expected)
+    assert np.all(error <= allowed), f"worst error {error.max():.3g} at {np.unravel_index(error.argmax(), error.shape)}"
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("terms", [0, 1, 3, 4, 5, 9])
+@pytest.mark.parametrize("batch", [1, 3, 4])
+def test_square_block_matches_term_by_term(dtype, terms, batch):
+    rng = np.random.default_rng(terms * 10 + batch)
+    n = 5
+    out = rng.standard_normal((batch, n, n)).astype(dtype)
+    segments = [_segment(rng, slice(0, n), n, batch, terms, diagonals=terms % 2 + (terms == 0), dtype=dtype)]
+    expected = _reference(out, slice(0, n), segments)
+    _fused.write_block_row(out, slice(0, n), segments)
+    _assert_close(out, expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_second_block_row_of_several_segments(dtype):
+    """Rows 3..6 of a (B, 7, 9) output: segments at columns 0..3 (square, with a diagonal) and
+    5..9 (no diagonal); columns 3..5 and rows 0..3 are no segment's and keep their values."""
+    rng = np.random.default_rng(7)
+    batch, rows = 3, slice(3, 7)
+    out = rng.standard_normal((batch, 7, 9)).astype(dtype)
+    before = out.copy()
+    segments = [
+        _segment(rng, slice(0, 4), 4, batch, terms=6, diagonals=2, dtype=dtype),
+        _segment(rng, slice(5, 9), 4, batch, terms=2, diagonals=0, dtype=dtype),
+    ]
+    expected = _reference(out, rows, segments)
+    _fused.write_block_row(out, rows, segments)
+    _assert_close(out, expected)
+    np.testing.assert_array_equal(out[:, :3], before[:, :3])
+    np.testing.assert_array_equal(out[:, 3:, 4:5], before[:, 3:, 4:5])
+
+
+def test_empty_batch_writes_nothing():
+    out = np.empty((0, 4, 4))
+    segment = _fused.Segment(slice(0, 4), [np.ones((0, 4))], [np.eye(4)], [np.ones((0, 4))])
+    _fused.write_block_row(out, slice(0, 4), [segment])
+    assert out.shape == (0, 4, 4)
+
+
+def test_torch_tensors_that_require_grad_are_written_when_no_graph_is_recorded():
+    """Under ``torch.no_grad`` a tensor with ``requires_grad`` takes the fused path (through a
+    detached view) and gives the same block as the term-by-term path autograd takes."""
+    torch_ops = _backend.torch_backend()
+    rng = np.random.default_rng(3)
+    segment = _segment(rng, slice(0, 4), 4, 2, terms=3, diagonals=1, dtype=np.float64)
+    tensors = [[torch.tensor(v, requires_grad=True) for v in values]
+               for values in (segment.coefficients, segment.matrices, segment.diagonals)]
+    with torch.no_grad():
+        fused = torch.zeros(2, 4, 4, dtype=torch.float64)
+        torch_ops.write_block_row(fused, slice(0, 4), (slice(0, 4), *tensors))
+    by_terms = torch.zeros(2, 4, 4, dtype=torch.float64)
+    torch_ops.write_block_row(by_terms, slice(0, 4), (slice(0, 4), *tensors))
+    assert by_terms.requires_grad, "with grad enabled the block must be recorded by autograd"
+    _assert_close(fused.numpy(), by_terms.detach().numpy())
