@@ -7,38 +7,45 @@ Every state and input Jacobian block of the catalogue cells has the form
 with the u_k, d_l per sample and the matrices M_k (sums of parameter matrices, their
 transposes and I) shared by the batch; e.g. the GRU's ∂h'/∂h (Can et al. 2020, MATH.md) is
 diag(z) + diag(u_n) W_hn + diag(u_r) W_hr + diag(u_z) W_hz.  Written with array operations,
-each term is one more pass over the B·R·C output.  The numba kernel here writes each output
-row once, left to right across the blocks of a block row (for the LSTM, [∂h'/∂h  ∂h'/∂c]),
-summing four terms at a time in registers, so its cost is close to that of writing the
-output (benchmarks/kernels.py measures it against a plain fill).
+each term is one more pass over the B·R·C output.  The numba kernel here builds each output
+row ``J[b, i, :] = Σ_k u_k[b, i] · M_k[i, :]`` in the first-level cache and writes it to
+memory once, so its cost is close to that of filling the output (``benchmarks/kernels.py``
+measures it against a plain fill).
 
 Layout decisions (measured at B = n = 256 on a 2-core machine):
 
-* samples are processed in groups of :data:`GROUP`: row i of each M_k is read from cache
-  once per group rather than once per sample; groups are spread over numba's threads;
-* whole output rows are written, not one block at a time: writing the four n×n blocks of
-  the LSTM's 2n×2n Jacobian separately took 1.6× as long as writing its two block rows;
-* coefficients are packed into one zero-padded (P, B, R) array and the matrices side by
-  side into one (R, ΣC_k) array, so one compiled kernel serves every cell and each dtype
-  compiles once; compiled code is cached on disk (``cache=True``).
+* rows are taken in tiles whose matrix rows (Σ_k C_k values each) fit in a quarter of the
+  second-level cache: a tile's rows of every M_k stay in cache while it serves every sample,
+  and each sample's rows of the tile are written to memory in one contiguous run (writing
+  row i of all samples before row i + 1 jumps across the output and took 1.2–1.3× as long);
+* terms are added to the row one at a time (the row is in cache, so extra passes over it
+  cost no memory traffic) — one compiled kernel serves every cell, whatever its number of
+  terms, and each dtype compiles once; compiled code is cached on disk (``cache=True``);
+* the coefficients are packed into one (P, B, R) array and the matrices side by side into
+  one (R, ΣC_k) array, so the kernel takes a fixed set of arrays.
 
-The back-ends import this module (and so numba) on first use, so ``import numeric`` stays light.
+The first call on a machine compiles the kernel (about 4 s per dtype here); later processes
+load it from numba's cache (about 0.4 s, most of it importing numba).  The back-ends import
+this module (and so numba) on first use, so ``import numeric`` stays light.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numba
 import numpy as np
 
-GROUP = 2
-"""Samples that share each read of a matrix row."""
-
-TERMS_PER_PASS = 4
-"""Terms summed in registers per pass over an output row (the kernel's body names four)."""
-
 NO_DIAGONAL = -1
+
+TILE_BYTES = 2**17
+"""Bytes of matrix rows a tile keeps in the second-level cache while it serves the batch."""
+
+TASKS_PER_THREAD = 4
+"""Parallel tasks (tiles × sample blocks) per numba thread, for balance."""
+
+_SCRATCH = threading.local()
 
 
 @dataclass(frozen=True)
@@ -55,58 +62,77 @@ class Segment:
 
 
 def write_block_row(out: np.ndarray, rows: slice, segments: list[Segment]) -> None:
-    """Write ``out[:, rows, segment.cols]`` for every segment, one pass per output row.
+    """Write ``out[:, rows, segment.cols]`` for every segment, each output row once.
 
     ``out``: a C-contiguous (B, rows, cols) array; columns of ``rows`` that no segment
     covers are left as they are.
     """
     batch, height, dtype = out.shape[0], rows.stop - rows.start, out.dtype
-    padded = [TERMS_PER_PASS * -(-len(s.matrices) // TERMS_PER_PASS) for s in segments]
-    packed = np.zeros((sum(padded), batch, height), dtype)
-    stacked = np.empty((height, sum(s.cols.stop - s.cols.start for s in segments for _ in s.matrices)), dtype)
-    offsets = np.zeros(len(packed), np.int64)
+    terms = [len(s.matrices) for s in segments]
+    packed = _scratch("packed", (sum(terms), batch, height), dtype)
+    stacked = _scratch("stacked", (height, sum(width * count for width, count in zip(_widths(segments), terms))), dtype)
+    diagonals = _scratch("diagonals", (sum(bool(s.diagonals) for s in segments), batch, height), dtype)
+    offsets = np.empty(len(packed), np.int64)
     table = np.empty((len(segments), 5), np.int64)
-    diagonals = np.empty((sum(bool(s.diagonals) for s in segments), batch, height), dtype)
     term = column = diagonal = 0
-    for index, (segment, count) in enumerate(zip(segments, padded)):
-        width = segment.cols.stop - segment.cols.start
-        table[index] = (segment.cols.start, width, term, count, diagonal if segment.diagonals else NO_DIAGONAL)
-        for k, (coefficient, matrix) in enumerate(zip(segment.coefficients, segment.matrices)):
-            packed[term + k] = coefficient
+    for index, (segment, width) in enumerate(zip(segments, _widths(segments))):
+        table[index] = (segment.cols.start, width, term, len(segment.matrices),
+                        diagonal if segment.diagonals else NO_DIAGONAL)
+        for coefficient, matrix in zip(segment.coefficients, segment.matrices):
+            packed[term] = coefficient
             stacked[:, column:column + width] = matrix
-            offsets[term + k:term + count] = column  # padded terms (u = 0) reuse the last matrix
-            column += width
+            offsets[term] = column
+            term, column = term + 1, column + width
         if segment.diagonals:
             diagonals[diagonal] = sum(segment.diagonals[1:], segment.diagonals[0])
             diagonal += 1
-        term += count
-    _write_rows(out, rows.start, table, offsets, packed, stacked, diagonals, GROUP)
+    tile = max(1, min(height, TILE_BYTES // max(1, stacked.shape[1] * stacked.itemsize)))
+    tiles = -(-height // tile)
+    sample_block = max(1, -(-batch * tiles // (TASKS_PER_THREAD * numba.get_num_threads())))
+    _write_rows(out, rows.start, table, offsets, packed, stacked, diagonals, tile, sample_block)
+
+
+def _scratch(name: str, shape: tuple, dtype) -> np.ndarray:
+    """A work array of this thread, reused while calls ask for the same shape and dtype: a
+    fresh array of a few MB costs page faults on every call (0.3–0.5 ms at B = n = 256)."""
+    buffers = _SCRATCH.__dict__
+    buffer = buffers.get(name)
+    if buffer is None or buffer.shape != shape or buffer.dtype != dtype:
+        buffer = buffers[name] = np.empty(shape, dtype)
+    return buffer
+
+
+def _widths(segments: list[Segment]) -> list[int]:
+    return [s.cols.stop - s.cols.start for s in segments]
 
 
 @numba.njit(parallel=True, cache=True)
-def _write_rows(out, row0, table, offsets, packed, stacked, diagonals, group):
-    """The kernel: rows ``row0 + i`` of every sample b, segment by segment (see ``table``:
-    first column, width, first packed term, padded term count, diagonal index or -1)."""
-    batch, height = packed.shape[1], packed.shape[2]
-    for first_sample in numba.prange((batch + group - 1) // group):
-        for i in range(height):
-            for b in range(first_sample * group, min(batch, first_sample * group + group)):
+def _write_rows(out, row0, table, offsets, packed, stacked, diagonals, tile, sample_block):
+    """The kernel: ``out[b, row0 + i, cols]`` for every row i, segment and sample b.
+
+    ``table`` has one row per segment: first column, width, first packed term, term count,
+    diagonal index (or -1); term k's matrix row i is ``stacked[i, offsets[k]:offsets[k] +
+    width]``, its coefficient ``packed[k, b, i]``.  The work is split into tiles of ``tile``
+    rows times blocks of ``sample_block`` samples, run in parallel."""
+    batch, height = out.shape[0], packed.shape[2]
+    tiles, blocks = -(-height // tile), -(-batch // sample_block)
+    for task in numba.prange(tiles * blocks):
+        first_row, first_sample = (task // blocks) * tile, (task % blocks) * sample_block
+        for b in range(first_sample, min(batch, first_sample + sample_block)):
+            for i in range(first_row, min(height, first_row + tile)):
                 for s in range(table.shape[0]):
-                    col0, width, first, count, diagonal = table[s]
+                    col0, width, first, count, diagonal = table[s, 0], table[s, 1], table[s, 2], table[s, 3], table[s, 4]
                     row = out[b, row0 + i, col0:col0 + width]
                     if count == 0:
                         row[:] = 0
-                    for k in range(first, first + count, TERMS_PER_PASS):
-                        u0, u1, u2, u3 = packed[k, b, i], packed[k + 1, b, i], packed[k + 2, b, i], packed[k + 3, b, i]
-                        m0 = stacked[i, offsets[k]:offsets[k] + width]
-                        m1 = stacked[i, offsets[k + 1]:offsets[k + 1] + width]
-                        m2 = stacked[i, offsets[k + 2]:offsets[k + 2] + width]
-                        m3 = stacked[i, offsets[k + 3]:offsets[k + 3] + width]
+                    for k in range(first, first + count):
+                        u = packed[k, b, i]
+                        matrix_row = stacked[i, offsets[k]:offsets[k] + width]
                         if k == first:
                             for j in range(width):
-                                row[j] = u0 * m0[j] + u1 * m1[j] + u2 * m2[j] + u3 * m3[j]
+                                row[j] = u * matrix_row[j]
                         else:
                             for j in range(width):
-                                row[j] += u0 * m0[j] + u1 * m1[j] + u2 * m2[j] + u3 * m3[j]
+                                row[j] += u * matrix_row[j]
                     if diagonal != NO_DIAGONAL:
                         row[i] += diagonals[diagonal, b, i]
