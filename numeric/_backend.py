@@ -12,10 +12,11 @@ On complex NumPy arrays (complex-step differentiation) the analytic formulas are
 
 ``write_block_row(out, rows, *segments)`` writes the blocks Σ_k diag(u_k)·M_k + diag(d) of
 one block row, each segment ``(cols, coefficients, matrices, diagonals)``, in one pass with
-the numba kernel of ``_fused``: always for NumPy, and for torch when the tensors are plain
-CPU tensors that autograd does not need to track (``.numpy()`` shares their memory).  Torch
+the numba kernel of ``_fused``: for NumPy, and for torch when the tensors are plain CPU
+tensors that autograd does not need to track (``.numpy()`` shares their memory).  Torch
 blocks that autograd must record, that live on another device or inside a ``torch.func``
-transform are written term by term with torch operations instead.
+transform, and block rows smaller than :data:`FUSED_MIN_BYTES`, are written term by term
+with array operations instead.
 
 ``dense_scope()`` is the context the dense Jacobian kernels run in.  For NumPy it limits
 the BLAS library (OpenBLAS) to one thread: after a multi-threaded matrix product OpenBLAS's
@@ -52,6 +53,9 @@ def _numpy_namespace() -> types.SimpleNamespace:
         block += a * b
 
     def write_block_row(out, rows, *segments):
+        if _small_block_row(out, rows):
+            _write_block_row_by_terms(namespace, out, rows, segments)
+            return
         from . import _fused
 
         _fused.write_block_row(out, rows, [_fused.Segment(*segment) for segment in segments])
@@ -64,7 +68,7 @@ def _numpy_namespace() -> types.SimpleNamespace:
             _BLAS_CONTROLLER = ThreadpoolController()
         return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
 
-    return types.SimpleNamespace(
+    namespace = types.SimpleNamespace(
         name="numpy",
         chunk_bytes=2**20,  # dense Jacobians are written in cache-sized chunks of the batch
         tanh=np.tanh, exp=np.exp, log=np.log, sqrt=np.sqrt, abs=np.abs, sign=np.sign, sin=np.sin, cos=np.cos,
@@ -87,6 +91,21 @@ def _numpy_namespace() -> types.SimpleNamespace:
         flatten_batch=lambda v, batch: np.broadcast_to(v, tuple(batch) + v.shape[-1:]).reshape(-1, v.shape[-1]),
         transpose=lambda m: np.swapaxes(m, -1, -2),
     )
+    return namespace
+
+
+FUSED_MIN_BYTES = 2**21
+"""Block rows of fewer output bytes are written term by term: below this the fused loop's
+fixed cost (packing its inputs, starting its threads: about 0.15 ms) is more than it saves."""
+
+
+def _small_block_row(out, rows: slice) -> bool:
+    return out.shape[0] * (rows.stop - rows.start) * out.shape[-1] * out.itemsize < FUSED_MIN_BYTES
+
+
+def _write_block_row_by_terms(backend, out, rows, segments) -> None:
+    for segment in segments:
+        _write_block_by_terms(backend, out, rows, *segment)
 
 
 def _write_block_by_terms(backend, out, rows, cols, coefficients, matrices, diagonals):
@@ -98,9 +117,10 @@ def _write_block_by_terms(backend, out, rows, cols, coefficients, matrices, diag
             backend.add_product(block, coefficient[..., :, None], matrix)
     else:
         backend.fill_zero(block)
-    diagonal = backend.diagonal(block)
-    for value in diagonals:
-        diagonal += value
+    if diagonals:
+        diagonal = backend.diagonal(block)
+        for value in diagonals:
+            diagonal += value
 
 
 def _outer_sum(xp, c, v):
@@ -152,9 +172,8 @@ def _torch_namespace() -> types.SimpleNamespace:
 
     def write_block_row(out, rows, *segments):
         values = [out] + [v for _, *lists in segments for values in lists for v in values]
-        if not all(map(plain_cpu, values)):
-            for segment in segments:
-                _write_block_by_terms(namespace, out, rows, *segment)
+        if _small_block_row(out, rows) or not all(map(plain_cpu, values)):
+            _write_block_row_by_terms(namespace, out, rows, segments)
             return
         from . import _fused
 

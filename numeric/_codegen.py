@@ -15,9 +15,11 @@ The module defines, over the back-end namespace ``_B`` (see ``_backend``):
   sample) and parameters (summed over the batch).
 
 ``<args>`` are the states, inputs and parameters in declaration order.  Structure is
-kept: ``diag(u)·M`` is the broadcast ``u[..., :, None] * M`` written into the output
-block in place, ``diag(u)`` is added to the block's diagonal view, rank-one terms are
-outer products, Jacobian actions never form a matrix.  Node values (gates,
+kept: a dense block made of ``diag(u)·M`` and ``diag(d)`` terms (every state and input
+block of the catalogue) goes to ``_B.write_block_row``, which writes each output row once
+(see ``_fused``); in any other block ``diag(u)·M`` is the broadcast ``u[..., :, None] * M``
+written into the output in place, ``diag(u)`` is added to the diagonal view and rank-one
+terms are outer products.  Jacobian actions never form a matrix.  Node values (gates,
 pre-activations) are computed once per kernel and coefficient expressions share common
 subexpressions (``sympy.cse``).
 """
@@ -316,9 +318,8 @@ def _jacobian_function(module: _Module, fname: str, block_jacobian, leaves) -> l
 
     The batch is flattened to one axis.  The blocks of a block row whose terms are all
     diag(u)·M or diag(d) are written in one pass by ``_B.write_block_row`` (see ``_fused``);
-    any other block is
-    written in chunks of ``_B.chunk_bytes`` of the batch, so that its terms are summed while
-    the chunk is in cache.
+    any other block is written in chunks of ``_B.chunk_bytes`` of the batch, so that its
+    terms are summed while the chunk is in cache.
     """
     cell = module.cell
     coeffs = _Coefficients(module)
