@@ -18,8 +18,9 @@ blocks that autograd must record, that live on another device or inside a ``torc
 transform, and block rows smaller than :data:`FUSED_MIN_BYTES`, are written term by term
 with array operations instead.
 
-``dense_scope()`` is the context the dense Jacobian kernels run in.  For NumPy it limits
-the BLAS library (OpenBLAS) to one thread: after a multi-threaded matrix product OpenBLAS's
+``dense_scope()`` is the context the dense Jacobian kernels run in (large outputs only: see
+``CompiledCell._dense``).  For NumPy it limits the BLAS library (OpenBLAS) to one thread
+(for the whole process, while any thread is inside it): after a multi-threaded matrix product OpenBLAS's
 idle threads keep spinning for about 0.1 s, and two of them on a 2-core machine halve the
 cores left to the fused writer (measured: B = n = 256, GRU: 25 ms instead of 13 ms).  The
 products of a dense kernel are a few (B, n)·(n, n) GEMMs, a small part of its time.
@@ -30,6 +31,8 @@ scope does nothing.
 from __future__ import annotations
 
 import contextlib
+import math
+import threading
 import types
 
 import numpy as np
@@ -60,13 +63,6 @@ def _numpy_namespace() -> types.SimpleNamespace:
 
         _fused.write_block_row(out, rows, [_fused.Segment(*segment) for segment in segments])
 
-    def dense_scope():
-        global _BLAS_CONTROLLER
-        if _BLAS_CONTROLLER is None:
-            from threadpoolctl import ThreadpoolController
-
-            _BLAS_CONTROLLER = ThreadpoolController()
-        return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
 
     namespace = types.SimpleNamespace(
         name="numpy",
@@ -82,7 +78,7 @@ def _numpy_namespace() -> types.SimpleNamespace:
         assign_product=lambda block, a, b: np.multiply(a, b, out=block),
         add_product=add_product,
         write_block_row=write_block_row,
-        dense_scope=dense_scope,
+        dense_scope=_serial_blas,
         fill_zero=lambda block: block.fill(0),
         dot=lambda u, v: np.sum(u * v, axis=-1, keepdims=True),
         outer_sum=lambda c, v: _outer_sum(np, c, v),
@@ -101,6 +97,12 @@ fixed cost (packing its inputs, starting its threads: about 0.15 ms) is more tha
 
 def _small_block_row(out, rows: slice) -> bool:
     return out.shape[0] * (rows.stop - rows.start) * out.shape[-1] * out.itemsize < FUSED_MIN_BYTES
+
+
+def dense_scope_needed(shape: tuple, itemsize: int) -> bool:
+    """Whether a dense output of ``shape`` is large enough for the fused writer (and so for
+    ``dense_scope``): smaller outputs have only small block rows."""
+    return math.prod(shape) * itemsize >= FUSED_MIN_BYTES
 
 
 def _write_block_row_by_terms(backend, out, rows, segments) -> None:
@@ -131,7 +133,41 @@ def _outer_sum(xp, c, v):
     return rows.T @ cols
 
 
-_BLAS_CONTROLLER = None  # threadpoolctl's view of the loaded BLAS libraries, made on first use
+class _SerialBlas:
+    """The NumPy ``dense_scope``: BLAS at one thread while any thread is inside it.
+
+    The BLAS thread count is process-wide, so the scope counts its entrants under a lock:
+    the first one sets the limit, the last one restores what it found."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._inside = 0
+        self._limit = None
+        self._controller = None  # threadpoolctl's view of the loaded libraries, made on first use
+
+    def __call__(self):
+        return self
+
+    def __enter__(self):
+        with self._lock:
+            if self._inside == 0:
+                if self._controller is None:
+                    from threadpoolctl import ThreadpoolController
+
+                    self._controller = ThreadpoolController()
+                self._limit = self._controller.limit(limits=1, user_api="blas")
+            self._inside += 1
+        return self
+
+    def __exit__(self, *exc_info):
+        with self._lock:
+            self._inside -= 1
+            if self._inside == 0:
+                self._limit.restore_original_limits()
+                self._limit = None
+
+
+_serial_blas = _SerialBlas()
 NUMPY = _numpy_namespace()
 _TORCH = None
 
@@ -148,6 +184,9 @@ def _torch_namespace() -> types.SimpleNamespace:
     import torch
 
     def needs_graph(*tensors) -> bool:
+        """Whether autograd must record operations on ``tensors`` (reverse or forward mode)."""
+        if torch.autograd.forward_ad._current_level >= 0:
+            return True
         return torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad for t in tensors)
 
     def assign_product(block, a, b):
@@ -164,15 +203,22 @@ def _torch_namespace() -> types.SimpleNamespace:
             block.add_(a * b)
 
     def plain_cpu(value) -> bool:
-        """A CPU tensor numba may write through ``.numpy()`` (or a Python number)."""
+        """A plain float CPU tensor numba may write through ``.numpy()`` (or a Python number):
+        no autograd graph to record, no subclass, conjugate or negative view, no functorch
+        wrapper."""
         if not isinstance(value, torch.Tensor):
             return True
-        wrapped = torch._C._functorch.is_functorch_wrapped_tensor(value)
-        return value.device.type == "cpu" and not wrapped and not needs_graph(value)
+        return (type(value) is torch.Tensor and value.device.type == "cpu"
+                and value.dtype in (torch.float32, torch.float64) and not value.is_conj() and not value.is_neg()
+                and not torch._C._functorch.is_functorch_wrapped_tensor(value) and not needs_graph(value))
+
+    def recording() -> bool:
+        """Tracing or compiling: torch must see every write as a torch op."""
+        return torch.jit.is_tracing() or torch.compiler.is_compiling()
 
     def write_block_row(out, rows, *segments):
         values = [out] + [v for _, *lists in segments for values in lists for v in values]
-        if _small_block_row(out, rows) or not all(map(plain_cpu, values)):
+        if _small_block_row(out, rows) or recording() or not all(map(plain_cpu, values)):
             _write_block_row_by_terms(namespace, out, rows, segments)
             return
         from . import _fused
@@ -182,6 +228,7 @@ def _torch_namespace() -> types.SimpleNamespace:
 
         fused = [_fused.Segment(cols, *map(to_numpy, lists)) for cols, *lists in segments]
         _fused.write_block_row(out.detach().numpy(), rows, fused)
+        torch.autograd.graph.increment_version(out)  # as an in-place op would: saved copies of out are stale
 
     def scalar(value, like):
         if isinstance(value, torch.Tensor) and value.ndim > 0:

@@ -10,6 +10,7 @@ device and are differentiable by autograd.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import weakref
 from collections.abc import Mapping
@@ -20,7 +21,7 @@ from symbolic import Cell, Derivation, derive
 from symbolic._errors import GatejacError, unknown_name
 from symbolic._nodes import SCALAR, MatrixParameter
 
-from ._backend import NUMPY, torch_backend
+from ._backend import NUMPY, dense_scope_needed, torch_backend
 from ._codegen import generate
 from ._printer import CompileError
 
@@ -130,9 +131,11 @@ class CompiledCell:
         gate frozen, B the terms that exist because a gate reads the state."""
         if not self.cell.gates:
             raise ArgumentError(f"cell {self.cell.name!r} marks no gates, so its gate split is J = J + 0")
-        values = self._arguments(states, inputs, params).values
-        with self._kernels["_B"].dense_scope():
-            return self._kernels["state_jacobian_frozen"](*values), self._kernels["state_jacobian_gate"](*values)
+        call = self._arguments(states, inputs, params)
+        size = sum(call.numel(s) for s in self.cell.states)
+        with self._dense_scope(call, call.batch + (size, size)):
+            return (self._kernels["state_jacobian_frozen"](*call.values),
+                    self._kernels["state_jacobian_gate"](*call.values))
 
     def state_jacobian(self, states, inputs=None, params=None, *, out=None):
         """∂s'/∂s, shape ``(..., S, S)`` with S the total state size (states in declaration order).
@@ -178,8 +181,14 @@ class CompiledCell:
         rows = sum(call.numel(s) for s in self.cell.states)
         shape = call.batch + (rows, sum(call.numel(c) for c in columns))
         out = self._check_out(call, out, shape)
-        with self._kernels["_B"].dense_scope():
+        with self._dense_scope(call, shape):
             return self._kernels[kernel](*call.values, out=out)
+
+    def _dense_scope(self, call: _Call, shape: tuple):
+        """The back-end's ``dense_scope`` for an output this large (see ``_backend``)."""
+        if dense_scope_needed(shape, call.reference.itemsize):
+            return self._kernels["_B"].dense_scope()
+        return contextlib.nullcontext()
 
     # ------------------------------------------------------------------ argument checking
     def _arguments(self, states, inputs, params) -> _Call:

@@ -38,6 +38,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from symbolic._errors import GatejacError
+
 NO_DIAGONAL = -1
 
 TILE_BYTES = 2**17
@@ -45,6 +47,9 @@ TILE_BYTES = 2**17
 
 TASKS_PER_THREAD = 4
 """Parallel tasks (tiles × sample blocks) per numba thread, for balance."""
+
+SCRATCH_MAX_BYTES = 2**26
+"""Work arrays larger than this are not kept between calls."""
 
 _SCRATCH = threading.local()
 
@@ -68,15 +73,32 @@ def write_block_row(out: np.ndarray, rows: slice, segments: list[Segment]) -> No
     ``out``: a C-contiguous (B, rows, cols) array; columns of ``rows`` that no segment
     covers are left as they are.
     """
+    batch, height = out.shape[0], rows.stop - rows.start
+    for segment in segments:
+        if segment.diagonals and segment.cols.stop - segment.cols.start != height:
+            raise GatejacError(
+                f"internal error: a diagonal term in a {height}×{segment.cols.stop - segment.cols.start} block; "
+                "diagonal terms need square blocks (please report this with the cell)"
+            )
+    table, offsets, packed, stacked, diagonals = _pack(out, rows, segments)
+    tile = max(1, min(height, TILE_BYTES // max(1, stacked.shape[1] * stacked.itemsize)))
+    tiles = -(-height // tile)
+    sample_block = max(1, -(-batch * tiles // (TASKS_PER_THREAD * numba.get_num_threads())))
+    _write_rows(out, rows.start, table, offsets, packed, stacked, diagonals, tile, sample_block)
+
+
+def _pack(out: np.ndarray, rows: slice, segments: list[Segment]) -> tuple:
+    """The kernel's inputs: the segment table, matrix offsets, the coefficients packed as
+    (P, B, R), the matrices side by side as (R, ΣC_k), the summed diagonals as (D, B, R)."""
     batch, height, dtype = out.shape[0], rows.stop - rows.start, out.dtype
-    terms = [len(s.matrices) for s in segments]
+    terms, widths = [len(s.matrices) for s in segments], [s.cols.stop - s.cols.start for s in segments]
     packed = _scratch("packed", (sum(terms), batch, height), dtype)
-    stacked = _scratch("stacked", (height, sum(width * count for width, count in zip(_widths(segments), terms))), dtype)
+    stacked = _scratch("stacked", (height, sum(width * count for width, count in zip(widths, terms))), dtype)
     diagonals = _scratch("diagonals", (sum(bool(s.diagonals) for s in segments), batch, height), dtype)
     offsets = np.empty(len(packed), np.int64)
     table = np.empty((len(segments), 5), np.int64)
     term = column = diagonal = 0
-    for index, (segment, width) in enumerate(zip(segments, _widths(segments))):
+    for index, (segment, width) in enumerate(zip(segments, widths)):
         table[index] = (segment.cols.start, width, term, len(segment.matrices),
                         diagonal if segment.diagonals else NO_DIAGONAL)
         for coefficient, matrix in zip(segment.coefficients, segment.matrices):
@@ -87,10 +109,7 @@ def write_block_row(out: np.ndarray, rows: slice, segments: list[Segment]) -> No
         if segment.diagonals:
             diagonals[diagonal] = sum(segment.diagonals[1:], segment.diagonals[0])
             diagonal += 1
-    tile = max(1, min(height, TILE_BYTES // max(1, stacked.shape[1] * stacked.itemsize)))
-    tiles = -(-height // tile)
-    sample_block = max(1, -(-batch * tiles // (TASKS_PER_THREAD * numba.get_num_threads())))
-    _write_rows(out, rows.start, table, offsets, packed, stacked, diagonals, tile, sample_block)
+    return table, offsets, packed, stacked, diagonals
 
 
 def _scratch(name: str, shape: tuple, dtype) -> np.ndarray:
@@ -99,12 +118,9 @@ def _scratch(name: str, shape: tuple, dtype) -> np.ndarray:
     buffers = _SCRATCH.__dict__
     buffer = buffers.get(name)
     if buffer is None or buffer.shape != shape or buffer.dtype != dtype:
-        buffer = buffers[name] = np.empty(shape, dtype)
+        buffer = np.empty(shape, dtype)
+        buffers[name] = buffer if buffer.nbytes <= SCRATCH_MAX_BYTES else None
     return buffer
-
-
-def _widths(segments: list[Segment]) -> list[int]:
-    return [s.cols.stop - s.cols.start for s in segments]
 
 
 @numba.njit(inline="always")

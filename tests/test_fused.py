@@ -3,11 +3,13 @@
 Reference: the same blocks written term by term with NumPy broadcasting in float64
 (``_backend._write_block_by_terms``, the path torch takes under autograd), compared at the
 ``reference`` tolerance of ``verify._tolerances`` for the writer's dtype.  The cases cover
-what the packing in ``write_block_row`` must get right: term counts that are not multiples
-of the four summed per pass (and zero), several segments in one block row (the LSTM's
+what the packing in ``write_block_row`` must get right: odd and even term counts (terms are
+summed two per pass) and zero terms, several segments in one block row (the LSTM's
 [∂h'/∂h  ∂h'/∂c]), a block row that does not start at row 0, batch sizes that are not a
 multiple of the sample group, coefficients that are per-sample, shared vectors or scalars,
-and columns no segment covers (left untouched).
+and columns no segment covers (left untouched); partial tiles and sample blocks of the
+parallel split.  On the torch side: autograd's version counter, forward-mode AD and the
+BLAS scope of the NumPy kernels.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import torch
 
 import numeric
 from numeric import _backend, _fused
-from symbolic import cells
+from symbolic import GatejacError, cells
 from verify._tolerances import tolerance
 
 
@@ -80,6 +82,26 @@ def test_second_block_row_of_several_segments(dtype):
     np.testing.assert_array_equal(out[:, 3:, 4:5], before[:, 3:, 4:5])
 
 
+def test_partial_tiles_and_sample_blocks_cover_every_row_once(monkeypatch):
+    """Tiles of 2 of 5 rows and blocks of 2 of 7 samples (the last of each partial)."""
+    monkeypatch.setattr(_fused, "TILE_BYTES", 2 * 8 * 4 * 3)  # two rows of 3 matrices 4 wide
+    monkeypatch.setattr(_fused, "TASKS_PER_THREAD", 1)
+    monkeypatch.setattr(_fused.numba, "get_num_threads", lambda: 9)  # 3 tiles × 3 blocks of samples
+    rng = np.random.default_rng(5)
+    out = rng.standard_normal((7, 5, 9))
+    segments = [_segment(rng, slice(0, 5), 5, 7, terms=2, diagonals=1, dtype=np.float64),
+                _segment(rng, slice(5, 9), 5, 7, terms=1, diagonals=0, dtype=np.float64)]
+    expected = _reference(out, slice(0, 5), segments)
+    _fused.write_block_row(out, slice(0, 5), segments)
+    _assert_close(out, expected)
+
+
+def test_a_diagonal_in_a_non_square_block_is_refused():
+    segment = _fused.Segment(slice(0, 3), [], [], [np.ones((2, 4))])
+    with pytest.raises(GatejacError, match="diagonal terms need square blocks"):
+        _fused.write_block_row(np.zeros((2, 4, 3)), slice(0, 4), [segment])
+
+
 def test_empty_batch_writes_nothing():
     out = np.empty((0, 4, 4))
     segment = _fused.Segment(slice(0, 4), [np.ones((0, 4))], [np.eye(4)], [np.ones((0, 4))])
@@ -124,3 +146,54 @@ def test_catalogue_dense_jacobians_agree_between_fused_and_term_by_term(name, ba
     monkeypatch.setattr(_backend, "FUSED_MIN_BYTES", float("inf"))
     for actual, expected in zip(fused, dense()):
         _assert_close(np.asarray(actual), np.asarray(expected, dtype=np.float64))
+
+
+def _large_gru(backend: str):
+    """A GRU whose state Jacobian block row (4 × 32 × 32 × 8 B) takes the fused path once the
+    threshold is lowered to 0."""
+    cell = cells.get("gru_torch")
+    return numeric.compile(cell, backend), numeric.random_values(cell, {"n": 32, "m": 4}, batch=(4,), seed=2,
+                                                                 backend=backend)
+
+
+def test_a_fused_write_into_a_tensor_saved_for_backward_is_seen_by_autograd(monkeypatch):
+    monkeypatch.setattr(_backend, "FUSED_MIN_BYTES", 0)
+    compiled, values = _large_gru("torch")
+    out = torch.ones(4, 32, 32, dtype=torch.float64)
+    weight = torch.ones(1, dtype=torch.float64, requires_grad=True)
+    loss = (weight * out).sum()  # saves out for backward
+    compiled.state_jacobian(*values, out=out)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
+
+
+def test_forward_mode_ad_takes_the_term_by_term_path(monkeypatch):
+    """Under ``torch.autograd.forward_ad`` the block is written with torch operations, so the
+    Jacobian carries its tangent (the fused loop would drop it)."""
+    import torch.autograd.forward_ad as fwAD
+
+    monkeypatch.setattr(_backend, "FUSED_MIN_BYTES", 0)
+    compiled, (states, inputs, params) = _large_gru("torch")
+    with fwAD.dual_level():
+        dual = {"h": fwAD.make_dual(states["h"], torch.ones_like(states["h"]))}
+        jacobian = compiled.state_jacobian(dual, inputs, params)
+        assert fwAD.unpack_dual(jacobian).tangent is not None
+
+
+def test_numpy_dense_kernels_hold_blas_to_one_thread_and_restore_it(monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    monkeypatch.setattr(_backend, "FUSED_MIN_BYTES", 0)
+    before = blas_threads()
+    compiled, values = _large_gru("numpy")
+    seen = []
+    real = _fused.write_block_row
+    monkeypatch.setattr(_fused, "write_block_row", lambda *args: (seen.append(blas_threads()), real(*args)))
+    with _backend.NUMPY.dense_scope():  # nested scopes: the inner exit must not restore
+        compiled.state_jacobian(*values)
+        assert blas_threads() == [1] * len(before)
+    assert seen and all(threads == [1] * len(before) for threads in seen)
+    assert blas_threads() == before
