@@ -183,6 +183,8 @@ def torch_backend() -> types.SimpleNamespace:
 def _torch_namespace() -> types.SimpleNamespace:
     import torch
 
+    NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
+
     def needs_graph(*tensors) -> bool:
         """Whether autograd must record operations on ``tensors`` (reverse or forward mode)."""
         if torch.autograd.forward_ad._current_level >= 0:
@@ -230,6 +232,13 @@ def _torch_namespace() -> types.SimpleNamespace:
         _fused.write_block_row(out.detach().numpy(), rows, fused)
         torch.autograd.graph.increment_version(out)  # as an in-place op would: saved copies of out are stale
 
+    def empty(shape, like):
+        """A new output; on the CPU allocated by NumPy, which asks the kernel for huge pages, so
+        first writing a 134 MB Jacobian costs 11 ms instead of 66 ms (B = n = 256, float64)."""
+        if like.device.type == "cpu" and like.dtype in NUMPY_DTYPES and not torch._C._functorch.is_functorch_wrapped_tensor(like):
+            return torch.from_numpy(np.empty(shape, dtype=NUMPY_DTYPES[like.dtype]))
+        return torch.empty(shape, dtype=like.dtype, device=like.device)
+
     def scalar(value, like):
         if isinstance(value, torch.Tensor) and value.ndim > 0:
             return value
@@ -247,7 +256,7 @@ def _torch_namespace() -> types.SimpleNamespace:
         eye=lambda n, like: torch.eye(n, dtype=like.dtype, device=like.device),
         ones=lambda n, like: torch.ones(n, dtype=like.dtype, device=like.device),
         expand=lambda v, batch: v.expand(tuple(batch) + v.shape[-1:]),
-        empty=lambda shape, like: torch.empty(shape, dtype=like.dtype, device=like.device),
+        empty=empty,
         batch_shape=lambda *arrays: torch.broadcast_shapes(*(a.shape[:-1] for a in arrays)),
         diagonal=lambda block: torch.diagonal(block, 0, -2, -1),
         assign_product=assign_product,
