@@ -17,10 +17,10 @@ Layout decisions (measured at B = n = 256 on a 2-core machine):
 * rows are taken in tiles whose matrix rows (Σ_k C_k values each) fit in a quarter of the
   second-level cache: a tile's rows of every M_k stay in cache while it serves every sample,
   and each sample's rows of the tile are written to memory in one contiguous run (writing
-  row i of all samples before row i + 1 jumps across the output and took 1.2–1.3× as long);
+  row i of all samples before row i + 1 jumps across the output and took 1.05–1.37× as long);
 * terms are added to the row two at a time (the row is in cache, so the passes over it cost
-  no memory traffic, but each is a round of loads and stores: pairs took 0.85–0.95× the time
-  of single terms) — one compiled kernel serves every cell, whatever its number of terms,
+  no memory traffic, but each is a round of loads and stores: pairs took 0.83–1.01× the time
+  of single terms, faster in all but one of twelve cases) — one compiled kernel serves every cell, whatever its number of terms,
   and each dtype compiles once; compiled code is cached on disk (``cache=True``);
 * the coefficients are packed into one (P, B, R) array and the matrices side by side into
   one (R, ΣC_k) array, so the kernel takes a fixed set of arrays.
@@ -114,7 +114,8 @@ def _pack(out: np.ndarray, rows: slice, segments: list[Segment]) -> tuple:
 
 def _scratch(name: str, shape: tuple, dtype) -> np.ndarray:
     """A work array of this thread, reused while calls ask for the same shape and dtype: a
-    fresh array of a few MB costs page faults on every call (0.3–0.5 ms at B = n = 256)."""
+    fresh array of a few MB costs page faults on every call (zero-filled fresh work arrays took
+    about 1 ms per call at B = n = 256 in a profile)."""
     buffers = _SCRATCH.__dict__
     buffer = buffers.get(name)
     if buffer is None or buffer.shape != shape or buffer.dtype != dtype:

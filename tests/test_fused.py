@@ -102,11 +102,11 @@ def test_a_diagonal_in_a_non_square_block_is_refused():
         _fused.write_block_row(np.zeros((2, 4, 3)), slice(0, 4), [segment])
 
 
-def test_empty_batch_writes_nothing():
+def test_empty_batch_is_accepted():
+    """B = 0: no tasks to split (the sample-block arithmetic must not divide by zero)."""
     out = np.empty((0, 4, 4))
     segment = _fused.Segment(slice(0, 4), [np.ones((0, 4))], [np.eye(4)], [np.ones((0, 4))])
     _fused.write_block_row(out, slice(0, 4), [segment])
-    assert out.shape == (0, 4, 4)
 
 
 def test_torch_tensors_that_require_grad_are_written_when_no_graph_is_recorded():
@@ -188,6 +188,7 @@ def test_numpy_dense_kernels_hold_blas_to_one_thread_and_restore_it(monkeypatch)
 
     monkeypatch.setattr(_backend, "FUSED_MIN_BYTES", 0)
     before = blas_threads()
+    assert before, "threadpoolctl sees no BLAS library, so this test would check nothing"
     compiled, values = _large_gru("numpy")
     seen = []
     real = _fused.write_block_row
