@@ -45,6 +45,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from symbolic._errors import unknown_name
 
 
@@ -72,8 +74,15 @@ _TABLE = {
 
 
 def dtype_name(dtype) -> str:
-    """``"float32"`` or ``"float64"`` for a NumPy or torch dtype (or its name)."""
-    return str(dtype).replace("torch.", "")
+    """``"float32"`` or ``"float64"`` for a NumPy or torch dtype, a NumPy scalar type
+    (``np.float64``) or a name."""
+    text = str(dtype)
+    if text.startswith("torch."):
+        return text.removeprefix("torch.")
+    try:
+        return np.dtype(dtype).name
+    except TypeError:
+        return text
 
 
 def tolerance(oracle: str, dtype, max_abs_reference: float) -> Tolerance:
