@@ -6,7 +6,8 @@ Reference: the same blocks written term by term with NumPy broadcasting in float
 what the packing in ``write_block_row`` must get right: odd and even term counts (terms are
 summed two per pass) and zero terms, several segments in one block row (the LSTM's
 [∂h'/∂h  ∂h'/∂c]), a block row that does not start at row 0, batch sizes that are not a
-multiple of the sample group, coefficients that are per-sample, shared vectors or scalars,
+multiple of the sample group of four, coefficients that are per-sample, shared vectors or
+scalars (and all per-sample, so that a mix-up between the four samples of a group shows),
 and columns no segment covers (left untouched); partial tiles and sample blocks of the
 parallel split.  On the torch side: autograd's version counter, forward-mode AD and the
 BLAS scope of the NumPy kernels.
@@ -24,11 +25,13 @@ from symbolic import GatejacError, cells
 from verify._tolerances import tolerance
 
 
-def _segment(rng, cols: slice, height: int, batch: int, terms: int, diagonals: int, dtype):
+def _segment(rng, cols: slice, height: int, batch: int, terms: int, diagonals: int, dtype, mixed=True):
+    """Random terms; ``mixed``: per-sample, shared-vector and scalar coefficients in turn,
+    otherwise all per-sample (so that every term differs between the samples of a group)."""
     width = cols.stop - cols.start
     coefficients = []
-    for k in range(terms):  # per-sample, shared by the batch, and scalar coefficients in turn
-        kind = k % 3
+    for k in range(terms):
+        kind = k % 3 if mixed else 0
         shape = (batch, height) if kind == 0 else ((height,) if kind == 1 else (1,))
         coefficients.append(rng.standard_normal(shape).astype(dtype))
     matrices = [rng.standard_normal((height, width)).astype(dtype) for _ in range(terms)]
@@ -53,11 +56,13 @@ def _assert_close(actual, expected):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("terms", [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
 @pytest.mark.parametrize("batch", [1, 3, 4, 9])
-def test_square_block_matches_term_by_term(dtype, terms, batch):
+@pytest.mark.parametrize("mixed", [True, False], ids=["mixed", "per-sample"])
+def test_square_block_matches_term_by_term(dtype, terms, batch, mixed):
     rng = np.random.default_rng(terms * 10 + batch)
     n = 5
     out = rng.standard_normal((batch, n, n)).astype(dtype)
-    segments = [_segment(rng, slice(0, n), n, batch, terms, diagonals=terms % 2 + (terms == 0), dtype=dtype)]
+    segments = [_segment(rng, slice(0, n), n, batch, terms, diagonals=terms % 2 + (terms == 0), dtype=dtype,
+                         mixed=mixed)]
     expected = _reference(out, slice(0, n), segments)
     _fused.write_block_row(out, slice(0, n), segments)
     _assert_close(out, expected)
