@@ -3,8 +3,8 @@
 Reference: the same blocks written term by term with NumPy broadcasting in float64
 (``_backend._write_block_by_terms``, the path torch takes under autograd), compared at the
 ``reference`` tolerance of ``verify._tolerances`` for the writer's dtype.  The cases cover
-what the packing in ``write_block_row`` must get right: odd and even term counts (terms are
-summed two per pass) and zero terms, several segments in one block row (the LSTM's
+what the packing in ``write_block_row`` must get right: term counts 0 to 9 (passes take one
+to four terms, or two for a lone sample), several segments in one block row (the LSTM's
 [∂h'/∂h  ∂h'/∂c]), a block row that does not start at row 0, batch sizes that are not a
 multiple of the sample group of four, coefficients that are per-sample, shared vectors or
 scalars (and all per-sample, so that a mix-up between the four samples of a group shows),
