@@ -35,13 +35,22 @@ CELLS = ("leaky", "multi_gate", "gru_torch", "lstm_torch")
 
 
 def median_ms(function, repeats: int) -> float:
-    function()  # warm-up (first-touch of buffers, lazy initialisation)
-    times = []
+    return interleaved_medians_ms({"f": function}, repeats)["f"]
+
+
+def interleaved_medians_ms(functions: dict, repeats: int) -> dict:
+    """Median time of each function, timed in turn within every repeat: on a shared machine
+    the memory bandwidth drifts by ±25% over minutes, and timing the functions side by side
+    lets the drift fall on all of them alike, so their ratios are stable."""
+    for function in functions.values():
+        function()  # warm-up (first-touch of buffers, lazy initialisation)
+    times = {name: [] for name in functions}
     for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function()
+            times[name].append(time.perf_counter() - start)
+    return {name: 1e3 * statistics.median(values) for name, values in times.items()}
 
 
 def flat_step(compiled, states, inputs, params):
@@ -102,8 +111,8 @@ def central_differences_ms(cell, states, inputs, params, repeats):
     return median_ms(fd, 1)
 
 
-def measure(cell_name, n, batch, dtype, repeats, slow):
-    cell = cells.get(cell_name)
+def fast_functions(cell, n, batch, dtype):
+    """gatejac's four ways to get the state Jacobian and the two fills of the floor."""
     sizes = {"n": n, "m": max(1, n // 4)}
     states, inputs, params = numeric.random_values(cell, sizes, batch=(batch,), seed=1, dtype=dtype)
     states_t, inputs_t, params_t = numeric.random_values(cell, sizes, batch=(batch,), seed=1, dtype=dtype,
@@ -112,17 +121,35 @@ def measure(cell_name, n, batch, dtype, repeats, slow):
     total = sum(numeric.shapes(cell, sizes)[s.name][0] for s in cell.states)
     out_np = np.empty((batch, total, total), dtype=dtype)
     out_t = torch.empty((batch, total, total), dtype=getattr(torch, dtype))
-    row = {
-        "numpy out=": median_ms(lambda: np_kernel.state_jacobian(states, inputs, params, out=out_np), repeats),
-        "numpy": median_ms(lambda: np_kernel.state_jacobian(states, inputs, params), repeats),
-        "torch out=": median_ms(lambda: torch_kernel.state_jacobian(states_t, inputs_t, params_t, out=out_t), repeats),
-        "torch": median_ms(lambda: torch_kernel.state_jacobian(states_t, inputs_t, params_t), repeats),
-        "floor": min(median_ms(lambda: out_np.fill(1.0), repeats), median_ms(lambda: out_t.fill_(1.0), repeats)),
+    functions = {
+        "numpy out=": lambda: np_kernel.state_jacobian(states, inputs, params, out=out_np),
+        "numpy": lambda: np_kernel.state_jacobian(states, inputs, params),
+        "torch out=": lambda: torch_kernel.state_jacobian(states_t, inputs_t, params_t, out=out_t),
+        "torch": lambda: torch_kernel.state_jacobian(states_t, inputs_t, params_t),
+        "numpy fill": lambda: out_np.fill(1.0),
+        "torch fill": lambda: out_t.fill_(1.0),
     }
-    if slow:
-        row.update(baselines(cell, states_t, inputs_t, params_t, repeats))
-        row["central diff"] = central_differences_ms(cell, states, inputs, params, repeats)
-    return row
+    return functions, (states, inputs, params), (states_t, inputs_t, params_t)
+
+
+def measure(cell_name, n, batch, dtypes, repeats, slow):
+    """One row per dtype; the fast functions of every dtype are timed side by side, so that
+    best/floor and the float64/float32 ratio compare times taken under the same load."""
+    cell = cells.get(cell_name)
+    functions, values = {}, {}
+    for dtype in dtypes:
+        fast, values[dtype], values[dtype, "torch"] = fast_functions(cell, n, batch, dtype)
+        functions.update({(dtype, name): function for name, function in fast.items()})
+    medians = interleaved_medians_ms(functions, repeats)
+    rows = {}
+    for dtype in dtypes:
+        row = {name: medians[dtype, name] for name in ("numpy out=", "numpy", "torch out=", "torch")}
+        row["floor"] = min(medians[dtype, "numpy fill"], medians[dtype, "torch fill"])
+        if slow:
+            row.update(baselines(cell, *values[dtype, "torch"], repeats))
+            row["central diff"] = central_differences_ms(cell, *values[dtype], repeats)
+        rows[dtype] = row
+    return rows
 
 
 def compile_times():
@@ -157,7 +184,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[16, 64, 256])
     parser.add_argument("--batch", type=int, default=256)
-    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--quick", action="store_true", help="skip the slow baselines")
     args = parser.parse_args()
     print(f"B = {args.batch}, torch threads = {torch.get_num_threads()}, cores = {os.cpu_count()}, "
@@ -169,10 +196,9 @@ def main():
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     results = {}
-    for dtype in ("float64", "float32"):
-        for n in args.sizes:
-            for name in CELLS:
-                row = measure(name, n, args.batch, dtype, args.repeats, not args.quick)
+    for n in args.sizes:
+        for name in CELLS:
+            for dtype, row in measure(name, n, args.batch, ("float64", "float32"), args.repeats, not args.quick).items():
                 best = min(row["numpy out="], row["torch out="])
                 results[(name, n, dtype)] = (row, best)
                 cells_out = [name, str(n), dtype] + [f"{row[k]:.2f}" for k in header[3:len(header) - (1 if args.quick else 2)]]

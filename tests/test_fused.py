@@ -55,7 +55,7 @@ def _assert_close(actual, expected):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("terms", [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
-@pytest.mark.parametrize("batch", [1, 3, 4, 9])
+@pytest.mark.parametrize("batch", [1, 3, 4, 9, 16])
 @pytest.mark.parametrize("mixed", [True, False], ids=["mixed", "per-sample"])
 def test_square_block_matches_term_by_term(dtype, terms, batch, mixed):
     rng = np.random.default_rng(terms * 10 + batch)
@@ -88,18 +88,33 @@ def test_second_block_row_of_several_segments(dtype):
 
 
 def test_partial_tiles_and_sample_blocks_cover_every_row_once(monkeypatch):
-    """Tiles of 2 of 5 rows and blocks of 4 of 7 samples (the last of each partial: three
+    """Tiles of 2 of 5 rows; 11 samples in blocks of 8 (two groups of four, then three
     samples written one at a time)."""
     monkeypatch.setattr(_fused, "TILE_BYTES", 2 * 8 * 4 * 3)  # two rows of 3 matrices 4 wide
     monkeypatch.setattr(_fused, "TASKS_PER_THREAD", 1)
-    monkeypatch.setattr(_fused.numba, "get_num_threads", lambda: 9)  # 3 tiles × blocks of 3 samples, rounded up to 4
+    monkeypatch.setattr(_fused.numba, "get_num_threads", lambda: 2)  # 3 tiles × 2 sample blocks: 6 tasks
+    assert _fused._sample_block(11, 3, 2) == 8
     rng = np.random.default_rng(5)
-    out = rng.standard_normal((7, 5, 9))
-    segments = [_segment(rng, slice(0, 5), 5, 7, terms=2, diagonals=1, dtype=np.float64),
-                _segment(rng, slice(5, 9), 5, 7, terms=1, diagonals=0, dtype=np.float64)]
+    out = rng.standard_normal((11, 5, 9))
+    segments = [_segment(rng, slice(0, 5), 5, 11, terms=2, diagonals=1, dtype=np.float64, mixed=False),
+                _segment(rng, slice(5, 9), 5, 11, terms=1, diagonals=0, dtype=np.float64, mixed=False)]
     expected = _reference(out, slice(0, 5), segments)
     _fused.write_block_row(out, slice(0, 5), segments)
     _assert_close(out, expected)
+
+
+@pytest.mark.parametrize("batch", [0, 1, 7, 8, 9, 64, 256, 1000])
+@pytest.mark.parametrize("tiles", [1, 2, 3, 13, 40])
+@pytest.mark.parametrize("threads", [1, 2, 3, 4])
+def test_sample_blocks_are_whole_groups_and_split_the_tasks_evenly_when_they_can(batch, tiles, threads):
+    size = _fused._sample_block(batch, tiles, threads)
+    groups = -(-batch // _fused.SAMPLE_GROUP)
+    assert size > 0 and size % _fused.SAMPLE_GROUP == 0
+    tasks = tiles * -(-batch // size)
+    even = [blocks for blocks in range(1, groups + 1) if tiles * -(-groups // -(-groups // blocks)) % threads == 0]
+    if even and max(even) * tiles >= _fused.TASKS_PER_THREAD * threads:
+        assert tasks % threads == 0, f"{tasks} tasks on {threads} threads"
+        assert tasks >= _fused.TASKS_PER_THREAD * threads
 
 
 def test_a_diagonal_in_a_non_square_block_is_refused():
