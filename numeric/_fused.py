@@ -191,12 +191,16 @@ def _matrix_row(stacked, offsets, k, i, width):
 
 
 @numba.njit(inline="always")
+def _coefficients_4(packed, k, b, i):
+    """Term k's coefficients of row i for the four samples b..b+3, as scalars (held in
+    registers through the row loop)."""
+    return packed[k, b, i], packed[k, b + 1, i], packed[k, b + 2, i], packed[k, b + 3, i]
+
+
+@numba.njit(inline="always")
 def _one_term_4(r0, r1, r2, r3, packed, stacked, offsets, k, b, i):
     """``r_q = u_q · M_k[i]`` for the four samples q = b..b+3 (u = packed[k, :, i])."""
-    u0 = packed[k, b, i]
-    u1 = packed[k, b + 1, i]
-    u2 = packed[k, b + 2, i]
-    u3 = packed[k, b + 3, i]
+    u0, u1, u2, u3 = _coefficients_4(packed, k, b, i)
     m = _matrix_row(stacked, offsets, k, i, r0.shape[0])
     for j in range(r0.shape[0]):
         x = m[j]
@@ -209,14 +213,8 @@ def _one_term_4(r0, r1, r2, r3, packed, stacked, offsets, k, b, i):
 @numba.njit(inline="always")
 def _two_terms_4(r0, r1, r2, r3, packed, stacked, offsets, k, b, i):
     """``r_q = u_q · M_k[i] + v_q · M_{k+1}[i]`` for the four samples q = b..b+3."""
-    u0 = packed[k, b, i]
-    u1 = packed[k, b + 1, i]
-    u2 = packed[k, b + 2, i]
-    u3 = packed[k, b + 3, i]
-    v0 = packed[k + 1, b, i]
-    v1 = packed[k + 1, b + 1, i]
-    v2 = packed[k + 1, b + 2, i]
-    v3 = packed[k + 1, b + 3, i]
+    u0, u1, u2, u3 = _coefficients_4(packed, k, b, i)
+    v0, v1, v2, v3 = _coefficients_4(packed, k + 1, b, i)
     m = _matrix_row(stacked, offsets, k, i, r0.shape[0])
     p = _matrix_row(stacked, offsets, k + 1, i, r0.shape[0])
     for j in range(r0.shape[0]):
@@ -231,18 +229,9 @@ def _two_terms_4(r0, r1, r2, r3, packed, stacked, offsets, k, b, i):
 @numba.njit(inline="always")
 def _three_terms_4(r0, r1, r2, r3, packed, stacked, offsets, k, b, i):
     """``r_q = Σ_{t<3} packed[k+t, q, i] · M_{k+t}[i]`` for the four samples q = b..b+3."""
-    u0 = packed[k, b, i]
-    u1 = packed[k, b + 1, i]
-    u2 = packed[k, b + 2, i]
-    u3 = packed[k, b + 3, i]
-    v0 = packed[k + 1, b, i]
-    v1 = packed[k + 1, b + 1, i]
-    v2 = packed[k + 1, b + 2, i]
-    v3 = packed[k + 1, b + 3, i]
-    w0 = packed[k + 2, b, i]
-    w1 = packed[k + 2, b + 1, i]
-    w2 = packed[k + 2, b + 2, i]
-    w3 = packed[k + 2, b + 3, i]
+    u0, u1, u2, u3 = _coefficients_4(packed, k, b, i)
+    v0, v1, v2, v3 = _coefficients_4(packed, k + 1, b, i)
+    w0, w1, w2, w3 = _coefficients_4(packed, k + 2, b, i)
     m = _matrix_row(stacked, offsets, k, i, r0.shape[0])
     p = _matrix_row(stacked, offsets, k + 1, i, r0.shape[0])
     e = _matrix_row(stacked, offsets, k + 2, i, r0.shape[0])
@@ -259,22 +248,10 @@ def _three_terms_4(r0, r1, r2, r3, packed, stacked, offsets, k, b, i):
 @numba.njit(inline="always")
 def _four_terms_4(r0, r1, r2, r3, packed, stacked, offsets, k, b, i, assign):
     """``r_q (=|+=) Σ_{t<4} packed[k+t, q, i] · M_{k+t}[i]`` for the four samples q = b..b+3."""
-    u0 = packed[k, b, i]
-    u1 = packed[k, b + 1, i]
-    u2 = packed[k, b + 2, i]
-    u3 = packed[k, b + 3, i]
-    v0 = packed[k + 1, b, i]
-    v1 = packed[k + 1, b + 1, i]
-    v2 = packed[k + 1, b + 2, i]
-    v3 = packed[k + 1, b + 3, i]
-    w0 = packed[k + 2, b, i]
-    w1 = packed[k + 2, b + 1, i]
-    w2 = packed[k + 2, b + 2, i]
-    w3 = packed[k + 2, b + 3, i]
-    t0 = packed[k + 3, b, i]
-    t1 = packed[k + 3, b + 1, i]
-    t2 = packed[k + 3, b + 2, i]
-    t3 = packed[k + 3, b + 3, i]
+    u0, u1, u2, u3 = _coefficients_4(packed, k, b, i)
+    v0, v1, v2, v3 = _coefficients_4(packed, k + 1, b, i)
+    w0, w1, w2, w3 = _coefficients_4(packed, k + 2, b, i)
+    t0, t1, t2, t3 = _coefficients_4(packed, k + 3, b, i)
     m = _matrix_row(stacked, offsets, k, i, r0.shape[0])
     p = _matrix_row(stacked, offsets, k + 1, i, r0.shape[0])
     e = _matrix_row(stacked, offsets, k + 2, i, r0.shape[0])
