@@ -99,7 +99,7 @@ def _sample_block(batch: int, tiles: int, threads: int) -> int:
     """Samples per parallel task, a whole number of sample groups: at least
     :data:`TASKS_PER_THREAD` tasks (tiles × sample blocks) per thread, and if possible a task
     count that the threads divide, because numba hands each thread an equal run of tasks (13
-    tasks on 2 threads, the GRU at B = n = 256, took 1.15× the time of 26)."""
+    tasks on 2 threads, the GRU at B = n = 256, took 1.13× the time of 26)."""
     groups = -(-batch // SAMPLE_GROUP)
     for blocks in range(max(1, -(-TASKS_PER_THREAD * threads // tiles)), groups + 1):
         size = -(-groups // blocks)
