@@ -22,7 +22,7 @@ Layout decisions (measured at B = n = 256 on a 2-core machine):
   cache serves the same row of four samples, and a pass adds up to four terms to the four
   rows (the first pass ``count % 4`` of them, or four), so the GRU's three terms are one
   pass; against two terms per pass on one sample at a time this took 0.81–0.89× the time
-  for one to eight terms (B = n = 256, float64 and float32), and brought three- and
+  for one to four terms (B = n = 256, float64 and float32), and brought three- and
   four-term block rows to 0.95–1.25× the time of a plain ``fill``; the samples left at
   the end of a block (fewer than four) are written one at a time, two terms per pass —
   one compiled kernel serves every cell, whatever its number of terms, and each dtype
@@ -168,26 +168,26 @@ def _add_two_terms(row, u, matrix_row, v, other_row, assign):
 
 
 @numba.njit(inline="always")
+def _matrix_row(stacked, offsets, k, i, width):
+    """Row i of term k's matrix."""
+    return stacked[i, offsets[k]:offsets[k] + width]
+
+
+@numba.njit(inline="always")
 def _segment_row(out, b, i, row, col0, width, first, count, diagonal, packed, stacked, offsets, diagonals):
     """Sample b's output row ``row`` (matrix row i) of one segment, two terms per pass."""
     target = out[b, row, col0:col0 + width]
     if count == 0:
         target[:] = 0
     for k in range(first, first + count, 2):
-        matrix_row = stacked[i, offsets[k]:offsets[k] + width]
+        matrix_row = _matrix_row(stacked, offsets, k, i, width)
         if k + 1 == first + count:
             _add_one_term(target, packed[k, b, i], matrix_row, k == first)
         else:
-            other_row = stacked[i, offsets[k + 1]:offsets[k + 1] + width]
+            other_row = _matrix_row(stacked, offsets, k + 1, i, width)
             _add_two_terms(target, packed[k, b, i], matrix_row, packed[k + 1, b, i], other_row, k == first)
     if diagonal != NO_DIAGONAL:
         target[i] += diagonals[diagonal, b, i]
-
-
-@numba.njit(inline="always")
-def _matrix_row(stacked, offsets, k, i, width):
-    """Row i of term k's matrix."""
-    return stacked[i, offsets[k]:offsets[k] + width]
 
 
 @numba.njit(inline="always")
