@@ -39,7 +39,7 @@ from typing import NamedTuple
 import sympy
 from sympy.core.cache import clear_cache
 
-from symbolic import cells, derive
+from gatejac.symbolic import cells, derive
 
 CATALOGUE_BAR_SECONDS = 5.0
 RATIO_TOLERANCE = 0.20

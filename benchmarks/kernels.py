@@ -28,8 +28,8 @@ import tracemalloc
 import numpy as np
 import torch
 
-import numeric
-from symbolic import cells
+from gatejac import numeric
+from gatejac.symbolic import cells
 
 CELLS = ("leaky", "multi_gate", "gru_torch", "lstm_torch")
 

@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from test_strategies import ORACLES, examples, oracle_failures  # noqa: E402  (the tests' property)
 
-from verify.strategies import cells  # noqa: E402
+from gatejac.verify.strategies import cells  # noqa: E402
 
 SHOWN_FAILURES = 3
 

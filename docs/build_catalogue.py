@@ -18,8 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-import symbolic.cells as catalogue
-from symbolic._latex import compile_latex, document_latex
+import gatejac.symbolic.cells as catalogue
+from gatejac.symbolic._latex import compile_latex, document_latex
 
 DOCS = Path(__file__).resolve().parent
 

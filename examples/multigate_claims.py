@@ -18,8 +18,8 @@ and the same two paths for the input x and for the matrices W_r and W_rg (flatte
 row-major: ∂(P v)/∂P = I ⊗ vᵀ).  Each term carries a label, so a wrong one is named.
 """
 
-from symbolic import Cell, sigmoid, tanh
-from verify import Claims, diag, eye_kron, identity
+from gatejac.symbolic import Cell, sigmoid, tanh
+from gatejac.verify import Claims, diag, eye_kron, identity
 
 
 def multigate_cell() -> tuple[Cell, dict]:

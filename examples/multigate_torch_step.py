@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from multigate_claims import multigate_cell
 
-from verify import Claims
+from gatejac.verify import Claims
 
 
 def torch_step(states, inputs, params):

@@ -11,8 +11,8 @@ of the state Jacobian WRONG and prints the derived term it should have been.
 
 from multigate_claims import hand_derived_claims, multigate_cell
 
-from symbolic import tanh
-from verify import Claims, diag
+from gatejac.symbolic import tanh
+from gatejac.verify import Claims, diag
 
 
 def cell():

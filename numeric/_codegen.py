@@ -30,9 +30,9 @@ import re
 
 import sympy
 
-from symbolic import Cell, Derivation
-from symbolic._linear import Column, Diag, Kron, Mat, Row, Term
-from symbolic._nodes import SCALAR, Dot, Leaf, MatrixParameter, MatVec, Named
+from gatejac.symbolic import Cell, Derivation
+from gatejac.symbolic._linear import Column, Diag, Kron, Mat, Row, Term
+from gatejac.symbolic._nodes import SCALAR, Dot, Leaf, MatrixParameter, MatVec, Named
 
 from ._printer import CompileError, kernel_form, print_array
 

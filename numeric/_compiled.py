@@ -17,9 +17,9 @@ from collections.abc import Mapping
 
 import sympy
 
-from symbolic import Cell, Derivation, derive
-from symbolic._errors import GatejacError, unknown_name
-from symbolic._nodes import SCALAR, MatrixParameter
+from gatejac.symbolic import Cell, Derivation, derive
+from gatejac.symbolic._errors import GatejacError, unknown_name
+from gatejac.symbolic._nodes import SCALAR, MatrixParameter
 
 from ._backend import NUMPY, dense_scope_needed, torch_backend
 from ._codegen import generate

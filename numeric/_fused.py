@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from symbolic._errors import GatejacError
+from gatejac.symbolic._errors import GatejacError
 
 NO_DIAGONAL = -1
 

@@ -52,7 +52,7 @@ wcrnn         R or lam, gamma     none — the residual eigenvalue λ is the var
 NumPy arrays, torch tensors or SymPy matrices — so the residual matrix of the WCRNN comes
 straight from the SymPy builders::
 
-    from symbolic import cells
+    from gatejac.symbolic import cells
     R = cells.residual_rotational(0.99, [2 * sympy.pi / 28, sympy.pi / 7])   # 4×4, |eig| = 0.99
     params = initialise("wcrnn", {"n": 4, "m": 3}, overrides={"R": R, "gamma": 0.05})
 
@@ -70,9 +70,9 @@ from collections.abc import Mapping
 import numpy as np
 import sympy
 
-from symbolic import Cell, cells
-from symbolic._errors import unknown_name
-from symbolic._nodes import Dot, MatrixParameter
+from gatejac.symbolic import Cell, cells
+from gatejac.symbolic._errors import unknown_name
+from gatejac.symbolic._nodes import Dot, MatrixParameter
 
 from ._compiled import BACKENDS, ArgumentError
 from ._values import _convert, shapes

@@ -37,8 +37,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from symbolic import Cell, cells
-from symbolic._errors import unknown_name
+from gatejac.symbolic import Cell, cells
+from gatejac.symbolic._errors import unknown_name
 
 from ._compiled import BACKENDS, ArgumentError, _structure_key
 from ._values import shapes

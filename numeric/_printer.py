@@ -11,8 +11,8 @@ from __future__ import annotations
 import sympy
 from sympy.printing.str import StrPrinter
 
-from symbolic._functions import sigmoid, sigmoid_prime
-from symbolic._errors import GatejacError
+from gatejac.symbolic._functions import sigmoid, sigmoid_prime
+from gatejac.symbolic._errors import GatejacError
 
 _FUNCTIONS = {"tanh": "tanh", "exp": "exp", "log": "log", "sigmoid": "sigmoid", "softplus": "softplus",
               "sin": "sin", "cos": "cos", "Abs": "abs", "sign": "sign"}

@@ -14,9 +14,9 @@ from collections.abc import Mapping
 import numpy as np
 import sympy
 
-from symbolic import Cell
-from symbolic._errors import ShapeError
-from symbolic._nodes import SCALAR, MatrixParameter
+from gatejac.symbolic import Cell
+from gatejac.symbolic._errors import ShapeError
+from gatejac.symbolic._nodes import SCALAR, MatrixParameter
 
 
 def shapes(cell: Cell, sizes: Mapping[str, int]) -> dict[str, tuple[int, ...]]:

@@ -2,7 +2,7 @@
 
 A cell is written once, as a user would write it on paper::
 
-    from symbolic import Cell, sigmoid, tanh
+    from gatejac.symbolic import Cell, sigmoid, tanh
 
     cell = Cell("multigate")
     h = cell.state("h", "n")

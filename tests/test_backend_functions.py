@@ -15,8 +15,8 @@ import mpmath
 import numpy as np
 import pytest
 
-from numeric._backend import NUMPY
-from verify._tolerances import tolerance
+from gatejac.numeric._backend import NUMPY
+from gatejac.verify._tolerances import tolerance
 
 _POINTS = np.concatenate([
     -np.logspace(-300, np.log10(745.0), 400), [0.0], np.logspace(-300, np.log10(745.0), 400),

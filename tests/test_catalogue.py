@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import sympy
 
-import symbolic
-from symbolic import (
+from gatejac import symbolic
+from gatejac.symbolic import (
     Column,
     Diag,
     Instance,
@@ -31,8 +31,8 @@ from symbolic import (
     exactly_equal,
     random_point,
 )
-from symbolic import cells
-from symbolic._functions import sigmoid, sigmoid_prime
+from gatejac.symbolic import cells
+from gatejac.symbolic._functions import sigmoid, sigmoid_prime
 
 VARIANTS = cells.variants()
 # (n, m): every n in {1, 2, 3} and every m in {1, 2}; n = 1 < m catches transposed input maps.

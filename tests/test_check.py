@@ -12,11 +12,11 @@ import types
 import pytest
 import sympy
 
-import symbolic
-from symbolic import Cell, GatejacError, Kron, ShapeError, UnknownNameError, cells, derive, tanh
-from verify._check import CheckError, VerificationError, assert_passed, check, jacobian_names
-from symbolic import term_text  # the printer the report names terms with
-from verify._report import CheckResult, Report
+from gatejac import symbolic
+from gatejac.symbolic import Cell, GatejacError, Kron, ShapeError, UnknownNameError, cells, derive, tanh
+from gatejac.verify._check import CheckError, VerificationError, assert_passed, check, jacobian_names
+from gatejac.symbolic import term_text  # the printer the report names terms with
+from gatejac.verify._report import CheckResult, Report
 
 
 def _flip_parameter_term(cell, parameter: str):

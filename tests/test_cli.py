@@ -4,10 +4,10 @@ import re
 
 import pytest
 
-import symbolic.cells as catalogue
-from symbolic import derive
-from symbolic import derivation_text
-from verify._cli import main
+import gatejac.symbolic.cells as catalogue
+from gatejac.symbolic import derive
+from gatejac.symbolic import derivation_text
+from gatejac.verify._cli import main
 
 
 def run(capsys, *argv):
@@ -58,7 +58,7 @@ def test_derive_writes_a_standalone_latex_file(capsys, tmp_path):
 
 @pytest.mark.latex
 def test_the_written_latex_file_compiles(capsys, tmp_path):
-    from symbolic._latex import compile_latex
+    from gatejac.symbolic._latex import compile_latex
 
     target = tmp_path / "scalar_gate.tex"
     assert run(capsys, "derive", "scalar_gate", "--latex", str(target))[0] == 0

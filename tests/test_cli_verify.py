@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import sympy
 
-import verify._check
-from symbolic import BlockJacobian, Cell, GatejacError, cells, derive, sigmoid, tanh
-from verify._claims import Claims, check_claims, column, diag, eye_kron, identity, outer
-from symbolic import term_text
-from verify._cli import main
+import gatejac.verify._check as checking_module
+from gatejac.symbolic import BlockJacobian, Cell, GatejacError, cells, derive, sigmoid, tanh
+from gatejac.verify._claims import Claims, check_claims, column, diag, eye_kron, identity, outer
+from gatejac.symbolic import term_text
+from gatejac.verify._cli import main
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -57,8 +57,8 @@ def test_verify_exits_1_and_prints_the_failed_report_when_a_check_fails(capsys, 
     dropped = block.terms[0]
     broken = derivation.replace(state=BlockJacobian(derivation.state.rows, derivation.state.cols,
                                                     {("h", "h"): dataclasses.replace(block, terms=block.terms[1:])}))
-    real_check = verify._check.check
-    monkeypatch.setattr(verify._check, "check", lambda c, **kw: real_check(c, derivation=broken, **kw))
+    real_check = checking_module.check
+    monkeypatch.setattr(checking_module, "check", lambda c, **kw: real_check(c, derivation=broken, **kw))
     code, out, err = run(capsys, "verify", "leaky", "--backend", "numpy", "--dtype", "float64", "--points", "1",
                          "--json", tmp_path / "r.json", "--latex", tmp_path / "d.tex")
     assert code == 1
@@ -140,7 +140,7 @@ sys.path.insert(0, {examples!r})
 import torch
 from multigate_claims import multigate_cell
 from multigate_torch_step import torch_step
-from verify._claims import Claims
+from gatejac.verify._claims import Claims
 
 
 def transposed_gate_step(states, inputs, params):

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import sympy
 
-import symbolic
-from symbolic import (
+from gatejac import symbolic
+from gatejac.symbolic import (
     Cell,
     DuplicateNameError,
     FrozenCellError,
@@ -528,7 +528,7 @@ def test_bad_spec_raises_clear_gatejac_error(build, error, message):
     with pytest.raises(error, match=message) as raised:
         build()
     assert isinstance(raised.value, GatejacError)
-    assert type(raised.value).__module__ == "symbolic._errors"
+    assert type(raised.value).__module__ == "gatejac.symbolic._errors"
 
 
 def test_table_covers_many_distinct_mistakes():

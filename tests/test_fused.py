@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 import torch
 
-import numeric
-from numeric import _backend, _fused
-from symbolic import GatejacError, cells
-from verify._tolerances import tolerance
+from gatejac import numeric
+from gatejac.numeric import _backend, _fused
+from gatejac.symbolic import GatejacError, cells
+from gatejac.verify._tolerances import tolerance
 
 
 def _segment(rng, cols: slice, height: int, batch: int, terms: int, diagonals: int, dtype, mixed=True):

@@ -13,14 +13,14 @@ def _loaded_after(statement: str) -> set[str]:
 
 
 @pytest.mark.parametrize("statement, absent", [
-    ("import symbolic", {"numpy", "torch"}),
-    ("import symbolic.cells", {"numpy", "torch"}),
-    ("import numeric", {"torch"}),
-    ("import numeric; from symbolic import cells; numeric.compile(cells.get('gru_torch'), 'numpy')", {"torch"}),
+    ("import gatejac.symbolic", {"numpy", "torch"}),
+    ("import gatejac.symbolic.cells", {"numpy", "torch"}),
+    ("import gatejac.numeric", {"torch"}),
+    ("from gatejac import numeric; from gatejac.symbolic import cells; numeric.compile(cells.get('gru_torch'), 'numpy')", {"torch"}),
 ])
 def test_heavy_modules_load_only_when_needed(statement, absent):
     assert not absent & _loaded_after(statement)
 
 
 def test_the_torch_backend_loads_torch():
-    assert "torch" in _loaded_after("import numeric; from symbolic import cells; numeric.compile(cells.get('leaky'), 'torch')")
+    assert "torch" in _loaded_after("from gatejac import numeric; from gatejac.symbolic import cells; numeric.compile(cells.get('leaky'), 'torch')")

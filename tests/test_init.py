@@ -15,10 +15,10 @@ import pytest
 import sympy
 import torch
 
-import numeric
-from numeric._init import initialise
-from symbolic import Cell, GatejacError, ShapeError, UnknownNameError, cells, tanh
-from verify._tolerances import tolerance
+from gatejac import numeric
+from gatejac.numeric._init import initialise
+from gatejac.symbolic import Cell, GatejacError, ShapeError, UnknownNameError, cells, tanh
+from gatejac.verify._tolerances import tolerance
 
 N_SE = 5  # how many standard errors a sample statistic may be off
 
@@ -281,7 +281,7 @@ def test_two_state_sizes_work_with_the_gaussian_scheme():
 
 
 def test_a_scalar_parameter_inside_a_reduction_is_a_bias_not_a_weight_row():
-    from symbolic import Cell
+    from gatejac.symbolic import Cell
 
     cell = Cell("scalar_in_reduction")
     h = cell.state("h", "n")

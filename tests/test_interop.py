@@ -13,11 +13,11 @@ import pytest
 import torch
 from torch.func import jacrev, vmap
 
-import numeric
-from numeric._init import initialise
-from numeric._interop import from_torch, to_torch
-from symbolic import Cell, GatejacError, UnknownNameError, cells
-from verify._tolerances import tolerance
+from gatejac import numeric
+from gatejac.numeric._init import initialise
+from gatejac.numeric._interop import from_torch, to_torch
+from gatejac.symbolic import Cell, GatejacError, UnknownNameError, cells
+from gatejac.verify._tolerances import tolerance
 
 N, M, BATCH = 5, 3, 4  # n ≠ m, so a transposed or misplaced block cannot pass
 MODULES = {"elman": torch.nn.RNNCell, "gru_torch": torch.nn.GRUCell, "lstm_torch": torch.nn.LSTMCell}

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import torch
 
-import numeric
-from numeric import ArgumentError, CompileError
-from symbolic import Cell, GatejacError, UnknownNameError, cells, tanh
+from gatejac import numeric
+from gatejac.numeric import ArgumentError, CompileError
+from gatejac.symbolic import Cell, GatejacError, UnknownNameError, cells, tanh
 
 SIZES = {"n": 3, "m": 2}
 CELL = cells.get("leaky")
@@ -182,8 +182,7 @@ def test_generation_refuses_a_symbol_that_is_not_an_argument():
 
     import sympy
 
-    import symbolic
-
+    from gatejac import symbolic
     derivation = symbolic.derive(cells.get("leaky"))
     block = derivation.state[("h", "h")]
     stray = dataclasses.replace(block.terms[0], factors=(symbolic.Diag(sympy.Symbol("zeta"), sympy.Symbol("n")),))

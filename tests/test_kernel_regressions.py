@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import verify
-from symbolic import Cell, sigmoid, tanh
-from verify.strategies import random_cells
+from gatejac import verify
+from gatejac.symbolic import Cell, sigmoid, tanh
+from gatejac.verify.strategies import random_cells
 
 
 def _two_lets_with_one_expression():

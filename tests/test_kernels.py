@@ -22,9 +22,9 @@ import pytest
 import torch
 from torch.func import jacrev, jvp, vjp, vmap
 
-import numeric
-from symbolic import Cell, cells
-from verify._tolerances import tolerance
+from gatejac import numeric
+from gatejac.symbolic import Cell, cells
+from gatejac.verify._tolerances import tolerance
 
 SIZES = {"n": 3, "m": 2}  # n ≠ m, so a transposed or misplaced input block cannot pass
 BATCH = (2,)

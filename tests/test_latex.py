@@ -15,11 +15,11 @@ import sympy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import symbolic.cells as catalogue
-from symbolic import Cell, GatejacError, derive, sigmoid, tanh
-from symbolic import Column, Diag
-from symbolic._latex import _pull_sign, cell_latex, compile_latex, derivation_latex, document_latex, latex_text
-from verify.strategies import random_cells
+import gatejac.symbolic.cells as catalogue
+from gatejac.symbolic import Cell, GatejacError, derive, sigmoid, tanh
+from gatejac.symbolic import Column, Diag
+from gatejac.symbolic._latex import _pull_sign, cell_latex, compile_latex, derivation_latex, document_latex, latex_text
+from gatejac.verify.strategies import random_cells
 
 INTERNAL_NAME = re.compile(r"(?<![\\A-Za-z])_[A-Za-z]+\d")  # _mv3, _dot0 — never a LaTeX subscript _{…}
 

@@ -11,9 +11,9 @@ import json
 import pytest
 import sympy
 
-from symbolic import Cell, GatejacError, Instance, cells, dense_term, derive, exactly_equal, random_point, tanh
-from verify._check import check
-from verify._mutations import KINDS, Mutation, mutation_suite, mutations
+from gatejac.symbolic import Cell, GatejacError, Instance, cells, dense_term, derive, exactly_equal, random_point, tanh
+from gatejac.verify._check import check
+from gatejac.verify._mutations import KINDS, Mutation, mutation_suite, mutations
 
 SMALL = {"n": 3, "m": 2}
 GATED = {"scalar_gate", "multi_gate", "gru_cho", "gru_chung", "gru_gain", "gru_torch", "lstm_gain", "lstm_torch"}

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import sympy
 
-import verify._check as checking
-from symbolic import Cell, Mat, Scale, apply, cells, derive, tanh
-from symbolic import term_text  # the printer the report names terms with
-from verify._oracles import (
+import gatejac.verify._check as checking
+from gatejac.symbolic import Cell, Mat, Scale, apply, cells, derive, tanh
+from gatejac.symbolic import term_text  # the printer the report names terms with
+from gatejac.verify._oracles import (
     ORACLES,
     CotangentView,
     LeafView,
@@ -32,7 +32,7 @@ from verify._oracles import (
     oracles_for,
     taylor_test,
 )
-from verify._tolerances import taylor_band, tolerance
+from gatejac.verify._tolerances import taylor_band, tolerance
 
 SIZES = {"n": 3, "m": 2}
 

@@ -10,17 +10,17 @@ import pytest
 # inside one is imported afresh afterwards (and gatejac's classes would exist twice): import
 # gatejac here first.  torch cannot be imported twice at all (its C extension fails), so the
 # sample project, whose checks run torch.func, runs in a subprocess.
-import verify._assertions  # noqa: F401
-from symbolic import cells, derive
-from symbolic import term_text
+import gatejac.verify._assertions  # noqa: F401
+from gatejac.symbolic import cells, derive
+from gatejac.symbolic import term_text
 
 pytest_plugins = ["pytester"]
 
 GATE_TERM_FREE_STATE = """
 import dataclasses
 
-import symbolic
-from symbolic import BlockJacobian
+from gatejac import symbolic
+from gatejac.symbolic import BlockJacobian
 
 
 def without_gate_term(cell):
@@ -35,8 +35,8 @@ def without_gate_term(cell):
 SAMPLE_TESTS = """
 import pytest
 
-import symbolic
-import verify
+from gatejac import symbolic
+from gatejac import verify
 from helpers import without_gate_term
 
 

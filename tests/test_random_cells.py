@@ -13,7 +13,7 @@ import sympy
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
-from symbolic import (
+from gatejac.symbolic import (
     SCALAR,
     Dot,
     Instance,
@@ -26,7 +26,7 @@ from symbolic import (
     exactly_equal,
     random_point,
 )
-from verify.strategies import random_cells
+from gatejac.verify.strategies import random_cells
 
 SIZES = st.fixed_dictionaries({name: st.sampled_from((1, 2)) for name in ("n", "k", "m")})
 

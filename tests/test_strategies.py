@@ -25,13 +25,13 @@ import sympy
 from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
-import numeric
-from symbolic import Cell, Instance, ShapeError, SpecError, UnknownNameError, cells, derive
-from symbolic._functions import sigmoid
-from verify._check import _compare
-from verify._oracles import LeafView, ParameterView, Point, oracles_for, taylor_test
-from verify._tolerances import tolerance
-from verify.strategies import (
+from gatejac import numeric
+from gatejac.symbolic import Cell, Instance, ShapeError, SpecError, UnknownNameError, cells, derive
+from gatejac.symbolic._functions import sigmoid
+from gatejac.verify._check import _compare
+from gatejac.verify._oracles import LeafView, ParameterView, Point, oracles_for, taylor_test
+from gatejac.verify._tolerances import tolerance
+from gatejac.verify.strategies import (
     DTYPES,
     INPUT_BOUND,
     PROFILES,
@@ -44,7 +44,7 @@ from verify.strategies import (
     states,
     values,
 )
-from verify.strategies import cells as cell_strategies
+from gatejac.verify.strategies import cells as cell_strategies
 
 ORACLES = ("ad", "fd", "taylor", "complex_step")
 

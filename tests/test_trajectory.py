@@ -20,8 +20,8 @@ import pytest
 import sympy
 import torch
 
-import numeric
-from numeric._trajectory import (
+from gatejac import numeric
+from gatejac.numeric._trajectory import (
     Trajectory,
     graded_log_singular_values,
     lag_products,
@@ -29,8 +29,8 @@ from numeric._trajectory import (
     rollout,
     suffix_products,
 )
-from symbolic import Cell, cells, tanh
-from verify._tolerances import tolerance
+from gatejac.symbolic import Cell, cells, tanh
+from gatejac.verify._tolerances import tolerance
 
 SIZES = {"n": 3, "m": 2}
 BATCH = (2,)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from symbolic import Cell
+from gatejac.symbolic import Cell
 
 from ._check import assert_passed, check
 from ._report import Report

@@ -37,9 +37,9 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
-import numeric
-from symbolic import Cell, Derivation, GatejacError, Instance, ShapeError, cells, dense_term
-from symbolic._errors import unknown_name
+from gatejac import numeric
+from gatejac.symbolic import Cell, Derivation, GatejacError, Instance, ShapeError, cells, dense_term
+from gatejac.symbolic._errors import unknown_name
 
 from ._oracles import (
     ORACLES,
@@ -438,7 +438,7 @@ class _TermExplainer:
 
     def _contributions(self, block, i, j, values) -> list[tuple[object, str, float]]:
         """``(term, text, value at entry (i, j))`` for every term of ``block``."""
-        from symbolic import term_text
+        from gatejac.symbolic import term_text
 
         rows = self.instance.size(block.rows) or 1
         result = []
@@ -483,7 +483,7 @@ def _reproduction(call, cell, derivation, backend, dtype, sizes, seed, points, o
         arguments.append(f"jacobians={tuple(selected)!r}")
     if derivation is not None:
         arguments.append("derivation=derivation")
-    lines = [f"python: import symbolic, verify; print(verify.check({', '.join(arguments)}).to_text())"]
+    lines = [f"python: from gatejac import symbolic, verify; print(verify.check({', '.join(arguments)}).to_text())"]
     if call is None:
         lines.append(f"        with cell = your cell {cell.name!r}")
     if derivation is not None:
@@ -498,7 +498,7 @@ def _reproduction(call, cell, derivation, backend, dtype, sizes, seed, points, o
 
 def _catalogue_options(cell: Cell) -> dict | None:
     """The catalogue options that rebuild ``cell`` exactly, or None if it is not one."""
-    from numeric._compiled import _structure_key
+    from gatejac.numeric._compiled import _structure_key
 
     if cell.name not in cells.names():
         return None

@@ -84,14 +84,14 @@ import numpy as np
 import sympy
 from sympy.matrices.expressions import MatrixExpr, MatrixSymbol
 
-import numeric
-from symbolic import Cell, Derivation, GatejacError, Instance, Vec, dense_term, derive
-from symbolic._errors import unknown_name
-from symbolic._linear import BlockJacobian, Column, Diag, Jacobian, Kron, Mat, Row, Scale, Term
-from symbolic._nodes import SCALAR
+from gatejac import numeric
+from gatejac.symbolic import Cell, Derivation, GatejacError, Instance, Vec, dense_term, derive
+from gatejac.symbolic._errors import unknown_name
+from gatejac.symbolic._linear import BlockJacobian, Column, Diag, Jacobian, Kron, Mat, Row, Scale, Term
+from gatejac.symbolic._nodes import SCALAR
 
 from ._check import _compare, _max_abs, _Outcome, check, jacobian_names
-from symbolic import term_text
+from gatejac.symbolic import term_text
 from ._oracles import (
     Arithmetic,
     LeafView,

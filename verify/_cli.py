@@ -40,10 +40,10 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-import symbolic
-from symbolic import GatejacError, derive, document_latex
-from symbolic import cells as catalogue
-from symbolic._errors import unknown_name
+from gatejac import symbolic
+from gatejac.symbolic import GatejacError, derive, document_latex
+from gatejac.symbolic import cells as catalogue
+from gatejac.symbolic._errors import unknown_name
 
 _USAGE_ERROR = 2
 BACKENDS = ("numpy", "torch")

@@ -42,11 +42,11 @@ from dataclasses import dataclass, field, replace
 import sympy
 from sympy.matrices.expressions import ZeroMatrix
 
-from symbolic import Cell, Derivation, cells, derive
-from symbolic._linear import BlockJacobian, Column, Diag, Kron, Mat, Row, Scale, Term
+from gatejac.symbolic import Cell, Derivation, cells, derive
+from gatejac.symbolic._linear import BlockJacobian, Column, Diag, Kron, Mat, Row, Scale, Term
 
 from ._check import CheckError, check
-from symbolic import term_text
+from gatejac.symbolic import term_text
 
 KINDS = ("drop", "flip_sign", "transpose", "updated_state_in_gate")
 

@@ -51,10 +51,10 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
-import numeric
-from symbolic import Cell, Instance
-from symbolic._functions import sigmoid, sigmoid_prime, softplus
-from symbolic._nodes import MatVec
+from gatejac import numeric
+from gatejac.symbolic import Cell, Instance
+from gatejac.symbolic._functions import sigmoid, sigmoid_prime, softplus
+from gatejac.symbolic._nodes import MatVec
 
 from ._tolerances import taylor_band
 

@@ -103,7 +103,7 @@ def _marker_options(item: pytest.Item) -> dict:
     marker = item.get_closest_marker("gatejac")
     if marker is None:
         return {}
-    from symbolic._errors import unknown_name
+    from gatejac.symbolic._errors import unknown_name
 
     from ._check import check
 
@@ -134,8 +134,8 @@ def gatejac_dtype(request: pytest.FixtureRequest) -> str:
 def compiled_cell(gatejac_backend: str):
     """A factory ``compiled_cell(cell_or_name, **cell_options)`` → ``numeric.compile(cell,
     backend=gatejac_backend)``."""
-    import numeric
-    from symbolic import cells
+    from gatejac import numeric
+    from gatejac.symbolic import cells
 
     def compile_cell(cell, **cell_options):
         if isinstance(cell, str):
@@ -157,7 +157,7 @@ def gatejac_checker():
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     """A failed gatejac verification shows the report, not a traceback."""
     outcome = yield
-    checks = sys.modules.get("verify._check")  # not imported: no VerificationError was raised
+    checks = sys.modules.get("gatejac.verify._check")  # not imported: no VerificationError was raised
     if call.excinfo is not None and checks is not None and call.excinfo.errisinstance(checks.VerificationError):
         report = outcome.get_result()
         here = [entry for entry in call.excinfo.traceback if Path(entry.path) == Path(item.path)]

@@ -114,14 +114,14 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-import numeric
-import symbolic
-from numeric._init import FIXED_DEFAULTS, _fan_ins
-from numeric._values import _convert
-from symbolic import SCALAR, Cell, ShapeError, SpecError, Vec
-from symbolic._errors import unknown_name
-from symbolic._functions import sigmoid
-from symbolic._nodes import MatrixParameter
+from gatejac import numeric
+from gatejac import symbolic
+from gatejac.numeric._init import FIXED_DEFAULTS, _fan_ins
+from gatejac.numeric._values import _convert
+from gatejac.symbolic import SCALAR, Cell, ShapeError, SpecError, Vec
+from gatejac.symbolic._errors import unknown_name
+from gatejac.symbolic._functions import sigmoid
+from gatejac.symbolic._nodes import MatrixParameter
 
 __all__ = [
     "DTYPES", "GAINS", "MAX_PREACTIVATION", "PROFILES", "cells", "dimensions", "inputs", "load_profile",
