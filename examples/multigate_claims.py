@@ -2,7 +2,7 @@
 
     gatejac check examples/multigate_claims.py:cell        # exits 0: every claim holds
 
-The cell (Livi 2025, arXiv:2508.12121, MATH.md §3.1), one sigmoid gate per unit:
+The cell (Livi 2025, arXiv:2508.12121, docs/theory.md: “The catalogue”), one sigmoid gate per unit:
 
     a_g = W_rg h + W_ig x + b_g,   g = σ(a_g)            (the gate)
     a   = W_r  h + W_i  x + b

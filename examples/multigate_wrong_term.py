@@ -4,7 +4,7 @@
 
 The gate term of ∂h'/∂h below is written with the *updated* state h' where the derivative
 needs the previous one — (tanh(a) − h') ⊙ σ'(a_g) instead of (tanh(a) − h) ⊙ σ'(a_g) — the
-off-by-one slip of the main paper's public code (MATH.md §3.10).  Every other claim is the
+off-by-one slip of the main paper's public code (docs/theory.md: “Where public code departs from the mathematics”).  Every other claim is the
 correct one of ``multigate_claims.py``.  gatejac's report marks the term labelled 'gate'
 of the state Jacobian WRONG and prints the derived term it should have been.
 """

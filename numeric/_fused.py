@@ -5,7 +5,7 @@ Every state and input Jacobian block of the catalogue cells has the form
     J_st[b] = Σ_k diag(u_k[b]) · M_k  +  diag(d[b]),        d = Σ_l d_l,
 
 with the u_k, d_l per sample and the matrices M_k (sums of parameter matrices, their
-transposes and I) shared by the batch; e.g. the GRU's ∂h'/∂h (Can et al. 2020, MATH.md) is
+transposes and I) shared by the batch; e.g. the GRU's ∂h'/∂h (Can et al. 2020, docs/theory.md: “The catalogue”) is
 diag(z) + diag(u_n) W_hn + diag(u_r) W_hr + diag(u_z) W_hz.  Written with array operations,
 each term is one more pass over the B·R·C output.  The numba kernel here builds each output
 row ``J[b, i, :] = Σ_k u_k[b, i] · M_k[i, :]`` in the first-level cache and writes it to

@@ -13,19 +13,19 @@ every other trainable vector or scalar is a *bias*.
 scheme          weights                          biases          source
 ==============  ===============================  ==============  ===================================
 ``"torch"``     U(−g/√n, g/√n), n = hidden size  U(−g/√n, g/√n)  ``torch.nn.RNNCell`` / ``GRUCell`` /
-                                                                 ``LSTMCell`` (MATH.md §4.2)
-``"gaussian"``  N(0, g²/fan_in)                  0               gating theory (MATH.md §4.2)
-``"normal"``    N(0, g²), the same for all       0               Livi's appendix check (MATH.md §3.4)
+                                                                 ``LSTMCell`` (docs/theory.md: “The catalogue”)
+``"gaussian"``  N(0, g²/fan_in)                  0               gating theory (docs/theory.md: “The catalogue”)
+``"normal"``    N(0, g²), the same for all       0               Livi's appendix check (docs/theory.md: “The first-order gate expansion”)
 ==============  ===============================  ==============  ===================================
 
 * ``"torch"``: the hidden size n is the size of the cell's states (the LSTM's h and c share
   it); PyTorch's recurrent cells draw every weight and bias from U(−1/√hidden_size,
   1/√hidden_size), whatever the matrix's own fan-in.  With g = 1 this is exactly torch's
-  default (MATH.md §4.2, item 5).
+  default (docs/theory.md: “The catalogue”).
 * ``"gaussian"``: the random-network ensemble W ~ N(0, σ²/N) of Can, Krishnamurthy & Schwab
-  (MATH.md §4.2) with σ = g and N the fan-in; biases (gate offsets) start at 0.
+  (docs/theory.md: “The catalogue”) with σ = g and N the fan-in; biases (gate offsets) start at 0.
 * ``"normal"``: i.i.d. N(0, g²) for every weight regardless of size, so ``gain`` *is* the
-  standard deviation; Livi's appendix check (MATH.md §3.4) is ``scheme="normal", gain=0.2``
+  standard deviation; Livi's appendix check (docs/theory.md: “The first-order gate expansion”) is ``scheme="normal", gain=0.2``
   on the bias-free cells.
 
 ``gain`` g > 0 scales the spread in every scheme (g = 1: the library's own default).
@@ -37,14 +37,14 @@ below, or a value from ``overrides``; one without a default must be given, other
 ============  ==================  =====================================================
 cell          parameter           default
 ============  ==================  =====================================================
-leaky         alpha               0.8 — the leak of Livi's code (MATH.md §3.1)
+leaky         alpha               0.8 — the leak of Livi's code (docs/theory.md: “The catalogue”)
 leaky_dt      dt, tau             1.0 and 1.25 — time in steps, α = Δt/τ = 0.8 as leaky
               (tau trainable)
 gru_gain      alpha_z, alpha_r    1.0 — unit gate gain: σ(1·a + β) is the plain gate
 lstm_gain     alpha_i/_f/_o       1.0 — unit gate gain
 wcrnn         R or lam, gamma     none — the residual eigenvalue λ is the variable of
                                   Dubinin & Effenberger's experiments and their γ was not
-                                  available (MATH.md §5.1, §5.5); pass them in
+                                  available (docs/theory.md: “Initialisation”); pass them in
                                   ``overrides``
 ============  ==================  =====================================================
 
@@ -82,7 +82,7 @@ DTYPES = ("float32", "float64")
 
 _UNIT_GAIN = "unit gate gain: sigma(1*a + beta) is the plain gate"
 FIXED_DEFAULTS: dict[tuple[str, str], tuple[float, str]] = {
-    ("leaky", "alpha"): (0.8, "the leak of Livi's code (MATH.md §3.1)"),
+    ("leaky", "alpha"): (0.8, "the leak of Livi's code (docs/theory.md: “The catalogue”)"),
     ("leaky_dt", "dt"): (1.0, "time measured in steps"),
     ("leaky_dt", "tau"): (1.25, "alpha = dt/tau = 0.8, the leak of Livi's code"),
     **{("gru_gain", f"alpha_{k}"): (1.0, _UNIT_GAIN) for k in "zr"},
@@ -98,7 +98,7 @@ _WITHOUT_DEFAULT = {
 }
 """What to pass for fixed parameters that deliberately have no default: Dubinin &
 Effenberger's residual eigenvalue is their experimental variable and their γ was not available
-(MATH.md §5.1, §5.5)."""
+(docs/theory.md: “Initialisation”)."""
 
 
 def initialise(cell: Cell | str, sizes: Mapping[str, int], *, scheme: str = "torch", gain: float = 1.0,

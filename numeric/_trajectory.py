@@ -1,14 +1,14 @@
 """The trajectory engine: roll a compiled cell over a sequence, then take Jacobian products
 along the trajectory in chain-rule order.
 
-Conventions (MATH.md §1).  Steps t = 1..T map s_{t−1} to s_t = F(s_{t−1}, x_t).  The state
+Conventions (docs/theory.md: “Conventions”).  Steps t = 1..T map s_{t−1} to s_t = F(s_{t−1}, x_t).  The state
 vector s concatenates the cell's states in declaration order (size S; for an LSTM s = (h, c)),
 as :meth:`CompiledCell.state_jacobian` does.
 
 * step Jacobian   J_t = ∂s_t/∂s_{t−1}, evaluated at (s_{t−1}, x_t);
 * transport       Φ(t, k) = ∂s_t/∂s_k = J_t J_{t−1} ⋯ J_{k+1}   (later steps on the LEFT),
                   Φ(t, t) = I, for 0 ≤ k ≤ t ≤ T;
-* adjoint (BPTT)  Φ(t, k)ᵀ u = J_{k+1}ᵀ ⋯ J_tᵀ u, i.e. δ_k = J_{k+1}ᵀ δ_{k+1} (MATH.md §3.3).
+* adjoint (BPTT)  Φ(t, k)ᵀ u = J_{k+1}ᵀ ⋯ J_tᵀ u, i.e. δ_k = J_{k+1}ᵀ δ_{k+1} (docs/theory.md: “Transports and backpropagation”).
 
 Products of many steps (costs for batch size B and state size S, one step = one S×S product):
 
@@ -23,7 +23,7 @@ Products of many steps (costs for batch size B and state size S, one step = one 
 
 The same sweeps work on any stack of per-step factors (:func:`prefix_products`,
 :func:`suffix_products`, :func:`lag_products`), e.g. the frozen-gate parts A_t of
-:meth:`Trajectory.gate_splits` for the first-order expansion of MATH.md §3.4.
+:meth:`Trajectory.gate_splits` for the first-order expansion of docs/theory.md: “The first-order gate expansion”
 
 Jacobian actions never form J: for an S×r block V, ``step_apply`` evaluates J_t V with the
 cell's ``jvp`` (the r columns become a batch axis) and ``step_apply_transpose`` evaluates
@@ -36,7 +36,7 @@ GRU, LSTM) the jvp action wins below r ≈ S/4 and the vjp action below r ≈ S/
 ``method="action"`` never forms J, ``method="jacobian"`` always does.
 
 Long horizons use QR re-orthonormalisation (:func:`qr_log_growth`): the Benettin method for
-Lyapunov exponents (MATH.md §5.4), and for the log singular values of Φ(t, k) a QR sweep
+Lyapunov exponents (docs/theory.md: “Lyapunov exponents”), and for the log singular values of Φ(t, k) a QR sweep
 followed by a one-sided Jacobi SVD of the graded triangular factor
 (:func:`graded_log_singular_values`), so nothing overflows or underflows at T = 1000.
 """
@@ -185,7 +185,7 @@ def _check_lags(lags, length: int) -> list[int]:
 # ----------------------------------------------------------------------- QR re-orthonormalisation
 def qr_log_growth(apply: Callable, steps: Iterable[int], frame, *, keep_product: bool = False):
     """Carry an orthonormal frame through linear maps: Q_j R_j = qr(apply(j, Q_{j−1})) for
-    j in ``steps`` (Benettin et al. 1980; MATH.md §5.4).
+    j in ``steps`` (Benettin et al. 1980; docs/theory.md: “Lyapunov exponents”).
 
     ``apply(j, Q)`` returns the j-th map applied to the block ``Q`` (..., S, r); ``frame`` is
     Q_0 with orthonormal columns.  The product of the maps applied to Q_0 equals
@@ -429,7 +429,7 @@ class Trajectory:
 
     def gate_splits(self) -> tuple:
         """``(A, B)`` stacks ``(T, ..., S, S)`` of the gate split J_t = A_t + B_t at every step
-        (A with marked gates frozen, B the gate-induced part; MATH.md §3.4)."""
+        (A with marked gates frozen, B the gate-induced part; docs/theory.md: “The first-order gate expansion”)."""
         states, inputs = self._window(0, self.steps)
         return self.compiled.gate_split(states, inputs, self.params)
 
@@ -487,7 +487,7 @@ class Trajectory:
 
     def transport_apply_transpose(self, t: int, k: int, block, *, method: str = "auto"):
         """Φ(t, k)ᵀ U = J_{k+1}ᵀ(⋯(J_tᵀ U)) for a block U ``(..., S, r)``: the BPTT adjoint
-        δ_j = J_{j+1}ᵀ δ_{j+1} run from δ_t = U down to δ_k (MATH.md §3.3)."""
+        δ_j = J_{j+1}ᵀ δ_{j+1} run from δ_t = U down to δ_k (docs/theory.md: “Transports and backpropagation”)."""
         self._check_span(t, k)
         apply = self._stepper(True, self._method(method, block, "block", True))
         block = self._with_batch(block)
@@ -558,7 +558,7 @@ class Trajectory:
     # ------------------------------------------------------------------ QR-stabilised growth
     def lyapunov(self, count: int | None = None, burn_in: int = 0, *, frame=None, method: str = "auto"):
         """The ``count`` largest Lyapunov exponents (all S by default), sorted descending,
-        shape ``(..., count)``, by the Benettin/QR method (MATH.md §5.4):
+        shape ``(..., count)``, by the Benettin/QR method (docs/theory.md: “Lyapunov exponents”):
 
             Q_t R_t = qr(J_t Q_{t−1}),   LE_i ≈ (1/(T − burn_in)) Σ_{t > burn_in} ln|(R_t)_ii|,
 
@@ -623,7 +623,7 @@ class Trajectory:
 
         * ``frame`` given (an S×c block): its columns orthonormalised by QR;
         * the full spectrum (``count`` None or S): I — any orthonormal basis gives the same
-          spectrum, and I keeps a diagonal J_t exact at every T (MATH.md §6 #30);
+          spectrum, and I keeps a diagonal J_t exact at every T (docs/theory.md: “Checkable properties”);
         * ``count`` < S: the first ``count`` columns of a fixed random orthogonal matrix
           (QR of a seed-0 Gaussian).  Leading columns of I would be trapped whenever they
           span an invariant subspace (a diagonal J_t keeps e_1, …, e_count forever and never

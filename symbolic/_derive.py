@@ -110,7 +110,7 @@ class _ChainRule:
 @dataclass(frozen=True)
 class GateSplit:
     """``J = A + B``: ``A`` is the state Jacobian with every marked gate frozen, ``B``
-    the terms that exist because a gate reads the state (Livi 2025, MATH.md §3.2/§3.4)."""
+    the terms that exist because a gate reads the state (Livi 2025, docs/theory.md: “The gate split”, “The first-order gate expansion”)."""
 
     A: BlockJacobian
     B: BlockJacobian

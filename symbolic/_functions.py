@@ -8,7 +8,7 @@ SymPy has ``tanh`` and ``exp`` but no logistic sigmoid; gatejac adds
 
 ``sigmoid_prime`` is kept as its own function so that derivations print as a paper writes
 them (``\\sigma'(a_g)``) and so that compiled kernels evaluate it as ``s (1 - s)`` with
-``s = σ(x)`` computed once (the rounding autograd uses; MATH.md §8).
+``s = σ(x)`` computed once (the rounding autograd uses; docs/theory.md: “Numerics”).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The cell catalogue: every cell agrees exactly with the dense SymPy oracle, the gate split
-matches a frozen-gate instance, the structural facts of MATH.md hold, and the registry,
+matches a frozen-gate instance, the structural facts of docs/theory.md: “The catalogue” hold, and the registry,
 options, errors, docstrings and residual-matrix builders behave as documented.
 
 Registry-driven: every ``(name, options)`` pair of ``symbolic.cells.variants()`` is
@@ -128,7 +128,7 @@ def test_cells_built_with_integer_sizes_match_the_oracle():
         assert not bad, f"{name} with n=2, m=1: structured ≠ oracle for {bad}"
 
 
-# --------------------------------------------------------------------------- structure (MATH.md)
+# --------------------------------------------------------------------------- structure (docs/theory.md: “The catalogue”)
 @pytest.mark.parametrize("variant", [v for v in VARIANTS if v[0] in UNGATED], ids=_variant_id)
 def test_ungated_cells_have_no_gate_term(variant):
     derivation = _derivation(variant)
@@ -181,7 +181,7 @@ def test_scalar_gate_term_is_rank_one():
 
 
 def test_multi_gate_term_is_diagonal_times_gate_matrix():
-    """B = diag((tanh(a) − h) ⊙ σ'(a_g)) W_rg (MATH.md §3.2)."""
+    """B = diag((tanh(a) − h) ⊙ σ'(a_g)) W_rg (docs/theory.md: “The gate split”)."""
     derivation = _derivation(("multi_gate", {}))
     (term,) = derivation.gate_split().B[("h", "h")].terms
     diag, matrix = term.structure
@@ -197,7 +197,7 @@ def _in_exponentials(matrix):
 
 def _chung_parameters_in_torch_layout(torch_instance, chung_instance):
     """The torch-GRU weights that make it the Chung GRU up to the reset placement:
-    z_torch = 1 − z_chung, hidden-side biases zero (MATH.md §4.2)."""
+    z_torch = 1 − z_chung, hidden-side biases zero (docs/theory.md: “The catalogue”)."""
     leaf = chung_instance.leaf
     negated_z = {"W_hz": -leaf("W_z"), "W_iz": -leaf("U_z"), "b_iz": -leaf("b_z")}
     same = {"W_hr": leaf("W_r"), "W_ir": leaf("U_r"), "b_ir": leaf("b_r"), "W_hn": leaf("W_h"),
@@ -221,7 +221,7 @@ def _torch_and_chung_state_jacobians(n):
 
 def test_torch_and_chung_grus_are_different_maps():
     """With z ↔ 1 − z and b_h· = 0 the two GRUs differ only by r ⊙ (W h) vs W (r ⊙ h): exactly the
-    same map at n = 1, different Jacobians at a generic point for n = 2 (MATH.md §6 #29)."""
+    same map at n = 1, different Jacobians at a generic point for n = 2 (docs/theory.md: “Checkable properties”)."""
     assert exactly_equal(*_torch_and_chung_state_jacobians(1))
     torch_jacobian, chung_jacobian, point = _torch_and_chung_state_jacobians(2)
     difference = (torch_jacobian - chung_jacobian).xreplace(point).evalf(30)

@@ -1,4 +1,4 @@
-"""The layering DESIGN.md fixes: ``symbolic`` ← ``numeric`` ← ``verify``, and heavy imports only on demand."""
+"""The layering of the package: ``symbolic`` ← ``numeric`` ← ``verify``, and heavy imports only on demand."""
 
 import subprocess
 import sys

@@ -1,7 +1,7 @@
 """The mutation suite (issue 4, item 3): every wrong Jacobian it builds is caught.
 
 The suite breaks one structured term at a time (drop, flip sign, transpose, updated state
-in a gate term — MATH.md §3.10 item 1) and runs ``verify.check`` on each broken derivation
+in a gate term — docs/theory.md: “Where public code departs from the mathematics”) and runs ``verify.check`` on each broken derivation
 with the AD oracle.  The exact tests below check, with the dense SymPy oracle, that the
 mutations are what their names say, independently of ``verify.check``.
 """
@@ -17,7 +17,7 @@ from gatejac.verify._mutations import KINDS, Mutation, mutation_suite, mutations
 
 SMALL = {"n": 3, "m": 2}
 GATED = {"scalar_gate", "multi_gate", "gru_cho", "gru_chung", "gru_gain", "gru_torch", "lstm_gain", "lstm_torch"}
-"""The catalogue cells with marked gates (MATH.md §3.1, §4.2, PyTorch's GRUCell/LSTMCell)."""
+"""The catalogue cells with marked gates (docs/theory.md: “The catalogue”, PyTorch's GRUCell/LSTMCell)."""
 
 
 def small_sizes(cell: Cell) -> dict:
@@ -69,7 +69,7 @@ def test_each_applicable_kind_is_made(name):
 # --------------------------------------------------------------------------- what the mutations are
 @pytest.mark.parametrize("name", ["scalar_gate", "multi_gate"])
 def test_updated_state_mutation_is_the_papers_off_by_one(name):
-    """MATH.md §3.10: with h' = (1 − g)⊙h + g⊙φ(a), φ(a) − h' = (1 − g)⊙(φ(a) − h), so the
+    """docs/theory.md: “Where public code departs from the mathematics”: with h' = (1 − g)⊙h + g⊙φ(a), φ(a) − h' = (1 − g)⊙(φ(a) − h), so the
     code's gate term is the exact one with its rows scaled by 1 − g."""
     cell = cells.get(name)
     mutation = mutation_at(mutations(derive(cell)), "state", "updated_state_in_gate", index=1)

@@ -8,7 +8,7 @@ Oracles, each independent of the engine's own products:
 * ``torch.autograd`` through the torch rollout itself (gradients of a loss);
 * mpmath SVDs of the product of the same step Jacobians at enough digits to resolve every
   singular value;
-* closed forms of MATH.md §5.4 / §6 #30–31 (WCRNN with γ = 0, the determinant sum rule).
+* closed forms of docs/theory.md: “Lyapunov exponents”, “Checkable properties” (WCRNN with γ = 0, the determinant sum rule).
 Every numeric comparison takes its tolerance from ``verify._tolerances``.
 """
 
@@ -127,7 +127,7 @@ def test_torch_rollout_matches_numpy_and_keeps_the_dtype(dtype):
 
 
 def test_torch_rollout_backpropagates_like_the_adjoint_recursion():
-    """Autograd through the torch rollout: ∂⟨c, s_T⟩/∂s_0 = Φ(T, 0)ᵀ c (MATH.md §3.3)."""
+    """Autograd through the torch rollout: ∂⟨c, s_T⟩/∂s_0 = Φ(T, 0)ᵀ c (docs/theory.md: “Transports and backpropagation”)."""
     cell = cells.get("gru_torch")
     states, inputs, params = _values(cell, backend="torch")
     start = {k: v.clone().requires_grad_() for k, v in states.items()}
@@ -194,7 +194,7 @@ def test_torch_backend_transports_match_autograd():
 
 
 def test_reversed_product_is_not_the_transport():
-    """MATH.md §6 #16: J_{k+1} ⋯ J_t (the reverse order) differs from Φ(t, k) = J_t ⋯ J_{k+1}."""
+    """docs/theory.md: “Checkable properties”: J_{k+1} ⋯ J_t (the reverse order) differs from Φ(t, k) = J_t ⋯ J_{k+1}."""
     trajectory = _trajectory("multi_gate", params={"W_r": np.array([[0.0, 2.0, 0.0], [0.0, 0.0, 1.5], [0.3, 0.0, 0.0]])})
     t, k = 6, 0
     jacobians = trajectory.step_jacobians()[k:t]
@@ -266,7 +266,7 @@ def test_torch_actions_equal_dense_products():
 
 
 def test_adjoint_recursion_gives_the_bptt_parameter_gradient():
-    """MATH.md §3.3 / §6 #8: ∇_θ⟨e, s_T⟩ = Σ_k (∂⁺s_k/∂θ)ᵀ δ_k with δ_k = Φ(T, k)ᵀ e, equal to
+    """docs/theory.md: “Transports and backpropagation”, “Checkable properties”: ∇_θ⟨e, s_T⟩ = Σ_k (∂⁺s_k/∂θ)ᵀ δ_k with δ_k = Φ(T, k)ᵀ e, equal to
     loss.backward() through the torch rollout."""
     cell = cells.get("lstm_torch")
     states, inputs, params = _values(cell)
@@ -294,11 +294,11 @@ def _wcrnn(lam, gamma, *, steps, seed=0):
 
 
 def test_lyapunov_exponents_of_a_diagonal_residual_are_its_log_moduli():
-    """MATH.md §6 #30: γ = 0, R = diag(λ): LE_i = ln|λ_i| exactly at every T (Q_0 = I)."""
+    """docs/theory.md: “Checkable properties”: γ = 0, R = diag(λ): LE_i = ln|λ_i| exactly at every T (Q_0 = I)."""
     lam = np.array([0.5, -0.95, 0.8])
     exact = np.log(np.abs(lam))
     trajectory = _wcrnn(lam, 0.0, steps=300)
-    exact_bound = tolerance("ad", "float64", 1.0).atol  # 1e-12 absolute, as MATH.md states
+    exact_bound = tolerance("ad", "float64", 1.0).atol  # 1e-12 absolute
     full = trajectory.lyapunov()
     assert full.shape == (*BATCH, 3)
     assert np.max(np.abs(full - np.sort(exact)[::-1])) <= exact_bound
@@ -311,7 +311,7 @@ def test_lyapunov_exponents_of_a_diagonal_residual_are_its_log_moduli():
 
 
 def test_every_finite_time_exponent_of_a_scaled_rotation_is_log_lambda():
-    """MATH.md §6 #30: γ = 0, R = λ Q with Q orthogonal: every finite-time exponent is ln|λ|."""
+    """docs/theory.md: “Checkable properties”: γ = 0, R = λ Q with Q orthogonal: every finite-time exponent is ln|λ|."""
     rotation = np.array(cells.residual_rotational(sympy.Rational(9, 10), [0.4]).evalf(), dtype=float)
     residual = np.zeros((3, 3))
     residual[:2, :2], residual[2, 2] = rotation, -0.9
@@ -323,7 +323,7 @@ def test_every_finite_time_exponent_of_a_scaled_rotation_is_log_lambda():
 
 @pytest.mark.parametrize("name", ["lstm_torch", "wcrnn"])
 def test_lyapunov_sum_rule(name):
-    """MATH.md §6 #31: Σ_i LE_i = (1/T) Σ_t ln|det J_t| for the full spectrum."""
+    """docs/theory.md: “Checkable properties”: Σ_i LE_i = (1/T) Σ_t ln|det J_t| for the full spectrum."""
     trajectory = _trajectory(name, steps=20)
     _, log_det = np.linalg.slogdet(trajectory.step_jacobians())
     _assert_close(trajectory.lyapunov().sum(axis=-1), log_det.mean(axis=0))

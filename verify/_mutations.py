@@ -17,7 +17,7 @@ kind                       the broken term
 ``updated_state_in_gate``  in a term that passes through a marked gate, every state ``s``
                            read by the chain-rule coefficients (the ``Scale``, ``Diag`` and
                            ``Column`` factors) is replaced by its update ``s'`` — the
-                           off-by-one error of the main paper's public code (MATH.md §3.10
+                           off-by-one error of the main paper's public code (docs/theory.md: “Where public code departs from the mathematics”
                            item 1: ``φ(a_j) − h_j`` where the Jacobian needs
                            ``φ(a_j) − h_{j−1}``)
 =========================  =================================================================

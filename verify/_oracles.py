@@ -22,7 +22,7 @@ A view only ever *calls* a step; the oracles differentiate it their own way:
   mode, ``jacfwd`` — i.e. ``torch.func.jvp`` — for the one-column tangent view);
 * ``"fd"`` — central differences of the generated NumPy step in float64,
   ``(F(v + h_j e_j) − F(v − h_j e_j)) / 2h_j`` with ``h_j = 2⁻¹⁷·max(1, |v_j|)``
-  (DESIGN.md, oracle 2; the divisor is the exactly represented width);
+  (docs/verification.md: “Oracles and tolerances”; the divisor is the exactly represented width);
 * ``"complex_step"`` — ``Im F(v + i·h·e_j) / h`` with ``h = 10⁻³⁰`` through the raw NumPy
   step kernel on complex arrays (Squire & Trapp 1998): exact to round-off, valid only when
   every function of the cell is analytic (see :func:`complex_step_obstacle`);
@@ -59,7 +59,7 @@ from gatejac.symbolic._nodes import MatVec
 from ._tolerances import taylor_band
 
 FD_STEP = 2.0**-17
-"""Relative central-difference step in float64 (DESIGN.md: h ≈ 1e-5 gives ≈ 2e-11)."""
+"""Relative central-difference step in float64 (docs/verification.md: “Oracles and tolerances”; h ≈ 1e-5 gives ≈ 2e-11)."""
 COMPLEX_STEP = 1e-30
 """Imaginary step of complex-step differentiation (no subtraction, so it can be tiny)."""
 MP_DIGITS = 50

@@ -9,7 +9,7 @@ module.  With ``S = max(1, max|reference|)``, a value passes when
 oracle                float64 (atol, rtol)  float32 (atol, rtol)  why
 ====================  ====================  ====================  ===========================
 ``"ad"``              1e-12, 1e-10          —                     exact AD vs closed form:
-                                                                  both round-off (DESIGN.md,
+                                                                  both round-off (docs/verification.md: “Oracles and tolerances”,
                                                                   oracle 1)
 ``"fd"``              1e-8, 1e-7            —                     central differences, step
                                                                   2⁻¹⁷·max(1,|x|): truncation

@@ -21,7 +21,7 @@ NumPy array (``backend="numpy"``) or a torch tensor (``"torch"``) of ``dtype``
 Values are finite, never subnormal, and exactly representable in ``dtype`` (float32 draws
 are float32 numbers, so a float32 kernel and a float64 reference see the same point).
 
-Parameters are drawn as DESIGN.md asks, not entry by entry: Hypothesis draws an integer
+Parameters are drawn as docs/verification.md (“Drawing values”) describes, not entry by entry: Hypothesis draws an integer
 seed and a gain g (default ``st.floats(0.5, 1.5)``), and ``numpy.random.default_rng(seed)``
 draws, in declaration order,
 
@@ -40,10 +40,9 @@ scalar with a default in ``numeric.initialise``   default · U(0.8, 1): leak α 
 other scalar (WCRNN γ and λ, a scalar bias, ...)  U(0.2, 0.8)
 ==============================================  ========================================
 
-With states and inputs in [−1, 1], weights of gain ≤ 1.5 keep pre-activations O(1) (MATH.md
-§6: tanh and σ not saturated).  :func:`values` enforces it: every named intermediate —
+With states and inputs in [−1, 1], weights of gain ≤ 1.5 keep pre-activations O(1) (docs/theory.md: “Checkable properties”: tanh and σ not saturated).  :func:`values` enforces it: every named intermediate —
 and, for a named ``σ(a)`` or ``tanh(a)``, its argument ``a`` recovered by logit / atanh —
-stays within ``max_preactivation`` (default 6, DESIGN.md: |a| ≲ 6 in float32), and the new
+stays within ``max_preactivation`` (default 6, docs/verification.md: “Drawing values”, |a| ≲ 6 in float32), and the new
 states are finite; parameters are redrawn (``.filter``) otherwise.  :func:`preactivations`
 gives those values for any point.
 
@@ -495,7 +494,7 @@ SCALAR_RANGE = (0.2, 0.8)
 DEFAULT_FACTORS = (0.8, 1.0)
 """A scalar with a default d in ``numeric.initialise`` is drawn as d · U(0.8, 1)."""
 MAX_PREACTIVATION = 6.0
-"""Bound on named intermediates and on the arguments of named σ / tanh (DESIGN.md: |a| ≲ 6)."""
+"""Bound on named intermediates and on the arguments of named σ / tanh (docs/verification.md: “Drawing values”, |a| ≲ 6)."""
 _WIDTH = {"float64": 64, "float32": 32}
 _INVERSES = {sigmoid: lambda v: np.log(v) - np.log1p(-v), sympy.tanh: np.arctanh}
 """The argument ``a`` of a named ``σ(a)`` (logit) or ``tanh(a)`` (atanh) from its value."""

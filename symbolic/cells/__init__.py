@@ -15,10 +15,10 @@ name            update                                                          
 ``gru_chung``   reset inside, z writes the candidate                            Chung 2014
 ``gru_cho``     reset inside, z retains the old state                           Cho 2014
 ``gru_torch``   exactly ``torch.nn.GRUCell`` (reset after the product)          PyTorch
-``gru_gain``    Chung GRU with gates σ(α a + β)  [R]                            Can 2020
+``gru_gain``    Chung GRU with gates σ(α a + β) (reconstructed)                 Can 2020
 ``lstm_torch``  exactly ``torch.nn.LSTMCell``, state (h, c)                     PyTorch
-``lstm_gain``   LSTM with gates σ(α a + β)  [R]                                 Can 2020
-``wcrnn``       h' = R h + γ tanh(W h + V x + b), linear/nonlinear residual [R]  Dubinin 2024
+``lstm_gain``   LSTM with gates σ(α a + β) (reconstructed)                      Can 2020
+``wcrnn``       h' = R h + γ tanh(W h + V x + b), linear/nonlinear residual     Dubinin 2024
 ==============  ==============================================================  ===========
 
 ``option_names(name)`` lists the keyword options of one cell and ``variants()`` every

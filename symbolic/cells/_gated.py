@@ -12,7 +12,7 @@ _CONVENTION = "g is the write fraction (multiplies the candidate tanh(a)); 1 - g
 
 
 def scalar_gate(n="n", m="m", *, bias: bool = True) -> Cell:
-    """Scalar-gated leaky RNN (Livi's ``ScalarGateRNN``, MATH.md §3.1).
+    """Scalar-gated leaky RNN (Livi's ``ScalarGateRNN``, docs/theory.md: “The catalogue”).
 
     Equations as implemented::
 
@@ -49,7 +49,7 @@ def scalar_gate(n="n", m="m", *, bias: bool = True) -> Cell:
 
 
 def multi_gate(n="n", m="m", *, bias: bool = True) -> Cell:
-    """Multi-gated leaky RNN, one gate per unit (Livi's ``MultiGateRNN``, MATH.md §3.1).
+    """Multi-gated leaky RNN, one gate per unit (Livi's ``MultiGateRNN``, docs/theory.md: “The catalogue”).
 
     Equations as implemented::
 

@@ -133,7 +133,7 @@ def gru_torch(n="n", m="m", *, bias: bool = True) -> Cell:
 
 
 def gru_gain(n="n", m="m") -> Cell:
-    """GRU with gate gains and biases, σ(α·a + β), as in the gating-theory papers [R].
+    """GRU with gate gains and biases, σ(α·a + β), as in the gating-theory papers (reconstructed).
 
     Equations as implemented (Chung form: reset inside, z writes the candidate)::
 
@@ -150,17 +150,18 @@ def gru_gain(n="n", m="m") -> Cell:
     gain multiplying the whole pre-activation and β replacing the bias.  Warning: torch's GRU
     has neither gains nor this reset placement (see :func:`gru_torch`).
 
-    [R] Recollection, to verify against the papers (MATH.md §4.2, §7.8): the gain/bias form
-    σ(α x + β) is recalled from the PRX companion (Krishnamurthy, Can & Schwab 2022, PRX 12,
-    011011); whether z multiplies the candidate or the old state, and where the reset sits,
-    are unverified for Can et al.  The results there hold up to z ↔ 1 − z.
+    The parametrisation is a reconstruction: the gain/bias form σ(α x + β) follows the
+    companion paper (Krishnamurthy, Can & Schwab 2022, PRX 12, 011011); the 2020 paper's own
+    equations were not available to us, so whether z multiplies the candidate or the old state,
+    and where the reset sits there, is not confirmed.  Its results hold up to z ↔ 1 − z
+    (docs/theory.md: “The catalogue”).
 
     Reference: Can, Krishnamurthy & Schwab 2020, arXiv:2002.00025 (Gating creates slow modes
     and controls phase-space complexity in GRUs and LSTMs), MSML 2020.
     """
     cell = Cell(
         "gru_gain",
-        description="GRU with gate gain and bias, sigma(alpha a + beta) [R: verify]",
+        description="GRU with gate gain and bias, sigma(alpha a + beta)",
         reference=GATING_THEORY,
         convention="gates sigma(alpha (W h + U x) + beta), fixed scalar gains; h' = (1 - z) h + z h_tilde; "
         + _RESET_INSIDE,

@@ -12,7 +12,7 @@ ELMAN = "Elman 1990, Cognitive Science 14(2):179-211"
 
 
 def leaky(n="n", m="m", *, bias: bool = True) -> Cell:
-    """Leaky-integrator RNN with a constant leak α (Livi 2025, MATH.md §3.1).
+    """Leaky-integrator RNN with a constant leak α (Livi 2025, docs/theory.md: “The catalogue”).
 
     Equations as implemented::
 
@@ -45,7 +45,7 @@ def leaky(n="n", m="m", *, bias: bool = True) -> Cell:
 
 
 def leaky_dt(n="n", m="m", *, bias: bool = True) -> Cell:
-    """Euler-discretised continuous-time RNN, leak α = Δt/τ (Livi 2025, MATH.md §3.1).
+    """Euler-discretised continuous-time RNN, leak α = Δt/τ (Livi 2025, docs/theory.md: “The catalogue”).
 
     Equations as implemented::
 

@@ -62,7 +62,7 @@ def lstm_torch(n="n", m="m", *, bias: bool = True) -> Cell:
 
 
 def lstm_gain(n="n", m="m") -> Cell:
-    """LSTM with gate gains and biases, σ(α·a + β), as in the gating-theory papers [R].
+    """LSTM with gate gains and biases, σ(α·a + β), as in the gating-theory papers (reconstructed).
 
     Equations as implemented (standard LSTM, no peepholes; state (h, c))::
 
@@ -80,16 +80,17 @@ def lstm_gain(n="n", m="m") -> Cell:
     Convention: the standard LSTM without peepholes, the gain multiplying the whole gate
     pre-activation and β replacing the bias; the candidate g has no gain.  State (h, c).
 
-    [R] Recollection, to verify against the papers (MATH.md §4.2, §7.8): the gain/bias form is
-    recalled from the PRX companion (Krishnamurthy, Can & Schwab 2022, PRX 12, 011011);
-    whether Can et al.'s LSTM has peepholes is unverified.
+    The parametrisation is a reconstruction: the gain/bias form follows the companion paper
+    (Krishnamurthy, Can & Schwab 2022, PRX 12, 011011); the 2020 paper's own equations were not
+    available to us, so whether its LSTM has peepholes is not confirmed (docs/theory.md:
+    “The catalogue”).
 
     Reference: Can, Krishnamurthy & Schwab 2020, arXiv:2002.00025 (Gating creates slow modes
     and controls phase-space complexity in GRUs and LSTMs), MSML 2020.
     """
     cell = Cell(
         "lstm_gain",
-        description="LSTM with gate gain and bias, sigma(alpha a + beta) [R: verify]",
+        description="LSTM with gate gain and bias, sigma(alpha a + beta)",
         reference=GATING_THEORY,
         convention="gates sigma(alpha (W h + U x) + beta), fixed scalar gains; c' = f c + i g, h' = o tanh(c'); "
         "state (h, c)",

@@ -1,4 +1,4 @@
-"""Residual matrices for the WCRNN (Dubinin & Effenberger, MATH.md §5.2), as exact SymPy
+"""Residual matrices for the WCRNN (Dubinin & Effenberger, docs/theory.md: “The catalogue”), as exact SymPy
 matrices — values for the fixed parameter ``R`` of ``wcrnn(residual_matrix="dense")``.
 
 * :func:`residual_homogeneous`  R = λ I              (every eigenvalue λ);
@@ -50,7 +50,8 @@ def residual_homogeneous(n: int, lam) -> sympy.ImmutableMatrix:
     supercritical |λ| > 1).  ``n`` is a positive integer; for a symbolic size use
     ``wcrnn(residual_matrix="homogeneous")``.
 
-    Reference: Dubinin & Effenberger 2024, arXiv:2307.14823 [R: parametrisation to verify].
+    Reference: Dubinin & Effenberger 2024, arXiv:2307.14823; the parametrisation is our reading of
+    the paper's description, whose code was not available to us.
     """
     try:
         size = None if isinstance(n, bool) else operator.index(n)
@@ -66,7 +67,8 @@ def residual_rotational(lam, angles) -> sympy.ImmutableMatrix:
     angle θ_k; size 2·len(angles), eigenvalues λ e^{±iθ_k}, all of modulus |λ|.  The angles
     set oscillation frequencies (e.g. θ = 2π/28 for the row period of sequential MNIST).
 
-    Reference: Dubinin & Effenberger 2024, arXiv:2307.14823 [R: parametrisation to verify].
+    Reference: Dubinin & Effenberger 2024, arXiv:2307.14823; the parametrisation is our reading of
+    the paper's description, whose code was not available to us.
     """
     scale = _real(lam, "lam")
     blocks = [
@@ -80,6 +82,7 @@ def residual_heterogeneous(lams) -> sympy.ImmutableMatrix:
     """R = diag(λ_1, …, λ_n): one memory time-scale −1/ln|λ_i| per unit.  The same map as
     ``wcrnn(residual_matrix="diagonal")`` with ``lam = (λ_1, …, λ_n)``.
 
-    Reference: Dubinin & Effenberger 2024, arXiv:2307.14823 [R: parametrisation to verify].
+    Reference: Dubinin & Effenberger 2024, arXiv:2307.14823; the parametrisation is our reading of
+    the paper's description, whose code was not available to us.
     """
     return sympy.ImmutableMatrix(sympy.diag(*_reals(lams, "lams")))

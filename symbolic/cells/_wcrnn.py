@@ -26,7 +26,7 @@ def _residual_term(cell: Cell, h: Vec, residual_matrix: str) -> Vec:
 
 
 def wcrnn(n="n", m="m", *, residual: str = "linear", residual_matrix: str = "dense", bias: bool = True) -> Cell:
-    """Weakly coupled residual RNN (Dubinin & Effenberger, MATH.md §5.2) [R].
+    """Weakly coupled residual RNN (Dubinin & Effenberger 2024).
 
     Equations as implemented::
 
@@ -50,9 +50,10 @@ def wcrnn(n="n", m="m", *, residual: str = "linear", residual_matrix: str = "den
     Convention: γ multiplies the whole non-linear term, φ = tanh, and R and γ are fixed
     (trainable=False) while W, V, b are trained.
 
-    [R] Recollection, to verify against the paper (MATH.md §5.2, §7.10): that γ multiplies
+    The parametrisation is a reconstruction from the paper's description: that γ multiplies
     the whole non-linear term, that R is fixed, and the non-linear residual form ρ(R h) with
-    ρ = tanh.
+    ρ = tanh are our reading; the paper's code was not available to us (docs/theory.md:
+    “The catalogue”).
 
     Reference: Dubinin & Effenberger 2024, Neural Networks 173:106179 (arXiv:2307.14823)
     (Fading memory as inductive bias in residual recurrent networks).
@@ -66,7 +67,7 @@ def wcrnn(n="n", m="m", *, residual: str = "linear", residual_matrix: str = "den
         + ("" if bias else ", no bias"),
         reference=DUBININ,
         convention=("h' = R h" if residual == "linear" else "h' = tanh(R h)")
-        + " + gamma tanh(W h + V x + b); R and gamma fixed [R: verify]",
+        + " + gamma tanh(W h + V x + b); R and gamma fixed",
     )
     h, x = cell.state("h", n), cell.input("x", m)
     carried = _residual_term(cell, h, residual_matrix)
