@@ -65,10 +65,11 @@ def test_the_written_latex_file_compiles(capsys, tmp_path):
     assert compile_latex(target).exists()
 
 
-def test_an_unwritable_latex_file_is_a_clear_error(capsys, tmp_path):
-    code, _, err = run(capsys, "derive", "elman", "--latex", str(tmp_path / "missing" / "x.tex"))
-    assert code == 1
-    assert "gatejac: error: cannot write the LaTeX file" in err and "Traceback" not in err
+def test_an_unwritable_latex_file_is_a_usage_error_found_before_the_derivation(capsys, tmp_path):
+    code, out, err = run(capsys, "derive", "elman", "--latex", str(tmp_path / "missing" / "x.tex"))
+    assert code == 2 and out == ""  # nothing derived, nothing printed
+    assert "gatejac: error: cannot write the LaTeX file to" in err and "No such file or directory" in err
+    assert "Traceback" not in err
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,98 @@
+"""The command line's argument types and how it finds the cells it is given.
+
+A cell on the command line is a catalogue name (``gru_torch``, with ``--option key=value``
+for its keyword options) or ``path/to/file.py:NAME``: the file is imported with its
+directory on ``sys.path`` and ``NAME`` — a :class:`symbolic.Cell`, a function giving one, or
+a ``(cell, claims)`` pair — is taken, exactly as ``gatejac check`` reads it
+(``verify._claims.load_target``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+
+from gatejac.symbolic import Cell, GatejacError
+from gatejac.symbolic import cells as catalogue
+from gatejac.symbolic import unknown_name
+
+
+class CommandLineError(GatejacError):
+    """A command-line argument that names no cell, or options that do not apply to it."""
+
+
+def is_file_target(text: str) -> bool:
+    """``path/to/file.py:NAME`` (or a ``.py`` path missing its ``:NAME``), not a catalogue name."""
+    return ":" in text or text.endswith(".py")
+
+
+def cell_of(text: str, options: dict) -> Cell:
+    """The cell ``text`` names: a catalogue name with ``options``, or ``path/to/file.py:NAME``."""
+    if not is_file_target(text):
+        return catalogue.get(text, **options)
+    if options:
+        raise CommandLineError(f"--option {', '.join(f'{k}={v!r}' for k, v in options.items())} applies to "
+                               f"catalogue cells, not to {text!r}; build the cell with those options in the file")
+    from ._claims import load_target  # numeric loads only when a user's file is read
+
+    return load_target(text)[0]
+
+
+def cells_of(texts: list[str], options: dict) -> list[Cell]:
+    """The cells ``texts`` name (default: the whole catalogue); ``options`` go to the
+    catalogue cells among them, and are an error if there is none."""
+    texts = texts or catalogue.names()
+    if not any(not is_file_target(text) for text in texts):
+        return [cell_of(text, options) for text in texts]
+    return [cell_of(text, {} if is_file_target(text) else options) for text in texts]
+
+
+def sizes_for(cells: list[Cell], sizes: dict[str, int]) -> list[dict[str, int]]:
+    """``--sizes`` restricted to each cell's own sizes; a size no selected cell has is an error."""
+    known = sorted({d.name for cell in cells for d in cell.dims})
+    for name in sizes:
+        if name not in known:
+            raise unknown_name("size", name, known, "(--sizes names sizes of the selected cells)")
+    return [{d.name: sizes[d.name] for d in cell.dims if d.name in sizes} for cell in cells]
+
+
+# ---------------------------------------------------------------------- argument types
+def count(minimum: int):
+    """An argparse type: an integer ≥ ``minimum``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer ≥ {minimum}")
+        return value
+
+    return parse
+
+
+def names(text: str) -> tuple[str, ...]:
+    """``ad,fd`` → ``("ad", "fd")`` (checked by ``verify.check``)."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def sizes(text: str) -> dict[str, int]:
+    """``n=4,m=3`` → ``{"n": 4, "m": 3}``."""
+    chosen = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip().isidentifier() or not value.strip().isdigit() or int(value) < 1:
+            raise argparse.ArgumentTypeError(f"{part!r} is not SIZE=POSITIVE_INTEGER (e.g. n=4,m=3)")
+        chosen[key.strip()] = int(value)
+    return chosen
+
+
+def option(text: str) -> tuple[str, object]:
+    """``key=value`` with ``value`` read as a Python literal (``8``, ``False``) or else a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE (e.g. n=8 or residual=nonlinear)")
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value
