@@ -14,7 +14,7 @@ import sympy
 
 from gatejac import symbolic
 from gatejac.symbolic import Cell, GatejacError, Kron, ShapeError, UnknownNameError, cells, derive, tanh
-from gatejac.verify._check import CheckError, VerificationError, assert_passed, check, jacobian_names
+from gatejac.verify import CheckError, VerificationError, assert_passed, check, jacobian_names
 from gatejac.symbolic import term_text  # the printer the report names terms with
 from gatejac.verify._report import CheckResult, Report
 
@@ -156,7 +156,31 @@ def test_the_reproduction_call_repeats_the_check():
     repeated = eval(call, namespace)  # noqa: S307 - the call the report printed
     assert [(r.jacobian, r.oracle, r.max_error) for r in repeated.results] == [
         (r.jacobian, r.oracle, r.max_error) for r in report.results]
-    assert "gatejac verify wcrnn -o residual=nonlinear -o residual_matrix=diagonal --seed 9" in report.reproduce
+    assert "shell:" not in report.reproduce, "gatejac verify cannot restrict the Jacobians"
+    whole = check(cell, seed=9, points=1, oracles=("ad", "fd")).reproduce
+    assert ("gatejac verify wcrnn -o residual=nonlinear -o residual_matrix=diagonal --backend numpy --dtype float64 "
+            "--sizes n=4,m=3 --seed 9 --points 1 --oracles ad,fd") in whole
+
+
+def test_the_reproduction_names_a_derived_catalogue_variant_by_its_call():
+    """A catalogue variant passed as a cell object — derived first or not — is named by its
+    catalogue call with its options, not as "your cell" (the morning's key changed on derive)."""
+    cell = cells.get("wcrnn", residual_matrix="homogeneous")
+    derive(cell)
+    report = check(cell, points=1, oracles=("ad",), jacobians=("state",))
+    assert "verify.check(symbolic.cells.get('wcrnn', residual_matrix='homogeneous'), " in report.reproduce
+    assert "your cell" not in report.reproduce
+
+
+def test_the_reproduction_names_a_users_cell_and_derivation_as_theirs():
+    cell = cells.get("leaky")
+    report = check(cell, derivation=derive(cell), points=1, oracles=("ad",), jacobians=("state",))
+    assert report.reproduce.splitlines()[1:] == [
+        "        with derivation = the derivation you passed to verify.check"]
+    own = Cell("own")
+    h = own.state("h", "n")
+    own.update(h, tanh(own.parameter("W", ("n", "n")) @ h))
+    assert "with cell = your cell 'own'" in check(own, points=1, oracles=("ad",)).reproduce
 
 
 def test_skipped_results_pass_and_say_why():

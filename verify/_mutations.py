@@ -42,11 +42,11 @@ from dataclasses import dataclass, field, replace
 import sympy
 from sympy.matrices.expressions import ZeroMatrix
 
-from gatejac.symbolic import Cell, Derivation, cells, derive
-from gatejac.symbolic._linear import BlockJacobian, Column, Diag, Kron, Mat, Row, Scale, Term
+from gatejac.symbolic import BlockJacobian, Cell, Column, Derivation, Diag, Kron, Mat, Row, Scale, Term, cells, derive, term_text
 
-from ._check import CheckError, check
-from gatejac.symbolic import term_text
+from ._check import check
+from ._errors import CheckError
+from ._jacobians import JacobianName, jacobian_names, parse_jacobian
 
 KINDS = ("drop", "flip_sign", "transpose", "updated_state_in_gate")
 
@@ -103,11 +103,11 @@ def mutations(derivation: Derivation) -> Mutations:
         for kind in KINDS:
             outcome = _MUTATORS[kind](derivation, site.term)
             if isinstance(outcome, str):
-                skipped.append(Skipped(kind, site.jacobian, site.key, site.index, text, outcome))
+                skipped.append(Skipped(kind, site.jacobian.name, site.key, site.index, text, outcome))
             elif outcome is not None:
                 mutated, verb = outcome
-                name = f"{site.jacobian}[{site.key[0]},{site.key[1]}] term {site.index + 1} {text!r}: {verb}"
-                made.append(Mutation(name, kind, site.jacobian, site.key, site.index, site.term, mutated,
+                name = f"{site.jacobian.name}[{site.key[0]},{site.key[1]}] term {site.index + 1} {text!r}: {verb}"
+                made.append(Mutation(name, kind, site.jacobian.name, site.key, site.index, site.term, mutated,
                                      _broken(derivation, site, mutated)))
     return Mutations(made, skipped)
 
@@ -116,18 +116,23 @@ def mutations(derivation: Derivation) -> Mutations:
 class _Site:
     """Term ``index`` of block ``key`` of the Jacobian ``jacobian`` (``blocks``)."""
 
-    jacobian: str
+    jacobian: JacobianName
     blocks: BlockJacobian
     key: tuple[str, str]
     index: int
     term: Term
 
 
+MUTATED_KINDS = ("state", "input", "parameter")
+"""The Jacobians whose terms are mutated (the gate split and the actions follow from them)."""
+
+
 def _sites(derivation: Derivation):
     """Every term of the state, input and parameter Jacobians, in report order."""
-    jacobians = [("state", derivation.state)] + ([("input", derivation.input)] if derivation.cell.inputs else [])
-    jacobians += [(f"parameter:{name}", blocks) for name, blocks in derivation.parameters.items()]
-    for jacobian, blocks in jacobians:
+    cell = derivation.cell
+    for name in jacobian_names(cell, kinds=MUTATED_KINDS):
+        jacobian = parse_jacobian(cell, name)
+        blocks = jacobian.blocks(derivation)
         for key, block in blocks.blocks.items():
             for index, term in enumerate(block.terms):
                 yield _Site(jacobian, blocks, key, index, term)
@@ -142,11 +147,7 @@ def _broken(derivation: Derivation, site: _Site, mutated: Term | None) -> Deriva
     else:
         terms[site.index] = mutated
     new = replace(site.blocks, blocks={**site.blocks.blocks, site.key: replace(block, terms=tuple(terms))})
-    if site.jacobian == "state":
-        return derivation.replace(state=new)
-    if site.jacobian == "input":
-        return derivation.replace(input=new)
-    return derivation.replace(parameters={site.jacobian.split(":", 1)[1]: new})
+    return site.jacobian.replaced(derivation, new)
 
 
 # Each mutator returns (mutated term or None for a drop, verb); a reason string when the

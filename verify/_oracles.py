@@ -168,15 +168,17 @@ def _numpy_arithmetic(cell: Cell, dtype=np.float64) -> Arithmetic:
     )
 
 
-def _torch_arithmetic(cell: Cell) -> Arithmetic:
+def _torch_arithmetic(cell: Cell, step: Callable | None) -> Arithmetic:
     import torch
 
-    compiled = numeric.compile(cell, "torch")
+    if step is None:
+        compiled = numeric.compile(cell, "torch")
+        step = lambda s, i, p, override: compiled.step(s, i, p, override=override)  # noqa: E731
     return Arithmetic(
         asarray=lambda x: torch.as_tensor(np.array(x, dtype=np.float64)),
         concat=lambda parts: torch.cat(parts, dim=-1),
         total=lambda x: x.sum().reshape(1),
-        step=lambda s, i, p, override: compiled.step(s, i, p, override=override),
+        step=step,
     )
 
 
@@ -404,6 +406,17 @@ class CotangentView(View):
         return names
 
 
+def point_views(cell: Cell, sizes: Mapping[str, int], tangents: Mapping, cotangents: Mapping) -> dict[str, View]:
+    """Every view of the step at one point, by the keys of ``JacobianName.view``
+    (:mod:`verify._jacobians`): ``"state"``, ``"frozen"``, ``"input"``, ``"parameter:W"``,
+    ``"jvp"`` (along ``tangents``) and ``"vjp"`` (against ``cotangents``)."""
+    views = {"state": LeafView(cell, sizes, "states"), "frozen": LeafView(cell, sizes, "states", frozen=True),
+             "input": LeafView(cell, sizes, "inputs"), "jvp": TangentView(cell, sizes, tangents),
+             "vjp": CotangentView(cell, sizes, cotangents)}
+    views.update({f"parameter:{p.name}": ParameterView(cell, sizes, p.name) for p in cell.parameters})
+    return views
+
+
 # --------------------------------------------------------------------------- differentiation
 def _as_batched(jacobian: np.ndarray) -> np.ndarray:
     """``(batch, M, N)``: a scalar view's ``(1, N)`` gets batch 1."""
@@ -518,17 +531,20 @@ def taylor_test(function: Callable, v: np.ndarray, matrix: np.ndarray, direction
 class Oracles:
     """The oracles for one cell at concrete sizes (their arithmetics are built on first use).
 
+    ``torch_step(states, inputs, params, override)`` replaces the compiled torch step that
+    the ``"ad"`` oracle differentiates (a user's own step, :mod:`verify._code_claims`).
+
     ``jacobian(oracle, view, point)`` → the oracle's float64 ``(batch, M, N)`` Jacobian of
     the view; ``evaluate(view, point, v)`` → ``F(v)`` by the float64 NumPy step.
     """
 
-    def __init__(self, cell: Cell, sizes: Mapping[str, int]):
-        self.cell, self.sizes = cell, dict(sizes)
+    def __init__(self, cell: Cell, sizes: Mapping[str, int], *, torch_step: Callable | None = None):
+        self.cell, self.sizes, self._torch_step = cell, dict(sizes), torch_step
         self._arithmetics: dict[str, Arithmetic] = {}
 
     def arithmetic(self, kind: str) -> Arithmetic:
         if kind not in self._arithmetics:
-            builders = {"numpy": lambda: _numpy_arithmetic(self.cell), "torch": lambda: _torch_arithmetic(self.cell),
+            builders = {"numpy": lambda: _numpy_arithmetic(self.cell), "torch": lambda: _torch_arithmetic(self.cell, self._torch_step),
                         "complex": lambda: _numpy_arithmetic(self.cell, np.complex128),
                         "mp": lambda: _mp_arithmetic(self.cell, self.sizes)}
             self._arithmetics[kind] = builders[kind]()

@@ -106,7 +106,7 @@ class Report:
             f"backend {self.backend}, dtype {self.dtype}, sizes {sizes}, seed {self.seed}, "
             f"{self.points} point{'s' if self.points != 1 else ''}",
             "",
-            *self._table(),
+            *self.table(),
         ]
         for number, failure in enumerate(self.failures, 1):
             lines += ["", *_failure_text(number, failure)]
@@ -116,7 +116,8 @@ class Report:
             lines += ["", f"Hypothesis: @reproduce_failure blob {self.hypothesis_blob}"]
         return "\n".join(lines)
 
-    def _table(self) -> list[str]:
+    def table(self) -> list[str]:
+        """The summary table, one line per result, columns aligned."""
         header = ("jacobian", "oracle", "dtype", "result", "error", "tolerance", "detail")
         rows = [(r.jacobian, r.oracle, r.dtype, r.status, _number(r.max_error), _number(r.tolerance),
                  r.detail.split("\n")[0]) for r in self.results]
