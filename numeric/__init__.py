@@ -2,36 +2,35 @@
 
 * :func:`compile` → :class:`CompiledCell` with ``step``, ``state_jacobian``,
   ``input_jacobian``, ``parameter_jacobian``, ``jvp`` and ``vjp``; ``.source`` shows the
-  generated code.
-* :func:`initialise` — seeded parameters (schemes torch / gaussian / normal);
+  generated code, ``kernel(name)`` / ``arguments`` give the raw kernels.
+* :func:`arrays` — the one array namespace of a back-end (what the kernels, the trajectories
+  and the verify layer's oracles compute with); :func:`arrays_of`, :func:`to_numpy`,
+  :func:`convert`; :data:`BACKENDS`, :data:`DTYPES`.
+* :func:`initialise` — seeded parameters (schemes torch / gaussian / normal), :func:`fan_ins`;
   :func:`from_torch` / :func:`to_torch` — ``torch.nn.RNNCell`` / ``GRUCell`` / ``LSTMCell`` interop;
 * :func:`rollout` → :class:`Trajectory` — states along an input sequence, step Jacobians,
   transports Φ(t, k) = J_t ⋯ J_{k+1} (prefix/suffix sweeps, lag products), Jacobian actions,
   QR-stabilised Lyapunov exponents and log singular values;
 * :func:`shapes`, :func:`random_values` — concrete shapes and seeded values for a cell.
 * :class:`ArgumentError`, :class:`CompileError` — errors of this layer (subclasses of
-  ``symbolic.GatejacError``).
+  ``gatejac.symbolic.GatejacError``).
 
-``import numeric`` does not import torch; the torch back-end is loaded on first use.
+``import gatejac.numeric`` does not import torch; the torch back-end is loaded on first use.
 """
 
-from ._compiled import BACKENDS, ArgumentError, CompiledCell, compile
-from ._init import SCHEMES, initialise
+from ._arrays import BACKENDS, DTYPES, arrays, arrays_of, convert, to_numpy
+from ._compiled import CompiledCell, compile
+from ._errors import ArgumentError, CompileError
+from ._growth import graded_log_singular_values, qr_log_growth
+from ._init import SCHEMES, fan_ins, initialise
 from ._interop import from_torch, to_torch
-from ._printer import CompileError
-from ._trajectory import (
-    Trajectory,
-    graded_log_singular_values,
-    lag_products,
-    prefix_products,
-    qr_log_growth,
-    rollout,
-    suffix_products,
-)
+from ._products import lag_products, prefix_products, suffix_products
+from ._trajectory import Trajectory, rollout
 from ._values import random_values, shapes
 
 __all__ = [
-    "BACKENDS", "SCHEMES", "ArgumentError", "CompileError", "CompiledCell", "compile", "from_torch", "initialise",
-    "random_values", "shapes", "to_torch", "Trajectory", "graded_log_singular_values", "lag_products",
-    "prefix_products", "qr_log_growth", "rollout", "suffix_products",
+    "BACKENDS", "DTYPES", "SCHEMES", "ArgumentError", "CompileError", "CompiledCell", "Trajectory", "arrays",
+    "arrays_of", "compile", "convert", "fan_ins", "from_torch", "graded_log_singular_values", "initialise",
+    "lag_products", "prefix_products", "qr_log_growth", "random_values", "rollout", "shapes", "suffix_products",
+    "to_numpy", "to_torch",
 ]

@@ -1,6 +1,6 @@
 """Code generation: a :class:`~symbolic.Derivation` becomes one Python module of kernels.
 
-The module defines, over the back-end namespace ``_B`` (see ``_backend``):
+The module defines, over the back-end namespace ``_B`` (``numeric.arrays(backend)``, see ``_arrays``):
 
 * ``step(<args>, _override=None)`` → tuple of new states (``_override``: values for
   named intermediates, see :func:`_step_function`);
@@ -30,11 +30,12 @@ import re
 
 import sympy
 
-from gatejac.symbolic import Cell, Derivation
-from gatejac.symbolic._linear import Column, Diag, Kron, Mat, Row, Term
-from gatejac.symbolic._nodes import SCALAR, Dot, Leaf, MatrixParameter, MatVec, Named
+from gatejac.symbolic import (
+    SCALAR, Cell, Column, Derivation, Diag, Dot, Kron, Leaf, Mat, MatrixParameter, MatVec, Named, Row, Term,
+)
 
-from ._printer import CompileError, kernel_form, print_array
+from ._errors import CompileError
+from ._printer import kernel_form, print_array
 
 
 class _Module:

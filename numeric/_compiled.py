@@ -15,22 +15,16 @@ import threading
 import weakref
 from collections.abc import Mapping
 
+import numpy as np
 import sympy
 
-from gatejac.symbolic import Cell, Derivation, derive
-from gatejac.symbolic._errors import GatejacError, unknown_name
-from gatejac.symbolic._nodes import SCALAR, MatrixParameter
+from gatejac.symbolic import SCALAR, Cell, Derivation, MatrixParameter, derive
+from gatejac.symbolic._errors import unknown_name
 
-from ._backend import NUMPY, dense_scope_needed, torch_backend
+from ._arrays import arrays, check_backend
+from ._blockrow import dense_scope_needed
 from ._codegen import generate
-from ._printer import CompileError
-
-BACKENDS = ("numpy", "torch")
-
-
-class ArgumentError(GatejacError, ValueError):
-    """Values passed to a compiled kernel are missing, misshapen, or of mixed dtype/backend."""
-
+from ._errors import ArgumentError, CompileError, is_real
 
 _CACHE: dict[tuple, CompiledCell] = {}
 _BY_CELL: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -46,8 +40,7 @@ def compile(cell_or_derivation: Cell | Derivation, backend: str = "numpy") -> Co
     passed explicitly (possibly modified with ``Derivation.replace``) is compiled as given
     and cached by identity.
     """
-    if backend not in BACKENDS:
-        raise unknown_name("backend", backend, list(BACKENDS))
+    check_backend(backend)
     if isinstance(cell_or_derivation, Derivation):
         cell, derivation = cell_or_derivation.cell, cell_or_derivation
     elif isinstance(cell_or_derivation, Cell):
@@ -92,7 +85,7 @@ class CompiledCell:
         self.cell = derivation.cell
         self.backend = backend
         self.source = generate(derivation)
-        namespace = {"_B": NUMPY if backend == "numpy" else torch_backend()}
+        namespace = {"_B": arrays(backend)}
         exec(compile_source(self.source, self.cell.name), namespace)  # noqa: S102 - our own generated code
         self._kernels = namespace
         self._order = [p.name for p in (*self.cell.states, *self.cell.inputs, *self.cell.parameters)]
@@ -204,7 +197,9 @@ class CompiledCell:
                 value = given[piece.name]
                 call.reference = self._check_value(piece, value, group, call.sizes, call.reference)
                 call.values.append(value)
-        call.batch = _broadcast_batch(states, inputs or {})
+        call.batch = _broadcast_batch([(f"{group}[{name!r}]", value)
+                                       for group, given in (("states", states), ("inputs", inputs or {}))
+                                       for name, value in given.items()])
         return call
 
     def _check_like(self, call: _Call, given: Mapping, pieces, group: str) -> dict:
@@ -221,6 +216,8 @@ class CompiledCell:
                     "pass tangents and cotangents in the values' dtype"
                 )
             self._check_shape(piece, value, where, dict(call.sizes))
+            if piece.role != "parameter":
+                _broadcast_batch([(where, value)], call.batch, "the values")
             checked[piece.name] = value
         return checked
 
@@ -237,6 +234,10 @@ class CompiledCell:
             )
         if self.backend == "torch" and out.device != call.reference.device:
             raise ArgumentError(f"out is on {out.device} but the values are on {call.reference.device}")
+        if self.backend == "numpy" and not out.flags["WRITEABLE"]:
+            raise ArgumentError(
+                "out is read-only (its writeable flag is False); pass a writable array, e.g. out.copy(), or omit out"
+            )
         return out
 
     def _check_names(self, given: Mapping, expected: list[str], group: str) -> None:
@@ -253,8 +254,13 @@ class CompiledCell:
     def _check_value(self, piece, value, group, sizes, reference):
         where = f"{group}[{piece.name!r}]"
         is_scalar = not isinstance(piece, MatrixParameter) and piece.size is SCALAR
-        if is_scalar and isinstance(value, (int, float)):
+        if is_scalar and is_real(value):  # a Python or NumPy number: taken in the values' dtype
             return reference
+        if is_scalar and isinstance(value, (bool, np.bool_)):
+            raise ArgumentError(
+                f"{where}={value!r} is a bool; scalar parameter {piece.name} takes a real number such as 0.5 "
+                "(or an array of shape () in the values' dtype)"
+            )
         value = self._same_kind(value, where)
         if reference is not None and value.dtype != reference.dtype:
             raise ArgumentError(
@@ -268,8 +274,6 @@ class CompiledCell:
 
     def _same_kind(self, value, where):
         if self.backend == "numpy":
-            import numpy as np
-
             if not isinstance(value, np.ndarray):
                 raise ArgumentError(f"{where} is a {type(value).__name__}; the numpy backend takes numpy arrays")
             if value.dtype not in (np.float32, np.float64):
@@ -322,22 +326,19 @@ class _Call:
         return total
 
 
-def _broadcast_batch(states: Mapping, inputs: Mapping) -> tuple:
-    """The broadcast batch shape of states and inputs, or a clear error."""
-    import numpy as np
-
-    batch, source = (), None
-    for group, given in (("states", states), ("inputs", inputs)):
-        for name, value in given.items():
-            where = f"{group}[{name!r}]"
-            try:
-                batch = tuple(np.broadcast_shapes(batch, tuple(value.shape[:-1])))
-            except ValueError:
-                raise ArgumentError(
-                    f"{where} has batch shape {tuple(value.shape[:-1])}, which does not broadcast with {batch} "
-                    f"of {source}; give states and inputs one batch shape (or shapes that broadcast)"
-                ) from None
-            source = source or where
+def _broadcast_batch(values: list, batch: tuple = (), source: str | None = None) -> tuple:
+    """The broadcast batch shape (all but the last axis) of ``values``, ``[(where, array)]``,
+    and of ``batch`` (from ``source``), or an error naming the first value that disagrees."""
+    for where, value in values:
+        try:
+            batch = tuple(np.broadcast_shapes(batch, tuple(value.shape[:-1])))
+        except ValueError:
+            raise ArgumentError(
+                f"{where} has batch shape {tuple(value.shape[:-1])}, which does not broadcast with {batch} "
+                f"of {source}; give states, inputs, tangents and cotangents one batch shape (or shapes that "
+                "broadcast)"
+            ) from None
+        source = source or where
     return batch
 
 

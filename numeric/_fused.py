@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from gatejac.symbolic._errors import GatejacError
+from gatejac.symbolic import GatejacError
 
 NO_DIAGONAL = -1
 

@@ -40,7 +40,9 @@ from dataclasses import dataclass
 from gatejac.symbolic import Cell, cells
 from gatejac.symbolic._errors import unknown_name
 
-from ._compiled import BACKENDS, ArgumentError, _structure_key
+from ._arrays import check_backend
+from ._compiled import _structure_key
+from ._errors import ArgumentError
 from ._values import shapes
 
 
@@ -67,8 +69,7 @@ def from_torch(module, *, backend: str = "torch") -> tuple[Cell, dict]:
     copies — torch tensors on the module's device, or NumPy arrays with ``backend="numpy"`` —
     in the module's dtype.  ``numeric.compile(cell, backend).step(states, inputs, params)``
     then computes what ``module(x, h)`` does."""
-    if backend not in BACKENDS:
-        raise unknown_name("backend", backend, list(BACKENDS))
+    check_backend(backend)
     layout = _layout_of_module(module)
     cell = cells.get(layout.cell, bias=module.bias)
     tensors = _elman_params(module) if layout.cell == "elman" else _block_params(module, layout.blocks)

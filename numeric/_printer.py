@@ -11,15 +11,12 @@ from __future__ import annotations
 import sympy
 from sympy.printing.str import StrPrinter
 
-from gatejac.symbolic._functions import sigmoid, sigmoid_prime
-from gatejac.symbolic._errors import GatejacError
+from gatejac.symbolic import sigmoid, sigmoid_prime
+
+from ._errors import CompileError
 
 _FUNCTIONS = {"tanh": "tanh", "exp": "exp", "log": "log", "sigmoid": "sigmoid", "softplus": "softplus",
               "sin": "sin", "cos": "cos", "Abs": "abs", "sign": "sign"}
-
-
-class CompileError(GatejacError):
-    """A cell cannot be turned into a kernel (e.g. a function with no array counterpart)."""
 
 
 class ArrayPrinter(StrPrinter):

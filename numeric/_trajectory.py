@@ -44,237 +44,16 @@ followed by a one-sided Jacobi SVD of the graded triangular factor
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from types import SimpleNamespace
 
-from ._compiled import ArgumentError, CompiledCell
+from ._arrays import arrays
+from ._compiled import CompiledCell
+from ._errors import ArgumentError, check_integer
+from ._growth import graded_log_singular_values, qr_log_growth
+from ._products import lag_products, prefix_products, suffix_products
 
 METHODS = ("auto", "action", "jacobian")
-
-
-# ---------------------------------------------------------------------------------- backends
-def _quiet(function):
-    """A NumPy function that returns inf on overflow without a warning (callers check)."""
-    import numpy as np
-
-    def quiet(*args):
-        with np.errstate(over="ignore"):
-            return function(*args)
-
-    return quiet
-
-
-def _numpy_ops() -> SimpleNamespace:
-    import numpy as np
-
-    return SimpleNamespace(
-        stack=lambda arrays: np.stack(arrays, axis=0),
-        concat=lambda arrays: np.concatenate(arrays, axis=-1),
-        broadcast_to=np.broadcast_to,
-        broadcast_shapes=np.broadcast_shapes,
-        qr=np.linalg.qr,
-        exp_or_inf=_quiet(np.exp),
-        log=np.log, abs=np.abs, exp=np.exp, sqrt=np.sqrt, sinh=np.sinh, where=np.where,
-        clip=np.clip, ones_like=np.ones_like,
-        sum_rows=lambda a: np.sum(a, axis=-2),
-        all_finite=lambda a: bool(np.all(np.isfinite(a))),
-        diagonal=lambda a: np.diagonal(a, axis1=-2, axis2=-1),
-        swap=lambda a: np.swapaxes(a, -1, -2),
-        eye=lambda n, like: np.eye(n, dtype=like.dtype),
-        sort_descending=lambda a: -np.sort(-a, axis=-1),
-        max_abs=lambda a: float(np.max(np.abs(a))) if a.size else 0.0,
-        eps=lambda like: float(np.finfo(like.dtype).eps),
-        is_array=lambda a: isinstance(a, np.ndarray),
-    )
-
-
-def _torch_ops() -> SimpleNamespace:
-    import torch
-
-    return SimpleNamespace(
-        stack=lambda arrays: torch.stack(list(arrays), dim=0),
-        concat=lambda arrays: torch.cat(list(arrays), dim=-1),
-        broadcast_to=torch.broadcast_to,
-        broadcast_shapes=lambda *shapes: tuple(torch.broadcast_shapes(*shapes)),
-        qr=torch.linalg.qr,
-        exp_or_inf=torch.exp,
-        log=torch.log, abs=torch.abs, exp=torch.exp, sqrt=torch.sqrt, sinh=torch.sinh, where=torch.where,
-        clip=torch.clamp, ones_like=torch.ones_like,
-        sum_rows=lambda a: torch.sum(a, dim=-2),
-        all_finite=lambda a: bool(torch.all(torch.isfinite(a))),
-        diagonal=lambda a: torch.diagonal(a, 0, -2, -1),
-        swap=lambda a: a.transpose(-1, -2),
-        eye=lambda n, like: torch.eye(n, dtype=like.dtype, device=like.device),
-        sort_descending=lambda a: torch.sort(a, dim=-1, descending=True).values,
-        max_abs=lambda a: float(a.detach().abs().max()) if a.numel() else 0.0,
-        eps=lambda like: float(torch.finfo(like.dtype).eps),
-        is_array=lambda a: isinstance(a, torch.Tensor),
-    )
-
-
-_OPS: dict[str, SimpleNamespace] = {}
-
-
-def _ops(backend: str) -> SimpleNamespace:
-    """Array operations for ``backend`` (torch is imported only when asked for)."""
-    if backend not in _OPS:
-        _OPS[backend] = _numpy_ops() if backend == "numpy" else _torch_ops()
-    return _OPS[backend]
-
-
-def _ops_like(array) -> SimpleNamespace:
-    return _ops("torch" if type(array).__module__.startswith("torch") else "numpy")
-
-
-# ------------------------------------------------------------- products of a stack of factors
-def _identity_like(factors):
-    """I broadcast to one factor's shape ``(..., S, S)`` of a stack ``(L, ..., S, S)``."""
-    ops = _ops_like(factors)
-    return ops.broadcast_to(ops.eye(factors.shape[-1], factors), tuple(factors.shape[1:]))
-
-
-def prefix_products(factors):
-    """P[i] = F_i ⋯ F_1 for i = 0..L (P[0] = I), from a stack ``factors[j−1] = F_j`` of shape
-    ``(L, ..., S, S)``; returns ``(L+1, ..., S, S)``.  One left-multiplication sweep
-    P[i] = F_i P[i−1]: L products, O(L·S³) per batch element."""
-    ops = _ops_like(factors)
-    products = [_identity_like(factors)]
-    for factor in factors:
-        products.append(factor @ products[-1])
-    return ops.stack(products)
-
-
-def suffix_products(factors):
-    """P[i] = F_L ⋯ F_{i+1} for i = 0..L (P[L] = I), from ``factors[j−1] = F_j``; returns
-    ``(L+1, ..., S, S)``.  One right-multiplication sweep P[i−1] = P[i] F_i: O(L·S³)."""
-    ops = _ops_like(factors)
-    products = [_identity_like(factors)]
-    for factor in reversed(list(factors)):
-        products.append(products[-1] @ factor)
-    return ops.stack(products[::-1])
-
-
-def lag_products(factors, lags: Iterable[int]) -> dict:
-    """``{ℓ: P_ℓ}`` with P_ℓ[i] = F_{i+ℓ} ⋯ F_{i+1} for i = 0..L−ℓ, shape ``(L+1−ℓ, ..., S, S)``,
-    for each requested lag 0 ≤ ℓ ≤ L.  Recursion P_ℓ[i] = F_{i+ℓ} P_{ℓ−1}[i]: one batched
-    product per lag up to max ℓ, O(max ℓ · L·S³) time, O(L·S²) working memory."""
-    length = factors.shape[0]
-    wanted = sorted(set(_check_lags(lags, length)))
-    ops = _ops_like(factors)
-    current = ops.stack([_identity_like(factors)] * (length + 1))
-    result = {0: current} if 0 in wanted else {}
-    for lag in range(1, max(wanted) + 1):
-        current = factors[lag - 1:] @ current[: length - lag + 1]
-        if lag in wanted:
-            result[lag] = current
-    return result
-
-
-def _check_lags(lags, length: int) -> list[int]:
-    if isinstance(lags, (str, bytes)) or not isinstance(lags, Iterable):
-        raise ArgumentError(f"lags={lags!r} must be a sequence of integers, e.g. [1, 5, 10]")
-    lags = list(lags)
-    if not lags:
-        raise ArgumentError("lags is empty; ask for at least one lag, e.g. [1, 5, 10]")
-    for lag in lags:
-        _check_integer("lag", lag, 0, length)
-    return lags
-
-
-# ----------------------------------------------------------------------- QR re-orthonormalisation
-def qr_log_growth(apply: Callable, steps: Iterable[int], frame, *, keep_product: bool = False):
-    """Carry an orthonormal frame through linear maps: Q_j R_j = qr(apply(j, Q_{j−1})) for
-    j in ``steps`` (Benettin et al. 1980; docs/theory.md: “Lyapunov exponents”).
-
-    ``apply(j, Q)`` returns the j-th map applied to the block ``Q`` (..., S, r); ``frame`` is
-    Q_0 with orthonormal columns.  The product of the maps applied to Q_0 equals
-    Q_last · U with U = R_last ⋯ R_first upper triangular, whose diagonal entries multiply:
-    growth_i = Σ_j ln|(R_j)_ii| = ln|U_ii| exactly, with no overflow.  Returns
-    ``(Q_last, growth)``, growth of shape ``(..., r)``.  With ``keep_product`` also the
-    row-scaled product Ũ = diag(e^{−growth}) U (so U = diag(e^{growth}) Ũ, |Ũ_ii| = 1), built
-    as Ũ_j = N_j Ũ_{j−1} with (N_j)_ab = (R_j)_ab / |(R_j)_aa| · e^{g_b − g_a} (g the growth
-    before step j): ``(Q_last, growth, Ũ)``.  Its entries stay O(1) while the QR frame keeps
-    the growth rates ordered; an entry that would exceed the float range is inf."""
-    ops = _ops_like(frame)
-    growth = 0 * frame[..., 0, :]
-    scaled = ops.broadcast_to(ops.eye(frame.shape[-1], frame), tuple(frame.shape[:-2]) + (frame.shape[-1],) * 2)
-    for step in steps:
-        frame, triangular = ops.qr(apply(step, frame))
-        diagonal = ops.abs(ops.diagonal(triangular))
-        if keep_product:
-            exponent = growth[..., None, :] - growth[..., :, None]
-            exponent = ops.where(triangular == 0, 0 * exponent, exponent)
-            scaled = (triangular * ops.exp_or_inf(exponent) / diagonal[..., :, None]) @ scaled
-        growth = growth + ops.log(diagonal)
-    return (frame, growth, scaled) if keep_product else (frame, growth)
-
-
-def graded_log_singular_values(scaled, log_scales, *, max_sweeps: int = 40):
-    """ln σ_i of A = M · diag(e^ℓ) (``scaled`` M ``(..., r, r)``, ``log_scales`` ℓ ``(..., r)``),
-    sorted descending, without forming A — so columns may differ in scale by e^{±1000}.
-    (A row-graded diag(e^ℓ) Ũ has the same singular values as its transpose: pass Ũᵀ.)
-
-    One-sided Jacobi (Hestenes 1958; Demmel & Veselić 1992 for its relative accuracy on
-    graded matrices): rotate pairs of columns a_p = e^{ℓ_p} m_p, a_q = e^{ℓ_q} m_q (kept as
-    unit vectors m and log norms ℓ) until all are orthogonal; the singular values are then
-    the column norms.  For the pair, with μ = m_pᵀ m_q and Δ = ℓ_p − ℓ_q:
-    ζ = (‖a_q‖² − ‖a_p‖²)/(2 a_pᵀa_q) = −sinh(Δ)/μ, t = sign(ζ)/(|ζ| + √(1+ζ²)),
-    c = 1/√(1+t²), s = c t, a_p ← c a_p − s a_q, a_q ← s a_p + c a_q.  In units of the
-    columns' own scales that is m_p ← c m_p − (s e^{−Δ}) m_q, m_q ← (s e^{Δ}) m_p + c m_q;
-    for |Δ| > 30 (e^{−2Δ} below round-off) the rotation is exactly Gram–Schmidt of the
-    weaker column against the stronger one.  Pairs are visited in parallel round-robin order."""
-    ops = _ops_like(scaled)
-    norms = ops.sqrt(ops.sum_rows(scaled * scaled))
-    columns, logs = scaled / norms[..., None, :], log_scales + ops.log(norms)
-    size = int(scaled.shape[-1])
-    tolerance = size * ops.eps(scaled)
-    for _ in range(max_sweeps):
-        worst = 0.0
-        for first, second in _round_robin(size):
-            m_p, m_q = columns[..., :, first], columns[..., :, second]
-            cosine = ops.sum_rows(m_p * m_q)
-            worst = max(worst, ops.max_abs(cosine))
-            c, s_up, s_down = _jacobi_rotation(ops, logs[..., first] - logs[..., second], cosine)
-            new_p = c[..., None, :] * m_p - s_down[..., None, :] * m_q
-            new_q = s_up[..., None, :] * m_p + c[..., None, :] * m_q
-            for index, new in ((first, new_p), (second, new_q)):
-                length = ops.sqrt(ops.sum_rows(new * new))
-                columns[..., :, index] = new / length[..., None, :]
-                logs[..., index] = logs[..., index] + ops.log(length)
-        if worst <= tolerance:
-            break
-    return ops.sort_descending(logs)
-
-
-def _jacobi_rotation(ops, delta, cosine):
-    """(c, s·e^{Δ}, s·e^{−Δ}) of the one-sided Jacobi rotation (see
-    :func:`graded_log_singular_values`); no rotation where the cosine is 0."""
-    graded = ops.abs(delta) > 30.0
-    near = ops.clip(delta, -30.0, 30.0)
-    safe = ops.where(cosine == 0, ops.ones_like(cosine), cosine)
-    zeta = -ops.sinh(near) / safe
-    t = ops.where(zeta >= 0, ops.ones_like(zeta), -ops.ones_like(zeta)) / (ops.abs(zeta) + ops.sqrt(1 + zeta * zeta))
-    t = ops.where(cosine == 0, 0 * t, t)
-    c = 1 / ops.sqrt(1 + t * t)
-    s = c * t
-    zero = 0 * cosine
-    s_up = ops.where(graded, ops.where(delta > 0, -cosine, zero), s * ops.exp(near))
-    s_down = ops.where(graded, ops.where(delta < 0, cosine, zero), s * ops.exp(-near))
-    return ops.where(graded, ops.ones_like(c), c), s_up, s_down
-
-
-def _round_robin(size: int) -> list[tuple[list[int], list[int]]]:
-    """Rounds of disjoint column pairs covering every pair once (the circle method)."""
-    players = list(range(size)) + ([None] if size % 2 else [])
-    rounds = []
-    for _ in range(len(players) - 1):
-        half = len(players) // 2
-        pairs = [(a, b) for a, b in zip(players[:half], reversed(players[half:])) if a is not None and b is not None]
-        if pairs:
-            rounds.append(([a for a, _ in pairs], [b for _, b in pairs]))
-        players = [players[0], players[-1], *players[1:-1]]
-    return rounds
 
 
 def _random_orthogonal(size: int, like):
@@ -285,7 +64,6 @@ def _random_orthogonal(size: int, like):
     return basis.astype(like.dtype) if isinstance(like, np.ndarray) else like.new_tensor(basis)
 
 
-# ---------------------------------------------------------------------------------- rollout
 def rollout(compiled: CompiledCell, initial_states: Mapping, inputs_sequence: Mapping | None = None,
             params: Mapping | None = None, *, steps: int | None = None) -> Trajectory:
     """Roll ``compiled`` over a sequence: s_t = step(s_{t−1}, x_t) for t = 1..T.
@@ -301,7 +79,7 @@ def rollout(compiled: CompiledCell, initial_states: Mapping, inputs_sequence: Ma
         raise ArgumentError(
             f"rollout() takes a CompiledCell, got {type(compiled).__name__}; use numeric.compile(cell, backend) first"
         )
-    ops = _ops(compiled.backend)
+    xp = arrays(compiled.backend)
     cell = compiled.cell
     inputs = _inputs_sequence(cell, inputs_sequence)
     length = _sequence_length(cell, inputs, steps)
@@ -311,13 +89,13 @@ def rollout(compiled: CompiledCell, initial_states: Mapping, inputs_sequence: Ma
         )
     states = dict(initial_states)
     first = compiled.step(states, {k: v[0] for k, v in inputs.items()}, params)  # checks names, shapes, dtypes
-    history = {name: [ops.broadcast_to(states[name], tuple(value.shape)), value] for name, value in first.items()}
+    history = {name: [xp.broadcast_to(states[name], tuple(value.shape)), value] for name, value in first.items()}
     current = first
     for t in range(1, length):
         current = compiled.step(current, {k: v[t] for k, v in inputs.items()}, params)
         for name, value in current.items():
             history[name].append(value)
-    return Trajectory(compiled, {k: ops.stack(v) for k, v in history.items()}, inputs, dict(params or {}))
+    return Trajectory(compiled, {k: xp.stack(v) for k, v in history.items()}, inputs, dict(params or {}))
 
 
 def _inputs_sequence(cell, inputs_sequence) -> dict:
@@ -355,15 +133,8 @@ def _sequence_length(cell, inputs: dict, steps) -> int:
         raise ArgumentError(f"cell {cell.name!r} has no inputs; pass steps=T to say how many steps to roll")
     else:
         length = steps
-    _check_integer("number of steps T", length, 1, None)
+    check_integer("number of steps T", length, 1, None)
     return length
-
-
-def _check_integer(name: str, value, low: int, high: int | None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
-        allowed = f"≥ {low}" if high is None else f"in {low}..{high}"
-        raise ArgumentError(f"{name}={value!r} must be an integer {allowed}")
-    return value
 
 
 # ------------------------------------------------------------------------------- trajectory
@@ -408,18 +179,18 @@ class Trajectory:
 
     def states_at(self, t: int) -> dict:
         """s_t as ``{state: (..., size)}``, 0 ≤ t ≤ T."""
-        _check_integer("t", t, 0, self.steps)
+        check_integer("t", t, 0, self.steps)
         return {name: value[t] for name, value in self.states.items()}
 
     def inputs_at(self, t: int) -> dict:
         """x_t, the input of step t, as ``{input: (..., size)}``, 1 ≤ t ≤ T."""
-        _check_integer("t", t, 1, self.steps)
+        check_integer("t", t, 1, self.steps)
         return {name: value[t - 1] for name, value in self.inputs.items()}
 
     # ------------------------------------------------------------------ dense Jacobians
     def step_jacobian(self, t: int):
         """J_t = ∂s_t/∂s_{t−1} at (s_{t−1}, x_t), shape ``(..., S, S)``, 1 ≤ t ≤ T."""
-        _check_integer("t", t, 1, self.steps)
+        check_integer("t", t, 1, self.steps)
         return self.compiled.state_jacobian(self.states_at(t - 1), self.inputs_at(t), self.params)
 
     def step_jacobians(self):
@@ -450,13 +221,13 @@ class Trajectory:
     def transports_from(self, k: int):
         """Φ(t, k) for t = k..T as ``(T−k+1, ..., S, S)`` (index i holds Φ(k+i, k)); one
         left-multiplication sweep, O((T−k)·B·S³)."""
-        _check_integer("k", k, 0, self.steps)
+        check_integer("k", k, 0, self.steps)
         return prefix_products(self._jacobian_stack(k, self.steps))
 
     def transports_to(self, t: int):
         """Φ(t, k) for k = 0..t as ``(t+1, ..., S, S)`` (index k holds Φ(t, k)); one
         right-multiplication sweep, O(t·B·S³)."""
-        _check_integer("t", t, 0, self.steps)
+        check_integer("t", t, 0, self.steps)
         return suffix_products(self._jacobian_stack(0, t))
 
     def transports(self, lags: Sequence[int]) -> dict:
@@ -468,12 +239,12 @@ class Trajectory:
     def step_apply(self, t: int, block, *, method: str = "auto"):
         """J_t V for a block V ``(..., S, r)``, without forming J_t (``method="action"``, via
         the cell's jvp) or from the dense J_t (``"jacobian"``); ``"auto"`` picks the cheaper."""
-        _check_integer("t", t, 1, self.steps)
+        check_integer("t", t, 1, self.steps)
         return self._stepper(False, self._method(method, block, "block", False))(t, block)
 
     def step_apply_transpose(self, t: int, block, *, method: str = "auto"):
         """J_tᵀ U for a block U ``(..., S, r)`` (the cell's vjp, or the dense J_t)."""
-        _check_integer("t", t, 1, self.steps)
+        check_integer("t", t, 1, self.steps)
         return self._stepper(True, self._method(method, block, "block", True))(t, block)
 
     def transport_apply(self, t: int, k: int, block, *, method: str = "auto"):
@@ -497,9 +268,9 @@ class Trajectory:
 
     def _with_batch(self, block):
         """``block`` broadcast against the trajectory's batch shape (so Φ(t, t) V has it too)."""
-        ops = _ops(self.compiled.backend)
-        leading = ops.broadcast_shapes(self.batch_shape, tuple(block.shape[:-2]))
-        return ops.broadcast_to(block, tuple(leading) + tuple(block.shape[-2:]))
+        xp = arrays(self.compiled.backend)
+        leading = xp.broadcast_shapes(self.batch_shape, tuple(block.shape[:-2]))
+        return xp.broadcast_to(block, tuple(leading) + tuple(block.shape[-2:]))
 
     def _method(self, method: str, block, what: str, transpose: bool) -> str:
         self._check_block(block, what)
@@ -516,9 +287,9 @@ class Trajectory:
     def _stepper(self, transpose: bool, method: str) -> Callable:
         """``apply(t, block)``: J_t block (or J_tᵀ block) by the chosen method."""
         if method == "jacobian":
-            ops = _ops(self.compiled.backend)
+            xp = arrays(self.compiled.backend)
             if transpose:
-                return lambda t, block: ops.swap(self.step_jacobian(t)) @ block
+                return lambda t, block: xp.transpose(self.step_jacobian(t)) @ block
             return lambda t, block: self.step_jacobian(t) @ block
         return self._vjp_action if transpose else self._jvp_action
 
@@ -540,7 +311,7 @@ class Trajectory:
 
     def _split_columns(self, block) -> dict:
         """A block ``(..., S, r)`` as per-state column batches ``{state: (..., r, size)}``."""
-        rows = _ops(self.compiled.backend).swap(block)
+        rows = arrays(self.compiled.backend).transpose(block)
         pieces, start = {}, 0
         for name, size in self.state_sizes.items():
             pieces[name] = rows[..., start:start + size]
@@ -549,11 +320,11 @@ class Trajectory:
 
     def _join_columns(self, pieces: dict, block):
         """Inverse of :meth:`_split_columns` (states that got no contribution broadcast)."""
-        ops = _ops(self.compiled.backend)
-        leading = ops.broadcast_shapes(tuple(block.shape[:-2]) + (int(block.shape[-1]),),
+        xp = arrays(self.compiled.backend)
+        leading = xp.broadcast_shapes(tuple(block.shape[:-2]) + (int(block.shape[-1]),),
                                        *(tuple(p.shape[:-1]) for p in pieces.values()))
-        rows = ops.concat([ops.broadcast_to(p, tuple(leading) + (int(p.shape[-1]),)) for p in pieces.values()])
-        return ops.swap(rows)
+        rows = xp.concat([xp.broadcast_to(p, tuple(leading) + (int(p.shape[-1]),)) for p in pieces.values()])
+        return xp.transpose(rows)
 
     # ------------------------------------------------------------------ QR-stabilised growth
     def lyapunov(self, count: int | None = None, burn_in: int = 0, *, frame=None, method: str = "auto"):
@@ -568,11 +339,11 @@ class Trajectory:
         never formed.  For the full spectrum Π_i |(R_t)_ii| = |det J_t| at every step, so
         Σ_i LE_i = (1/(T − burn_in)) Σ_{t > burn_in} ln|det J_t| up to round-off."""
         frame = self.starting_frame(count, frame)
-        _check_integer("burn_in", burn_in, 0, self.steps - 1)
+        check_integer("burn_in", burn_in, 0, self.steps - 1)
         apply = self._stepper(False, self._resolve(method, int(frame.shape[-1]), False))
         frame, _ = qr_log_growth(apply, range(1, burn_in + 1), frame)
         _, growth = qr_log_growth(apply, range(burn_in + 1, self.steps + 1), frame)
-        return _ops(self.compiled.backend).sort_descending(growth / (self.steps - burn_in))
+        return arrays(self.compiled.backend).sort_descending(growth / (self.steps - burn_in))
 
     def log_singular_values(self, t: int, k: int, count: int | None = None, *, frame=None, method: str = "auto",
                             max_sweeps: int = 16):
@@ -594,19 +365,19 @@ class Trajectory:
         self._check_span(t, k)
         frame = self.starting_frame(count, frame)
         count = int(frame.shape[-1])
-        _check_integer("max_sweeps", max_sweeps, 2, None)
+        check_integer("max_sweeps", max_sweeps, 2, None)
         forward = self._stepper(False, self._resolve(method, count, False))
         backward = self._stepper(True, self._resolve(method, count, True))
-        ops = _ops(self.compiled.backend)
+        xp = arrays(self.compiled.backend)
         previous, change = None, float("inf")
-        tolerance = 64 * ops.eps(frame) * (t - k + 1)
+        tolerance = 64 * xp.eps(frame) * (t - k + 1)
         for _ in range(max_sweeps):
             image, growth, scaled = qr_log_growth(forward, range(k + 1, t + 1), frame, keep_product=True)
-            values = graded_log_singular_values(ops.swap(scaled), growth) if ops.all_finite(scaled) else None
+            values = graded_log_singular_values(xp.transpose(scaled), growth) if xp.all_finite(scaled) else None
             if values is not None and count == self.state_size:
                 return values
             if previous is not None and values is not None:
-                change = ops.max_abs(values - previous)
+                change = xp.max_abs(values - previous)
                 if change <= tolerance:
                     return values
             previous = values
@@ -616,7 +387,7 @@ class Trajectory:
             f"{change:.1e}); the top-{count} singular subspace converges slowly — raise max_sweeps or count",
             RuntimeWarning, stacklevel=2,
         )
-        return previous if previous is not None else ops.sort_descending(growth)
+        return previous if previous is not None else xp.sort_descending(growth)
 
     def starting_frame(self, count: int | None = None, frame=None):
         """Q_0 for the QR sweeps, ``(..., S, count)`` with orthonormal columns.
@@ -628,28 +399,28 @@ class Trajectory:
           (QR of a seed-0 Gaussian).  Leading columns of I would be trapped whenever they
           span an invariant subspace (a diagonal J_t keeps e_1, …, e_count forever and never
           finds the top exponents); a generic frame is not."""
-        ops = _ops(self.compiled.backend)
+        xp = arrays(self.compiled.backend)
         like = next(iter(self.states.values()))
         size = self.state_size
         if frame is not None:
             self._check_block(frame, "frame")
             if count is not None and count != int(frame.shape[-1]):
                 raise ArgumentError(f"count={count!r} but frame has {int(frame.shape[-1])} columns; give one of them")
-            _check_integer("number of frame columns", int(frame.shape[-1]), 1, size)
-            return ops.qr(self._with_batch(frame))[0]
-        count = size if count is None else _check_integer("count", count, 1, size)
-        basis = ops.eye(size, like) if count == size else _random_orthogonal(size, like)
-        return ops.broadcast_to(basis[:, :count], self.batch_shape + (size, count))
+            check_integer("number of frame columns", int(frame.shape[-1]), 1, size)
+            return xp.qr(self._with_batch(frame))[0]
+        count = size if count is None else check_integer("count", count, 1, size)
+        basis = xp.eye(size, like) if count == size else _random_orthogonal(size, like)
+        return xp.broadcast_to(basis[:, :count], self.batch_shape + (size, count))
 
     # ------------------------------------------------------------------ checks
     def _check_span(self, t: int, k: int) -> None:
-        _check_integer("t", t, 0, self.steps)
-        _check_integer("k", k, 0, t)
+        check_integer("t", t, 0, self.steps)
+        check_integer("k", k, 0, t)
 
     def _check_block(self, block, what: str) -> None:
-        ops = _ops(self.compiled.backend)
+        xp = arrays(self.compiled.backend)
         reference = next(iter(self.states.values()))
-        if not ops.is_array(block):
+        if not xp.is_array(block):
             raise ArgumentError(f"{what} is a {type(block).__name__}; pass a {self.compiled.backend} array (..., S, r)")
         if block.dtype != reference.dtype:
             raise ArgumentError(f"{what} has dtype {block.dtype} but the trajectory has {reference.dtype}")

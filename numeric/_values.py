@@ -14,17 +14,24 @@ from collections.abc import Mapping
 import numpy as np
 import sympy
 
-from gatejac.symbolic import Cell
-from gatejac.symbolic._errors import ShapeError
-from gatejac.symbolic._nodes import SCALAR, MatrixParameter
+from gatejac.symbolic import SCALAR, Cell, MatrixParameter, ShapeError
+
+from ._arrays import check_backend, check_dtype, convert
+from ._errors import check_size
 
 
 def shapes(cell: Cell, sizes: Mapping[str, int]) -> dict[str, tuple[int, ...]]:
-    """``{name: shape}`` for every state, input and parameter at the given sizes."""
+    """``{name: shape}`` for every state, input and parameter at the given sizes.
+
+    This is where every numeric function checks sizes: each must be a positive integer (a
+    float with an integral value such as 3.0 counts as one); a bool, a fraction, zero, a
+    negative number or a non-number raises an :class:`ArgumentError` naming the size."""
+    if not isinstance(sizes, Mapping):
+        raise ShapeError(f"sizes must be a mapping from size names to integers, e.g. {{'n': 4}}; got {sizes!r}")
     missing = [d.name for d in cell.dims if d.name not in sizes]
     if missing:
         raise ShapeError(f"cell {cell.name!r} needs integer sizes for {missing}; got {dict(sizes)}")
-    concrete = {d: int(sizes[d.name]) for d in cell.dims}
+    concrete = {d: check_size(d.name, sizes[d.name]) for d in cell.dims}
     result = {}
     for piece in (*cell.states, *cell.inputs, *cell.parameters):
         dims = piece.shape if isinstance(piece, MatrixParameter) else (() if piece.size is SCALAR else (piece.size,))
@@ -35,6 +42,8 @@ def shapes(cell: Cell, sizes: Mapping[str, int]) -> dict[str, tuple[int, ...]]:
 def random_values(cell: Cell, sizes: Mapping[str, int], *, batch: tuple[int, ...] = (), seed: int = 0,
                   gain: float = 1.0, scale: float = 0.5, backend: str = "numpy", dtype: str = "float64"):
     """Seeded ``(states, inputs, params)`` for ``cell`` as NumPy arrays or torch tensors."""
+    check_backend(backend)
+    check_dtype(dtype)
     rng = np.random.default_rng(seed)
     shape_of = shapes(cell, sizes)
     states = {s.name: scale * rng.standard_normal(tuple(batch) + shape_of[s.name]) for s in cell.states}
@@ -48,12 +57,7 @@ def random_values(cell: Cell, sizes: Mapping[str, int], *, batch: tuple[int, ...
             params[p.name] = 0.5 * rng.standard_normal(shape)
         else:
             params[p.name] = np.asarray(rng.uniform(0.2, 0.8))
-    return tuple(_convert(group, backend, dtype) for group in (states, inputs, params))
+    return tuple(convert(group, backend, dtype) for group in (states, inputs, params))
 
 
-def _convert(values: dict, backend: str, dtype: str) -> dict:
-    if backend == "numpy":
-        return {k: np.asarray(v, dtype=dtype) for k, v in values.items()}
-    import torch
-
-    return {k: torch.as_tensor(np.asarray(v), dtype=getattr(torch, dtype)) for k, v in values.items()}
+_convert = convert  # TEMPORARY: verify/strategies.py imports the old private name until it switches to numeric.convert

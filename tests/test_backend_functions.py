@@ -1,6 +1,6 @@
 """The NumPy back-end's σ and softplus against a 50-digit mpmath reference, over the whole line.
 
-The generated NumPy kernels evaluate every gate with ``_backend.NUMPY.sigmoid``; it must be
+The generated NumPy kernels evaluate every gate with ``numeric.arrays("numpy").sigmoid``; it must be
 accurate relative to its value where that value is tiny (σ(−700) ≈ 1e-304) and must not
 warn of overflow where e^{−x} overflows.  The comparison is relative (the ``"mp"`` rtol of
 ``verify._tolerances``), checked at results above the smallest normal number; the same check
@@ -15,13 +15,15 @@ import mpmath
 import numpy as np
 import pytest
 
-from gatejac.numeric._backend import NUMPY
+from gatejac import numeric
 from gatejac.verify._tolerances import tolerance
 
 _POINTS = np.concatenate([
     -np.logspace(-300, np.log10(745.0), 400), [0.0], np.logspace(-300, np.log10(745.0), 400),
     np.linspace(-40.0, 40.0, 801),
 ])
+
+NUMPY = numeric.arrays("numpy")
 
 _EXACT = {
     "sigmoid": lambda x: 1 / (1 + mpmath.exp(-x)),

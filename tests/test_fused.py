@@ -1,7 +1,7 @@
 """The one-pass block-row writer of ``numeric._fused`` (the dense Jacobians' inner loop).
 
 Reference: the same blocks written term by term with NumPy broadcasting in float64
-(``_backend._write_block_by_terms``, the path torch takes under autograd), compared at the
+(``_blockrow.write_by_terms``, the path torch takes under autograd), compared at the
 ``reference`` tolerance of ``verify._tolerances`` for the writer's dtype.  The cases cover
 what the packing in ``write_block_row`` must get right: term counts 0 to 9 (passes take one
 to four terms, or two for a lone sample), several segments in one block row (the LSTM's
@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from gatejac import numeric
-from gatejac.numeric import _backend, _fused
+from gatejac.numeric import _blockrow, _fused
 from gatejac.symbolic import GatejacError, cells
 from gatejac.verify._tolerances import tolerance
 
@@ -43,7 +43,7 @@ def _reference(out, rows, segments):
     expected = out.astype(np.float64)
     for s in segments:
         as64 = [[np.asarray(v, np.float64) for v in values] for values in (s.coefficients, s.matrices, s.diagonals)]
-        _backend._write_block_by_terms(_backend.NUMPY, expected, rows, s.cols, *as64)
+        _blockrow.write_by_terms(numeric.arrays("numpy"), expected, rows, [(s.cols, *as64)])
     return expected
 
 
@@ -133,7 +133,7 @@ def test_empty_batch_is_accepted():
 def test_torch_tensors_that_require_grad_are_written_when_no_graph_is_recorded():
     """Under ``torch.no_grad`` a tensor with ``requires_grad`` takes the fused path (through a
     detached view) and gives the same block as the term-by-term path autograd takes."""
-    torch_ops = _backend.torch_backend()
+    torch_ops = numeric.arrays("torch")
     rng = np.random.default_rng(3)
     segment = _segment(rng, slice(0, 4), 4, 2, terms=3, diagonals=1, dtype=np.float64)
     tensors = [[torch.tensor(v, requires_grad=True) for v in values]
@@ -162,9 +162,9 @@ def test_catalogue_dense_jacobians_agree_between_fused_and_term_by_term(name, ba
         results = [getattr(compiled, method)(*values) for method in methods]
         return results + (list(compiled.gate_split(*values)) if cell.gates else [])
 
-    monkeypatch.setattr(_backend, "FUSED_MIN_BYTES", 0)
+    monkeypatch.setattr(_blockrow, "FUSED_MIN_BYTES", 0)
     fused = dense()
-    monkeypatch.setattr(_backend, "FUSED_MIN_BYTES", float("inf"))
+    monkeypatch.setattr(_blockrow, "FUSED_MIN_BYTES", float("inf"))
     for actual, expected in zip(fused, dense()):
         _assert_close(np.asarray(actual), np.asarray(expected, dtype=np.float64))
 
@@ -178,7 +178,7 @@ def _large_gru(backend: str):
 
 
 def test_a_fused_write_into_a_tensor_saved_for_backward_is_seen_by_autograd(monkeypatch):
-    monkeypatch.setattr(_backend, "FUSED_MIN_BYTES", 0)
+    monkeypatch.setattr(_blockrow, "FUSED_MIN_BYTES", 0)
     compiled, values = _large_gru("torch")
     out = torch.ones(4, 32, 32, dtype=torch.float64)
     weight = torch.ones(1, dtype=torch.float64, requires_grad=True)
@@ -193,7 +193,7 @@ def test_forward_mode_ad_takes_the_term_by_term_path(monkeypatch):
     Jacobian carries its tangent (the fused loop would drop it)."""
     import torch.autograd.forward_ad as fwAD
 
-    monkeypatch.setattr(_backend, "FUSED_MIN_BYTES", 0)
+    monkeypatch.setattr(_blockrow, "FUSED_MIN_BYTES", 0)
     compiled, (states, inputs, params) = _large_gru("torch")
     with fwAD.dual_level():
         dual = {"h": fwAD.make_dual(states["h"], torch.ones_like(states["h"]))}
@@ -207,14 +207,14 @@ def test_numpy_dense_kernels_hold_blas_to_one_thread_and_restore_it(monkeypatch)
     def blas_threads():
         return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
 
-    monkeypatch.setattr(_backend, "FUSED_MIN_BYTES", 0)
+    monkeypatch.setattr(_blockrow, "FUSED_MIN_BYTES", 0)
     before = blas_threads()
     assert before, "threadpoolctl sees no BLAS library, so this test would check nothing"
     compiled, values = _large_gru("numpy")
     seen = []
     real = _fused.write_block_row
     monkeypatch.setattr(_fused, "write_block_row", lambda *args: (seen.append(blas_threads()), real(*args)))
-    with _backend.NUMPY.dense_scope():  # nested scopes: the inner exit must not restore
+    with numeric.arrays("numpy").dense_scope():  # nested scopes: the inner exit must not restore
         compiled.state_jacobian(*values)
         assert blas_threads() == [1] * len(before)
     assert seen and all(threads == [1] * len(before) for threads in seen)

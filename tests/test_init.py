@@ -241,7 +241,7 @@ ERRORS = [
     ("nan gain", dict(gain=float("nan")), numeric.ArgumentError, "gain=nan must"),
     ("inf gain", dict(gain=float("inf")), numeric.ArgumentError, "gain=inf must"),
     ("text gain", dict(gain="1"), numeric.ArgumentError, "gain='1' must"),
-    ("negative seed", dict(seed=-1), numeric.ArgumentError, "seed=-1 must be a non-negative integer"),
+    ("negative seed", dict(seed=-1), numeric.ArgumentError, "seed=-1 must be an integer ≥ 0"),
     ("float seed", dict(seed=1.5), numeric.ArgumentError, "seed=1.5 must"),
     ("unknown backend", dict(backend="jax"), UnknownNameError, "unknown backend 'jax'"),
     ("unknown dtype", dict(dtype="float16"), UnknownNameError, "unknown dtype 'float16'.*float32"),

@@ -21,7 +21,7 @@ import sympy
 import torch
 
 from gatejac import numeric
-from gatejac.numeric._trajectory import (
+from gatejac.numeric import (
     Trajectory,
     graded_log_singular_values,
     lag_products,

@@ -1,0 +1,302 @@
+"""The array namespaces: one per back-end, used by the generated kernels (which call it
+``_B``), the trajectory engine and the verify layer's oracles.
+
+``arrays("numpy")`` / ``arrays("torch")`` return the namespace of a back-end (torch is
+imported on the first request, so ``import gatejac.numeric`` stays torch-free);
+``arrays_of(value)`` the namespace of an array's kind; ``to_numpy(value)`` turns a tensor (or
+anything array-like) into a NumPy array; ``convert(values, backend, dtype)`` turns a dict of
+arrays into arrays of one back-end and dtype.
+
+Every function works on arrays with any leading batch dimensions; a vector has shape
+``(..., size)`` and a scalar value shape ``(..., 1)``, so scalars broadcast against vectors.
+What a namespace holds (the two back-ends agree on every name):
+
+* identity: ``name`` ("numpy" or "torch"), ``chunk_bytes`` (batch chunk size of blocks written
+  term by term), ``is_array(value)``, ``eps(like)`` (machine ε of ``like``'s dtype);
+* conversion: ``asarray(x, dtype)`` (numbers, NumPy arrays or tensors → this back-end in the
+  dtype named, e.g. "float64"; may share memory with ``x``), ``to_numpy(x)``,
+  ``scalar(value, like)`` (a number → shape ``(1,)`` in ``like``'s dtype and device);
+* elementwise: ``tanh exp log sqrt abs sign sin cos sinh sigmoid softplus where clip``;
+* creation: ``eye(n, like)``, ``ones(n, like)``, ``ones_like(a)``, ``empty(shape, like)``;
+* shapes: ``batch_shape(*arrays)`` (broadcast shape of all but the last axis),
+  ``broadcast_to``, ``broadcast_shapes``, ``expand(v, batch)``, ``flatten_batch(v, batch)``
+  (→ ``(B, size)``), ``reshape``, ``transpose`` (last two axes), ``diagonal`` (a writable view
+  of the last two axes' diagonal), ``stack(arrays)`` (new leading axis), ``concat(parts)``
+  (along the last axis);
+* reductions: ``dot(u, v)`` (uᵀv over the last axis, kept as ``(..., 1)``), ``total(x)``
+  (the sum of every entry, shape ``(1,)``), ``sum_rows`` (over the second-to-last axis),
+  ``sum_to(c, shape)`` (over leading batch axes), ``outer_sum(c, v)`` (Σ_batch c vᵀ),
+  ``max_abs(a)`` (a float), ``all_finite(a)`` (a bool), ``sort_descending`` (last axis);
+* linear algebra: ``qr`` (reduced, of the last two axes);
+* kernel writes: ``assign_product(block, a, b)`` (block = a·b), ``add_product`` (block += a·b),
+  ``fill_zero``, ``write_block_row`` and ``dense_scope`` (see ``_blockrow``);
+* ``quietly()``: a context in which overflow, division by zero and invalid operations give
+  inf / nan without a warning (NumPy; torch never warns), for callers that handle them.
+
+Numerically, NumPy's σ is computed from e = exp(−|x|) ∈ (0, 1], which never overflows:
+σ(x) = 1/(1 + e) for x ≥ 0 and e/(1 + e) for x < 0 (within 2 ulp of the exact value over
+the whole real line; half the time of ``exp(−logaddexp(0, −x))``: 1.7 against 3.6 ms for
+256×256 float64 values); softplus(x) = log(1 + e^{x}) is ``logaddexp(0, x)``, accurate over
+the whole line.  torch uses ``torch.sigmoid`` and ``logaddexp`` (its ``softplus`` switches
+to the identity above a threshold, which is not round-off exact).
+On complex NumPy arrays (complex-step differentiation) the analytic formulas are used.
+
+Inside a ``torch.func`` transform (``vmap``, ``grad``, ``jacrev`` ...) the torch namespace
+takes no ``out=`` fast path and allocates outputs that the transform can batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import types
+
+import numpy as np
+
+from gatejac.symbolic._errors import unknown_name
+
+from . import _blockrow
+
+BACKENDS = ("numpy", "torch")
+"""The array back-ends a cell compiles for."""
+
+DTYPES = ("float64", "float32")
+"""The floating dtypes the kernels take (by name)."""
+
+_NAMESPACES: dict[str, types.SimpleNamespace] = {}
+
+
+def arrays(backend: str) -> types.SimpleNamespace:
+    """The array namespace of ``backend`` ("numpy" or "torch"; see the module docstring)."""
+    if backend not in _NAMESPACES:
+        check_backend(backend)
+        _NAMESPACES[backend] = _numpy_namespace() if backend == "numpy" else _torch_namespace()
+    return _NAMESPACES[backend]
+
+
+def check_backend(backend) -> None:
+    """An error naming ``backend`` and the choices unless it is one of :data:`BACKENDS`."""
+    if backend not in BACKENDS:
+        raise unknown_name("backend", backend, list(BACKENDS))
+
+
+def check_dtype(dtype) -> None:
+    """An error naming ``dtype`` and the choices unless it is one of :data:`DTYPES`."""
+    if dtype not in DTYPES:
+        raise unknown_name("dtype", dtype, list(DTYPES), "(pass the dtype's name as a string)")
+
+
+def arrays_of(value) -> types.SimpleNamespace:
+    """The namespace of ``value``'s kind: torch for a tensor, NumPy for anything else."""
+    return arrays("torch" if _is_tensor(value) else "numpy")
+
+
+def _is_tensor(value) -> bool:
+    return type(value).__module__.startswith("torch")  # no torch import to ask
+
+
+def to_numpy(value) -> np.ndarray:
+    """``value`` as a NumPy array: a tensor detached and copied to the CPU, anything else
+    through ``np.asarray``."""
+    if _is_tensor(value):
+        return value.detach().cpu().resolve_conj().resolve_neg().numpy()
+    return np.asarray(value)
+
+
+def convert(values: dict, backend: str, dtype: str) -> dict:
+    """``{name: array}`` with every value as an array of ``backend`` in ``dtype`` (a name
+    from :data:`DTYPES`)."""
+    xp = arrays(backend)
+    check_dtype(dtype)
+    return {name: xp.asarray(value, dtype) for name, value in values.items()}
+
+
+def _outer_sum(xp, c, v):
+    """Σ over batch of c vᵀ, as one GEMM on the flattened batch (O(B·(n+k)) memory)."""
+    batch = tuple(xp.broadcast_shapes(c.shape[:-1], v.shape[:-1]))
+    rows = xp.broadcast_to(c, batch + tuple(c.shape[-1:])).reshape(-1, c.shape[-1])
+    cols = xp.broadcast_to(v, batch + tuple(v.shape[-1:])).reshape(-1, v.shape[-1])
+    return rows.T @ cols
+
+
+def _numpy_namespace() -> types.SimpleNamespace:
+    def sigmoid(x):
+        if np.iscomplexobj(x):  # complex-step differentiation: the analytic continuation
+            return 1.0 / (1.0 + np.exp(-x))
+        e = np.exp(-np.abs(x))
+        return np.where(x >= 0, 1.0, e) / (1.0 + e)
+
+    def softplus(x):
+        if np.iscomplexobj(x):
+            return np.log1p(np.exp(x))
+        return np.logaddexp(0.0, x)
+
+    def scalar(value, like):
+        return np.reshape(np.asarray(value, dtype=like.dtype), (1,)) if np.ndim(value) == 0 else value
+
+    def asarray(x, dtype):
+        return np.asarray(to_numpy(x), dtype=dtype)
+
+    def add_product(block, a, b):
+        block += a * b
+
+    def write_block_row(out, rows, *segments):
+        if _blockrow.small_block_row(out, rows):
+            _blockrow.write_by_terms(namespace, out, rows, segments)
+        else:
+            _blockrow.write_fused(out, rows, segments)
+
+    namespace = types.SimpleNamespace(
+        name="numpy",
+        chunk_bytes=2**20,  # blocks the fused writer does not take are written in cache-sized chunks
+        is_array=lambda a: isinstance(a, np.ndarray),
+        eps=lambda like: float(np.finfo(like.dtype).eps),
+        asarray=asarray, to_numpy=to_numpy, scalar=scalar,
+        tanh=np.tanh, exp=np.exp, log=np.log, sqrt=np.sqrt, abs=np.abs, sign=np.sign, sin=np.sin, cos=np.cos,
+        sinh=np.sinh, sigmoid=sigmoid, softplus=softplus, where=np.where, clip=np.clip,
+        eye=lambda n, like: np.eye(n, dtype=like.dtype),
+        ones=lambda n, like: np.ones(n, dtype=like.dtype),
+        ones_like=np.ones_like,
+        empty=lambda shape, like: np.empty(shape, dtype=like.dtype),
+        batch_shape=lambda *arrays: np.broadcast_shapes(*(a.shape[:-1] for a in arrays)),
+        broadcast_to=np.broadcast_to,
+        broadcast_shapes=np.broadcast_shapes,
+        expand=lambda v, batch: np.broadcast_to(v, tuple(batch) + np.shape(v)[-1:]).copy(),
+        flatten_batch=lambda v, batch: np.broadcast_to(v, tuple(batch) + v.shape[-1:]).reshape(-1, v.shape[-1]),
+        reshape=np.reshape,
+        transpose=lambda m: np.swapaxes(m, -1, -2),
+        diagonal=lambda block: np.einsum("...ii->...i", block),
+        stack=lambda arrays: np.stack(list(arrays), axis=0),
+        concat=lambda parts: np.concatenate(list(parts), axis=-1),
+        dot=lambda u, v: np.sum(u * v, axis=-1, keepdims=True),
+        total=lambda x: np.reshape(np.sum(x), (1,)),
+        sum_rows=lambda a: np.sum(a, axis=-2),
+        sum_to=lambda c, shape: np.sum(c, axis=tuple(range(c.ndim - len(shape)))).reshape(shape),
+        outer_sum=lambda c, v: _outer_sum(np, c, v),
+        max_abs=lambda a: float(np.max(np.abs(a))) if a.size else 0.0,
+        all_finite=lambda a: bool(np.all(np.isfinite(a))),
+        sort_descending=lambda a: -np.sort(-a, axis=-1),
+        qr=np.linalg.qr,
+        assign_product=lambda block, a, b: np.multiply(a, b, out=block),
+        add_product=add_product,
+        fill_zero=lambda block: block.fill(0),
+        write_block_row=write_block_row,
+        dense_scope=_blockrow.serial_blas,
+        quietly=lambda: np.errstate(over="ignore", divide="ignore", invalid="ignore"),
+    )
+    return namespace
+
+
+def _torch_namespace() -> types.SimpleNamespace:
+    import torch
+
+    NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
+    transformed = torch._C._functorch.is_functorch_wrapped_tensor
+
+    def needs_graph(*tensors) -> bool:
+        """Whether autograd must record operations on ``tensors`` (reverse or forward mode)."""
+        if torch.autograd.forward_ad._current_level >= 0:
+            return True
+        return torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad for t in tensors)
+
+    def assign_product(block, a, b):
+        fused = (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and not needs_graph(a, b)
+                 and not any(map(transformed, (block, a, b))))
+        if fused and torch.broadcast_shapes(a.shape, b.shape) == block.shape:
+            torch.mul(a, b, out=block)
+        else:  # broadcasts a smaller product over the block (and keeps autograd's and torch.func's view)
+            block.copy_(a * b)
+
+    def add_product(block, a, b):
+        if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and not transformed(block):
+            block.addcmul_(a, b)  # torch.func has no batching rule for addcmul_
+        else:
+            block.add_(a * b)
+
+    def plain_cpu(value) -> bool:
+        """A plain float CPU tensor numba may write through ``.numpy()`` (or a Python number):
+        no autograd graph to record, no subclass, conjugate or negative view, no functorch
+        wrapper."""
+        if not isinstance(value, torch.Tensor):
+            return True
+        return (type(value) is torch.Tensor and value.device.type == "cpu"
+                and value.dtype in (torch.float32, torch.float64) and not value.is_conj() and not value.is_neg()
+                and not transformed(value) and not needs_graph(value))
+
+    def recording() -> bool:
+        """Tracing or compiling: torch must see every write as a torch op."""
+        return torch.jit.is_tracing() or torch.compiler.is_compiling()
+
+    def write_block_row(out, rows, *segments):
+        values = [out] + [v for _, *lists in segments for values in lists for v in values]
+        if _blockrow.small_block_row(out, rows) or recording() or not all(map(plain_cpu, values)):
+            _blockrow.write_by_terms(namespace, out, rows, segments)
+            return
+        arrays = [(cols, *([to_numpy(v) if isinstance(v, torch.Tensor) else v for v in values] for values in lists))
+                  for cols, *lists in segments]
+        _blockrow.write_fused(out.detach().numpy(), rows, arrays)
+        torch.autograd.graph.increment_version(out)  # as an in-place op would: saved copies of out are stale
+
+    def empty(shape, like):
+        """A new output; on the CPU allocated by NumPy, which asks the kernel for huge pages, so
+        first writing a 134 MB Jacobian costs 11 ms instead of 66 ms (B = n = 256, float64).
+        Inside a ``torch.func`` transform: zeros derived from ``like``, which the transform
+        batches as it batches ``like`` (a fresh tensor would be one unbatched array)."""
+        if transformed(like):
+            return torch.zeros_like(like).sum().expand(shape).clone()
+        if like.device.type == "cpu" and like.dtype in NUMPY_DTYPES:
+            return torch.from_numpy(np.empty(shape, dtype=NUMPY_DTYPES[like.dtype]))
+        return torch.empty(shape, dtype=like.dtype, device=like.device)
+
+    def scalar(value, like):
+        if isinstance(value, torch.Tensor) and value.ndim > 0:
+            return value
+        return torch.as_tensor(value, dtype=like.dtype, device=like.device).reshape(1)
+
+    def asarray(x, dtype):
+        if isinstance(x, torch.Tensor):
+            return x.to(getattr(torch, dtype))
+        return torch.as_tensor(np.asarray(x), dtype=getattr(torch, dtype))
+
+    def sum_to(c, shape):
+        return c.sum(dim=tuple(range(c.ndim - len(shape)))).reshape(shape) if c.ndim > len(shape) else c.reshape(shape)
+
+    namespace = types.SimpleNamespace(
+        name="torch",
+        chunk_bytes=2**22,  # larger than NumPy's: each torch op has a thread-pool start-up cost
+        is_array=lambda a: isinstance(a, torch.Tensor),
+        eps=lambda like: float(torch.finfo(like.dtype).eps),
+        asarray=asarray, to_numpy=to_numpy, scalar=scalar,
+        tanh=torch.tanh, exp=torch.exp, log=torch.log, sqrt=torch.sqrt, abs=torch.abs, sign=torch.sign,
+        sin=torch.sin, cos=torch.cos, sinh=torch.sinh, sigmoid=torch.sigmoid,
+        softplus=lambda x: torch.logaddexp(torch.zeros_like(x), x), where=torch.where, clip=torch.clamp,
+        eye=lambda n, like: torch.eye(n, dtype=like.dtype, device=like.device),
+        ones=lambda n, like: torch.ones(n, dtype=like.dtype, device=like.device),
+        ones_like=torch.ones_like,
+        empty=empty,
+        batch_shape=lambda *arrays: torch.broadcast_shapes(*(a.shape[:-1] for a in arrays)),
+        broadcast_to=torch.broadcast_to,
+        broadcast_shapes=lambda *shapes: tuple(torch.broadcast_shapes(*shapes)),
+        expand=lambda v, batch: v.expand(tuple(batch) + v.shape[-1:]),
+        flatten_batch=lambda v, batch: v.expand(tuple(batch) + v.shape[-1:]).reshape(-1, v.shape[-1]),
+        reshape=torch.reshape,
+        transpose=lambda m: m.transpose(-1, -2),
+        diagonal=lambda block: torch.diagonal(block, 0, -2, -1),
+        stack=lambda arrays: torch.stack(list(arrays), dim=0),
+        concat=lambda parts: torch.cat(list(parts), dim=-1),
+        dot=lambda u, v: (u * v).sum(dim=-1, keepdim=True),
+        total=lambda x: x.sum().reshape(1),
+        sum_rows=lambda a: torch.sum(a, dim=-2),
+        sum_to=sum_to,
+        outer_sum=lambda c, v: _outer_sum(torch, c, v),
+        max_abs=lambda a: float(a.detach().abs().max()) if a.numel() else 0.0,
+        all_finite=lambda a: bool(torch.all(torch.isfinite(a))),
+        sort_descending=lambda a: torch.sort(a, dim=-1, descending=True).values,
+        qr=torch.linalg.qr,
+        assign_product=assign_product,
+        add_product=add_product,
+        fill_zero=lambda block: block.zero_(),
+        write_block_row=write_block_row,
+        dense_scope=contextlib.nullcontext,
+        quietly=contextlib.nullcontext,
+    )
+    return namespace

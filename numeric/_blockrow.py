@@ -1,0 +1,102 @@
+"""How the dense Jacobian kernels write a block row, and the scope they run in.
+
+``write_block_row(out, rows, *segments)`` of an array namespace (``numeric.arrays``) writes
+the blocks Σ_k diag(u_k)·M_k + diag(d) of one block row, each segment
+``(cols, coefficients, matrices, diagonals)``, in one pass with the numba kernel of
+``_fused``: for NumPy, and for torch when the tensors are plain CPU tensors that autograd does
+not need to track (``.numpy()`` shares their memory).  Torch blocks that autograd must record,
+that live on another device or inside a ``torch.func`` transform, and block rows smaller than
+:data:`FUSED_MIN_BYTES`, are written term by term with array operations instead
+(:func:`write_by_terms`).
+
+``dense_scope()`` is the context the dense Jacobian kernels run in (large outputs only:
+:func:`dense_scope_needed`).  For NumPy it limits the BLAS library (OpenBLAS) to one thread
+(for the whole process, while any thread is inside it): after a multi-threaded matrix product
+OpenBLAS's idle threads keep spinning for about 0.1 s, and two of them on a 2-core machine
+halve the cores left to the fused writer (measured: a three-term block row at B = n = 256
+right after a product took 25 ms instead of 13 ms).  The products of a dense kernel are a few
+(B, n)·(n, n) GEMMs, a small part of its time.  On leaving, the limit the user had is put back.
+torch runs its products on its own thread pool, which does not hold the cores, so its scope
+does nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+FUSED_MIN_BYTES = 2**21
+"""Block rows of fewer output bytes are written term by term: below this the fused loop's
+fixed cost (packing its inputs, starting its threads: about 0.15 ms) is more than it saves."""
+
+
+def small_block_row(out, rows: slice) -> bool:
+    """Whether the block row ``out[:, rows, :]`` is below :data:`FUSED_MIN_BYTES`."""
+    return out.shape[0] * (rows.stop - rows.start) * out.shape[-1] * out.itemsize < FUSED_MIN_BYTES
+
+
+def dense_scope_needed(shape: tuple, itemsize: int) -> bool:
+    """Whether a dense output of ``shape`` is large enough for the fused writer (and so for
+    ``dense_scope``): smaller outputs have only small block rows."""
+    return math.prod(shape) * itemsize >= FUSED_MIN_BYTES
+
+
+def write_by_terms(xp, out, rows: slice, segments) -> None:
+    """Every segment of a block row with the array operations of namespace ``xp``:
+    ``out[:, rows, cols] = Σ_k diag(c_k)·M_k + diag(Σ_l d_l)``, one term at a time."""
+    for cols, coefficients, matrices, diagonals in segments:
+        block = out[:, rows, cols]
+        if coefficients:
+            xp.assign_product(block, coefficients[0][..., :, None], matrices[0])
+            for coefficient, matrix in zip(coefficients[1:], matrices[1:]):
+                xp.add_product(block, coefficient[..., :, None], matrix)
+        else:
+            xp.fill_zero(block)
+        if diagonals:
+            diagonal = xp.diagonal(block)
+            for value in diagonals:
+                diagonal += value
+
+
+def write_fused(out, rows: slice, segments) -> None:
+    """The block row in one pass by the numba kernel (NumPy arrays; imports numba on first use)."""
+    from . import _fused
+
+    _fused.write_block_row(out, rows, [_fused.Segment(*segment) for segment in segments])
+
+
+class _SerialBlas:
+    """The NumPy ``dense_scope``: BLAS at one thread while any thread is inside it.
+
+    The BLAS thread count is process-wide, so the scope counts its entrants under a lock:
+    the first one sets the limit, the last one restores what it found."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._inside = 0
+        self._limit = None
+        self._controller = None  # threadpoolctl's view of the loaded libraries, made on first use
+
+    def __call__(self):
+        return self
+
+    def __enter__(self):
+        with self._lock:
+            if self._inside == 0:
+                if self._controller is None:
+                    from threadpoolctl import ThreadpoolController
+
+                    self._controller = ThreadpoolController()
+                self._limit = self._controller.limit(limits=1, user_api="blas")
+            self._inside += 1
+        return self
+
+    def __exit__(self, *exc_info):
+        with self._lock:
+            self._inside -= 1
+            if self._inside == 0:
+                self._limit.restore_original_limits()
+                self._limit = None
+
+
+serial_blas = _SerialBlas()

@@ -1,0 +1,114 @@
+"""Growth rates along a long product of linear maps without overflow: QR
+re-orthonormalisation (the Benettin method for Lyapunov exponents) and the log singular
+values of a graded triangular factor by one-sided Jacobi (docs/theory.md: “Lyapunov
+exponents”).  Both run quietly: a singular map gives growth −inf (ln 0), as it should, with
+no floating-point warning."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from ._arrays import arrays_of
+
+
+def qr_log_growth(apply: Callable, steps: Iterable[int], frame, *, keep_product: bool = False):
+    """Carry an orthonormal frame through linear maps: Q_j R_j = qr(apply(j, Q_{j−1})) for
+    j in ``steps`` (Benettin et al. 1980; docs/theory.md: “Lyapunov exponents”).
+
+    ``apply(j, Q)`` returns the j-th map applied to the block ``Q`` (..., S, r); ``frame`` is
+    Q_0 with orthonormal columns.  The product of the maps applied to Q_0 equals
+    Q_last · U with U = R_last ⋯ R_first upper triangular, whose diagonal entries multiply:
+    growth_i = Σ_j ln|(R_j)_ii| = ln|U_ii| exactly, with no overflow.  Returns
+    ``(Q_last, growth)``, growth of shape ``(..., r)``.  With ``keep_product`` also the
+    row-scaled product Ũ = diag(e^{−growth}) U (so U = diag(e^{growth}) Ũ, |Ũ_ii| = 1), built
+    as Ũ_j = N_j Ũ_{j−1} with (N_j)_ab = (R_j)_ab / |(R_j)_aa| · e^{g_b − g_a} (g the growth
+    before step j): ``(Q_last, growth, Ũ)``.  Its entries stay O(1) while the QR frame keeps
+    the growth rates ordered; an entry that would exceed the float range is inf."""
+    xp = arrays_of(frame)
+    growth = 0 * frame[..., 0, :]
+    scaled = xp.broadcast_to(xp.eye(frame.shape[-1], frame), tuple(frame.shape[:-2]) + (frame.shape[-1],) * 2)
+    for step in steps:
+        image = apply(step, frame)
+        with xp.quietly():  # ln 0 = −inf for a singular map; e^{g_b − g_a} may overflow to inf
+            frame, triangular = xp.qr(image)
+            diagonal = xp.abs(xp.diagonal(triangular))
+            if keep_product:
+                exponent = growth[..., None, :] - growth[..., :, None]
+                exponent = xp.where(triangular == 0, 0 * exponent, exponent)
+                scaled = (triangular * xp.exp(exponent) / diagonal[..., :, None]) @ scaled
+            growth = growth + xp.log(diagonal)
+    return (frame, growth, scaled) if keep_product else (frame, growth)
+
+
+def graded_log_singular_values(scaled, log_scales, *, max_sweeps: int = 40):
+    """ln σ_i of A = M · diag(e^ℓ) (``scaled`` M ``(..., r, r)``, ``log_scales`` ℓ ``(..., r)``),
+    sorted descending, without forming A — so columns may differ in scale by e^{±1000}.
+    (A row-graded diag(e^ℓ) Ũ has the same singular values as its transpose: pass Ũᵀ.)
+
+    One-sided Jacobi (Hestenes 1958; Demmel & Veselić 1992 for its relative accuracy on
+    graded matrices): rotate pairs of columns a_p = e^{ℓ_p} m_p, a_q = e^{ℓ_q} m_q (kept as
+    unit vectors m and log norms ℓ) until all are orthogonal; the singular values are then
+    the column norms.  For the pair, with μ = m_pᵀ m_q and Δ = ℓ_p − ℓ_q:
+    ζ = (‖a_q‖² − ‖a_p‖²)/(2 a_pᵀa_q) = −sinh(Δ)/μ, t = sign(ζ)/(|ζ| + √(1+ζ²)),
+    c = 1/√(1+t²), s = c t, a_p ← c a_p − s a_q, a_q ← s a_p + c a_q.  In units of the
+    columns' own scales that is m_p ← c m_p − (s e^{−Δ}) m_q, m_q ← (s e^{Δ}) m_p + c m_q;
+    for |Δ| > 30 (e^{−2Δ} below round-off) the rotation is exactly Gram–Schmidt of the
+    weaker column against the stronger one.  Pairs are visited in parallel round-robin order.
+    A zero column (a singular A) has ln σ = −inf; the arithmetic on it runs without warnings."""
+    xp = arrays_of(scaled)
+    with xp.quietly():
+        return _jacobi_sweeps(xp, scaled, log_scales, max_sweeps)
+
+
+def _jacobi_sweeps(xp, scaled, log_scales, max_sweeps: int):
+    """The sweeps of :func:`graded_log_singular_values`."""
+    norms = xp.sqrt(xp.sum_rows(scaled * scaled))
+    columns, logs = scaled / norms[..., None, :], log_scales + xp.log(norms)
+    size = int(scaled.shape[-1])
+    tolerance = size * xp.eps(scaled)
+    for _ in range(max_sweeps):
+        worst = 0.0
+        for first, second in _round_robin(size):
+            m_p, m_q = columns[..., :, first], columns[..., :, second]
+            cosine = xp.sum_rows(m_p * m_q)
+            worst = max(worst, xp.max_abs(cosine))
+            c, s_up, s_down = _jacobi_rotation(xp, logs[..., first] - logs[..., second], cosine)
+            new_p = c[..., None, :] * m_p - s_down[..., None, :] * m_q
+            new_q = s_up[..., None, :] * m_p + c[..., None, :] * m_q
+            for index, new in ((first, new_p), (second, new_q)):
+                length = xp.sqrt(xp.sum_rows(new * new))
+                columns[..., :, index] = new / length[..., None, :]
+                logs[..., index] = logs[..., index] + xp.log(length)
+        if worst <= tolerance:
+            break
+    return xp.sort_descending(logs)
+
+
+def _jacobi_rotation(xp, delta, cosine):
+    """(c, s·e^{Δ}, s·e^{−Δ}) of the one-sided Jacobi rotation (see
+    :func:`graded_log_singular_values`); no rotation where the cosine is 0."""
+    graded = xp.abs(delta) > 30.0
+    near = xp.clip(delta, -30.0, 30.0)
+    safe = xp.where(cosine == 0, xp.ones_like(cosine), cosine)
+    zeta = -xp.sinh(near) / safe
+    t = xp.where(zeta >= 0, xp.ones_like(zeta), -xp.ones_like(zeta)) / (xp.abs(zeta) + xp.sqrt(1 + zeta * zeta))
+    t = xp.where(cosine == 0, 0 * t, t)
+    c = 1 / xp.sqrt(1 + t * t)
+    s = c * t
+    zero = 0 * cosine
+    s_up = xp.where(graded, xp.where(delta > 0, -cosine, zero), s * xp.exp(near))
+    s_down = xp.where(graded, xp.where(delta < 0, cosine, zero), s * xp.exp(-near))
+    return xp.where(graded, xp.ones_like(c), c), s_up, s_down
+
+
+def _round_robin(size: int) -> list[tuple[list[int], list[int]]]:
+    """Rounds of disjoint column pairs covering every pair once (the circle method)."""
+    players = list(range(size)) + ([None] if size % 2 else [])
+    rounds = []
+    for _ in range(len(players) - 1):
+        half = len(players) // 2
+        pairs = [(a, b) for a, b in zip(players[:half], reversed(players[half:])) if a is not None and b is not None]
+        if pairs:
+            rounds.append(([a for a, _ in pairs], [b for _, b in pairs]))
+        players = [players[0], players[-1], *players[1:-1]]
+    return rounds
