@@ -37,6 +37,8 @@ this module (and so numba) on first use, so ``import numeric`` stays light.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import threading
 from dataclasses import dataclass
 
@@ -91,8 +93,45 @@ def write_block_row(out: np.ndarray, rows: slice, segments: list[Segment]) -> No
             )
     table, offsets, packed, stacked, diagonals = _pack(out, rows, segments)
     tile = max(1, min(height, TILE_BYTES // max(1, stacked.shape[1] * stacked.itemsize)))
-    sample_block = _sample_block(batch, -(-height // tile), numba.get_num_threads())
+    sample_block = _sample_block(batch, -(-height // tile), _thread_count())
     _write_rows(out, rows.start, table, offsets, packed, stacked, diagonals, tile, sample_block)
+
+
+_LAUNCH = threading.Lock()
+_launched = False
+
+
+def _thread_count() -> int:
+    """numba's thread count, leaving every thread setting as the user had it.
+
+    The first call starts numba's threading layer; its OpenMP layer resets the thread count
+    of the OpenMP runtime torch runs on (``torch.set_num_threads(1)`` then read 2 afterwards).
+    So the first call notes torch's count and every thread-pool limit threadpoolctl sees
+    (BLAS, OpenMP) and puts back whatever changed."""
+    global _launched
+    with _LAUNCH:
+        if not _launched:
+            with _thread_settings_kept():
+                numba.get_num_threads()
+            _launched = True
+    return numba.get_num_threads()
+
+
+@contextlib.contextmanager
+def _thread_settings_kept():
+    """Restore torch's thread count (if torch is loaded) and the limits of every thread pool
+    loaded before the block, where the block changed them."""
+    from threadpoolctl import ThreadpoolController
+
+    torch = sys.modules.get("torch")
+    torch_threads = torch.get_num_threads() if torch is not None else None
+    before = {pool.filepath: pool.num_threads for pool in ThreadpoolController().lib_controllers}
+    yield
+    for pool in ThreadpoolController().lib_controllers:
+        if before.get(pool.filepath, pool.num_threads) != pool.num_threads:
+            pool.set_num_threads(before[pool.filepath])
+    if torch_threads is not None and torch.get_num_threads() != torch_threads:
+        torch.set_num_threads(torch_threads)
 
 
 def _sample_block(batch: int, tiles: int, threads: int) -> int:
