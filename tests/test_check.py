@@ -140,6 +140,20 @@ def test_assert_passed_raises_the_report_text(failing):
     assert_passed(check("elman", points=1, oracles=("ad",)))  # a passing report does not raise
 
 
+def test_the_values_of_a_failure_stand_in_one_column():
+    """Kernel, oracle and error values start in one column, whatever the oracle's name's length
+    and the values' signs (the morning's report shifted them by a long oracle name or a minus)."""
+    cell = cells.get("leaky")
+    derivation, _ = _flip_parameter_term(cell, "W")
+    report = check(cell, derivation=derivation, points=1, oracles=("complex_step",), jacobians=("parameter:W",))
+    lines = report.to_text().splitlines()
+    start = next(k for k, line in enumerate(lines) if line.lstrip().startswith("worst entry"))
+    kernel, oracle, error = lines[start + 1:start + 4]
+    assert oracle.split()[0] == "complex_step" and kernel.split()[0] == "kernel" and error.split()[0] == "error"
+    assert len({re.search(r"\d", line).start() for line in (kernel, oracle, error)}) == 1, \
+        "\n".join((kernel, oracle, error))
+
+
 def test_a_hypothesis_blob_set_by_the_caller_is_reported(failing):
     report = dataclasses.replace(failing[3], hypothesis_blob="AXicY2BgAAAABAAB")
     assert "AXicY2BgAAAABAAB" in report.to_text()

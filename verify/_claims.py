@@ -143,13 +143,12 @@ def _check_claims(function: str, cell: Cell, claims, source: str, *, backend: st
                                         points=points)
         results.append(ClaimResult("torch_step", "torch_step", _report(cell, step_results, spec, "torch"),
                                    code=getattr(claims.torch_step, "__name__", "")))
-    for result in results:
-        result.report.reproduce = again
     return ClaimsReport(cell.name, spec, results, source, again)
 
 
 def _terms_result(cell, derivation, name, blocks, options) -> ClaimResult:
     report = check(cell, derivation=claimed_derivation(derivation, blocks), jacobians=[name], **options)
+    report.reproduce = ""  # the user passed claims, not this derivation: the ClaimsReport says how to repeat it
     values = TermValues(cell, options["sizes"])
     points = [values.substitution(make_point(cell, options["sizes"], options["seed"], k), 0)
               for k in range(ATTRIBUTION_POINTS)]
@@ -160,5 +159,6 @@ def _terms_result(cell, derivation, name, blocks, options) -> ClaimResult:
 
 
 def _report(cell: Cell, results: list[CheckResult], spec: Report, backend: str = "numpy") -> Report:
-    """The results of a code claim as a :class:`Report` at the spec's settings."""
+    """The results of a code claim as a :class:`Report` at the spec's settings (the
+    :class:`ClaimsReport` carries the call that repeats it)."""
     return Report(cell.name, results, spec.seed, backend, "float64", dict(spec.sizes), spec.points)

@@ -2,8 +2,7 @@
 spec's own check in a :class:`ClaimsReport` that prints as text or serialises to JSON.
 
 The text says what was checked, in the user's terms: the spec's derivation against the
-oracles, then every claim — "your hand-derived terms", "your Jacobian function f", "your
-torch step f" — with its verdict, the term-by-term attribution of a claimed block (aligned
+oracles, then every claim — "your hand-derived terms", "your function f", "your torch_step" — with its verdict, the term-by-term attribution of a claimed block (aligned
 columns: status, label, term), the blocks taken from ``symbolic.derive`` because they were
 not claimed, and the table of its checks (the full failure report when it failed).  The
 verdict line names what held, or what was wrong; with no claims it says that nothing was
@@ -42,10 +41,12 @@ class ClaimResult:
 
     @property
     def description(self) -> str:
-        """What the claim is, as the user's: ``your torch step my_step``."""
-        what = {"terms": "your hand-derived terms", "function": "your Jacobian function",
-                "torch_step": "your torch step"}[self.kind]
-        return f"{what} {self.code}".rstrip()
+        """What the claim is, as the user's: ``your torch_step``, ``your function f``."""
+        if self.kind == "terms":
+            return "your hand-derived terms"
+        if self.kind == "function":
+            return f"your function {self.code}".rstrip()
+        return f"your {self.code or 'torch step'}"
 
     def to_dict(self) -> dict:
         return {"claim": self.name, "kind": self.kind, "code": self.code, "passed": self.passed,

@@ -133,11 +133,12 @@ def _failure_text(number: int, result: CheckResult) -> list[str]:
     if result.worst is None:
         return lines + [f"   {line}" for line in result.detail.splitlines()]
     sample, i, j = result.worst
+    width = max(len("kernel"), len(result.oracle), len("error"))
     lines += [
         f"   worst entry: sample {sample}, row {i} ({result.row}), column {j} ({result.column})",
-        f"   kernel    {_value(result.actual)}",
-        f"   {result.oracle:<9} {_value(result.expected)}",
-        f"   error     {_number(result.max_error)} > tolerance {_number(result.tolerance)}",
+        f"   {'kernel':<{width}}  {_value(result.actual)}",
+        f"   {result.oracle:<{width}}  {_value(result.expected)}",
+        f"   {'error':<{width}}  {_number(result.max_error, ' ')} > tolerance {_number(result.tolerance)}",
     ]
     if result.detail:
         lines.append(f"   {result.detail}")
@@ -153,12 +154,14 @@ def _failure_text(number: int, result: CheckResult) -> list[str]:
     return lines
 
 
-def _number(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1e}"
+def _number(value: float | None, sign: str = "") -> str:
+    """``1.2e-03`` (``sign=" "``: a space where a minus would be, so columns of values align)."""
+    return "-" if value is None else f"{value:{sign}.1e}"
 
 
 def _value(value: float | None) -> str:
-    return "-" if value is None else f"{value:.17g}"
+    """Every digit of a float64, a space where a minus would be (so columns of values align)."""
+    return "-" if value is None else f"{value: .17g}"
 
 
 def _json_value(value):

@@ -1,0 +1,79 @@
+"""``verify.assert_claims`` under pytest: a failing claim fails the test with the report's text
+only — no repr of the report, no frames of gatejac — and a passing one returns the report."""
+
+import re
+
+import pytest
+
+# pytester's in-process runs restore sys.modules when they finish (gatejac's classes would
+# exist twice): import gatejac here first; the project runs torch.func, which cannot be
+# imported twice, so it runs in a subprocess.
+import gatejac.verify  # noqa: F401
+
+pytest_plugins = ["pytester"]
+
+PROJECT = """
+from gatejac import verify
+from gatejac.symbolic import Cell, tanh
+from gatejac.verify import Claims, diag, identity
+
+
+def leaky():
+    cell = Cell("my_leaky")
+    h, x = cell.state("h", "n"), cell.input("x", "m")
+    W, U, alpha = cell.parameter("W", ("n", "n")), cell.parameter("U", ("n", "m")), cell.parameter("alpha")
+    a = cell.let("a", W @ h + U @ x)
+    cell.update(h, (1 - alpha) * h + alpha * tanh(a))
+    return cell.validate(), h, W, a, alpha
+
+
+def test_a_wrong_hand_derivation():
+    cell, h, W, a, alpha = leaky()
+    claims = Claims(jacobians={"state": [("leak", (1 - alpha) * identity(h)),
+                                         ("candidate", diag(alpha * (1 - tanh(a) ** 2)) @ W.T)]})
+    verify.assert_claims(cell, claims, points=1, oracles=("ad",))
+
+
+def test_a_right_hand_derivation():
+    cell, h, W, a, alpha = leaky()
+    claims = Claims(jacobians={"state": [("leak", (1 - alpha) * identity(h)),
+                                         ("candidate", diag(alpha * (1 - tanh(a) ** 2)) @ W)]})
+    report = verify.assert_claims(cell, claims, points=1, oracles=("ad",))
+    assert report.passed
+"""
+
+
+def _failure(result) -> str:
+    """The failure section of the wrong test in a pytester run's output."""
+    out = result.stdout.str()
+    return out.split("_ test_a_wrong_hand_derivation _", 1)[1].split("warnings summary", 1)[0]
+
+
+REPORT_LINES = [
+    "gatejac check of cell 'my_leaky'",
+    "claim 'state' (your hand-derived terms): FAILED",
+    "WRONG  candidate  diag(alpha*(1 - tanh(a)**2)) @ (W.T)",
+    "verdict: FAILED — claim 'state' is wrong — wrong term: 'candidate'",
+    "verify.assert_claims(cell, claims, backend='numpy', sizes={'n': 4, 'm': 3}, seed=0, points=1, oracles=('ad',))",
+]
+
+
+def _text_only(failure: str) -> None:
+    for line in REPORT_LINES:
+        assert line in failure, line
+    assert "ClaimsReport(" not in failure and "Report(cell=" not in failure, "the report's repr"
+    assert "_claims.py" not in failure and "raise VerificationError" not in failure, "gatejac's frames"
+    assert "test_claims_project.py:" in failure, "where the test failed"
+
+
+@pytest.mark.parametrize("plugin", ["with the plugin", "without the plugin"])
+def test_a_failing_claim_fails_the_test_with_the_report_text_only(pytester, plugin):
+    pytester.makepyfile(test_claims_project=PROJECT)
+    options = ["-p", "no:cacheprovider"] + (["-p", "no:gatejac"] if plugin == "without the plugin" else [])
+    result = pytester.runpytest_subprocess(*options)
+    result.assert_outcomes(passed=1, failed=1)
+    failure = _failure(result)
+    _text_only(failure)
+    if plugin == "without the plugin":  # pytest's own traceback: the exception under its public name
+        assert re.search(r"^E +gatejac\.verify\.VerificationError: gatejac check of cell 'my_leaky'$", failure, re.M)
+        assert 'verify.assert_claims(cell, claims, points=1, oracles=("ad",))' in failure
