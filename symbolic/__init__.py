@@ -2,21 +2,31 @@
 
 Public API:
 
-* :class:`Cell`, :class:`Vec`, :func:`apply` — the cell specification language;
+* :class:`Cell`, :class:`Vec`, :func:`apply` — the cell specification language (a cell's
+  :attr:`Cell.fingerprint` names its structure; parameters carry ``default`` and ``note``);
 * :func:`sigmoid`, :func:`tanh`, :func:`exp`, :func:`log`, :func:`softplus` — elementwise
-  functions on cell vectors (``sigmoid``/``softplus`` are SymPy functions of gatejac's);
+  functions on cell vectors (``sigmoid``, ``sigmoid_prime`` and ``softplus`` are gatejac's own
+  SymPy functions);
 * :func:`derive` → :class:`Derivation` — structured state, input and parameter Jacobians
-  and the gate split J = A + B;
-* :mod:`symbolic.cells` — the catalogue of cells from the papers and PyTorch;
+  and the gate split J = A + B; their terms are products of the factors :class:`Scale`,
+  :class:`Diag`, :class:`Column`, :class:`Row`, :class:`Mat`, :class:`Kron`;
+* the nodes of a cell's graph (:class:`Leaf`, :class:`MatrixParameter`, :class:`MatVec`,
+  :class:`Dot`, :class:`Named`, :data:`SCALAR`) for code that walks a cell;
+* :func:`derivation_text`, :func:`term_text`, :func:`expression_text` — plain text;
+  :func:`cell_latex`, :func:`derivation_latex`, :func:`document_latex`, :func:`compile_latex`
+  — LaTeX in the notation of the papers;
+* :mod:`gatejac.symbolic.cells` — the catalogue of cells from the papers and PyTorch;
 * :class:`Instance`, :func:`dense_jacobian`, :func:`dense_block` — the dense SymPy oracle;
-* :class:`GatejacError` and its subclasses — every error gatejac raises on purpose.
+* :class:`GatejacError` and its subclasses — every error gatejac raises on purpose, and
+  :func:`unknown_name` to build the "unknown X; did you mean …" error.
 
-``import symbolic`` imports neither NumPy nor torch.
+``import gatejac.symbolic`` imports neither NumPy nor torch.
 """
 
-from ._cell import Cell, Vec, apply
+from ._cell import Cell
 from ._dense import Instance, dense_block, dense_jacobian, dense_term, exactly_equal, random_point
 from ._derive import Derivation, GateSplit, derive, numel
+from ._elementwise import exp, log, sigmoid, softplus, tanh
 from ._errors import (
     DuplicateNameError,
     FrozenCellError,
@@ -28,20 +38,26 @@ from ._errors import (
     UndeclaredSymbolError,
     UnknownNameError,
     UnusedSymbolError,
+    VecInSymPyError,
+    unknown_name,
 )
 from ._functions import sigmoid_prime
-from ._latex import CellLatexPrinter, cell_latex, compile_latex, derivation_latex, document_latex
-from ._linear import BlockJacobian, Column, Diag, Jacobian, Kron, Mat, Row, Scale, Term
-from ._text import derivation_text, term_text
-from ._nodes import SCALAR, Dot, Leaf, MatrixParameter, MatrixTerm, MatVec, Named
-from ._elementwise import exp, log, sigmoid, softplus, tanh
+from ._latex import CellLatexPrinter, cell_latex, compile_latex, derivation_latex, document_latex, latex_text
+from ._linear import BlockJacobian, Column, Diag, Factor, Jacobian, Kron, Mat, Row, Scale, Term
+from ._names import default_latex
+from ._nodes import SCALAR, Dot, Leaf, MatrixParameter, MatrixTerm, MatVec, Named, Node, NodeSymbol
+from ._text import block_jacobian_text, derivation_text, expression_text, jacobian_text, term_text
+from ._vec import Vec, apply
 from . import cells  # noqa: E402  (the catalogue is built from the names above)
 
 __all__ = [
-    "BlockJacobian", "Cell", "CellLatexPrinter", "cell_latex", "compile_latex", "derivation_latex", "document_latex", "Column", "Derivation", "Diag", "Dot", "DuplicateNameError", "FrozenCellError",
-    "GateSplit", "GatejacError", "Instance", "Jacobian", "Kron", "Leaf", "Mat", "MatVec", "MatrixParameter",
-    "MatrixTerm", "MissingUpdateError", "Named", "NotElementwiseError", "Row", "SCALAR", "Scale", "ShapeError",
-    "SpecError", "Term", "UndeclaredSymbolError", "UnknownNameError", "UnusedSymbolError", "Vec", "apply",
-    "dense_block", "dense_jacobian", "dense_term", "derive", "exactly_equal", "exp", "log", "numel",
-    "cells", "derivation_text", "random_point", "sigmoid", "term_text", "sigmoid_prime", "softplus", "tanh",
+    "BlockJacobian", "Cell", "CellLatexPrinter", "Column", "Derivation", "Diag", "Dot", "DuplicateNameError",
+    "Factor", "FrozenCellError", "GateSplit", "GatejacError", "Instance", "Jacobian", "Kron", "Leaf", "Mat",
+    "MatVec", "MatrixParameter", "MatrixTerm", "MissingUpdateError", "Named", "Node", "NodeSymbol",
+    "NotElementwiseError", "Row", "SCALAR", "Scale", "ShapeError", "SpecError", "Term", "UndeclaredSymbolError",
+    "UnknownNameError", "UnusedSymbolError", "Vec", "VecInSymPyError", "apply", "block_jacobian_text", "cell_latex",
+    "cells", "compile_latex", "default_latex", "dense_block", "dense_jacobian", "dense_term", "derivation_latex",
+    "derivation_text", "derive", "document_latex", "exactly_equal", "exp", "expression_text", "jacobian_text",
+    "latex_text", "log", "numel", "random_point", "sigmoid", "sigmoid_prime", "softplus", "tanh", "term_text",
+    "unknown_name",
 ]

@@ -12,132 +12,57 @@ A cell is written once, as a user would write it on paper::
     g = cell.gate("g", sigmoid(Wg @ h + Ug @ x))
     cell.update(h, (1 - g) * h + g * tanh(W @ h + U @ x + b))
 
-Vectors are :class:`Vec` objects wrapping a SymPy scalar expression read elementwise;
-matrix parameters are SymPy ``MatrixSymbol`` objects (so ``W - W.T - gamma*Identity(n)``
-is an ordinary SymPy matrix expression); scalar parameters are SymPy ``Symbol`` objects.
-Sizes are SymPy symbols (``"n"`` becomes a positive integer symbol) or integers, and are
-checked as the cell is built.
+Vectors are :class:`~gatejac.symbolic.Vec` objects wrapping a SymPy scalar expression read
+elementwise; matrix parameters are SymPy ``MatrixSymbol`` objects, so ``beta * (W + W.T)`` or
+``W - W.T - gamma*Identity(n)`` are ordinary SymPy matrix expressions (any linear combination
+with numbers and scalar parameters as coefficients, see ``_matrices``); scalar parameters are
+SymPy ``Symbol`` objects.  Sizes are SymPy symbols (``"n"`` or ``sympy.Symbol("n")`` becomes
+the cell's positive-integer size ``n``, wherever it is written) or integers, and are checked
+as the cell is built.  A validated cell is frozen: deriving it adds nothing to it, and
+:attr:`Cell.fingerprint` names its structure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import hashlib
+import math
+import numbers
+from collections.abc import Iterable
 from typing import Any
 
 import sympy
 from sympy.core.function import AppliedUndef
+from sympy.matrices.expressions import MatrixExpr, MatrixSymbol
 from sympy.matrices.expressions.matexpr import MatrixElement
-from sympy.matrices.expressions import Identity, MatAdd, MatMul, MatrixExpr, MatrixSymbol, Transpose, ZeroMatrix
 
+from . import _matrices
 from ._errors import (
     DuplicateNameError,
     FrozenCellError,
-    GatejacError,
     MissingUpdateError,
     NotElementwiseError,
     ShapeError,
     SpecError,
     UndeclaredSymbolError,
     UnusedSymbolError,
-    VecInSymPyError,
     unknown_name,
 )
-from ._nodes import SCALAR, Dot, Leaf, MatrixParameter, MatrixTerm, MatVec, Named, Node
+from ._names import default_latex
+from ._nodes import SCALAR, Dot, Leaf, MatrixParameter, MatrixTerm, MatVec, Named, Node, NodeSymbol
+from ._text import expression_text
+from ._vec import FIXED_PARAMETER_HINT, Vec, describe_value, is_array, size_text
 
 _FORBIDDEN_ATOMS = (sympy.Derivative, sympy.Integral, sympy.Sum, sympy.Product, sympy.Subs)
+_SIZE_NAMES = ("n", "m", "k", "d", "N", "M", "K")
 
 
-def _default_latex(name: str) -> str:
-    return sympy.latex(sympy.Symbol(name))
-
-
-def _size_text(size) -> str:
-    return "a scalar" if size is SCALAR else f"size {size}"
-
-
-class Vec:
-    """A vector (or scalar) expression of a cell, read elementwise.
-
-    Supports ``+ - * / **`` with other expressions of the same cell, numbers and scalar
-    parameters (scalars broadcast), ``M @ v`` for a matrix expression ``M`` and
-    ``u @ v`` / ``u.dot(v)`` for the scalar ``uᵀ v``.  ``expr`` is the SymPy expression;
-    its free symbols stand for the cell's nodes.
-    """
-
-    _op_priority = 20.0  # above SymPy's, so SymPy objects defer to Vec's operators
-    __array_ufunc__ = None  # NumPy arrays defer to Vec's operators too (which reject them)
-    __slots__ = ("cell", "expr", "size")
-
-    def __init__(self, cell: Cell, expr: sympy.Expr):
-        self.cell = cell
-        self.expr = expr
-        self.size = cell.size_of(expr)
-
-    def _combine(self, other, op) -> Vec:
-        return Vec(self.cell, op(self.expr, self.cell.as_expr(other, f"elementwise operation with {self!r}")))
-
-    def _sympy_(self):
-        raise VecInSymPyError(
-            f"{self!r} was passed to a SymPy function directly; SymPy functions act on scalars — apply "
-            "one elementwise with symbolic.apply(f, v), or use symbolic.sigmoid/tanh/exp/log/softplus"
-        )
-
-    def __add__(self, o):
-        return self._combine(o, lambda a, b: a + b)
-
-    def __radd__(self, o):
-        return self._combine(o, lambda a, b: b + a)
-
-    def __sub__(self, o):
-        return self._combine(o, lambda a, b: a - b)
-
-    def __rsub__(self, o):
-        return self._combine(o, lambda a, b: b - a)
-
-    def __mul__(self, o):
-        return self._combine(o, lambda a, b: a * b)
-
-    def __rmul__(self, o):
-        return self._combine(o, lambda a, b: b * a)
-
-    def __truediv__(self, o):
-        return self._combine(o, lambda a, b: a / b)
-
-    def __rtruediv__(self, o):
-        return self._combine(o, lambda a, b: b / a)
-
-    def __pow__(self, o):
-        return self._combine(o, lambda a, b: a**b)
-
-    def __rpow__(self, o):
-        return self._combine(o, lambda a, b: b**a)
-
-    def __neg__(self):
-        return Vec(self.cell, -self.expr)
-
-    def __pos__(self):
-        return self
-
-    def __matmul__(self, other) -> Vec:
-        if isinstance(other, (MatrixExpr, sympy.MatrixBase)):
-            raise NotElementwiseError(
-                f"{self!r} @ {other}: a vector cannot multiply a matrix from the left; "
-                "write M @ v for a matrix-vector product, or u @ v for the scalar uᵀv"
-            )
-        return self.dot(other)
-
-    def __rmatmul__(self, matrix) -> Vec:
-        return self.cell.matvec(matrix, self)
-
-    def dot(self, other) -> Vec:
-        """The scalar ``selfᵀ other`` (a reduction over units)."""
-        return self.cell.dot(self, other)
-
-    def __bool__(self):
-        raise SpecError(f"the truth value of the cell expression {self!r} is not defined")
-
-    def __repr__(self) -> str:
-        return f"Vec({self.cell.text(self.expr)}, {_size_text(self.size)})"
+def _kind(piece) -> str:
+    """What a declared piece is, in the words of the specification language."""
+    if isinstance(piece, Named):
+        return "gate" if piece.is_gate else "named expression (cell.let)"
+    if isinstance(piece, MatrixParameter):
+        return "matrix parameter"
+    return piece.role
 
 
 class Cell:
@@ -145,8 +70,8 @@ class Cell:
 
     Build it with :meth:`state`, :meth:`input`, :meth:`parameter`, :meth:`let`,
     :meth:`gate` and :meth:`update`; :meth:`validate` checks that every state has an
-    update and every declared piece is used, then freezes the cell.  ``symbolic.derive``
-    validates on its own.
+    update and every declared piece is used, then freezes the cell.  ``derive`` validates
+    on its own and never changes the cell.
     """
 
     def __init__(self, name: str, *, description: str = "", reference: str = "", convention: str = ""):
@@ -157,7 +82,6 @@ class Cell:
         self.reference = reference
         self.convention = convention
         self._nodes: dict[sympy.Symbol, Node] = {}
-        self._matrices: dict[sympy.MatrixSymbol, MatrixParameter] = {}
         self._declared: dict[str, object] = {}
         self._states: list[Leaf] = []
         self._inputs: list[Leaf] = []
@@ -166,38 +90,50 @@ class Cell:
         self._updates: dict[str, sympy.Expr] = {}
         self._interned: dict[tuple, Node] = {}
         self._frozen = False
+        self._fingerprint: str | None = None
 
     # ------------------------------------------------------------------ declarations
     def state(self, name: str, size, *, latex: str | None = None) -> Vec:
         """Declare a state vector of ``size`` (an int, a size name such as ``"n"`` or a SymPy symbol)."""
-        leaf = self._leaf(name, self._dim(size, f"state {name!r}"), "state", True, latex)
+        leaf = self._leaf(name, self._dim(size, f"state {name!r}", name), "state", True, latex)
         self._states.append(leaf)
         return Vec(self, leaf.symbol)
 
     def input(self, name: str, size, *, latex: str | None = None) -> Vec:
         """Declare an input vector of ``size``."""
-        leaf = self._leaf(name, self._dim(size, f"input {name!r}"), "input", False, latex)
+        leaf = self._leaf(name, self._dim(size, f"input {name!r}", name), "input", False, latex)
         self._inputs.append(leaf)
         return Vec(self, leaf.symbol)
 
-    def parameter(self, name: str, shape=(), *, trainable: bool = True, latex: str | None = None):
+    def parameter(self, name: str, shape=(), *, trainable: bool = True, default=None, note: str = "",
+                  latex: str | None = None):
         """Declare a parameter: ``shape=()`` a scalar (returns a SymPy ``Symbol``),
         ``(k,)`` or a single size a vector (returns a :class:`Vec`), ``(r, c)`` a matrix
-        (returns a SymPy ``MatrixSymbol``).  ``trainable=False`` marks it fixed."""
+        (returns a SymPy ``MatrixSymbol``).
+
+        ``trainable=False`` marks it fixed.  ``default`` (a finite real number, given to every
+        entry) is the value it takes unless the user passes one: the value of a fixed parameter,
+        or the initial value of a trainable one that is neither a weight nor a bias (a time
+        constant); ``note`` says why the default is what it is, or what to pass when there is
+        none.  Both are read back as ``.default`` and ``.note`` of the declared piece."""
         if not isinstance(trainable, bool):
             raise SpecError(f"parameter {name!r}: trainable={trainable!r} must be True or False")
+        default = self._default(name, default)
+        if not isinstance(note, str):
+            raise SpecError(f"parameter {name!r}: note={note!r} must be a string (why the default is what it is)")
         shape = self._shape(name, shape)
         if len(shape) == 2:
+            self._check_mutable()
             self._check_name(name)
-            rows = self._dim(shape[0], f"parameter {name!r} (rows)")
-            cols = self._dim(shape[1], f"parameter {name!r} (columns)")
-            param = MatrixParameter(name, MatrixSymbol(name, rows, cols), trainable, latex or _default_latex(name))
-            self._matrices[param.symbol] = param
+            rows = self._dim(shape[0], f"parameter {name!r} (rows)", name)
+            cols = self._dim(shape[1], f"parameter {name!r} (columns)", name)
+            param = MatrixParameter(name, MatrixSymbol(name, rows, cols), trainable, latex or default_latex(name),
+                                    default, note)
             self._declared[name] = param
             self._parameters.append(param)
             return param.symbol
-        size = self._dim(shape[0], f"parameter {name!r}") if shape else SCALAR
-        leaf = self._leaf(name, size, "parameter", trainable, latex)
+        size = self._dim(shape[0], f"parameter {name!r}", name) if shape else SCALAR
+        leaf = self._leaf(name, size, "parameter", trainable, latex, default, note)
         self._parameters.append(leaf)
         return leaf.symbol if size is SCALAR else Vec(self, leaf.symbol)
 
@@ -221,8 +157,8 @@ class Cell:
         size = self.size_of(expr)
         if size != leaf.size:
             raise ShapeError(
-                f"the update of state {leaf.name!r} has {_size_text(size)} but the state has "
-                f"{_size_text(leaf.size)}; the new state must have the same size as the old one"
+                f"the update of state {leaf.name!r} has {size_text(size)} but the state has "
+                f"{size_text(leaf.size)}; the new state must have the same size as the old one"
             )
         self._updates[leaf.name] = expr
 
@@ -241,9 +177,8 @@ class Cell:
         used = self._used_names()
         for piece in [*self._states, *self._inputs, *self._parameters, *self._named]:
             if piece.name not in used:
-                kind = "gate" if getattr(piece, "is_gate", False) else getattr(piece, "role", "named expression")
                 raise UnusedSymbolError(
-                    f"{kind} {piece.name!r} of cell {self.name!r} is declared but no update uses it; "
+                    f"{_kind(piece)} {piece.name!r} of cell {self.name!r} is declared but no update uses it; "
                     "remove it or use it in an update"
                 )
         self._frozen = True
@@ -265,6 +200,32 @@ class Cell:
                     used.update(t.parameter for t in node.terms if t.parameter)
                     pending.extend(t.coeff for t in node.terms)
         return used
+
+    # ------------------------------------------------------------------ identity
+    @property
+    def fingerprint(self) -> str:
+        """A SHA-256 hex digest of everything that defines the cell's map and interface: its
+        name; its states and inputs with their sizes; its parameters with shape, ``trainable``
+        and ``default``; its named intermediates and which are gates; its updates.
+
+        Two cells built independently the same way have the same fingerprint; any change to
+        one of those pieces changes it; deriving a cell does not.  Presentation (description,
+        reference, convention, LaTeX names, notes) is not part of it.  A frozen cell computes
+        it once."""
+        if self._fingerprint is not None:
+            return self._fingerprint
+        lines = [f"cell {self.name!r}"]
+        lines += [f"{leaf.role} {leaf.name} size={leaf.size}" for leaf in (*self._states, *self._inputs)]
+        for p in self._parameters:
+            shape = p.shape if isinstance(p, MatrixParameter) else () if p.size is SCALAR else (p.size,)
+            lines.append(f"parameter {p.name} shape={tuple(map(str, shape))} trainable={p.trainable} "
+                         f"default={p.default!r}")
+        lines += [f"{'gate' if n.is_gate else 'let'} {n.name} = {self.text(n.expr)}" for n in self._named]
+        lines += [f"update {name} = {self.text(expr)}" for name, expr in self._updates.items()]
+        digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()
+        if self._frozen:
+            self._fingerprint = digest
+        return digest
 
     # ------------------------------------------------------------------ queries
     @property
@@ -320,7 +281,10 @@ class Cell:
         return symbol in self._nodes
 
     def matrix_parameter(self, symbol: sympy.MatrixSymbol) -> MatrixParameter:
-        return self._matrices[symbol]
+        piece = self._declared.get(getattr(symbol, "name", None))
+        if not isinstance(piece, MatrixParameter) or piece.symbol != symbol:
+            raise KeyError(symbol)
+        return piece
 
     def children(self, node: Node) -> list[sympy.Expr]:
         """The vector expressions a node reads directly."""
@@ -332,6 +296,11 @@ class Cell:
             return [node.left, node.right]
         return []
 
+    def matrix_terms(self, matrix: MatrixExpr) -> tuple[MatrixTerm, ...]:
+        """``matrix`` (a linear combination of this cell's matrix parameters, their
+        transposes and the identity) as terms ``coeff · base``; see ``_matrices``."""
+        return _matrices.matrix_terms(self, _matrices.with_cell_sizes(self, matrix))
+
     def size_of(self, expr: sympy.Expr):
         """The size of an elementwise expression: that of its vector nodes (which must
         agree), or ``None`` if it only involves scalars."""
@@ -339,7 +308,7 @@ class Cell:
         for sym in sorted(expr.free_symbols, key=str):
             node = self._nodes.get(sym)
             if node is None:
-                raise self._undeclared(sym, expr)
+                raise self.undeclared(sym, expr)
             if node.size is not SCALAR:
                 sizes.setdefault(node.size, []).append(self.text(sym))
         if len(sizes) > 1:
@@ -350,18 +319,10 @@ class Cell:
             )
         return next(iter(sizes)) if sizes else SCALAR
 
-    def text(self, expr) -> str:
-        """A readable plain-text form of a cell expression (internal node names replaced)."""
-        expr = sympy.sympify(expr)
-        return str(expr.xreplace({s: sympy.Symbol(self.label(s)) for s in expr.free_symbols if s in self._nodes}))
-
-    def label(self, symbol: sympy.Symbol) -> str:
-        node = self._nodes[symbol]
-        if isinstance(node, MatVec):
-            return f"({node.matrix})@({self.text(node.operand)})"
-        if isinstance(node, Dot):
-            return f"({self.text(node.left)}).({self.text(node.right)})"
-        return node.name
+    @staticmethod
+    def text(expr) -> str:
+        """A readable plain-text form of a cell expression, in the cell's names (``W@h``)."""
+        return expression_text(expr)
 
     # ------------------------------------------------------------------ expression building
     def as_expr(self, value, what: str) -> sympy.Expr:
@@ -369,24 +330,29 @@ class Cell:
         if isinstance(value, Vec):
             if value.cell is not self:
                 raise SpecError(
-                    f"{what}: {value!r} belongs to cell {value.cell.name!r}, not {self.name!r}; "
+                    f"{what}: {value} belongs to cell {value.cell.name!r}, not {self.name!r}; "
                     "build each cell from its own declarations"
                 )
             return value.expr
         if isinstance(value, (MatrixExpr, sympy.MatrixBase)):
             raise NotElementwiseError(
-                f"{what}: got the matrix {value}, but an elementwise (vector) expression is needed; "
+                f"{what}: got the matrix {self.text(value)}, but an elementwise (vector) expression is needed; "
                 "multiply it by a vector (M @ v) first"
             )
+        if is_array(value) and getattr(value, "ndim", 0) != 0:
+            raise NotElementwiseError(
+                f"{what}: got {describe_value(value)}; arrays of numbers cannot enter a cell expression (the cell is "
+                f"symbolic); {FIXED_PARAMETER_HINT}"
+            )
         try:
-            expr = sympy.sympify(value, strict=True)
+            expr = sympy.sympify(value.item() if is_array(value) else value, strict=True)
         except (sympy.SympifyError, TypeError) as exc:
             raise SpecError(
-                f"{what}: {value!r} of type {type(value).__name__} is not a cell expression; "
+                f"{what}: {describe_value(value)} is not a cell expression; "
                 "use the cell's declarations, numbers and SymPy scalar expressions"
             ) from exc
         if not isinstance(expr, sympy.Expr) or isinstance(expr, MatrixExpr):
-            raise NotElementwiseError(f"{what}: {value!r} is not a scalar SymPy expression applied elementwise")
+            raise NotElementwiseError(f"{what}: {describe_value(value)} is not a scalar SymPy expression applied elementwise")
         self._check_elementwise(expr, what)
         try:
             self.size_of(expr)
@@ -397,52 +363,57 @@ class Cell:
     def _check_elementwise(self, expr: sympy.Expr, what: str) -> None:
         if expr.has(*_FORBIDDEN_ATOMS):
             raise NotElementwiseError(
-                f"{what}: {expr} contains an unevaluated derivative, integral, sum or product; "
+                f"{what}: {self.text(expr)} contains an unevaluated derivative, integral, sum or product; "
                 "an elementwise function must be a closed-form scalar expression"
             )
         undefined = expr.atoms(AppliedUndef)
         if undefined:
             raise NotElementwiseError(
                 f"{what}: {sorted(map(str, undefined))} are undefined SymPy functions with no known derivative; "
-                "write the function as an expression (e.g. 1/(1+exp(-a))) or use symbolic.sigmoid/softplus"
+                "write the function as an expression (e.g. 1/(1+exp(-a))) or use gatejac.symbolic.sigmoid/softplus"
             )
         if any(isinstance(a, MatrixElement) for a in sympy.preorder_traversal(expr)):
             raise NotElementwiseError(
-                f"{what}: {expr} indexes a matrix entry; cells act on whole vectors — use M @ v"
+                f"{what}: {self.text(expr)} indexes a matrix entry; cells act on whole vectors — use M @ v"
             )
         matrices = sorted(str(s) for s in expr.free_symbols if isinstance(s, MatrixSymbol))
         if matrices:
             raise NotElementwiseError(
-                f"{what}: {expr} uses the matrix {', '.join(matrices)} inside an elementwise expression; "
+                f"{what}: {self.text(expr)} uses the matrix {', '.join(matrices)} inside an elementwise expression; "
                 "apply a matrix to a vector first (M @ v)"
             )
 
     def matvec(self, matrix, operand) -> Vec:
         """``matrix @ operand`` as a node; ``matrix`` must be a linear combination of the
-        cell's matrix parameters, their transposes and the identity."""
+        cell's matrix parameters, their transposes and the identity, with numbers and scalar
+        parameters as coefficients."""
         self._check_mutable()
         if not isinstance(matrix, MatrixExpr):
-            raise NotElementwiseError(
-                f"{matrix!r} @ (vector): the left operand of @ must be a SymPy matrix expression built from "
-                "the cell's matrix parameters; for elementwise products use *"
-            )
-        operand_expr = self.as_expr(operand, f"operand of {matrix} @ ...")
-        matrix = matrix.doit()
-        terms = self.matrix_terms(matrix)
+            shown = describe_value(matrix)
+            hint = FIXED_PARAMETER_HINT if is_array(matrix) or isinstance(matrix, sympy.MatrixBase) else (
+                "the left operand of @ must be a SymPy matrix expression built from the cell's matrix parameters; "
+                "for elementwise products use *")
+            raise NotElementwiseError(f"{shown} @ {self.text(self.as_expr(operand, 'operand of @'))}: {hint}")
+        operand_expr = self.as_expr(operand, f"operand of {self.text(matrix)} @ ...")
+        matrix = _matrices.with_cell_sizes(self, matrix)
+        terms = _matrices.matrix_terms(self, matrix)
+        rows, cols = _matrices.matrix_shape(self, matrix)
         size = self.size_of(operand_expr)
         if size is SCALAR:
             raise ShapeError(
                 f"{self.text(matrix)} @ {self.text(operand_expr)}: the operand is a scalar; a matrix needs a vector"
             )
-        if sympy.simplify(matrix.shape[1] - size) != 0:
+        if sympy.simplify(cols - size) != 0:
             raise ShapeError(
-                f"{self.text(matrix)} @ {self.text(operand_expr)}: the matrix has {matrix.shape[1]} columns but "
-                f"the vector has size {size}{self._same_name_hint(matrix.shape[1], size)}"
+                f"{self.text(matrix)} @ {self.text(operand_expr)}: the matrix has {cols} columns but "
+                f"the vector has size {size}"
             )
+        matrix = _matrices.matrix_of(self, terms, size)
         key = ("matvec", matrix, operand_expr)
         node = self._interned.get(key)
         if node is None:
-            node = MatVec(self._fresh("mv"), matrix, terms, operand_expr, matrix.shape[0])
+            text = f"{_grouped(self.text(matrix), isinstance(matrix, MatrixSymbol))}@{self._operand_text(operand_expr)}"
+            node = MatVec(self._fresh("mv", text), matrix, terms, operand_expr, rows)
             self._register(key, node)
         return Vec(self, node.symbol)
 
@@ -454,88 +425,33 @@ class Cell:
         if lsize is SCALAR or rsize is SCALAR or lsize != rsize:
             raise ShapeError(
                 f"dot({self.text(lexpr)}, {self.text(rexpr)}): needs two vectors of one size, "
-                f"got {_size_text(lsize)} and {_size_text(rsize)}"
+                f"got {size_text(lsize)} and {size_text(rsize)}"
             )
         key = ("dot", lexpr, rexpr)
         node = self._interned.get(key)
         if node is None:
-            node = Dot(self._fresh("dot"), lexpr, rexpr)
+            node = Dot(self._fresh("dot", f"{self._operand_text(lexpr)}@{self._operand_text(rexpr)}"), lexpr, rexpr)
             self._register(key, node)
         return Vec(self, node.symbol)
 
-    def derived_matvec(self, terms: tuple[MatrixTerm, ...], operand: sympy.Expr) -> sympy.Symbol:
-        """A ``MatVec`` node created during differentiation (e.g. ``(∂M/∂γ) v``); allowed on
-        a frozen cell because it adds no declaration."""
-        matrix = sympy.MatAdd(*(t.coeff * self._base_matrix(t, operand) for t in terms)).doit()
-        key = ("matvec", matrix, operand)
-        node = self._interned.get(key)
-        if node is None:
-            node = MatVec(self._fresh("mv"), matrix, terms, operand, matrix.shape[0])
-            self._register(key, node)
-        return node.symbol
-
-    def _base_matrix(self, term: MatrixTerm, operand: sympy.Expr):
-        if term.parameter is None:
-            return Identity(self.size_of(operand))
-        symbol = self._declared[term.parameter].symbol
-        return symbol.T if term.transposed else symbol
-
-    def matrix_terms(self, matrix: MatrixExpr) -> tuple[MatrixTerm, ...]:
-        """``matrix`` as terms ``coeff · base`` (base: a matrix parameter, its transpose, or I)."""
-        parts = matrix.args if isinstance(matrix, MatAdd) else (matrix,)
-        terms = []
-        for part in parts:
-            factors = part.args if isinstance(part, MatMul) else (part,)
-            mats = [f for f in factors if getattr(f, "is_Matrix", False)]
-            coeff = sympy.Mul(*[f for f in factors if not getattr(f, "is_Matrix", False)])
-            if len(mats) != 1:
-                raise SpecError(
-                    f"matrix expression {matrix}: the term {part} is a product of matrices; gatejac's affine maps "
-                    "take linear combinations of parameters, their transposes and the identity — declare the "
-                    "product as its own matrix parameter, or apply the matrices one after the other (A @ (B @ v))"
-                )
-            terms.append(self._matrix_term(matrix, coeff, mats[0]))
-        return tuple(t for t in terms if t is not None)
-
-    def _matrix_term(self, matrix, coeff, base) -> MatrixTerm | None:
-        for sym in coeff.free_symbols:
-            node = self._nodes.get(sym)
-            if not (isinstance(node, Leaf) and node.role == "parameter" and node.size is SCALAR):
-                used = self.text(sym) if node is not None else str(sym)
-                uses = "" if sym == coeff else f" uses {used}, which"
-                raise SpecError(
-                    f"matrix expression {self.text(matrix)}: the coefficient {self.text(coeff)}{uses} is not a "
-                    "scalar parameter of the cell; matrix coefficients may only involve numbers and scalar parameters"
-                )
-        if isinstance(base, ZeroMatrix):
-            return None
-        if isinstance(base, Identity):
-            return MatrixTerm(coeff, None)
-        transposed = isinstance(base, Transpose)
-        symbol = base.arg if transposed else base
-        if not isinstance(symbol, MatrixSymbol):
-            raise SpecError(
-                f"matrix expression {matrix}: {base} is not a matrix parameter, its transpose or the identity"
-            )
-        if symbol not in self._matrices:
-            raise self._undeclared(symbol, matrix)
-        return MatrixTerm(coeff, symbol.name, transposed)
+    def _operand_text(self, expr) -> str:
+        return _grouped(self.text(expr), expr.is_Symbol)
 
     # ------------------------------------------------------------------ helpers
     def _named_node(self, name, value, latex, is_gate) -> Vec:
         self._check_mutable()
         self._check_name(name)
         expr = self.as_expr(value, f"{'gate' if is_gate else 'let'} {name!r}")
-        node = Named(name, sympy.Symbol(name, real=True), expr, self.size_of(expr), is_gate, latex or _default_latex(name))
+        node = Named(name, sympy.Symbol(name, real=True), expr, self.size_of(expr), is_gate, latex or default_latex(name))
         self._nodes[node.symbol] = node
         self._declared[name] = node
         self._named.append(node)
         return Vec(self, node.symbol)
 
-    def _leaf(self, name, size, role, trainable, latex) -> Leaf:
+    def _leaf(self, name, size, role, trainable, latex, default=None, note="") -> Leaf:
         self._check_mutable()
         self._check_name(name)
-        leaf = Leaf(name, sympy.Symbol(name, real=True), size, role, trainable, latex or _default_latex(name))
+        leaf = Leaf(name, sympy.Symbol(name, real=True), size, role, trainable, latex or default_latex(name), default, note)
         self._nodes[leaf.symbol] = leaf
         self._declared[name] = leaf
         return leaf
@@ -544,8 +460,8 @@ class Cell:
         self._interned[key] = node
         self._nodes[node.symbol] = node
 
-    def _fresh(self, prefix: str) -> sympy.Symbol:
-        return sympy.Symbol(f"_{prefix}{len(self._interned)}", real=True)
+    def _fresh(self, prefix: str, text: str) -> NodeSymbol:
+        return NodeSymbol(f"_{prefix}{len(self._interned)}", text)
 
     def _check_name(self, name) -> None:
         if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
@@ -556,14 +472,34 @@ class Cell:
         if name in self._declared:
             raise DuplicateNameError(
                 f"name {name!r} is already declared in cell {self.name!r} "
-                f"(as a {type(self._declared[name]).__name__}); choose another name"
+                f"(as a {_kind(self._declared[name])}); choose another name"
             )
         if any(str(d) == name for d in self.dims):
-            raise DuplicateNameError(f"name {name!r} is already a size of cell {self.name!r}; choose another name")
+            raise DuplicateNameError(
+                f"name {name!r} is already a size of cell {self.name!r}: sizes are symbols in the shapes, so one "
+                f"name cannot be both; name the size differently (e.g. {self._free_size_name(name)!r})"
+            )
+
+    def _free_size_name(self, taken: str) -> str:
+        used = {str(d) for d in self.dims} | set(self._declared) | {taken}
+        return next(s for s in (*_SIZE_NAMES, *(f"n{k}" for k in range(1, 100))) if s not in used)
 
     def _check_mutable(self) -> None:
         if self._frozen:
             raise FrozenCellError(f"cell {self.name!r} is validated and frozen; build a new cell to change it")
+
+    def _default(self, name, default) -> float | None:
+        if default is None:
+            return None
+        real = isinstance(default, numbers.Real) and not isinstance(default, bool)
+        if isinstance(default, sympy.Expr) and default.is_number and default.is_extended_real:
+            real, default = True, float(default)
+        if not real or not math.isfinite(float(default)):
+            raise SpecError(
+                f"parameter {name!r}: default={default!r} must be a finite real number (it is given to every entry "
+                "of the parameter), e.g. default=0.8; leave it out if the parameter has no default"
+            )
+        return float(default)
 
     def _shape(self, name, shape) -> tuple:
         if isinstance(shape, (int, str, sympy.Expr)):
@@ -574,7 +510,7 @@ class Cell:
                 return shape
         raise ShapeError(f"parameter {name!r}: shape {shape!r} must be (), (size,) or (rows, columns)")
 
-    def _dim(self, size, what: str) -> sympy.Expr:
+    def _dim(self, size, what: str, name: str) -> sympy.Expr:
         if isinstance(size, bool):
             size = None
         if isinstance(size, int) and size > 0:
@@ -584,8 +520,13 @@ class Cell:
         if isinstance(size, sympy.Expr) and size.free_symbols and not isinstance(size, MatrixExpr):
             renamed = {s: sympy.Symbol(s.name, integer=True, positive=True) for s in size.free_symbols}
             for sym in renamed:
-                if sym.name in self._declared:
-                    raise DuplicateNameError(f"{what}: size name {sym.name!r} is already a declared name")
+                if sym.name in self._declared or sym.name == name:
+                    raise DuplicateNameError(
+                        f"{what}: size name {sym.name!r} is also the name of "
+                        f"{'this ' + what.split()[0] if sym.name == name else 'a ' + _kind(self._declared[sym.name])}"
+                        f"; sizes are symbols in the shapes, so one name cannot be both — name the size differently, "
+                        f"e.g. {self._free_size_name(sym.name)!r}"
+                    )
             return size.xreplace(renamed)
         if isinstance(size, sympy.Integer) and size > 0:
             return size
@@ -600,17 +541,24 @@ class Cell:
         for leaf in self._states:
             if leaf.name == name:
                 return leaf
-        hint = "Pass the Vec returned by cell.state(...) or its name."
+        hint = "Pass the vector returned by cell.state(...) or its name."
         if name in self._declared:
-            role = getattr(self._declared[name], "role", "named expression")
-            hint = f"{name!r} is not a state but a declared {role}; only states have updates. " + hint
-        raise unknown_name("state", name if name is not None else state, [s.name for s in self._states], hint)
+            hint = f"{name!r} is not a state but a declared {_kind(self._declared[name])}; only states have updates. " + hint
+        shown = name if name is not None else str(state) if isinstance(state, Vec) else describe_value(state)
+        raise unknown_name("state", shown, [s.name for s in self._states], hint)
 
-    def _undeclared(self, symbol, expr) -> UndeclaredSymbolError:
+    def undeclared(self, symbol, expr) -> UndeclaredSymbolError:
+        """The error for a symbol of ``expr`` that is not one of the cell's declarations."""
         where = "" if expr == symbol else f" in {self.text(expr)}"
-        if any(symbol == d or getattr(symbol, "name", None) == str(d) for d in self.dims):
+        name = getattr(symbol, "name", str(symbol))
+        if any(name == str(d) for d in self.dims):
             return UndeclaredSymbolError(
                 f"{symbol}{where} is a size of cell {self.name!r}, not a value; sizes cannot appear in expressions"
+            )
+        if name in self._declared:
+            return UndeclaredSymbolError(
+                f"{symbol}{where} is a new SymPy symbol that only shares its name with the {_kind(self._declared[name])} "
+                f"{name!r} of cell {self.name!r}; use the object cell.{_declaration(self._declared[name])}(...) returned"
             )
         if isinstance(symbol, MatrixSymbol):
             kind, how = "matrix", f"cell.parameter({symbol.name!r}, (rows, columns))"
@@ -621,47 +569,15 @@ class Cell:
             f"{how} (or use the object those return)"
         )
 
-    @staticmethod
-    def _same_name_hint(matrix_size, vector_size) -> str:
-        """Explain a size mismatch between two SymPy symbols that only differ in assumptions."""
-        if str(matrix_size) != str(vector_size):
-            return ""
-        return (
-            f"; the matrix's {matrix_size} is a different SymPy symbol from the cell's size {vector_size} (sizes "
-            "are positive-integer symbols) — build it from the vector's size, e.g. sympy.Identity(h.size)"
-        )
-
     def __repr__(self) -> str:
         return f"Cell({self.name!r}, states={[s.name for s in self._states]}, parameters={[p.name for p in self._parameters]})"
 
 
-def apply(function: Callable[..., sympy.Expr], *args) -> Vec | sympy.Expr:
-    """Apply a SymPy scalar function elementwise: ``apply(lambda u, v: u / (1 + v**2), a, b)``.
+def _declaration(piece) -> str:
+    if isinstance(piece, Named):
+        return "gate" if piece.is_gate else "let"
+    return "parameter" if isinstance(piece, MatrixParameter) else piece.role
 
-    The function receives SymPy expressions and must return a scalar SymPy expression.
-    """
-    name = getattr(function, "__name__", repr(function))
-    for i, arg in enumerate(args):
-        if isinstance(arg, (MatrixExpr, sympy.MatrixBase)):
-            raise NotElementwiseError(
-                f"{name}(): argument {i} is the matrix {arg}; elementwise functions act on vectors — apply the "
-                f"matrix to a vector first, e.g. {name}(W @ h)"
-            )
-    cells = {id(a.cell): a.cell for a in args if isinstance(a, Vec)}
-    if len(cells) > 1:
-        names = " and ".join(repr(c.name) for c in cells.values())
-        raise SpecError(
-            f"{name}(): the arguments come from different cells ({names}); build each cell from its own declarations"
-        )
-    cell = next(iter(cells.values()), None)
-    try:
-        exprs = [cell.as_expr(a, f"argument {i} of {name}") if cell else sympy.sympify(a) for i, a in enumerate(args)]
-        result = function(*exprs)
-    except GatejacError:
-        raise
-    except (TypeError, ValueError, AttributeError) as exc:
-        raise NotElementwiseError(
-            f"{name!r} could not be applied to the arguments {args!r} ({type(exc).__name__}: {exc}); elementwise "
-            "functions must map SymPy scalars to a SymPy scalar expression"
-        ) from exc
-    return Vec(cell, cell.as_expr(result, f"result of {name}")) if cell else result
+
+def _grouped(text: str, atomic: bool) -> str:
+    return text if atomic else f"({text})"

@@ -9,13 +9,15 @@ applied once per node,
 and per node kind
 
     ∂(M v)/∂leaf  = M · ∂v/∂leaf  (+ I ⊗ vᵀ or vᵀ ⊗ I when leaf is a matrix in M,
-                                      + (∂M/∂γ) v when leaf is a scalar in M's coefficients),
+                                      + (∂M/∂γ) · v when leaf is a scalar in M's coefficients,
+                                        the factors Mat(∂M/∂γ) and Column(v)),
     ∂(uᵀv)/∂leaf  = vᵀ · ∂u/∂leaf + uᵀ · ∂v/∂leaf.
 
 Products are expanded into a sum of terms, one per chain-rule path, so each term knows
 which named intermediates and gates it passes through; that is what ``gate_split`` uses.
 The work is done once per (expression, leaf) pair on symbolic sizes, so the cost does not
-depend on ``n``.
+depend on ``n``.  Differentiating creates no node: every factor is an expression of the cell's
+existing nodes and parameters, so ``derive(cell)`` leaves the cell (and its fingerprint) as it was.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import sympy
 from ._cell import Cell
 from ._errors import SpecError, unknown_name
 from ._linear import BlockJacobian, Column, Diag, Jacobian, Kron, Mat, Row, Scale, Term, scaled
+from ._matrices import matrix_of
 from ._nodes import SCALAR, Dot, Leaf, MatrixParameter, MatrixTerm, MatVec, Named
 
 
@@ -102,8 +105,12 @@ class _ChainRule:
                 MatrixTerm(sympy.diff(t.coeff, leaf.symbol), t.parameter, t.transposed) for t in node.terms
             )
             derived = tuple(t for t in derived if t.coeff != 0)
+            operand_size = self.cell.size_of(node.operand)
+            if derived and all(t.parameter is None for t in derived):  # (∂c/∂γ) I v = (∂c/∂γ) v
+                return (Term((Column(sympy.Add(*(t.coeff for t in derived)) * node.operand, node.size),)),)
             if derived:
-                return (Term((Column(self.cell.derived_matvec(derived, node.operand), node.size),)),)
+                matrix = matrix_of(self.cell, derived, operand_size)
+                return (Term((Mat(matrix), Column(node.operand, operand_size))),)
         return ()
 
 
@@ -199,6 +206,12 @@ class Derivation:
 
     def _repr_latex_(self) -> str:
         return "$$" + self.to_latex() + "$$"
+
+    def __str__(self) -> str:
+        """The derivation as it reads (see :func:`~gatejac.symbolic.derivation_text`)."""
+        from ._text import derivation_text
+
+        return derivation_text(self)
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{name}: {len(b)} terms" for name, b in self._parameters.items())

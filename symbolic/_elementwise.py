@@ -1,21 +1,19 @@
 """Elementwise functions that accept cell vectors as well as SymPy scalars.
 
-``sigmoid(v)`` on a :class:`~symbolic.Vec` returns a ``Vec``; on a SymPy expression it
-returns the SymPy expression ``sigmoid(x)`` (so these names can also be used inside
-``apply``).  Equations: σ(x) = 1/(1+e^{-x}), tanh, exp, log, softplus(x) = log(1+e^x).
+``tanh(v)`` on a :class:`~gatejac.symbolic.Vec` returns a ``Vec``; on a SymPy expression it
+returns the SymPy expression ``tanh(x)`` (so these names can also be used inside ``apply``).
+``sigmoid`` and ``softplus`` are gatejac's own SymPy functions, which do the same by themselves
+(see ``_functions``).  Equations: σ(x) = 1/(1+e^{-x}), tanh, exp, log, softplus(x) = log(1+e^x).
 """
 
 from __future__ import annotations
 
 import sympy
 
-from . import _functions
-from ._cell import apply
+from ._functions import sigmoid, softplus
+from ._vec import apply
 
-
-def sigmoid(v):
-    """σ(v) = 1 / (1 + exp(−v)), elementwise."""
-    return apply(_functions.sigmoid, v)
+__all__ = ["exp", "log", "sigmoid", "softplus", "tanh"]
 
 
 def tanh(v):
@@ -31,8 +29,3 @@ def exp(v):
 def log(v):
     """log(v), elementwise (natural logarithm)."""
     return apply(sympy.log, v)
-
-
-def softplus(v):
-    """softplus(v) = log(1 + exp(v)), elementwise."""
-    return apply(_functions.softplus, v)

@@ -9,14 +9,30 @@ SymPy has ``tanh`` and ``exp`` but no logistic sigmoid; gatejac adds
 ``sigmoid_prime`` is kept as its own function so that derivations print as a paper writes
 them (``\\sigma'(a_g)``) and so that compiled kernels evaluate it as ``s (1 - s)`` with
 ``s = σ(x)`` computed once (the rounding autograd uses; docs/theory.md: “Numerics”).
+
+Each is a SymPy function class (``expr.atoms(sigmoid)``, ``expr.replace(sigmoid_prime, …)``)
+that also applies elementwise to a cell vector: ``sigmoid(W @ h)`` is a cell expression.
 """
 
 from __future__ import annotations
 
 import sympy
+from sympy.matrices.expressions import MatrixExpr
+
+from ._vec import Vec, apply, is_array
 
 
-class sigmoid(sympy.Function):
+class _Elementwise(sympy.Function):
+    """A SymPy function that, given a cell vector (or a matrix, or an array, to refuse them
+    with a clear error), applies elementwise through :func:`~gatejac.symbolic.apply`."""
+
+    def __new__(cls, *args, **options):
+        if any(isinstance(a, (Vec, MatrixExpr, sympy.MatrixBase)) or is_array(a) for a in args):
+            return apply(cls, *args)
+        return super().__new__(cls, *args, **options)
+
+
+class sigmoid(_Elementwise):
     """Logistic sigmoid σ(x) = 1 / (1 + exp(-x)); σ' = σ (1 − σ)."""
 
     is_real = True
@@ -41,7 +57,7 @@ class sigmoid(sympy.Function):
         return body if exp is None else r"\sigma^{%s}\left(%s\right)" % (exp, printer._print(self.args[0]))
 
 
-class sigmoid_prime(sympy.Function):
+class sigmoid_prime(_Elementwise):
     """Derivative of the sigmoid, σ'(x) = σ(x) (1 − σ(x)); σ'' = σ' (1 − 2σ)."""
 
     is_real = True
@@ -71,7 +87,7 @@ class sigmoid_prime(sympy.Function):
         return r"\sigma'\left(%s\right)" % arg if exp is None else r"\sigma'\left(%s\right)^{%s}" % (arg, exp)
 
 
-class softplus(sympy.Function):
+class softplus(_Elementwise):
     """softplus(x) = log(1 + exp(x)); its derivative is σ(x)."""
 
     is_real = True

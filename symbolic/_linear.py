@@ -115,6 +115,12 @@ class Term:
         factors = rest if scale == 1 else (Scale(scale), *rest)
         return replace(self, factors=factors)
 
+    def __str__(self) -> str:
+        """The term as it reads, e.g. ``diag(g*(1 - tanh(a)**2)) @ (W)``."""
+        from ._text import term_text
+
+        return term_text(None, self)
+
 
 def scaled(term: Term, value: sympy.Expr) -> Term:
     """``value · term`` (used for the coefficient of a matrix-parameter term)."""
@@ -144,6 +150,12 @@ class Jacobian:
         """The block restricted to the terms for which ``keep(term)`` is true."""
         return replace(self, terms=tuple(t for t in self.terms if keep(t)))
 
+    def __str__(self) -> str:
+        """The block as it reads: ``dh'/dh =`` and one term per line."""
+        from ._text import jacobian_text
+
+        return jacobian_text(self)
+
 
 @dataclass(frozen=True)
 class BlockJacobian:
@@ -168,4 +180,10 @@ class BlockJacobian:
 
     def __len__(self) -> int:
         return sum(len(b.terms) for b in self.blocks.values())
+
+    def __str__(self) -> str:
+        """Every block as it reads (see :class:`Jacobian`), in row-major order."""
+        from ._text import block_jacobian_text
+
+        return block_jacobian_text(self)
 

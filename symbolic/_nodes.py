@@ -12,6 +12,11 @@ elementwise.  Every free symbol of such an expression stands for one node:
 Matrix parameters are SymPy ``MatrixSymbol`` objects and appear only inside
 ``MatVec.matrix``.  A node's ``size`` is a SymPy expression (``n``, ``m``, an
 integer) or ``None`` for a scalar.
+
+The symbol of a computed node (``M v``, ``uᵀv``) is a :class:`NodeSymbol`: its name is a
+Python identifier (``_mv0``, what generated code calls the value) and it carries the node's
+readable text (``W@h``, ``dot(w, h)``), so that any expression of the cell prints in the
+cell's own names without looking the node up.
 """
 
 from __future__ import annotations
@@ -24,9 +29,32 @@ SCALAR = None
 """The ``size`` of a scalar node (it broadcasts against vectors)."""
 
 
+class NodeSymbol(sympy.Symbol):
+    """The real symbol standing for a computed node; ``text`` is the node's readable form.
+
+    ``text`` is part of the symbol's identity (two cells may both number a node ``_mv0``;
+    their symbols are equal only if the nodes read the same)."""
+
+    def __new__(cls, name: str, text: str):
+        symbol = sympy.Symbol.__xnew__(cls, name, real=True)
+        symbol.text = text
+        return symbol
+
+    def __getnewargs_ex__(self):
+        return (self.name, self.text), {}
+
+    def _hashable_content(self):
+        return (*super()._hashable_content(), self.text)
+
+
 @dataclass(frozen=True, eq=False)
 class Leaf:
-    """A state, input or vector/scalar parameter."""
+    """A state, input or vector/scalar parameter.
+
+    ``default`` (parameters only) is the value every entry takes unless the user gives one
+    (the value of a fixed parameter, or the initial value of a trainable one that is neither a
+    weight nor a bias, such as a time constant); ``note`` says why, or what to pass when there
+    is no default."""
 
     name: str
     symbol: sympy.Symbol
@@ -34,6 +62,8 @@ class Leaf:
     role: str  # "state" | "input" | "parameter"
     trainable: bool = True
     latex: str = ""
+    default: float | None = None
+    note: str = ""
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,6 +74,8 @@ class MatrixParameter:
     symbol: sympy.MatrixSymbol
     trainable: bool = True
     latex: str = ""
+    default: float | None = None
+    note: str = ""
     role: str = "parameter"
 
     @property
@@ -65,7 +97,7 @@ class MatrixTerm:
 class MatVec:
     """``matrix @ operand`` with ``matrix = Σ coeff_k · base_k`` (see :class:`MatrixTerm`)."""
 
-    symbol: sympy.Symbol
+    symbol: NodeSymbol
     matrix: sympy.MatrixExpr
     terms: tuple[MatrixTerm, ...]
     operand: sympy.Expr
@@ -76,7 +108,7 @@ class MatVec:
 class Dot:
     """The scalar ``leftᵀ right`` of two vector expressions of the same size."""
 
-    symbol: sympy.Symbol
+    symbol: NodeSymbol
     left: sympy.Expr
     right: sympy.Expr
     size: None = SCALAR

@@ -1,18 +1,68 @@
-"""Plain-text rendering of cells, terms and derivations, in the cell's own names.
+"""Plain-text rendering of cell expressions, terms, Jacobians and derivations, in the cell's own names.
 
-``term_text(cell, term)`` prints one structured term with its factors joined by ``@``
-(``diag(u) @ (W) @ diag(v)``, ``(u)^T`` for a row, ``kron(I_n, (h)^T)`` for ``I ⊗ hᵀ``);
-reports, the mutation suite and the command line all name terms with it.
-``derivation_text`` prints a whole derivation, block by block.
+* :func:`expression_text` prints an elementwise expression; a computed node prints as it
+  was written (``W@h``, ``(alpha*W + beta*W.T)@(r*h)``, ``w@h`` for the scalar ``wᵀh``).
+* :func:`term_text` prints one structured term with its factors joined by ``@``
+  (``diag(u) @ W @ diag(v)``, ``(u)^T`` for a row, ``kron(I_n, (h)^T)`` for ``I ⊗ hᵀ``);
+  reports, the mutation suite and the command line all name terms with it.
+* :func:`jacobian_text`, :func:`block_jacobian_text` and :func:`derivation_text` print a
+  block, a block matrix and a whole derivation, one term per line — what ``str()`` of a
+  :class:`~gatejac.symbolic.Jacobian`, :class:`~gatejac.symbolic.BlockJacobian`,
+  :class:`~gatejac.symbolic.Term` and :class:`~gatejac.symbolic.Derivation` returns.
 """
 
 from __future__ import annotations
 
-import sympy
+from typing import TYPE_CHECKING
 
-from ._cell import Cell
-from ._derive import Derivation
-from ._linear import Column, Diag, Kron, Mat, Row, Scale, Term
+import sympy
+from sympy.printing.str import StrPrinter
+
+from ._linear import BlockJacobian, Column, Diag, Jacobian, Kron, Mat, Row, Scale, Term
+
+if TYPE_CHECKING:
+    from ._cell import Cell
+    from ._derive import Derivation
+
+
+class _TextPrinter(StrPrinter):
+    """SymPy's plain-text printer; a computed node prints as its own text."""
+
+    def _print_NodeSymbol(self, expr) -> str:
+        return expr.text
+
+
+_PRINTER = _TextPrinter()
+
+
+def expression_text(expr) -> str:
+    """A cell expression (elementwise or matrix) as plain text in the cell's names."""
+    return _PRINTER.doprint(sympy.sympify(expr) if not isinstance(expr, sympy.Basic) else expr)
+
+
+def term_text(cell: Cell | None, term: Term) -> str:
+    """One structured term as plain text, factors joined by ``@``.  With ``cell``, a column
+    that is a scalar read by every unit prints as ``(u)*ones(n)``."""
+    text = " @ ".join(_factor_text(cell, f) for f in term.structure) or "I"
+    coefficient = term.coefficient
+    if coefficient == 1:
+        return text
+    scale = expression_text(coefficient)
+    return f"({scale}) * {text}" if isinstance(coefficient, sympy.Add) else f"{scale} * {text}"
+
+
+def jacobian_text(block: Jacobian, cell: Cell | None = None, indent: str = "") -> str:
+    """``d<out>'/d<wrt> = t_1 + t_2 …`` with one term per line (``0`` for a zero block)."""
+    head = f"{indent}d{block.out}'/d{block.wrt} ="
+    if block.is_zero:
+        return f"{head} 0"
+    lines = [f"{indent}    {'+' if i else ' '} {term_text(cell, t)}" for i, t in enumerate(block.terms)]
+    return "\n".join([head, *lines])
+
+
+def block_jacobian_text(blocks: BlockJacobian, cell: Cell | None = None, indent: str = "") -> str:
+    """Every block of a block Jacobian, in row-major order."""
+    return "\n".join(jacobian_text(block, cell, indent) for block in blocks.blocks.values())
 
 
 def derivation_text(derivation: Derivation) -> str:
@@ -23,56 +73,39 @@ def derivation_text(derivation: Derivation) -> str:
     lines += [f"  {label}: {value}" for label, value in (("convention", cell.convention),
                                                        ("reference", cell.reference)) if value]
     lines += ["", "equations"]
-    lines += [f"  {n.name} = {cell.text(n.expr)}" + ("    (gate)" if n.is_gate else "") for n in cell.named]
-    lines += [f"  {s.name}' = {cell.text(cell.updates[s.name])}" for s in cell.states]
-    lines += ["", "state Jacobian"] + _blocks_text(derivation, derivation.state.blocks)
+    lines += [f"  {n.name} = {expression_text(n.expr)}" + ("    (gate)" if n.is_gate else "") for n in cell.named]
+    lines += [f"  {s.name}' = {expression_text(cell.updates[s.name])}" for s in cell.states]
+    sections = [("state Jacobian", derivation.state)]
     if cell.gates:
         split = derivation.gate_split()
-        lines += ["", "gate split J = A + B, A: gates frozen"] + _blocks_text(derivation, split.A.blocks)
-        lines += ["", "gate split J = A + B, B: terms through a gate"] + _blocks_text(derivation, split.B.blocks)
+        sections += [("gate split J = A + B, A: gates frozen", split.A),
+                     ("gate split J = A + B, B: terms through a gate", split.B)]
     if cell.inputs:
-        lines += ["", "input Jacobian"] + _blocks_text(derivation, derivation.input.blocks)
+        sections.append(("input Jacobian", derivation.input))
+    for title, blocks in sections:
+        lines += ["", title, block_jacobian_text(blocks, cell, "  ")]
     lines += ["", "parameter Jacobians (matrix parameters flattened row-major)"]
-    for blocks in derivation.parameters.values():
-        lines += _blocks_text(derivation, blocks.blocks)
+    lines += [block_jacobian_text(blocks, cell, "  ") for blocks in derivation.parameters.values()]
     return "\n".join(lines)
 
 
-def _blocks_text(derivation: Derivation, blocks: dict) -> list[str]:
-    lines = []
-    for (out, wrt), block in blocks.items():
-        count = f"{len(block.terms)} term{'s' if len(block.terms) != 1 else ''}"
-        lines.append(f"  d{out}'/d{wrt}: " + ("0" if block.is_zero else count))
-        lines += [f"    {'+' if i else ' '} {term_text(derivation.cell, t)}" for i, t in enumerate(block.terms)]
-    return lines
-
-
-def term_text(cell: Cell, term: Term) -> str:
-    """One structured term as plain text in ``cell``'s names, factors joined by ``@``."""
-    text = " @ ".join(_factor_text(cell, f) for f in term.structure) or "I"
-    coefficient = term.coefficient
-    if coefficient == 1:
-        return text
-    scale = cell.text(coefficient)
-    return f"({scale}) * {text}" if isinstance(coefficient, sympy.Add) else f"{scale} * {text}"
-
-
-def _factor_text(cell: Cell, factor) -> str:
-    text = cell.text
+def _factor_text(cell: Cell | None, factor) -> str:
+    text = expression_text
     if isinstance(factor, Diag):
         return f"diag({text(factor.value)})"
     if isinstance(factor, Column):
-        return f"({text(factor.value)})" + ("" if cell.size_of(factor.value) else f"*ones({factor.size})")
+        scalar = cell is not None and cell.size_of(factor.value) is None
+        return f"({text(factor.value)})" + (f"*ones({factor.size})" if scalar else "")
     if isinstance(factor, Row):
         return f"({text(factor.value)})^T"
     if isinstance(factor, Mat):
-        return f"({factor.matrix})"
+        return f"({text(factor.matrix)})"
     if isinstance(factor, Kron):
         pair = [f"I_{factor.dim}", f"({text(factor.value)})^T"]
         return f"kron({', '.join(reversed(pair) if factor.transposed else pair)})"
     if isinstance(factor, Scale):
         return f"({text(factor.value)})"
-    raise TypeError(f"{factor!r} is not a factor of a structured term (see symbolic._linear)")
+    raise TypeError(f"{factor!r} is not a factor of a structured term (Scale, Diag, Column, Row, Mat or Kron)")
 
 
 def _first_line(text: str) -> str:

@@ -38,7 +38,7 @@ VARIANTS = cells.variants()
 # (n, m): every n in {1, 2, 3} and every m in {1, 2}; n = 1 < m catches transposed input maps.
 SIZES = [(1, 2), (2, 1), (3, 2)]
 UNGATED = ("leaky", "leaky_dt", "elman", "wcrnn")
-MARKED_RECOLLECTIONS = ("gru_gain", "lstm_gain", "wcrnn")
+RECONSTRUCTED = ("gru_gain", "lstm_gain", "wcrnn")
 
 
 def _variant_id(variant) -> str:
@@ -313,7 +313,8 @@ def test_docstring_gives_equations_convention_and_reference(name):
     reference = " ".join(cells.get(name).reference.split())
     assert "Equations as implemented" in doc and "Convention" in doc
     assert f"Reference: {reference}" in doc
-    assert ("[R]" in doc) is (name in MARKED_RECOLLECTIONS)
+    assert "[R" not in doc, "review marks do not belong in user-facing text"
+    assert ("not available to us" in doc) is (name in RECONSTRUCTED), "a reconstruction says so in plain words"
 
 
 def test_torch_cells_name_parameters_after_torch_row_blocks():
@@ -335,7 +336,7 @@ BAD_GETS = [
     ("wcrnn", {"residual": "nonlinar"}, SpecError, "unknown residual= value 'nonlinar'; did you mean 'nonlinear'"),
     ("wcrnn", {"residual_matrix": "rotational"}, SpecError, "Known residual_matrix= values: dense, diagonal"),
     ("elman", {"n": 0}, ShapeError, "state 'h': size 0 is not a positive integer"),
-    ("gru_torch", {"m": "h"}, SpecError, "input 'x': size name 'h' is already a declared name"),
+    ("gru_torch", {"m": "h"}, SpecError, "input 'x': size name 'h' is also the name of a state; .* name the size differently"),
 ]
 
 
@@ -392,3 +393,36 @@ BAD_RESIDUALS = [
 def test_bad_residual_arguments_raise_clear_errors(builder, args, error, match):
     with pytest.raises(error, match=match):
         builder(*args)
+
+
+# ---------------------------------------------------------------------- defaults of fixed parameters
+DEFAULTS = {
+    ("leaky", "alpha"): 0.8, ("leaky_dt", "dt"): 1.0, ("leaky_dt", "tau"): 1.25,
+    **{("gru_gain", f"alpha_{k}"): 1.0 for k in "zr"}, **{("lstm_gain", f"alpha_{k}"): 1.0 for k in "ifo"},
+}
+WITHOUT_DEFAULT = {("wcrnn", "R"), ("wcrnn", "lam"), ("wcrnn", "gamma")}
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=_variant_id)
+def test_parameters_carry_their_defaults_and_notes(variant):
+    """The catalogue, not the numeric layer, says what a fixed parameter defaults to and why;
+    a fixed parameter without a default says what to pass."""
+    name, options = variant
+    for p in cells.get(name, **options).parameters:
+        assert p.default == DEFAULTS.get((name, p.name)), (name, p.name)
+        if p.default is not None:
+            assert p.note, f"{name}.{p.name}: a default says why it is what it is"
+        elif not p.trainable:
+            assert (name, p.name) in WITHOUT_DEFAULT and "pass" in p.note and "e.g." in p.note, (name, p.name)
+        else:
+            assert p.note == "", (name, p.name)
+
+
+def test_a_default_is_a_float_read_back_from_the_declaration():
+    cell = symbolic.Cell("c")
+    h = cell.state("h", "n")
+    a = cell.parameter("a", trainable=False, default=sympy.Rational(1, 2), note="half")
+    W = cell.parameter("W", ("n", "n"), trainable=False, default=np.float32(0.25))
+    cell.update(h, a * (W @ h))
+    assert (cell.piece("a").default, cell.piece("a").note) == (0.5, "half")
+    assert type(cell.piece("W").default) is float and cell.piece("W").default == 0.25

@@ -7,7 +7,8 @@
 
 from __future__ import annotations
 
-from .._cell import Cell, Vec
+from .._cell import Cell
+from .._vec import Vec
 
 
 def affine(cell: Cell, h: Vec, x: Vec, recurrent: str, input_: str, bias: str | None = None) -> Vec:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .._cell import Cell, Vec
+from .._cell import Cell
+from .._vec import Vec
 from .._elementwise import sigmoid, tanh
 from ._affine import torch_affine
 from ._gates import gained_gate, plain_gate
@@ -29,7 +30,7 @@ def _reset_inside(cell: Cell, h: Vec, x: Vec, make_gate: Callable[[Cell, Vec, Ve
     W_h = cell.parameter("W_h", (h.size, h.size))
     U_h = cell.parameter("U_h", (h.size, x.size))
     b_h = cell.parameter("b_h", h.size)
-    h_tilde = cell.let("h_tilde", tanh(W_h @ (r * h) + U_h @ x + b_h), latex=r"\tilde{h}")
+    h_tilde = cell.let("h_tilde", tanh(W_h @ (r * h) + U_h @ x + b_h))
     return z, h_tilde
 
 
@@ -100,8 +101,8 @@ def gru_torch(n="n", m="m", *, bias: bool = True) -> Cell:
 
         r  = σ(W_ir x + b_ir + W_hr h + b_hr)       (gate)
         z  = σ(W_iz x + b_iz + W_hz h + b_hz)       (gate)
-        ñ  = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))   (named h_tilde; torch calls it n)
-        h' = (1 − z) ⊙ ñ + z ⊙ h
+        h̃  = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))   (named h_tilde; torch calls it n)
+        h' = (1 − z) ⊙ h̃ + z ⊙ h
 
     With bias=False (``GRUCell(bias=False)``) every b_·· is absent.  Parameters are torch's row
     blocks in the order r, z, n: ``weight_ih = [W_ir; W_iz; W_in]`` (3n×m),
@@ -127,7 +128,7 @@ def gru_torch(n="n", m="m", *, bias: bool = True) -> Cell:
     input_side, hidden_side = torch_affine(cell, h, x, "rzn", bias)
     r = cell.gate("r", sigmoid(input_side["r"] + hidden_side["r"]))
     z = cell.gate("z", sigmoid(input_side["z"] + hidden_side["z"]))
-    h_tilde = cell.let("h_tilde", tanh(input_side["n"] + r * hidden_side["n"]), latex=r"\tilde{n}")
+    h_tilde = cell.let("h_tilde", tanh(input_side["n"] + r * hidden_side["n"]))
     cell.update(h, (1 - z) * h_tilde + z * h)
     return cell.validate()
 

@@ -19,8 +19,8 @@ def leaky(n="n", m="m", *, bias: bool = True) -> Cell:
         a  = W h + U x + b                 (b only if bias=True)
         h' = (1 − α) h + α tanh(a)
 
-    ``α`` is a fixed (non-trainable) scalar parameter ``alpha``; ``1 − α`` is the per-step
-    retention.  State Jacobian ``(1 − α) I + α diag(tanh'(a)) W``; no gate, so the gate split
+    ``α`` is a fixed (non-trainable) scalar parameter ``alpha``, by default 0.8 (the leak of
+    Livi's code); ``1 − α`` is the per-step retention.  State Jacobian ``(1 − α) I + α diag(tanh'(a)) W``; no gate, so the gate split
     has B = 0.
 
     Convention: α multiplies the candidate (write fraction), as in Livi's code
@@ -38,7 +38,7 @@ def leaky(n="n", m="m", *, bias: bool = True) -> Cell:
         convention="h' = (1 - alpha) h + alpha tanh(W h + U x + b); alpha (fixed) multiplies the candidate",
     )
     h, x = cell.state("h", n), cell.input("x", m)
-    alpha = cell.parameter("alpha", trainable=False)
+    alpha = cell.parameter("alpha", trainable=False, default=0.8, note="the leak of Livi's code")
     a = cell.let("a", affine(cell, h, x, "W", "U", "b" if bias else None))
     cell.update(h, (1 - alpha) * h + alpha * tanh(a))
     return cell.validate()
@@ -53,7 +53,8 @@ def leaky_dt(n="n", m="m", *, bias: bool = True) -> Cell:
         a  = W h + U x + b                 (b only if bias=True)
         h' = (1 − α) h + α tanh(a)
 
-    ``dt`` (Δt) is a fixed scalar parameter and ``tau`` (τ) a trainable one, so the
+    ``dt`` (Δt, default 1: time in steps) is a fixed scalar parameter and ``tau`` (τ, initial
+    value 1.25, so that α = 0.8 as in :func:`leaky`) a trainable one, so the
     parameter Jacobian with respect to τ is −(Δt/τ²)(tanh(a) − h).  This is one explicit
     Euler step of the rate equation τ dh/ds = −h + tanh(W h + U x + b); the state Jacobian is
     I + Δt ∂f/∂h with f = (−h + tanh(a))/τ.
@@ -71,8 +72,8 @@ def leaky_dt(n="n", m="m", *, bias: bool = True) -> Cell:
         convention="h' = (1 - dt/tau) h + (dt/tau) tanh(W h + U x + b); dt fixed, tau trainable",
     )
     h, x = cell.state("h", n), cell.input("x", m)
-    dt = cell.parameter("dt", trainable=False, latex=r"\Delta t")
-    tau = cell.parameter("tau")
+    dt = cell.parameter("dt", trainable=False, default=1.0, note="time measured in steps", latex=r"\Delta t")
+    tau = cell.parameter("tau", default=1.25, note="initial value: alpha = dt/tau = 0.8, the leak of Livi's code")
     alpha = cell.let("alpha", dt / tau)
     a = cell.let("a", affine(cell, h, x, "W", "U", "b" if bias else None))
     cell.update(h, (1 - alpha) * h + alpha * tanh(a))

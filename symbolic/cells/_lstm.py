@@ -3,7 +3,8 @@ gating-theory papers.  The state is the pair (h, c), declared in that order."""
 
 from __future__ import annotations
 
-from .._cell import Cell, Vec
+from .._cell import Cell
+from .._vec import Vec
 from .._elementwise import sigmoid, tanh
 from ._affine import affine, torch_affine
 from ._gates import gained_gate
