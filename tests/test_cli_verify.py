@@ -11,7 +11,7 @@ import sympy
 
 import gatejac.verify._check as checking_module
 from gatejac.symbolic import BlockJacobian, Cell, GatejacError, cells, derive, sigmoid, tanh
-from gatejac.verify._claims import Claims, check_claims, column, diag, eye_kron, identity, outer
+from gatejac.verify import Claims, check_claims, column, diag, eye_kron, identity, outer
 from gatejac.symbolic import term_text
 from gatejac.verify._cli import main
 
@@ -140,7 +140,7 @@ sys.path.insert(0, {examples!r})
 import torch
 from multigate_claims import multigate_cell
 from multigate_torch_step import torch_step
-from gatejac.verify._claims import Claims
+from gatejac.verify import Claims
 
 
 def transposed_gate_step(states, inputs, params):

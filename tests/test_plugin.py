@@ -7,10 +7,11 @@ import json
 import pytest
 
 # pytester's in-process runs restore sys.modules when they finish, so a module first imported
-# inside one is imported afresh afterwards (and gatejac's classes would exist twice): import
-# gatejac here first.  torch cannot be imported twice at all (its C extension fails), so the
-# sample project, whose checks run torch.func, runs in a subprocess.
-import gatejac.verify._assertions  # noqa: F401
+# inside one is imported afresh afterwards (gatejac's classes would exist twice, and NumPy's and
+# torch's C extensions cannot load twice at all).  The plugin itself imports none of them (see
+# test_plugin_startup.py), so import the checks, and with them NumPy and the kernels, here
+# first; the sample project, whose checks run torch.func, runs in a subprocess.
+import gatejac.verify._check  # noqa: F401
 from gatejac.symbolic import cells, derive
 from gatejac.symbolic import term_text
 
@@ -145,4 +146,4 @@ def test_a_bad_marker_is_a_clear_error(pytester, marker, message):
 def test_an_unknown_backend_option_is_rejected(pytester):
     result = pytester.runpytest("--gatejac-backend=jax")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "invalid choice: 'jax'" in result.stderr.str()
+    assert "--gatejac-backend=jax: unknown backend 'jax'; choose one of numpy, torch" in result.stderr.str()

@@ -170,7 +170,8 @@ def _add_check(commands) -> None:
 
 
 def _check_file(args: argparse.Namespace) -> int:
-    from ._claims import check_claims, load_target  # numeric and the oracles load only for the commands that check
+    from ._claims import check_claims  # numeric and the oracles load only for the commands that check
+    from ._target import load_target
 
     if args.json is not None:
         output.claim(args.json, "the JSON report")

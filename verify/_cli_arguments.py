@@ -4,7 +4,7 @@ A cell on the command line is a catalogue name (``gru_torch``, with ``--option k
 for its keyword options) or ``path/to/file.py:NAME``: the file is imported with its
 directory on ``sys.path`` and ``NAME`` — a :class:`symbolic.Cell`, a function giving one, or
 a ``(cell, claims)`` pair — is taken, exactly as ``gatejac check`` reads it
-(``verify._claims.load_target``).
+(``verify._target.load_target``).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def cell_of(text: str, options: dict) -> Cell:
     if options:
         raise CommandLineError(f"--option {', '.join(f'{k}={v!r}' for k, v in options.items())} applies to "
                                f"catalogue cells, not to {text!r}; build the cell with those options in the file")
-    from ._claims import load_target  # numeric loads only when a user's file is read
+    from ._target import load_target  # numeric loads only when a user's file is read
 
     return load_target(text)[0]
 

@@ -1,9 +1,16 @@
 """gatejac's pytest plugin, registered through the ``pytest11`` entry point
-``gatejac = "verify._plugin"`` (active in every pytest run once gatejac is installed).
+``gatejac = "gatejac.verify._plugin"`` (active in every pytest run once gatejac is installed;
+``-p no:gatejac`` turns it off).
+
+Loading it costs nothing measurable: it imports pytest and the standard library only.
+SymPy, NumPy, torch and gatejac's kernels and oracles load when a test first uses a gatejac
+fixture, the ``gatejac`` marker or a ``--gatejac-*`` option — or imports ``gatejac.verify``'s
+functions itself.
 
 Command-line options
-    ``--gatejac-backend=numpy|torch``  backend of ``compiled_cell``, ``gatejac_checker`` and
-                                       ``verify.assert_jacobians`` (default ``numpy``)
+    ``--gatejac-backend=numpy|torch``  backend of ``compiled_cell``, ``gatejac_checker``,
+                                       ``gatejac_claims`` and ``verify.assert_jacobians``
+                                       (default ``numpy``)
     ``--gatejac-dtype=float64|float32`` dtype they check (default ``float64``; float32
                                        kernels are compared with the float64 ones)
     ``--gatejac-report=PATH``          write every report produced through the plugin in
@@ -21,17 +28,20 @@ Fixtures
                          looked up with ``symbolic.cells.get(name, **cell_options)``
     ``gatejac_checker``  ``checker(cell, **check_options)`` → ``verify.check``'s
                          :class:`Report`, with the test's defaults filled in
-
-Helper
-    ``verify.assert_jacobians(cell, **check_options)`` (see :mod:`verify._assertions`):
-    fails the test with the report's text as the failure output.
+    ``gatejac_claims``   ``gatejac_claims(cell, claims, **options)`` → ``verify.assert_claims``
+                         with the test's defaults (backend, seed, points, sizes, oracles)
+                         filled in: the test fails with the claims report's text only
 
 Example::
 
-    import pytest, verify
+    import pytest
+    from gatejac import verify
 
     def test_my_cell_jacobians():
         verify.assert_jacobians(my_cell())
+
+    def test_my_hand_derivation(gatejac_claims):
+        gatejac_claims(my_cell(), verify.Claims(torch_step=my_step))
 
     @pytest.mark.gatejac(backend="torch")
     def test_compiled(compiled_cell, gatejac_checker):
@@ -48,20 +58,20 @@ from pathlib import Path
 
 import pytest
 
-from ._assertions import Session, check_in_session, close_session, open_session
+from ._assertions import Session, close_session, open_session
 
-BACKENDS = ("numpy", "torch")
-DTYPES = ("float64", "float32")
 _SESSION = pytest.StashKey[Session]()
+_OPTIONS = {"backend": ("numpy", "BACKENDS"), "dtype": ("float64", "DTYPES")}
+"""``--gatejac-<name>``: its default, and the tuple of ``gatejac.numeric`` it must be in."""
 
 
 # --------------------------------------------------------------------------- options and session
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("gatejac", "gatejac Jacobian checks")
-    group.addoption("--gatejac-backend", choices=BACKENDS, default="numpy",
-                    help="backend of gatejac's compiled_cell, gatejac_checker and assert_jacobians (default numpy)")
-    group.addoption("--gatejac-dtype", choices=DTYPES, default="float64",
-                    help="dtype gatejac's checks use (default float64)")
+    group.addoption("--gatejac-backend", default="numpy", metavar="NAME",
+                    help="backend of gatejac's fixtures and assert_jacobians: numpy or torch (default numpy)")
+    group.addoption("--gatejac-dtype", default="float64", metavar="NAME",
+                    help="dtype gatejac's checks use: float64 or float32 (default float64)")
     group.addoption("--gatejac-report", metavar="PATH", default=None,
                     help="write every gatejac report of this session to PATH as JSON")
 
@@ -72,9 +82,23 @@ def pytest_configure(config: pytest.Config) -> None:
         "gatejac(**options): verify.check options for this test (backend, dtype, seed, points, sizes, oracles), "
         "overriding --gatejac-backend/--gatejac-dtype",
     )
-    session = Session({"backend": config.getoption("gatejac_backend"), "dtype": config.getoption("gatejac_dtype")})
+    session = Session({name: _option(config, name) for name in _OPTIONS})
     config.stash[_SESSION] = session
     open_session(session)
+
+
+def _option(config: pytest.Config, name: str) -> str:
+    """``--gatejac-<name>``, checked against ``gatejac.numeric``'s names when it is given."""
+    value = config.getoption(f"gatejac_{name}")
+    default, names = _OPTIONS[name]
+    if value != default:
+        from gatejac import numeric  # only when the option is used
+
+        allowed = getattr(numeric, names)
+        if value not in allowed:
+            raise pytest.UsageError(f"--gatejac-{name}={value}: unknown {name} {value!r}; "
+                                    f"choose one of {', '.join(allowed)}")
+    return value
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -103,7 +127,7 @@ def _marker_options(item: pytest.Item) -> dict:
     marker = item.get_closest_marker("gatejac")
     if marker is None:
         return {}
-    from gatejac.symbolic._errors import unknown_name
+    from gatejac.symbolic import unknown_name
 
     from ._check import check
 
@@ -149,7 +173,27 @@ def compiled_cell(gatejac_backend: str):
 def gatejac_checker():
     """``checker(cell, **check_options)`` → ``verify.check``'s Report, with this test's
     defaults (marker, command line) filled in and recorded for ``--gatejac-report``."""
+    from ._assertions import check_in_session
+
     return check_in_session
+
+
+@pytest.fixture
+def gatejac_claims(request: pytest.FixtureRequest):
+    """``gatejac_claims(cell, claims, **options)`` → ``verify.assert_claims(cell, claims,
+    **options)`` with the options it takes (backend, seed, points, sizes, oracles) filled in
+    from this test's marker and the command line.  A failed claim fails the test with the
+    claims report's text only."""
+    from gatejac.verify import assert_claims
+
+    accepted = inspect.signature(assert_claims).parameters
+    defaults = {k: v for k, v in request.config.stash[_SESSION].options().items() if k in accepted}
+
+    def assert_claims_in_test(cell, claims=None, **options):
+        __tracebackhide__ = True  # pytest: show the test's line, not this helper's
+        return assert_claims(cell, claims, **{**defaults, **options})
+
+    return assert_claims_in_test
 
 
 # --------------------------------------------------------------------------- failures and the report file
@@ -157,8 +201,8 @@ def gatejac_checker():
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     """A failed gatejac verification shows the report, not a traceback."""
     outcome = yield
-    checks = sys.modules.get("gatejac.verify._check")  # not imported: no VerificationError was raised
-    if call.excinfo is not None and checks is not None and call.excinfo.errisinstance(checks.VerificationError):
+    errors = sys.modules.get(f"{__package__}._errors")  # not imported: no VerificationError was raised
+    if call.excinfo is not None and errors is not None and call.excinfo.errisinstance(errors.VerificationError):
         report = outcome.get_result()
         here = [entry for entry in call.excinfo.traceback if Path(entry.path) == Path(item.path)]
         where = f"{item.path.name}:{here[-1].lineno + 1}" if here else item.nodeid
