@@ -27,7 +27,8 @@ What a namespace holds (the two back-ends agree on every name):
   (the sum of every entry, shape ``(1,)``), ``sum_rows`` (over the second-to-last axis),
   ``sum_to(c, shape)`` (over leading batch axes), ``outer_sum(c, v)`` (Σ_batch c vᵀ),
   ``max_abs(a)`` (a float), ``all_finite(a)`` (a bool), ``sort_descending`` (last axis);
-* linear algebra: ``qr`` (reduced, of the last two axes);
+* linear algebra: ``qr`` (reduced) and ``svdvals`` (singular values, descending) of the last
+  two axes;
 * kernel writes: ``assign_product(block, a, b)`` (block = a·b), ``add_product`` (block += a·b),
   ``fill_zero``, ``write_block_row`` and ``dense_scope`` (see ``_blockrow``);
 * ``quietly()``: a context in which overflow, division by zero and invalid operations give
@@ -176,6 +177,7 @@ def _numpy_namespace() -> types.SimpleNamespace:
         all_finite=lambda a: bool(np.all(np.isfinite(a))),
         sort_descending=lambda a: -np.sort(-a, axis=-1),
         qr=np.linalg.qr,
+        svdvals=lambda a: np.linalg.svd(a, compute_uv=False),
         assign_product=lambda block, a, b: np.multiply(a, b, out=block),
         add_product=add_product,
         fill_zero=lambda block: block.fill(0),
@@ -292,6 +294,7 @@ def _torch_namespace() -> types.SimpleNamespace:
         all_finite=lambda a: bool(torch.all(torch.isfinite(a))),
         sort_descending=lambda a: torch.sort(a, dim=-1, descending=True).values,
         qr=torch.linalg.qr,
+        svdvals=torch.linalg.svdvals,
         assign_product=assign_product,
         add_product=add_product,
         fill_zero=lambda block: block.zero_(),

@@ -258,7 +258,7 @@ class CompiledCell:
             return reference
         if is_scalar and isinstance(value, (bool, np.bool_)):
             raise ArgumentError(
-                f"{where}={value!r} is a bool; scalar parameter {piece.name} takes a real number such as 0.5 "
+                f"{where} is the bool {value}; scalar parameter {piece.name} takes a real number such as 0.5 "
                 "(or an array of shape () in the values' dtype)"
             )
         value = self._same_kind(value, where)

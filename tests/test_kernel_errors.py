@@ -124,6 +124,18 @@ _VALUE_MISTAKES = [
          ArgumentError, r"cotangents\['h'\] has dtype (torch\.)?float32"),
     _row("out_dtype", lambda c: c.kernels.state_jacobian(*c.values(), out=c.array(2, 3, 3, dtype="float32")),
          ArgumentError, r"out.*float32"),
+    # ---- batch shapes of tangents and cotangents (checked before the kernel broadcasts them)
+    _row("tangent_batch", lambda c: c.kernels.jvp(*c.values(), tangents={"h": c.array(5, 3)}),
+         ArgumentError, r"tangents\['h'\] has batch shape \(5,\).*\(2,\) of the values"),
+    _row("input_tangent_batch", lambda c: c.kernels.jvp(*c.values(), tangents={"x": c.array(3, 2)}),
+         ArgumentError, r"tangents\['x'\] has batch shape \(3,\)"),
+    _row("cotangent_batch", lambda c: c.kernels.vjp(*c.values(), cotangents={"h": c.array(3, 3)}),
+         ArgumentError, r"cotangents\['h'\] has batch shape \(3,\)"),
+    # ---- scalar parameters: numbers, not bools
+    _row("scalar_parameter_bool", lambda c: c.kernels.step(*c.values(params={"alpha": True})),
+         ArgumentError, r"params\['alpha'\] is the bool True; scalar parameter alpha takes a real number"),
+    _row("scalar_parameter_numpy_bool", lambda c: c.kernels.step(*c.values(params={"alpha": np.bool_(True)})),
+         ArgumentError, r"params\['alpha'\] is the bool True"),
 ]
 
 
@@ -133,6 +145,26 @@ def test_argument_mistakes_raise_clear_errors(make_mistake, error, match, backen
     assert issubclass(error, GatejacError)
     with pytest.raises(error, match=match):
         make_mistake(_Call(backend))
+
+
+def test_a_read_only_out_is_refused_before_the_kernel_writes():
+    call = _Call("numpy")
+    out = np.zeros((2, 3, 3))
+    out.flags.writeable = False
+    with pytest.raises(ArgumentError, match=r"out is read-only.*writable array"):
+        call.kernels.state_jacobian(*call.values(), out=out)
+
+
+@pytest.mark.parametrize("backend", numeric.BACKENDS)
+def test_tangents_whose_batch_broadcasts_with_the_values_are_accepted(backend):
+    """A tangent batch that broadcasts with the values' (here (3, 2) against (2,)) is the
+    trajectories' column-batch form: it must not be refused by the batch check."""
+    call = _Call(backend)
+    stacked = call.array(3, 2, 3) + 1
+    result = call.kernels.jvp(*call.values(), tangents={"h": stacked})
+    single = call.kernels.jvp(*call.values(), tangents={"h": stacked[0]})
+    assert tuple(result["h"].shape) == (3, 2, 3)
+    np.testing.assert_allclose(np.asarray(result["h"][1]), np.asarray(single["h"]), rtol=1e-14)
 
 
 def test_values_on_different_devices_are_refused():
