@@ -477,7 +477,7 @@ class Cell:
         if any(str(d) == name for d in self.dims):
             raise DuplicateNameError(
                 f"name {name!r} is already a size of cell {self.name!r}: sizes are symbols in the shapes, so one "
-                f"name cannot be both; name the size differently (e.g. {self._free_size_name(name)!r})"
+                "name cannot be both; choose another name"
             )
 
     def _free_size_name(self, taken: str) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import sympy
+from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
 from ._linear import BlockJacobian, Column, Diag, Jacobian, Kron, Mat, Row, Scale, Term
@@ -26,10 +27,23 @@ if TYPE_CHECKING:
 
 
 class _TextPrinter(StrPrinter):
-    """SymPy's plain-text printer; a computed node prints as its own text."""
+    """SymPy's plain-text printer; a computed node prints as its own text, a matrix product
+    as it is written (``W@U``), a scaled matrix without brackets around a sign (``-g*I``)."""
 
     def _print_NodeSymbol(self, expr) -> str:
         return expr.text
+
+    def _print_MatMul(self, expr) -> str:
+        scalar, matrices = expr.as_coeff_matrices()
+        sign = "-" if (scalar.is_Mul or scalar.is_Number) and scalar.as_coeff_Mul()[0].is_negative else ""
+        scalar = -scalar if sign else scalar
+        body = "@".join(self.parenthesize(m, PRECEDENCE["Mul"], strict=True) for m in matrices)
+        return sign + (body if scalar == 1 else f"{self.parenthesize(scalar, PRECEDENCE['Mul'])}*{body}")
+
+    def _print_MatPow(self, expr) -> str:
+        if expr.exp.is_Integer and expr.exp > 1:
+            return "@".join([self.parenthesize(expr.base, PRECEDENCE["Mul"], strict=True)] * int(expr.exp))
+        return super()._print_MatPow(expr)
 
 
 _PRINTER = _TextPrinter()

@@ -457,6 +457,9 @@ def unknown_piece():
     cell.piece("W_x")
 
 
+# class names of gatejac's internals and its generated node names (``_mv3``, ``_dot0``)
+INTERNAL = re.compile(r"\bVec\(|\bLeaf\b|\bMatVec\b|\bMatrixParameter\b|\bNamed\b|\bNodeSymbol\b|\b_(mv|dot)\d")
+
 CASES = [
     # shapes
     (elementwise_sizes, ShapeError, r"h \+ x mixes vectors of different sizes \(h of size n; x of size m\)"),
@@ -553,6 +556,7 @@ def test_bad_spec_raises_clear_gatejac_error(build, error, message):
         build()
     assert isinstance(raised.value, GatejacError)
     assert type(raised.value).__module__ == "gatejac.symbolic._errors"
+    assert not INTERNAL.search(str(raised.value)), "messages speak the cell's language, not gatejac's class names"
 
 
 def test_table_covers_many_distinct_mistakes():
