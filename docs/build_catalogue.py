@@ -4,7 +4,7 @@
 
 Writes ``docs/catalogue.tex`` (for each cell of ``symbolic.cells``: its equations; the state
 Jacobian as definition → chain rule → closed form; the gate split; the input and parameter
-Jacobians), compiles it with ``pdflatex`` (twice, for the table of contents) into
+Jacobians), compiles it with ``pdflatex`` (until the table of contents is stable) into
 ``docs/catalogue.pdf``, and renders pages 1..K to ``docs/catalogue-<page>.png`` with
 ``pdftoppm -png -r 80`` so the notation can be looked at without a PDF viewer.
 """
@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 import gatejac.symbolic.cells as catalogue
-from gatejac.symbolic._latex import compile_latex, document_latex
+from gatejac.symbolic import compile_latex, document_latex
 
 DOCS = Path(__file__).resolve().parent
 
@@ -29,7 +29,7 @@ def build(pages: int) -> list[Path]:
     tex = DOCS / "catalogue.tex"
     tex.write_text(document_latex([catalogue.get(name) for name in catalogue.names()], title="gatejac catalogue"))
     with tempfile.TemporaryDirectory() as work:  # keep .aux/.log/.toc out of docs/
-        pdf = compile_latex(shutil.copy(tex, work), runs=2)
+        pdf = compile_latex(shutil.copy(tex, work))
         shutil.copy(pdf, DOCS / "catalogue.pdf")
     for old in DOCS.glob("catalogue-*.png"):
         old.unlink()

@@ -4,7 +4,7 @@
 parameter its own SymPy symbol (``h_0``, ``W_1_2`` …) and evaluates the cell's update to
 explicit column matrices.  :func:`dense_jacobian` then lets SymPy's ``Matrix.jacobian``
 differentiate that — no structured rule is involved — and :func:`dense_block` renders a
-structured :class:`~symbolic._linear.Jacobian` at the same sizes, so the two can be
+structured :class:`~gatejac.symbolic.Jacobian` at the same sizes, so the two can be
 compared exactly (:func:`exactly_equal`).  Only practical for small sizes (n ≤ 3 or so).
 """
 

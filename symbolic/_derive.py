@@ -135,10 +135,10 @@ class Derivation:
 
     def __init__(self, cell: Cell):
         if not isinstance(cell, Cell):
-            hint = f"; for a catalogue cell write derive(symbolic.cells.get({cell!r}))" if isinstance(cell, str) else ""
+            hint = f"; for a catalogue cell write derive(gatejac.symbolic.cells.get({cell!r}))" if isinstance(cell, str) else ""
             raise SpecError(
-                f"derive() needs a symbolic.Cell, got {type(cell).__name__} {cell!r}; build one with "
-                f"symbolic.Cell(...){hint}"
+                f"derive() needs a gatejac.symbolic.Cell, got {type(cell).__name__} {cell!r}; build one with "
+                f"gatejac.symbolic.Cell(...){hint}"
             )
         self.cell = cell.validate()
         self._rule = _ChainRule(cell)

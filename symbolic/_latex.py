@@ -15,9 +15,14 @@ r"""LaTeX in the notation of the papers: a cell's equations and every Jacobian o
   then the block matrix of a multi-state cell, the gate split J = A + B, the input Jacobian
   and every parameter Jacobian (matrix parameters flattened row-major, as ``torch.flatten``).
 * :func:`document_latex` — a standalone, compilable document for one or more cells, and
-  :func:`compile_latex` to run ``pdflatex`` on it.
+  :func:`compile_latex` to run ``pdflatex`` on it until its table of contents is stable.
 
-Conventions are those of ``symbolic._linear``: numerator layout ``J[i, j] = ∂out_i/∂in_j``.
+Names print as a paper would set them (``c_new`` → :math:`c_{\mathrm{new}}`, ``eps`` →
+:math:`\varepsilon`, ``alpha_z`` → :math:`\alpha_z`; see ``_names``) unless a declaration
+gives its own ``latex=``.
+
+Conventions are those of the structured terms (``gatejac.symbolic.Term``): numerator layout
+``J[i, j] = ∂out_i/∂in_j``.
 """
 
 from __future__ import annotations
@@ -202,7 +207,7 @@ class CellLatexPrinter(LatexPrinter):
             return self._add_parens(r" \otimes ".join(pair))
         if isinstance(factor, Scale):
             return self.parenthesize(factor.value, _MUL)
-        raise TypeError(f"{factor!r} is not a factor of a structured term (see symbolic._linear)")
+        raise TypeError(f"{factor!r} is not a factor of a structured term (Scale, Diag, Column, Row, Mat or Kron)")
 
     def term(self, term: Term) -> str:
         """A term ``c · F_1 F_2 …``; the empty product is the identity ``I``.  Signs of
@@ -520,20 +525,27 @@ def document_latex(items: Iterable[Cell | Derivation], *, title: str = "gatejac 
     return _PREAMBLE + "\\begin{document}\n" + "\n\n".join(body) + "\n\\end{document}\n"
 
 
-def compile_latex(tex_file: str | Path, *, runs: int = 1, timeout: float = 120) -> Path:
+def compile_latex(tex_file: str | Path, *, max_runs: int = 5, timeout: float = 120) -> Path:
     """Compile ``tex_file`` with ``pdflatex -interaction=nonstopmode -halt-on-error`` in its
-    own directory (``runs=2`` resolves the table of contents) and return the PDF's path.
+    own directory and return the PDF's path.
 
-    Raises :class:`GatejacError` if ``pdflatex`` is not installed or reports an error; the
-    message ends with the last lines of the log, where LaTeX names the error and its line.
+    ``pdflatex`` runs again until the ``.aux`` file (the table of contents, page numbers) is
+    the same after a run as before it, at most ``max_runs`` times, so the table of contents is
+    complete and its page numbers are final.  Raises :class:`GatejacError` if ``pdflatex`` is
+    not installed or reports an error; the message ends with the last lines of the log, where
+    LaTeX names the error and its line.
     """
     tex_file = Path(tex_file).resolve()
+    if isinstance(max_runs, bool) or not isinstance(max_runs, int) or max_runs < 1:
+        raise GatejacError(f"compile_latex: max_runs={max_runs!r} must be a positive integer (2 to 5 is typical)")
     if shutil.which("pdflatex") is None:
         raise GatejacError(
             "pdflatex is not on PATH; install a LaTeX engine (Debian/Ubuntu: apt-get install texlive-latex-base)"
         )
     command = ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", tex_file.name]
-    for _ in range(runs):
+    aux = tex_file.with_suffix(".aux")
+    for _ in range(max_runs):
+        before = aux.read_bytes() if aux.exists() else None
         result = subprocess.run(command, cwd=tex_file.parent, capture_output=True, text=True, timeout=timeout)
         if result.returncode != 0:
             tail = "\n".join(result.stdout.splitlines()[-25:])
@@ -541,4 +553,6 @@ def compile_latex(tex_file: str | Path, *, runs: int = 1, timeout: float = 120) 
                 f"pdflatex failed on {tex_file} (exit code {result.returncode}); "
                 f"the end of its log ({tex_file.with_suffix('.log')}):\n{tail}"
             )
+        if aux.exists() and aux.read_bytes() == before:
+            break
     return tex_file.with_suffix(".pdf")

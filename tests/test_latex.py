@@ -16,8 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gatejac.symbolic.cells as catalogue
-from gatejac.symbolic import Cell, GatejacError, derive, sigmoid, tanh
-from gatejac.symbolic import Column, Diag
+from gatejac.symbolic import Cell, Column, Diag, GatejacError, default_latex, derivation_text, derive, sigmoid, tanh
 from gatejac.symbolic._latex import _pull_sign, cell_latex, compile_latex, derivation_latex, document_latex, latex_text
 from gatejac.verify.strategies import random_cells
 
@@ -155,7 +154,7 @@ def test_repr_latex_is_a_jupyter_display():
     [
         ("a_b & 50% #1 {x}", r"a\_b \& 50\% \#1 \{x\}"),
         ("σ(α·a + β)", r"\ensuremath{\sigma}(\ensuremath{\alpha}\ensuremath{\cdot}a + \ensuremath{\beta})"),
-        ("Wᵀ ⊙ h — MATH.md §3", r"W\ensuremath{^\top} \ensuremath{\odot} h --- MATH.md \S{}3"),
+        ("Wᵀ ⊙ h — Livi 2025, eq. §3", r"W\ensuremath{^\top} \ensuremath{\odot} h --- Livi 2025, eq. \S{}3"),
         ("Λ λ café", r"\ensuremath{\Lambda} \ensuremath{\lambda} cafe"),
     ],
 )
@@ -208,3 +207,58 @@ def test_random_cells_compile_with_pdflatex(cells):
     """Gate designs nobody has written yet (powers, ratios, scalar gates, W - Wᵀ - γI …)."""
     with tempfile.TemporaryDirectory() as directory:
         compile_or_fail(document_latex(cells), Path(directory) / "random.tex")
+
+
+# ---------------------------------------------------------------------- names as a paper sets them
+def named_cell() -> Cell:
+    """Names a user would write: a suffix word, a short Greek form, an accent, a Greek subscript base."""
+    cell = Cell("names")
+    h, x = cell.state("h", "n"), cell.input("x", "n")
+    eps, lam, alpha_z = cell.parameter("eps", trainable=False), cell.parameter("lam"), cell.parameter("alpha_z")
+    W_rg = cell.parameter("W_rg", ("n", "n"))
+    h_tilde = cell.let("h_tilde", tanh(W_rg @ h + x))
+    c_new = cell.let("c_new", lam * h_tilde + eps * h)
+    cell.update(h, alpha_z * c_new)
+    return cell
+
+
+@pytest.mark.parametrize(("name", "tex"), [
+    ("c_new", r"c_{\mathrm{new}}"), ("eps", r"\varepsilon"), ("lam", r"\lambda"), ("alpha_z", r"\alpha_{z}"),
+    ("h_tilde", r"\tilde{h}"), ("W_rg", r"W_{\mathrm{rg}}"), ("Gamma", r"\Gamma"), ("W_1", "W_{1}"),
+])
+def test_names_render_as_a_paper_would(name, tex):
+    assert default_latex(name) == tex
+
+
+def test_the_equations_use_the_papers_names_and_the_text_the_same_identifiers():
+    cell = named_cell()
+    tex = cell_latex(cell)
+    for expected in (r"c_{\mathrm{new}} &= \varepsilon h + \lambda \tilde{h}", r"\tilde{h} &= \tanh",
+                     r"W_{\mathrm{rg}} h", r"h' &= \alpha_{z} c_{\mathrm{new}}"):
+        assert expected in tex, tex
+    text = derivation_text(derive(cell))
+    for name in ("c_new = eps*h + h_tilde*lam", "h_tilde = tanh(W_rg@h + x)", "h' = alpha_z*c_new"):
+        assert name in text, text
+    assert r"\tilde{h}" in cell_latex(catalogue.get("gru_torch")), "torch's candidate is h_tilde in text and LaTeX"
+
+
+# ---------------------------------------------------------------------- a stable table of contents
+@pytest.mark.latex
+def test_compile_latex_runs_until_the_table_of_contents_is_stable(tmp_path):
+    """One pdflatex run leaves the table of contents empty (it is read from the previous run's
+    .toc); compile_latex reruns until the .aux stops changing."""
+    path = tmp_path / "toc.tex"
+    path.write_text(document_latex([named_cell(), catalogue.get("elman")], title="toc"))
+    compile_latex(path)
+    log = path.with_suffix(".log").read_text(errors="replace")
+    assert "No file toc.toc" not in log and "Label(s) may have changed" not in log
+    toc = path.with_suffix(".toc").read_text()
+    assert toc.count(r"\contentsline {section}") == 2
+    aux = path.with_suffix(".aux").read_bytes()
+    compile_latex(path, max_runs=1)
+    assert path.with_suffix(".aux").read_bytes() == aux
+
+
+def test_compile_latex_refuses_a_bad_run_count(tmp_path):
+    with pytest.raises(GatejacError, match=r"max_runs=0 must be a positive integer"):
+        compile_latex(tmp_path / "x.tex", max_runs=0)
