@@ -1,8 +1,8 @@
-"""Thorough run: the oracle-agreement property of the tests under the ``thorough`` profile.
+"""Thorough run: the oracle-agreement property of the tests under the ``gatejac-thorough`` profile.
 
 Run:  .venv/bin/python benchmarks/thorough.py [--examples 10000] [--random-examples 300] [--seed S]
 
-The property is the one ``tests/test_strategies.py`` runs under ``ci``: an example is a
+The property is the one ``tests/test_strategies.py`` runs under ``gatejac-ci``: an example is a
 catalogue cell (every ``symbolic.cells.variants()`` entry), sizes n, m ∈ {2..6}, a batch of 1–4
 samples, a kernel backend (numpy / torch) and dtype (float64 / float32), a point drawn by
 ``verify.strategies.values`` and one of the cell's parameters.  At that point the float64
@@ -77,9 +77,9 @@ class Tally:
 
 
 def thorough_settings(max_examples: int) -> settings:
-    """The ``thorough`` profile with ``max_examples`` and no example database or shrinking
+    """The ``gatejac-thorough`` profile with ``max_examples`` and no example database or shrinking
     (the property never fails)."""
-    return settings(settings.get_profile("thorough"), max_examples=max_examples, database=None,
+    return settings(settings.get_profile("gatejac-thorough"), max_examples=max_examples, database=None,
                     phases=(Phase.generate,))
 
 
@@ -132,9 +132,9 @@ def run_random(max_examples: int, run_seed: int) -> tuple[Tally, Counter, int]:
 
 
 def summary(catalogue: Tally, wall: float, run_seed: int, random_run) -> str:
-    profile = settings.get_profile("thorough")
+    profile = settings.get_profile("gatejac-thorough")
     lines = [
-        f"Profile `thorough` (max_examples={profile.max_examples}, derandomize={profile.derandomize}, "
+        f"Profile `gatejac-thorough` (max_examples={profile.max_examples}, derandomize={profile.derandomize}, "
         f"print_blob={profile.print_blob}, deadline={profile.deadline}), Hypothesis seed {run_seed} "
         f"(repeat: `benchmarks/thorough.py --seed {run_seed}`), {os.cpu_count()} cores.",
         "",

@@ -1,5 +1,5 @@
-"""Shared test configuration: the Hypothesis profile of the run, from ``verify.strategies``
-(``HYPOTHESIS_PROFILE`` if set, ``ci`` when CI=true, else ``dev``)."""
+"""Shared test configuration: the Hypothesis profile of the run, from ``gatejac.verify.strategies``
+(``HYPOTHESIS_PROFILE`` if set, ``gatejac-ci`` when CI=true, else ``gatejac-dev``)."""
 
 from gatejac.verify.strategies import load_profile
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import os
+import subprocess
 import sys
 from dataclasses import dataclass
 
@@ -27,8 +28,8 @@ from hypothesis import strategies as st
 
 from gatejac import numeric
 from gatejac.symbolic import Cell, Instance, ShapeError, SpecError, UnknownNameError, cells, derive
-from gatejac.symbolic._functions import sigmoid
-from gatejac.verify._check import _compare
+from gatejac.symbolic import sigmoid
+from gatejac.verify._comparison import compare
 from gatejac.verify._oracles import LeafView, ParameterView, Point, oracles_for, taylor_test
 from gatejac.verify._tolerances import tolerance
 from gatejac.verify.strategies import (
@@ -120,11 +121,11 @@ def oracle_failures(example: Example, oracles=ORACLES, derivation=None) -> dict[
                     failures[oracle].append(f"taylor {name}: {outcome.detail}")
                 continue
             expected = oracle_set.jacobian(oracle, view, point)
-            outcome = _compare(kernel, expected, tolerance(oracle, "float64", np.max(np.abs(expected))), 0)
+            outcome = compare(kernel, expected, tolerance(oracle, "float64", np.max(np.abs(expected))), 0)
             if not outcome.passed:
                 failures[oracle].append(_mismatch(oracle, name, outcome))
         if example.dtype != "float64":
-            outcome = _compare(_kernel_matrix(compiled, name, point, example.dtype), kernel,
+            outcome = compare(_kernel_matrix(compiled, name, point, example.dtype), kernel,
                                tolerance("reference", example.dtype, np.max(np.abs(kernel))), 0)
             if not outcome.passed:
                 failures["reference"].append(_mismatch(f"reference ({example.dtype})", name, outcome))
@@ -342,7 +343,7 @@ def test_weights_have_the_gain_over_the_square_root_of_the_fan_in(gain):
     """The sample standard deviation of √fan_in·W/g is 1 within five standard errors
     (1/√(2N) for N entries)."""
     cell = cells.get("elman")
-    params = _first_draw(parameters(cell, sizes={"n": 300, "m": 40}, gain=gain))
+    params = _first_draw(parameters(cell, sizes={"n": 300, "m": 40}, min_gain=gain, max_gain=gain))
     for name, fan_in in (("W", 300), ("U", 40)):
         scaled = params[name] * np.sqrt(fan_in) / gain
         assert abs(np.std(scaled) - 1) <= 5 / np.sqrt(2 * scaled.size), name
@@ -407,13 +408,17 @@ BAD_OPTIONS = [
     (lambda: parameters(LEAKY, sizes={**SIZES, "q": 1}), UnknownNameError, r"unknown size 'q'"),
     (lambda: parameters(LEAKY, sizes={"n": 0, "m": 2}), ShapeError, r"size n=0 must be a positive integer"),
     (lambda: parameters(LEAKY, sizes=[3, 2]), ShapeError, r"sizes=\[3, 2\]\): give a mapping such as"),
-    (lambda: parameters(LEAKY, sizes=SIZES, gain=-1.0), SpecError, r"gain=-1.0: give a finite number > 0"),
+    (lambda: parameters(LEAKY, sizes=SIZES, min_gain=-1.0), SpecError, r"min_gain=-1.0\): give a finite number > 0"),
+    (lambda: values(LEAKY, sizes=SIZES, min_gain=2.0), SpecError, r"min_gain must not exceed max_gain"),
+    (lambda: values(LEAKY, sizes=dimensions(LEAKY)), ShapeError, r"to draw sizes, draw them first"),
+    (lambda: states(LEAKY, sizes=SIZES, batch=st.just((2,))), ShapeError, r"states\(batch=.*give a tuple"),
     (lambda: parameters(LEAKY, sizes=SIZES, dtype="float16"), UnknownNameError, r"unknown dtype 'float16'"),
     (lambda: states(LEAKY, sizes=SIZES, backend="jax"), UnknownNameError, r"unknown backend 'jax'"),
-    (lambda: inputs(LEAKY, sizes=SIZES, batch=(-1,)), ShapeError, r"batch=\(-1,\): give a tuple of non-negative"),
+    (lambda: inputs(LEAKY, sizes=SIZES, batch=(-1,)), ShapeError, r"inputs\(batch=\(-1,\)\): give a tuple of non-negative"),
     (lambda: values(LEAKY, sizes=SIZES, max_preactivation=0), SpecError, r"max_preactivation=0\): give a number > 0"),
     (lambda: load_profile({"HYPOTHESIS_PROFILE": "thorogh"}), UnknownNameError,
-     r"unknown Hypothesis profile 'thorogh'; did you mean 'thorough'"),
+     r"unknown Hypothesis profile 'thorogh'; did you mean 'gatejac-thorough'"),
+    (lambda: load_profile({"HYPOTHESIS_PROFILE": "ci"}), UnknownNameError, r"did you mean 'gatejac-ci'"),
 ]
 
 
@@ -431,27 +436,36 @@ def restore_profile():
 
 
 @pytest.mark.parametrize("environ, expected", [
-    ({}, "dev"),
-    ({"CI": "true"}, "ci"),
-    ({"CI": "true", "HYPOTHESIS_PROFILE": "thorough"}, "thorough"),
-    ({"HYPOTHESIS_PROFILE": "ci"}, "ci"),
+    ({}, "gatejac-dev"),
+    ({"CI": "true"}, "gatejac-ci"),
+    ({"CI": "true", "HYPOTHESIS_PROFILE": "gatejac-thorough"}, "gatejac-thorough"),
+    ({"HYPOTHESIS_PROFILE": "gatejac-ci"}, "gatejac-ci"),
 ])
 def test_load_profile_picks_the_profile_from_the_environment(environ, expected, restore_profile):
     assert load_profile(environ) == expected
     assert settings().max_examples == settings.get_profile(expected).max_examples
-    assert settings().derandomize == (expected == "ci")
+    assert settings().derandomize == (expected == "gatejac-ci")
 
 
-def test_profiles_are_registered_as_documented():
-    assert PROFILES == ("dev", "ci", "thorough")
-    ci, thorough = settings.get_profile("ci"), settings.get_profile("thorough")
+def test_profiles_are_registered_under_names_of_their_own():
+    """gatejac's profiles do not replace Hypothesis's built-in ``ci`` (nor a user's)."""
+    assert PROFILES == ("gatejac-dev", "gatejac-ci", "gatejac-thorough")
+    ci, thorough = settings.get_profile("gatejac-ci"), settings.get_profile("gatejac-thorough")
     assert ci.derandomize and ci.print_blob and ci.deadline is None
     assert thorough.max_examples >= 10_000 and thorough.print_blob and thorough.deadline is None
-    assert not settings.get_profile("dev").derandomize
+    assert not settings.get_profile("gatejac-dev").derandomize
     assert all(HealthCheck.too_slow in settings.get_profile(p).suppress_health_check for p in PROFILES)
 
 
+def test_importing_the_strategies_leaves_hypothesis_own_ci_profile_alone():
+    script = ("from hypothesis import settings; before = repr(settings.get_profile('ci')); "
+              "import gatejac.verify.strategies; print(before == repr(settings.get_profile('ci')))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "True", done.stderr
+
+
 def test_this_run_loaded_the_profile_the_environment_asks_for():
-    expected = os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI", "").lower() == "true" else "dev")
+    expected = os.environ.get("HYPOTHESIS_PROFILE") or (
+        "gatejac-ci" if os.environ.get("CI", "").lower() == "true" else "gatejac-dev")
     assert settings().max_examples == settings.get_profile(expected).max_examples
     assert settings().derandomize == settings.get_profile(expected).derandomize

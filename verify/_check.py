@@ -27,13 +27,13 @@ from collections.abc import Mapping
 import numpy as np
 
 from gatejac import numeric
-from gatejac.symbolic import Cell, Derivation, ShapeError, cells
+from gatejac.numeric import DTYPES, to_numpy
+from gatejac.symbolic import Cell, Derivation, ShapeError, cells, unknown_name
 
-from ._errors import CheckError, VerificationError
 from ._comparison import Outcome, compare, comparison_result, max_abs, worst_of
+from ._errors import CheckError, VerificationError
 from ._jacobians import JacobianName, jacobian_names, parse_jacobian
-from ._oracles import ORACLES, Point, View, as_arrays, make_point, oracles_for, point_views, taylor_test
-from ._pending import DTYPES, to_numpy, unknown_name
+from ._oracles import ORACLES, Point, View, make_point, oracles_for, point_views, taylor_test
 from ._report import CheckResult, Report
 from ._reproduction import check_call
 from ._terms import EntryExplainer
@@ -278,8 +278,8 @@ class _Kernels:
         if jacobian.structured:
             return jacobian.kernel(compiled, *values)
         if jacobian.kind == "jvp":
-            out = compiled.jvp(*values, tangents=as_arrays(self.tangents, backend, dtype))
+            out = compiled.jvp(*values, tangents=numeric.convert(self.tangents, backend, dtype))
             return np.concatenate([to_numpy(out[s.name]) for s in cell.states], axis=-1)[..., None]
-        out = compiled.vjp(*values, cotangents=as_arrays(self.cotangents, backend, dtype))
+        out = compiled.vjp(*values, cotangents=numeric.convert(self.cotangents, backend, dtype))
         leaves = (*cell.states, *cell.inputs, *cell.parameters)
         return np.concatenate([np.ravel(to_numpy(out[p.name])) for p in leaves])[None, None]

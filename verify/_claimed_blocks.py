@@ -17,12 +17,11 @@ from dataclasses import dataclass
 import sympy
 from sympy.matrices.expressions import MatrixSymbol
 
-from gatejac.symbolic import BlockJacobian, Cell, Derivation, Jacobian, Mat, Term
+from gatejac.symbolic import BlockJacobian, Cell, Derivation, Jacobian, Mat, Term, unknown_name
 
 from ._claimed_terms import Linear, as_linear, same_size
 from ._errors import ClaimsError
 from ._jacobians import parse_jacobian
-from ._pending import unknown_name
 
 STRUCTURED = ("state", "input", "parameter", "gate_split")
 """The kinds of Jacobian a ``jacobians`` claim may name (the block matrices)."""

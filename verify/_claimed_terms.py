@@ -29,10 +29,9 @@ from __future__ import annotations
 import sympy
 from sympy.matrices.expressions import MatrixExpr
 
-from gatejac.symbolic import SCALAR, Cell, Column, Diag, Kron, Mat, Row, Scale, Term, Vec, term_text
+from gatejac.symbolic import SCALAR, Cell, Column, Diag, Kron, Mat, Row, Scale, Term, Vec, term_text, unknown_name
 
 from ._errors import ClaimsError
-from ._pending import unknown_name
 
 class Linear:
     """A claimed (part of a) Jacobian: a sum of structured products with a shape.

@@ -39,7 +39,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from gatejac.symbolic import Cell, derive
+from gatejac.symbolic import Cell, derive, unknown_name
 
 from ._check import check
 from ._claimed_blocks import claimed_derivation, parse_jacobian_claim
@@ -49,7 +49,6 @@ from ._code_claims import check_function, check_torch_step, function_names
 from ._errors import ClaimsError, VerificationError
 from ._jacobians import parse_jacobian
 from ._oracles import make_point
-from ._pending import unknown_name
 from ._report import CheckResult, Report
 from ._reproduction import claims_call
 from ._terms import TermValues

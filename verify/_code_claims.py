@@ -27,12 +27,12 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from gatejac import numeric
+from gatejac.numeric import to_numpy
 from gatejac.symbolic import Cell, Derivation
 
 from ._comparison import compare, comparison_result, failed, max_abs
 from ._jacobians import jacobian_names, parse_jacobian
 from ._oracles import LeafView, Oracles, make_point, oracles_for, point_views
-from ._pending import to_numpy
 from ._report import CheckResult
 from ._tolerances import tolerance
 

@@ -31,8 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from gatejac.symbolic import BlockJacobian, Cell, Derivation
-from gatejac.symbolic._errors import unknown_name
+from gatejac.symbolic import BlockJacobian, Cell, Derivation, unknown_name
 
 KINDS = ("state", "input", "parameter", "gate_split", "jvp", "vjp")
 """Every kind of Jacobian, in report order."""

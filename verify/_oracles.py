@@ -52,9 +52,7 @@ import numpy as np
 import sympy
 
 from gatejac import numeric
-from gatejac.symbolic import Cell, Instance
-from gatejac.symbolic._functions import sigmoid, sigmoid_prime, softplus
-from gatejac.symbolic._nodes import MatVec
+from gatejac.symbolic import Cell, Instance, MatVec, sigmoid, sigmoid_prime, softplus
 
 from ._tolerances import taylor_band
 
@@ -90,7 +88,7 @@ class Point:
 
     def values(self, backend: str = "numpy", dtype: str = "float64") -> tuple[dict, dict, dict]:
         """``(states, inputs, params)`` as arrays of ``backend`` in ``dtype``."""
-        return tuple(as_arrays(group, backend, dtype) for group in (self.states, self.inputs, self.params))
+        return tuple(numeric.convert(group, backend, dtype) for group in (self.states, self.inputs, self.params))
 
 
 
@@ -110,15 +108,6 @@ def make_point(cell: Cell, sizes: Mapping[str, int], seed: int, index: int, *,
     return Point(index, seed, states, inputs, params, gates)
 
 
-def as_arrays(group: Mapping, backend: str, dtype: str) -> dict:
-    """``{name: value}`` converted to NumPy arrays or torch tensors of ``dtype``."""
-    if backend == "numpy":
-        return {k: np.asarray(v, dtype=dtype) for k, v in group.items()}
-    import torch
-
-    return {k: torch.as_tensor(np.asarray(v, dtype=dtype)) for k, v in group.items()}
-
-
 def entry_names(name: str, shape: tuple[int, ...]) -> list[str]:
     """Names of a value's entries in row-major order: ``W[1,3]``, ``h[2]``, ``alpha``."""
     if not shape:
@@ -126,23 +115,17 @@ def entry_names(name: str, shape: tuple[int, ...]) -> list[str]:
     return [f"{name}[{','.join(map(str, index))}]" for index in np.ndindex(*shape)]
 
 
-# --------------------------------------------------------------------------- arithmetics
+# --------------------------------------------------------------------------- evaluations
 @dataclass(frozen=True)
-class Arithmetic:
-    """The array kind an oracle computes in, and the step it calls.
-
-    ``asarray`` converts a float64 NumPy array, ``concat`` joins along the last axis,
-    ``total`` sums every entry into shape ``(1,)``, and ``step(states, inputs, params,
-    override)`` returns ``{state: new value}``."""
+class Evaluation:
+    """How an oracle evaluates the step: ``asarray`` turns a float64 NumPy array into the
+    arrays it computes with, ``xp`` is their array namespace (:func:`numeric.arrays`:
+    ``concat`` along the last axis, ``total`` into shape ``(1,)``), and ``step(states,
+    inputs, params, override)`` returns ``{state: new value}``."""
 
     asarray: Callable
-    concat: Callable
-    total: Callable
+    xp: object
     step: Callable
-
-
-def _numpy_total(x):
-    return np.full((1,), np.sum(x), dtype=x.dtype)
 
 
 def _raw_step(cell: Cell) -> Callable:
@@ -159,27 +142,17 @@ def _raw_step(cell: Cell) -> Callable:
     return step
 
 
-def _numpy_arithmetic(cell: Cell, dtype=np.float64) -> Arithmetic:
-    return Arithmetic(
-        asarray=lambda x: np.array(x, dtype=dtype),
-        concat=lambda parts: np.concatenate(parts, axis=-1),
-        total=_numpy_total,
-        step=_raw_step(cell),
-    )
+def _numpy_evaluation(cell: Cell, dtype: str) -> Evaluation:
+    xp = numeric.arrays("numpy")
+    return Evaluation(lambda x: xp.asarray(x, dtype), xp, _raw_step(cell))
 
 
-def _torch_arithmetic(cell: Cell, step: Callable | None) -> Arithmetic:
-    import torch
-
+def _torch_evaluation(cell: Cell, step: Callable | None) -> Evaluation:
     if step is None:
         compiled = numeric.compile(cell, "torch")
         step = lambda s, i, p, override: compiled.step(s, i, p, override=override)  # noqa: E731
-    return Arithmetic(
-        asarray=lambda x: torch.as_tensor(np.array(x, dtype=np.float64)),
-        concat=lambda parts: torch.cat(parts, dim=-1),
-        total=lambda x: x.sum().reshape(1),
-        step=step,
-    )
+    xp = numeric.arrays("torch")
+    return Evaluation(lambda x: xp.asarray(x, "float64"), xp, step)
 
 
 class _MpStep:
@@ -230,16 +203,12 @@ class _MpStep:
         return results
 
 
-def _mp_arithmetic(cell: Cell, sizes: Mapping[str, int]) -> Arithmetic:
+def _mp_evaluation(cell: Cell, sizes: Mapping[str, int]) -> Evaluation:
     import mpmath
 
     to_mpf = np.frompyfunc(lambda x: mpmath.mpf(float(x)), 1, 1)
-    return Arithmetic(
-        asarray=lambda x: np.asarray(to_mpf(np.asarray(x, dtype=np.float64)), dtype=object),
-        concat=lambda parts: np.concatenate(parts, axis=-1),
-        total=_numpy_total,
-        step=_MpStep(cell, sizes),
-    )
+    return Evaluation(lambda x: np.asarray(to_mpf(np.asarray(x, dtype=np.float64)), dtype=object),
+                      numeric.arrays("numpy"), _MpStep(cell, sizes))
 
 
 # --------------------------------------------------------------------------- views
@@ -261,28 +230,28 @@ class View:
     def initial(self, point: Point) -> np.ndarray:
         raise NotImplementedError
 
-    def place(self, point: Point, v, arithmetic: Arithmetic) -> tuple[dict, dict, dict]:
+    def place(self, point: Point, v, evaluation: Evaluation) -> tuple[dict, dict, dict]:
         raise NotImplementedError
 
     def column_names(self) -> list[str]:
         raise NotImplementedError
 
     # -- shared
-    def base(self, point: Point, arithmetic: Arithmetic) -> tuple[dict, dict, dict]:
-        return tuple({k: arithmetic.asarray(x) for k, x in group.items()}
+    def base(self, point: Point, evaluation: Evaluation) -> tuple[dict, dict, dict]:
+        return tuple({k: evaluation.asarray(x) for k, x in group.items()}
                      for group in (point.states, point.inputs, point.params))
 
-    def read(self, new_states: dict, point: Point, arithmetic: Arithmetic):
-        return arithmetic.concat([new_states[s.name] for s in self.cell.states])
+    def read(self, new_states: dict, point: Point, evaluation: Evaluation):
+        return evaluation.xp.concat([new_states[s.name] for s in self.cell.states])
 
     def row_names(self) -> list[str]:
         return [name for s in self.cell.states for name in entry_names(s.name, self.shapes[s.name])]
 
-    def output(self, point: Point, v, arithmetic: Arithmetic):
-        """``F(v)`` computed in ``arithmetic``."""
-        states, inputs, params = self.place(point, v, arithmetic)
-        override = {g: arithmetic.asarray(x) for g, x in point.gates.items()} if self.frozen else None
-        return self.read(arithmetic.step(states, inputs, params, override), point, arithmetic)
+    def output(self, point: Point, v, evaluation: Evaluation):
+        """``F(v)`` computed by ``evaluation``."""
+        states, inputs, params = self.place(point, v, evaluation)
+        override = {g: evaluation.asarray(x) for g, x in point.gates.items()} if self.frozen else None
+        return self.read(evaluation.step(states, inputs, params, override), point, evaluation)
 
 
 class LeafView(View):
@@ -300,8 +269,8 @@ class LeafView(View):
         values = point.states if self.group == "states" else point.inputs
         return np.concatenate([values[name] for name in self.leaves], axis=-1)
 
-    def place(self, point, v, arithmetic):
-        states, inputs, params = self.base(point, arithmetic)
+    def place(self, point, v, evaluation):
+        states, inputs, params = self.base(point, evaluation)
         target = states if self.group == "states" else inputs
         offset = 0
         for name in self.leaves:
@@ -325,8 +294,8 @@ class ParameterView(View):
     def initial(self, point):
         return np.ravel(point.params[self.parameter]).copy()
 
-    def place(self, point, v, arithmetic):
-        states, inputs, params = self.base(point, arithmetic)
+    def place(self, point, v, evaluation):
+        states, inputs, params = self.base(point, evaluation)
         params[self.parameter] = v.reshape(self.shapes[self.parameter])
         return states, inputs, params
 
@@ -347,11 +316,11 @@ class TangentView(View):
     def initial(self, point):
         return np.zeros(1)
 
-    def place(self, point, v, arithmetic):
-        groups = self.base(point, arithmetic)
+    def place(self, point, v, evaluation):
+        groups = self.base(point, evaluation)
         for group in groups:
             for name in group:
-                group[name] = group[name] + v[0] * arithmetic.asarray(self.tangents[name])
+                group[name] = group[name] + v[0] * evaluation.asarray(self.tangents[name])
         return groups
 
     def column_names(self):
@@ -376,9 +345,9 @@ class CotangentView(View):
         values = self._values(point)
         return np.concatenate([np.ravel(values[name]) for name in self.leaves])
 
-    def place(self, point, v, arithmetic):
+    def place(self, point, v, evaluation):
         shapes = {name: np.shape(value) for name, value in self._values(point).items()}
-        groups = self.base(point, arithmetic)
+        groups = self.base(point, evaluation)
         offset = 0
         for name in self.leaves:
             group = next(g for g in groups if name in g)
@@ -387,10 +356,10 @@ class CotangentView(View):
             offset += size
         return groups
 
-    def read(self, new_states, point, arithmetic):
-        outputs = super().read(new_states, point, arithmetic)
+    def read(self, new_states, point, evaluation):
+        outputs = super().read(new_states, point, evaluation)
         cotangent = np.concatenate([self.cotangents[s.name] for s in self.cell.states], axis=-1)
-        return arithmetic.total(arithmetic.asarray(cotangent) * outputs)
+        return evaluation.xp.total(evaluation.asarray(cotangent) * outputs)
 
     def row_names(self):
         return ["<c, s'>"]
@@ -529,7 +498,7 @@ def taylor_test(function: Callable, v: np.ndarray, matrix: np.ndarray, direction
 
 # --------------------------------------------------------------------------- the oracles of one cell
 class Oracles:
-    """The oracles for one cell at concrete sizes (their arithmetics are built on first use).
+    """The oracles for one cell at concrete sizes (their evaluations are built on first use).
 
     ``torch_step(states, inputs, params, override)`` replaces the compiled torch step that
     the ``"ad"`` oracle differentiates (a user's own step, :mod:`verify._code_claims`).
@@ -540,22 +509,23 @@ class Oracles:
 
     def __init__(self, cell: Cell, sizes: Mapping[str, int], *, torch_step: Callable | None = None):
         self.cell, self.sizes, self._torch_step = cell, dict(sizes), torch_step
-        self._arithmetics: dict[str, Arithmetic] = {}
+        self._evaluations: dict[str, Evaluation] = {}
 
-    def arithmetic(self, kind: str) -> Arithmetic:
-        if kind not in self._arithmetics:
-            builders = {"numpy": lambda: _numpy_arithmetic(self.cell), "torch": lambda: _torch_arithmetic(self.cell, self._torch_step),
-                        "complex": lambda: _numpy_arithmetic(self.cell, np.complex128),
-                        "mp": lambda: _mp_arithmetic(self.cell, self.sizes)}
-            self._arithmetics[kind] = builders[kind]()
-        return self._arithmetics[kind]
+    def evaluation(self, kind: str) -> Evaluation:
+        if kind not in self._evaluations:
+            builders = {"numpy": lambda: _numpy_evaluation(self.cell, "float64"),
+                        "complex": lambda: _numpy_evaluation(self.cell, "complex128"),
+                        "torch": lambda: _torch_evaluation(self.cell, self._torch_step),
+                        "mp": lambda: _mp_evaluation(self.cell, self.sizes)}
+            self._evaluations[kind] = builders[kind]()
+        return self._evaluations[kind]
 
     def skip_reason(self, oracle: str) -> str | None:
         """Why ``oracle`` cannot check this cell, or ``None``."""
         return complex_step_obstacle(self.cell) if oracle == "complex_step" else None
 
     def evaluate(self, view: View, point: Point, v: np.ndarray) -> np.ndarray:
-        return view.output(point, v, self.arithmetic("numpy"))
+        return view.output(point, v, self.evaluation("numpy"))
 
     def jacobian(self, oracle: str, view: View, point: Point) -> np.ndarray:
         compute = {"ad": self._ad, "fd": self._fd, "complex_step": self._complex_step, "mp": self._mp}[oracle]
@@ -564,9 +534,9 @@ class Oracles:
     def _ad(self, view, point):
         import torch
 
-        arithmetic = self.arithmetic("torch")
+        evaluation = self.evaluation("torch")
         v = torch.as_tensor(view.initial(point))
-        function = lambda w: view.output(point, w, arithmetic)  # noqa: E731
+        function = lambda w: view.output(point, w, evaluation)  # noqa: E731
         differentiate = torch.func.jacfwd if v.numel() == 1 else torch.func.jacrev
         jacobian = differentiate(function)(v).detach().numpy()
         return np.einsum("bmbn->bmn", jacobian) if view.batched else jacobian
@@ -576,19 +546,19 @@ class Oracles:
         return central_differences(lambda w: self.evaluate(view, point, w), v, FD_STEP * np.maximum(1.0, np.abs(v)))
 
     def _complex_step(self, view, point):
-        arithmetic = self.arithmetic("complex")
-        v = arithmetic.asarray(view.initial(point))
-        return complex_step_differences(lambda w: view.output(point, w, arithmetic), v)
+        evaluation = self.evaluation("complex")
+        v = evaluation.asarray(view.initial(point))
+        return complex_step_differences(lambda w: view.output(point, w, evaluation), v)
 
     def _mp(self, view, point):
         import mpmath
 
-        arithmetic = self.arithmetic("mp")
+        evaluation = self.evaluation("mp")
         v0 = view.initial(point)
         with mpmath.workdps(MP_DIGITS):
-            v = arithmetic.asarray(v0)
-            steps = arithmetic.asarray(np.maximum(1.0, np.abs(v0))) * mpmath.mpf(MP_STEP)
-            jacobian = central_differences(lambda w: view.output(point, w, arithmetic), v, steps)
+            v = evaluation.asarray(v0)
+            steps = evaluation.asarray(np.maximum(1.0, np.abs(v0))) * mpmath.mpf(MP_STEP)
+            jacobian = central_differences(lambda w: view.output(point, w, evaluation), v, steps)
         return np.vectorize(float, otypes=[np.float64])(jacobian)
 
 

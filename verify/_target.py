@@ -13,12 +13,11 @@ import inspect
 import sys
 from pathlib import Path
 
-from gatejac.symbolic import Cell, GatejacError
+from gatejac.symbolic import Cell, GatejacError, unknown_name
 
 from ._claims import Claims
 from ._code_claims import call
 from ._errors import ClaimsError
-from ._pending import unknown_name
 
 
 def load_target(target: str) -> tuple[Cell, Claims, str]:

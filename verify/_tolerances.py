@@ -47,7 +47,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gatejac.symbolic._errors import unknown_name
+from gatejac.symbolic import unknown_name
 
 
 @dataclass(frozen=True)
