@@ -53,7 +53,7 @@ import types
 
 import numpy as np
 
-from gatejac.symbolic._errors import unknown_name
+from gatejac.symbolic import unknown_name
 
 from . import _blockrow
 

@@ -12,69 +12,77 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import weakref
+from collections import OrderedDict
 from collections.abc import Mapping
 
 import numpy as np
 import sympy
 
-from gatejac.symbolic import SCALAR, Cell, Derivation, MatrixParameter, derive
-from gatejac.symbolic._errors import unknown_name
+from gatejac.symbolic import SCALAR, Cell, Derivation, MatrixParameter, derive, unknown_name
 
 from ._arrays import arrays, check_backend
 from ._blockrow import dense_scope_needed
 from ._codegen import generate
 from ._errors import ArgumentError, CompileError, is_real
+from ._interop import module_parameters
 
-_CACHE: dict[tuple, CompiledCell] = {}
-_BY_CELL: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_BY_DERIVATION: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_LOCK = threading.Lock()
+CACHE_SIZE = 256
+"""How many compiled cells :func:`compile` keeps (per cell or derivation and back-end); the
+least recently used is dropped first.  A compiled cell holds its generated source and
+functions, a few hundred kB at most, so the cache stays within tens of MB however many
+throw-away cells a thorough verification run compiles."""
+
+
+class _Cache:
+    """A thread-safe least-recently-used map ``key -> CompiledCell`` of at most ``size`` entries."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._entries: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key, make) -> CompiledCell:
+        """The entry for ``key``, made by ``make()`` (under the lock) if absent."""
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return self._entries[key]
+            compiled = self._entries[key] = make()
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+            return compiled
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_CACHE = _Cache(CACHE_SIZE)
 
 
 def compile(cell_or_derivation: Cell | Derivation, backend: str = "numpy") -> CompiledCell:  # noqa: A001
     """Compile a cell (or its derivation) into kernels for ``backend`` ("numpy" or "torch").
 
-    Compiling the same cell again returns the cached kernels (keyed by the cell's
-    structure, so two separately built but identical cells share them).  A Derivation
+    Compiling the same cell again returns the cached kernels, keyed by the cell's
+    ``fingerprint`` (so two separately built but identical cells share them).  A Derivation
     passed explicitly (possibly modified with ``Derivation.replace``) is compiled as given
-    and cached by identity.
+    and cached by identity.  The cache keeps the :data:`CACHE_SIZE` most recently used.
     """
     check_backend(backend)
     if isinstance(cell_or_derivation, Derivation):
-        cell, derivation = cell_or_derivation.cell, cell_or_derivation
-    elif isinstance(cell_or_derivation, Cell):
-        cell, derivation = cell_or_derivation.validate(), None
-    else:
-        raise CompileError(
-            f"compile() takes a symbolic.Cell or symbolic.Derivation, got {type(cell_or_derivation).__name__}; "
-            "build a cell with symbolic.Cell or symbolic.cells.get(name)"
-        )
-    if derivation is not None:
-        with _LOCK:
-            per_derivation = _BY_DERIVATION.setdefault(derivation, {})
-            if backend not in per_derivation:
-                per_derivation[backend] = CompiledCell(derivation, backend)
-            return per_derivation[backend]
-    with _LOCK:
-        per_cell = _BY_CELL.setdefault(cell, {})
-        if backend not in per_cell:
-            key = (_structure_key(cell), backend)
-            if key not in _CACHE:
-                _CACHE[key] = CompiledCell(derive(cell), backend)
-            per_cell[backend] = _CACHE[key]
-        return per_cell[backend]
-
-
-def _structure_key(cell: Cell) -> tuple:
-    declared = tuple(
-        (type(p).__name__, p.name, str(p.shape if isinstance(p, MatrixParameter) else p.size))
-        for p in (*cell.states, *cell.inputs, *cell.parameters)
+        derivation = cell_or_derivation
+        # the entry holds the derivation, so its id is not reused while the entry exists
+        return _CACHE.get(("derivation", id(derivation), backend), lambda: CompiledCell(derivation, backend))
+    if isinstance(cell_or_derivation, Cell):
+        cell = cell_or_derivation.validate()
+        return _CACHE.get(("cell", cell.fingerprint, backend), lambda: CompiledCell(derive(cell), backend))
+    raise CompileError(
+        f"compile() takes a symbolic.Cell or symbolic.Derivation, got {type(cell_or_derivation).__name__}; "
+        "build a cell with symbolic.Cell or symbolic.cells.get(name)"
     )
-    named = tuple((n.name, n.is_gate, sympy.srepr(n.expr)) for n in cell.named)
-    interned = tuple(sorted((str(k), str(v.symbol)) for k, v in cell._interned.items()))
-    updates = tuple((k, sympy.srepr(v)) for k, v in cell.updates.items())
-    return (cell.name, declared, named, interned, updates)
 
 
 class CompiledCell:
@@ -143,11 +151,27 @@ class CompiledCell:
 
     def parameter_jacobian(self, name: str, states, inputs=None, params=None, *, out=None):
         """∂s'/∂θ for parameter ``name``, shape ``(..., S, numel(θ))``; a matrix θ is flattened
-        row-major (column ``i·cols + j`` is entry ``(i, j)``, as ``torch.flatten`` does)."""
-        pieces = [p for p in self.cell.parameters if p.name == name]
-        if not pieces:
-            raise unknown_name("parameter", name, [p.name for p in self.cell.parameters], f"(cell {self.cell.name!r})")
-        return self._dense(f"parameter_jacobian_{name}", pieces, states, inputs, params, out)
+        row-major (column ``i·cols + j`` is entry ``(i, j)``, as ``torch.flatten`` does).
+
+        For the cells of ``torch.nn`` modules (``elman``, ``gru_torch``, ``lstm_torch``) ``name``
+        may also be the module's own tensor name (``"weight_hh"``, ``"weight_ih"``,
+        ``"bias_ih"``, ``"bias_hh"``; see ``numeric.from_torch`` for the mapping): the result is
+        then the Jacobians of the row blocks it stacks, side by side — ∂s'/∂θ for θ the
+        module's tensor flattened row-major."""
+        pieces = {p.name: p for p in self.cell.parameters}
+        if name in pieces:
+            return self._dense(f"parameter_jacobian_{name}", [pieces[name]], states, inputs, params, out)
+        stacked = module_parameters(self.cell)
+        if name not in stacked:
+            raise unknown_name("parameter", name, [*pieces, *stacked], f"(cell {self.cell.name!r})")
+        blocks = [self._dense(f"parameter_jacobian_{block}", [pieces[block]], states, inputs, params, None)
+                  for block in stacked[name]]
+        result = arrays(self.backend).concat(blocks)
+        if out is None:
+            return result
+        out = self._check_out(self._arguments(states, inputs, params), out, tuple(result.shape))
+        out[...] = result
+        return out
 
     def jvp(self, states, inputs=None, params=None, tangents: Mapping | None = None) -> dict:
         """J·t: tangents of the new states for tangents of any states, inputs and parameters

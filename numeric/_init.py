@@ -30,23 +30,13 @@ scheme          weights                          biases          source
 
 ``gain`` g > 0 scales the spread in every scheme (g = 1: the library's own default).
 
-Fixed parameters (``trainable=False``) are never random.  They take the documented default
-below, or a value from ``overrides``; one without a default must be given, otherwise an
-:class:`ArgumentError` names it:
-
-============  ==================  =====================================================
-cell          parameter           default
-============  ==================  =====================================================
-leaky         alpha               0.8 — the leak of Livi's code (docs/theory.md: “The catalogue”)
-leaky_dt      dt, tau             1.0 and 1.25 — time in steps, α = Δt/τ = 0.8 as leaky
-              (tau trainable)
-gru_gain      alpha_z, alpha_r    1.0 — unit gate gain: σ(1·a + β) is the plain gate
-lstm_gain     alpha_i/_f/_o       1.0 — unit gate gain
-wcrnn         R or lam, gamma     none — the residual eigenvalue λ is the variable of
-                                  Dubinin & Effenberger's experiments and their γ was not
-                                  available (docs/theory.md: “Initialisation”); pass them in
-                                  ``overrides``
-============  ==================  =====================================================
+A parameter declared with a ``default`` (``cell.parameter(name, default=...)``; the catalogue
+declares them, e.g. leaky's leak α = 0.8, the unit gate gains of ``gru_gain`` / ``lstm_gain``,
+leaky_dt's Δt = 1 and initial τ = 1.25) starts at that value, broadcast to its shape; the
+parameter's ``note`` says why.  Fixed parameters (``trainable=False``) are never random: one
+without a default must be given in ``overrides``, otherwise an :class:`ArgumentError` names it
+and repeats its ``note`` (the WCRNN's residual matrix or eigenvalue λ and its coupling γ:
+docs/theory.md: “Initialisation”).
 
 ``overrides={name: value}`` sets any parameter (trainable or fixed).  Values may be numbers,
 NumPy arrays, torch tensors or SymPy matrices — so the residual matrix of the WCRNN comes
@@ -70,35 +60,13 @@ from collections.abc import Mapping
 import numpy as np
 import sympy
 
-from gatejac.symbolic import Cell, Dot, MatrixParameter, cells
-from gatejac.symbolic._errors import unknown_name
+from gatejac.symbolic import Cell, Dot, MatrixParameter, cells, unknown_name
 
 from ._arrays import check_backend, check_dtype, convert, to_numpy
 from ._errors import ArgumentError, check_integer, is_real
 from ._values import shapes
 
 SCHEMES = ("gaussian", "normal", "torch")
-
-_UNIT_GAIN = "unit gate gain: sigma(1*a + beta) is the plain gate"
-FIXED_DEFAULTS: dict[tuple[str, str], tuple[float, str]] = {
-    ("leaky", "alpha"): (0.8, "the leak of Livi's code (docs/theory.md: “The catalogue”)"),
-    ("leaky_dt", "dt"): (1.0, "time measured in steps"),
-    ("leaky_dt", "tau"): (1.25, "alpha = dt/tau = 0.8, the leak of Livi's code"),
-    **{("gru_gain", f"alpha_{k}"): (1.0, _UNIT_GAIN) for k in "zr"},
-    **{("lstm_gain", f"alpha_{k}"): (1.0, _UNIT_GAIN) for k in "ifo"},
-}
-"""``(cell name, parameter) -> (value, reason)``: the defaults of parameters that are not
-weights or biases (see the module docstring)."""
-
-_WITHOUT_DEFAULT = {
-    ("wcrnn", "R"): "the residual matrix, e.g. symbolic.cells.residual_rotational(0.99, angles)",
-    ("wcrnn", "lam"): "the residual eigenvalue(s) lambda, e.g. 0.99 (sub-critical)",
-    ("wcrnn", "gamma"): "the weak coupling 0 < gamma << 1, e.g. 0.05",
-}
-"""What to pass for fixed parameters that deliberately have no default: Dubinin &
-Effenberger's residual eigenvalue is their experimental variable and their γ was not available
-(docs/theory.md: “Initialisation”)."""
-
 
 def initialise(cell: Cell | str, sizes: Mapping[str, int], *, scheme: str = "torch", gain: float = 1.0,
                seed: int = 0, backend: str = "numpy", dtype: str = "float64",
@@ -120,8 +88,8 @@ def initialise(cell: Cell | str, sizes: Mapping[str, int], *, scheme: str = "tor
     for p in cell.parameters:
         if p.name in overrides:
             values[p.name] = overrides[p.name]
-        elif (cell.name, p.name) in FIXED_DEFAULTS:
-            values[p.name] = np.asarray(FIXED_DEFAULTS[cell.name, p.name][0])
+        elif p.default is not None:
+            values[p.name] = np.full(shape_of[p.name], float(p.default))
         else:
             rng = np.random.default_rng([seed, zlib.crc32(p.name.encode())])
             values[p.name] = _draw(scheme, gain, rng, shape_of[p.name], fan_in.get(p.name), hidden)
@@ -130,7 +98,7 @@ def initialise(cell: Cell | str, sizes: Mapping[str, int], *, scheme: str = "tor
 
 def _check_options(scheme, gain, seed, backend, dtype) -> None:
     if scheme not in SCHEMES:
-        raise unknown_name("initialisation scheme", scheme, list(SCHEMES), "(see numeric._init for what each draws)")
+        raise unknown_name("initialisation scheme", scheme, list(SCHEMES), "(see gatejac.numeric.initialise for what each draws)")
     if not is_real(gain) or not math.isfinite(gain) or gain <= 0:
         raise ArgumentError(f"gain={gain!r} must be a finite number > 0 (it scales the spread of the weights)")
     check_integer("seed", seed, 0, None)
@@ -141,9 +109,10 @@ def _check_options(scheme, gain, seed, backend, dtype) -> None:
 def _check_fixed_given(cell: Cell, overrides: Mapping) -> None:
     """Every fixed parameter has a default or an override, otherwise an error naming them all."""
     missing = [p.name for p in cell.parameters
-               if not p.trainable and p.name not in overrides and (cell.name, p.name) not in FIXED_DEFAULTS]
+               if not p.trainable and p.name not in overrides and p.default is None]
     if missing:
-        wanted = "; ".join(f"{name}: {_WITHOUT_DEFAULT.get((cell.name, name), 'its value')}" for name in missing)
+        notes = {p.name: p.note or "its value" for p in cell.parameters}
+        wanted = "; ".join(f"{name}: {notes[name]}" for name in missing)
         raise ArgumentError(
             f"fixed (trainable=False) parameter(s) {', '.join(map(repr, missing))} of cell {cell.name!r} have no "
             f"default initial value; pass them as overrides={{name: value}} ({wanted})"
@@ -229,6 +198,3 @@ def _as_float_array(value, name: str) -> np.ndarray:
             f"overrides[{name!r}]={value!r} is not a real number or array ({error}); pass a float, a NumPy "
             "array, a torch tensor or a SymPy matrix of numbers"
         ) from None
-
-
-_fan_ins = fan_ins  # TEMPORARY: verify/strategies.py imports the old private name until it switches to numeric.fan_ins

@@ -37,11 +37,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gatejac.symbolic import Cell, cells
-from gatejac.symbolic._errors import unknown_name
+from gatejac.symbolic import Cell, cells, unknown_name
 
 from ._arrays import check_backend
-from ._compiled import _structure_key
 from ._errors import ArgumentError
 from ._values import shapes
 
@@ -68,7 +66,19 @@ def from_torch(module, *, backend: str = "torch") -> tuple[Cell, dict]:
     catalogue cell (sizes symbolic, ``bias`` as the module's) and its parameters as detached
     copies — torch tensors on the module's device, or NumPy arrays with ``backend="numpy"`` —
     in the module's dtype.  ``numeric.compile(cell, backend).step(states, inputs, params)``
-    then computes what ``module(x, h)`` does."""
+    then computes what ``module(x, h)`` does.
+
+    Names: torch stacks its gates' row blocks in ``weight_ih`` / ``weight_hh`` (and
+    ``bias_ih`` / ``bias_hh``); the cell has one parameter per block —
+
+    * ``RNNCell`` → ``elman``: W = weight_hh, U = weight_ih, b = bias_ih + bias_hh;
+    * ``GRUCell`` → ``gru_torch``: weight_ih = [W_ir; W_iz; W_in], weight_hh = [W_hr; W_hz; W_hn],
+      bias_ih = [b_ir; b_iz; b_in], bias_hh = [b_hr; b_hz; b_hn];
+    * ``LSTMCell`` → ``lstm_torch``: weight_ih = [W_ii; W_if; W_ig; W_io], weight_hh =
+      [W_hi; W_hf; W_hg; W_ho], biases likewise (b_ii … b_ho).
+
+    ``CompiledCell.parameter_jacobian`` takes the module's names too: ∂s'/∂weight_hh is the
+    Jacobians of its blocks side by side (row-major flattening of the stacked matrix)."""
     check_backend(backend)
     layout = _layout_of_module(module)
     cell = cells.get(layout.cell, bias=module.bias)
@@ -80,7 +90,9 @@ def to_torch(cell: Cell | str, params: Mapping):
     """The ``torch.nn`` module computing the catalogue cell ``cell`` (``"elman"``,
     ``"gru_torch"``, ``"lstm_torch"`` or one built by ``symbolic.cells.get``) with ``params``
     (NumPy arrays or torch tensors of one float dtype).  Sizes are read from the parameters;
-    the module takes their dtype and device and holds copies of them."""
+    the module takes their dtype and device and holds copies of them.  The names map as in
+    :func:`from_torch`, backwards: the blocks are stacked in torch's gate order, and Elman's
+    ``b`` goes to ``bias_ih`` with zeros in ``bias_hh``."""
     import torch
 
     cell, layout = _cell_and_layout(cell, params)
@@ -156,7 +168,23 @@ def _is_catalogue_cell(cell: Cell, name: str) -> bool:
     if not isinstance(cell, Cell) or not cell.states or len(cell.inputs) != 1:
         return False
     twin = cells.get(name, n=cell.states[0].size, m=cell.inputs[0].size, bias=_has_bias(cell))
-    return _structure_key(twin) == _structure_key(cell)
+    return twin.fingerprint == cell.fingerprint
+
+
+def module_parameters(cell: Cell) -> dict[str, list[str]]:
+    """``{module tensor name: the cell's parameters it stacks, in row-block order}`` for the
+    torch-convention catalogue cells (see the module docstring), ``{}`` for any other cell.
+    Elman's ``bias_ih`` and ``bias_hh`` both map to ``b`` (torch adds them)."""
+    layout = next((layout for layout in _LAYOUTS if layout.cell == cell.name), None)
+    if layout is None or not _is_catalogue_cell(cell, layout.cell):
+        return {}
+    if layout.cell == "elman":
+        names = {"weight_ih": ["U"], "weight_hh": ["W"], "bias_ih": ["b"], "bias_hh": ["b"]}
+    else:
+        prefixes = {"weight_ih": "W_i", "weight_hh": "W_h", "bias_ih": "b_i", "bias_hh": "b_h"}
+        names = {tensor: [f"{prefix}{k}" for k in layout.blocks] for tensor, prefix in prefixes.items()}
+    declared = {p.name for p in cell.parameters}
+    return {tensor: blocks for tensor, blocks in names.items() if blocks[0] in declared}
 
 
 def _has_bias(cell: Cell) -> bool:

@@ -58,6 +58,3 @@ def random_values(cell: Cell, sizes: Mapping[str, int], *, batch: tuple[int, ...
         else:
             params[p.name] = np.asarray(rng.uniform(0.2, 0.8))
     return tuple(convert(group, backend, dtype) for group in (states, inputs, params))
-
-
-_convert = convert  # TEMPORARY: verify/strategies.py imports the old private name until it switches to numeric.convert

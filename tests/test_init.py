@@ -16,7 +16,7 @@ import sympy
 import torch
 
 from gatejac import numeric
-from gatejac.numeric._init import initialise
+from gatejac.numeric import initialise
 from gatejac.symbolic import Cell, GatejacError, ShapeError, UnknownNameError, cells, tanh
 from gatejac.verify._tolerances import tolerance
 

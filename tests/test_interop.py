@@ -14,8 +14,7 @@ import torch
 from torch.func import jacrev, vmap
 
 from gatejac import numeric
-from gatejac.numeric._init import initialise
-from gatejac.numeric._interop import from_torch, to_torch
+from gatejac.numeric import from_torch, initialise, to_torch
 from gatejac.symbolic import Cell, GatejacError, UnknownNameError, cells
 from gatejac.verify._tolerances import tolerance
 
@@ -84,6 +83,40 @@ def test_loaded_cell_matches_the_module(name, bias, backend):
     state_jacobian, input_jacobian = module_jacobians(module, states, x)
     assert_close(compiled.state_jacobian(*given), state_jacobian, "ad", f"{name} state Jacobian")
     assert_close(compiled.input_jacobian(*given), input_jacobian, "ad", f"{name} input Jacobian")
+
+
+@pytest.mark.parametrize("backend", numeric.BACKENDS)
+@pytest.mark.parametrize("tensor", ["weight_hh", "weight_ih", "bias_ih", "bias_hh"])
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_parameter_jacobians_take_the_module_tensor_names(name, tensor, backend):
+    """``parameter_jacobian("weight_hh")`` (the module's own name) is ∂s'/∂weight_hh of the
+    module, flattened row-major — jacrev through the module with respect to that tensor."""
+    module = make_module(name)
+    cell, params = from_torch(module, backend=backend)
+    states, x = module_inputs(name)
+    given = (as_backend(states, backend), as_backend({"x": x}, backend), params)
+    compiled = numeric.compile(cell, backend)
+    actual = compiled.parameter_jacobian(tensor, *given)
+
+    tensors = dict(module.named_parameters())
+
+    def flat_step(value, s, xi):
+        hidden = tuple(v[None] for v in s.values()) if name == "lstm_torch" else s["h"][None]
+        out = torch.func.functional_call(module, {**tensors, tensor: value}, (xi[None], hidden))
+        return (torch.cat(out, dim=-1) if isinstance(out, tuple) else out)[0]
+
+    expected = vmap(jacrev(flat_step), in_dims=(None, 0, 0))(tensors[tensor].detach(), states, x)
+    assert_close(actual, expected.reshape(BATCH, expected.shape[1], -1), "ad", f"{name} ∂s'/∂{tensor}")
+    out = np.empty(actual.shape) if backend == "numpy" else torch.empty(tuple(actual.shape), dtype=torch.float64)
+    assert compiled.parameter_jacobian(tensor, *given, out=out) is out
+    assert_close(out, expected.reshape(BATCH, expected.shape[1], -1), "ad", f"{name} ∂s'/∂{tensor} into out")
+
+
+def test_module_names_are_offered_only_for_the_torch_cells():
+    with pytest.raises(UnknownNameError, match="weight_hh"):
+        numeric.compile(cells.get("gru_chung")).parameter_jacobian("weight_hh", {}, {}, {})
+    with pytest.raises(UnknownNameError, match="bias_hh"):  # a module built with bias=False has none
+        numeric.compile(cells.get("gru_torch", bias=False)).parameter_jacobian("bias_hh", {}, {}, {})
 
 
 def test_params_are_detached_copies_in_the_module_dtype():

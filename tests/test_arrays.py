@@ -1,0 +1,68 @@
+"""The public array layer: ``numeric.arrays(backend)``, ``arrays_of``, ``to_numpy``,
+``convert``, ``BACKENDS`` and ``DTYPES`` — the one namespace per back-end that the kernels,
+the trajectories and the verify layer's oracles compute with."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from gatejac import numeric
+from gatejac.symbolic import GatejacError
+
+_COMMON = ["asarray", "to_numpy", "concat", "stack", "total", "qr", "svdvals", "transpose", "diagonal", "eye",
+           "empty", "write_block_row", "dense_scope", "quietly", "sigmoid", "softplus", "tanh", "scalar"]
+
+
+def test_backends_and_dtypes():
+    assert numeric.BACKENDS == ("numpy", "torch")
+    assert numeric.DTYPES == ("float64", "float32")
+
+
+@pytest.mark.parametrize("backend", numeric.BACKENDS)
+def test_each_backend_has_one_namespace_with_the_shared_names(backend):
+    xp = numeric.arrays(backend)
+    assert numeric.arrays(backend) is xp and xp.name == backend
+    missing = [name for name in _COMMON if not hasattr(xp, name)]
+    assert not missing
+    assert set(vars(numeric.arrays("numpy"))) == set(vars(numeric.arrays("torch")))
+
+
+@pytest.mark.parametrize("backend", numeric.BACKENDS)
+@pytest.mark.parametrize("dtype", numeric.DTYPES)
+def test_asarray_concat_total_stack(backend, dtype):
+    xp = numeric.arrays(backend)
+    a = xp.asarray([[1.0, 2.0], [3.0, 4.0]], dtype)
+    assert xp.is_array(a) and str(a.dtype).endswith(dtype)
+    assert tuple(xp.concat([a, a]).shape) == (2, 4)
+    assert tuple(xp.stack([a, a, a]).shape) == (3, 2, 2)
+    total = xp.total(a)
+    assert tuple(total.shape) == (1,) and float(total[0]) == 10.0 and total.dtype == a.dtype
+    np.testing.assert_array_equal(numeric.to_numpy(xp.transpose(a)), [[1.0, 3.0], [2.0, 4.0]])
+    assert numeric.arrays_of(a) is xp
+
+
+def test_to_numpy_and_convert():
+    tensor = torch.ones(2, 3, dtype=torch.float64, requires_grad=True) * 2
+    assert isinstance(numeric.to_numpy(tensor), np.ndarray) and numeric.to_numpy(tensor).sum() == 12.0
+    np.testing.assert_array_equal(numeric.to_numpy([1.0, 2.0]), [1.0, 2.0])
+    converted = numeric.convert({"a": np.zeros(3), "b": torch.ones(2, dtype=torch.float32)}, "torch", "float64")
+    assert all(isinstance(v, torch.Tensor) and v.dtype == torch.float64 for v in converted.values())
+    back = numeric.convert(converted, "numpy", "float32")
+    assert all(isinstance(v, np.ndarray) and v.dtype == np.float32 for v in back.values())
+
+
+def test_unknown_backend_and_dtype_are_clear_errors():
+    with pytest.raises(GatejacError, match="tourch"):
+        numeric.arrays("tourch")
+    with pytest.raises(GatejacError, match="float16"):
+        numeric.convert({"a": np.zeros(2)}, "numpy", "float16")
+
+
+def test_quietly_silences_numpy_floating_point_warnings_only_inside():
+    xp = numeric.arrays("numpy")
+    with xp.quietly():
+        assert np.log(np.zeros(1))[0] == -np.inf
+    with pytest.warns(RuntimeWarning):
+        np.log(np.zeros(1))
