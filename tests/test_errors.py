@@ -544,8 +544,8 @@ CASES = [
     # derive and the derivation
     (unknown_parameter_name, UnknownNameError, r"unknown parameter 'W_g'; did you mean 'W_h'\? Known parameters:"),
     (unknown_parameter_name_far, UnknownNameError, r"unknown parameter 'zzz'\. Known parameters: W_h, a, w\."),
-    (derive_a_string, SpecError, r"derive\(\) needs a symbolic\.Cell, got str 'leaky'.*symbolic\.cells\.get\('leaky'\)"),
-    (derive_none, SpecError, r"derive\(\) needs a symbolic\.Cell, got NoneType None"),
+    (derive_a_string, SpecError, r"derive\(\) needs a gatejac\.symbolic\.Cell, got str 'leaky'.*symbolic\.cells\.get\('leaky'\)"),
+    (derive_none, SpecError, r"derive\(\) needs a gatejac\.symbolic\.Cell, got NoneType None"),
     (unknown_piece, UnknownNameError, r"unknown name 'W_x'; did you mean 'W_h'"),
 ]
 
