@@ -131,7 +131,7 @@ def test_check_names_the_one_wrong_term(capsys, tmp_path):
 def test_check_passes_on_the_torch_step_and_numpy_function_example(capsys):
     code, out, _ = run(capsys, "check", f"{EXAMPLES / 'multigate_torch_step.py'}:cell")
     assert code == 0, out
-    assert "claim 'torch_step' (torch step): PASSED" in out and "claim 'functions:input'" in out
+    assert "claim 'torch_step' (your torch_step): PASSED" in out and "claim 'functions:input'" in out
 
 
 WRONG_CODE = """
@@ -169,8 +169,8 @@ def test_check_fails_on_a_wrong_torch_step_and_a_raising_function(capsys, tmp_pa
     code, out, _ = run(capsys, "check", f"{path}:cell", "--points", "1")
     assert code == 1
     assert "unfinished(states, inputs, params) raised NotImplementedError: to do" in out
-    assert re.search(r"step \(transposed_gate_step\) +spec step +float64 +FAIL", out)
-    assert re.search(r"parameter:W_rg \(jacrev of transposed_gate_step\) +closed form +float64 +FAIL", out)
+    assert re.search(r"step \(your transposed_gate_step\) +spec step +float64 +FAIL", out)
+    assert re.search(r"parameter:W_rg \(jacrev of your transposed_gate_step\) +closed form +float64 +FAIL", out)
     assert "Traceback" not in out
     code, out, _ = run(capsys, "check", f"{path}:correct", "--points", "1")
     assert code == 0, out

@@ -5,6 +5,8 @@ from pathlib import Path
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
+pytest_plugins = ["pytester"]
+
 
 def _python_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
@@ -18,3 +20,13 @@ def test_the_first_two_examples_run_and_the_gate_term_is_the_whole_of_b(capsys):
     assert len(derivation.state) == 3 and len(derivation.gate_split().B) == 1
     assert report.passed and tuple(namespace["J"].shape) == (32, 64, 64)
     assert "PASSED" in capsys.readouterr().out
+
+
+def test_the_pytest_example_runs_verbatim_as_a_users_test_file(pytester):
+    """The README's pytest example (every ``python`` block that defines a test), as a user's test
+    file: it must import what it uses and pass under the installed plugin."""
+    (example,) = [block for block in _python_blocks() if "def test_" in block]
+    pytester.makepyfile(test_readme_example=example)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    tests = example.count("def test_")
+    result.assert_outcomes(passed=tests)

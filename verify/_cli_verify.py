@@ -43,7 +43,8 @@ def add_verify(commands) -> None:
     )
     verify.add_argument("cells", nargs="*", metavar="CELL",
                         help="catalogue names or path/to/file.py:NAME (default: the whole catalogue)")
-    verify.add_argument("--backend", choices=(*BACKENDS, "both"), default="both", help="kernels to check (default both)")
+    verify.add_argument("--backend", choices=(*BACKENDS, "both"), default="both",
+                        help="kernels to check (default both)")
     verify.add_argument("--dtype", choices=(*DTYPES, "both"), default="both",
                         help="float64 against the oracles, float32 against float64 (default both)")
     verify.add_argument("--seed", type=count(0), default=0, help="seed of the first point (default 0)")
