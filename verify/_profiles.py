@@ -45,7 +45,9 @@ def load_profile(environ: Mapping[str, str] | None = None) -> str:
     on_ci = environ.get("CI", "").lower() == "true"
     name = environ.get("HYPOTHESIS_PROFILE") or ("gatejac-ci" if on_ci else "gatejac-dev")
     if name not in PROFILES:
+        renamed = f"gatejac-{name}"
+        hint = f"gatejac's profiles are named gatejac-…: did you mean {renamed!r}? " if renamed in PROFILES else ""
         raise unknown_name("Hypothesis profile", name, list(PROFILES),
-                           "(set by the environment variable HYPOTHESIS_PROFILE; see gatejac.verify.strategies)")
+                           f"({hint}set by the environment variable HYPOTHESIS_PROFILE; see gatejac.verify.strategies)")
     settings.load_profile(name)
     return name
