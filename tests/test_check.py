@@ -13,6 +13,7 @@ import pytest
 import sympy
 
 from gatejac import symbolic
+from gatejac.numeric import ArgumentError
 from gatejac.symbolic import Cell, GatejacError, Kron, ShapeError, UnknownNameError, cells, derive, tanh
 from gatejac.verify import CheckError, VerificationError, assert_passed, check, jacobian_names
 from gatejac.symbolic import term_text  # the printer the report names terms with
@@ -226,10 +227,11 @@ ERRORS = [
     (dict(jacobians=("gate_split:A",)), UnknownNameError, r"unknown jacobian 'gate_split:A'.*cell 'leaky'"),
     (dict(backend="jax"), UnknownNameError, r"unknown backend 'jax'.*numpy, torch"),
     (dict(dtype="float16"), UnknownNameError, r"unknown dtype 'float16'.*float32, float64"),
-    (dict(sizes={"n": 0}), ShapeError, r"sizes\['n'\] = 0: a size must be a positive integer"),
-    (dict(sizes={"n": 2.5}), ShapeError, r"sizes\['n'\] = 2.5"),
+    (dict(sizes={"n": 0}), ArgumentError, r"size n=0 must be a positive integer"),
+    (dict(sizes={"n": 2.5}), ArgumentError, r"size n=2.5 must be a positive integer"),
+    (dict(sizes={"n": True}), ArgumentError, r"size n=True must be a positive integer"),
     (dict(sizes={"k": 3}), UnknownNameError, r"unknown size 'k'.*has sizes \['n', 'm'\]"),
-    (dict(sizes="n=4"), ShapeError, r"sizes='n=4': give a mapping"),
+    (dict(sizes="n=4"), ShapeError, r"check\(sizes=...\): sizes='n=4'; give a mapping"),
     (dict(points=0), CheckError, r"points=0: give an integer ≥ 1"),
     (dict(seed=-1), CheckError, r"seed=-1: give an integer ≥ 0"),
     (dict(derivation="derive(leaky)"), CheckError, r"derivation= takes a symbolic.Derivation"),

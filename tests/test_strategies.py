@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
 from gatejac import numeric
+from gatejac.numeric import ArgumentError
 from gatejac.symbolic import Cell, Instance, ShapeError, SpecError, UnknownNameError, cells, derive
 from gatejac.symbolic import sigmoid
 from gatejac.verify._comparison import compare
@@ -406,8 +407,8 @@ BAD_OPTIONS = [
      r"dimensions\(max_size=3\): max_size must be an integer >= 4"),
     (lambda: parameters(LEAKY, sizes={"n": 3}), ShapeError, r"needs integer sizes for \['m'\]"),
     (lambda: parameters(LEAKY, sizes={**SIZES, "q": 1}), UnknownNameError, r"unknown size 'q'"),
-    (lambda: parameters(LEAKY, sizes={"n": 0, "m": 2}), ShapeError, r"size n=0 must be a positive integer"),
-    (lambda: parameters(LEAKY, sizes=[3, 2]), ShapeError, r"sizes=\[3, 2\]\): give a mapping such as"),
+    (lambda: parameters(LEAKY, sizes={"n": 0, "m": 2}), ArgumentError, r"size n=0 must be a positive integer"),
+    (lambda: parameters(LEAKY, sizes=[3, 2]), ShapeError, r"parameters\(sizes=...\): sizes=\[3, 2\]; give a mapping"),
     (lambda: parameters(LEAKY, sizes=SIZES, min_gain=-1.0), SpecError, r"min_gain=-1.0\): give a finite number > 0"),
     (lambda: values(LEAKY, sizes=SIZES, min_gain=2.0), SpecError, r"min_gain must not exceed max_gain"),
     (lambda: values(LEAKY, sizes=dimensions(LEAKY)), ShapeError, r"to draw sizes, draw them first"),

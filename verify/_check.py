@@ -28,7 +28,7 @@ import numpy as np
 
 from gatejac import numeric
 from gatejac.numeric import DTYPES, to_numpy
-from gatejac.symbolic import Cell, Derivation, ShapeError, cells, unknown_name
+from gatejac.symbolic import Cell, Derivation, cells, unknown_name
 
 from ._comparison import Outcome, compare, comparison_result, max_abs, worst_of
 from ._errors import CheckError, VerificationError
@@ -36,6 +36,7 @@ from ._jacobians import JacobianName, jacobian_names, parse_jacobian
 from ._oracles import ORACLES, Point, View, make_point, oracles_for, point_views, taylor_test
 from ._report import CheckResult, Report
 from ._reproduction import check_call
+from ._sizes import checked_sizes, size_names
 from ._terms import EntryExplainer
 from ._tolerances import taylor_band, tolerance
 
@@ -78,7 +79,8 @@ def check(cell: Cell | str, *, backend: str = "numpy", dtype: str = "float64", s
         raise unknown_name("dtype", dtype, list(DTYPES))
     _check_count("points", points, minimum=1)
     _check_count("seed", seed, minimum=0)
-    sizes = _sizes(cell, sizes)
+    defaults = {name: DEFAULT_SIZES.get(name, 3) for name in size_names(cell)}
+    sizes = checked_sizes(cell, sizes, where="check(sizes=...)", defaults=defaults)
     oracles = _names("oracle", oracles, list(ORACLES), "")
     names = jacobian_names(cell)
     selected = _names("jacobian", names if jacobians is None else jacobians, names, f"(cell {cell.name!r})")
@@ -115,23 +117,6 @@ def _resolve(cell, derivation) -> tuple[Cell, Derivation | None]:
 def _check_count(what: str, value, *, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise CheckError(f"{what}={value!r}: give an integer ≥ {minimum}")
-
-
-def _sizes(cell: Cell, sizes) -> dict[str, int]:
-    order = list(DEFAULT_SIZES)
-    dims = sorted((d.name for d in cell.dims), key=lambda d: order.index(d) if d in order else len(order))
-    chosen = {d: DEFAULT_SIZES.get(d, 3) for d in dims}
-    if sizes is None:
-        return chosen
-    if not isinstance(sizes, Mapping):
-        raise ShapeError(f"sizes={sizes!r}: give a mapping from size names to integers, e.g. {chosen}")
-    for name, value in sizes.items():
-        if name not in dims:
-            raise unknown_name("size", name, dims, f"(cell {cell.name!r} has sizes {dims})")
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ShapeError(f"sizes[{name!r}] = {value!r}: a size must be a positive integer")
-        chosen[name] = int(value)
-    return chosen
 
 
 def _names(kind: str, given, known: list[str], hint: str) -> list[str]:

@@ -53,6 +53,8 @@ from gatejac import numeric
 from gatejac.numeric import DTYPES, to_numpy
 from gatejac.symbolic import Cell, MatrixParameter, ShapeError, SpecError, sigmoid, unknown_name
 
+from ._sizes import checked_sizes
+
 MIN_GAIN, MAX_GAIN = 0.5, 1.5
 """Default range of the gain g of the weights, g/√fan_in · N(0, 1)."""
 STATE_BOUND = 1.0
@@ -220,18 +222,9 @@ def checked_cell(cell, function: str) -> Cell:
 
 
 def _sizes(cell: Cell, sizes, function: str) -> dict[str, int]:
-    names = sorted(d.name for d in cell.dims)
-    if not isinstance(sizes, Mapping):
-        hint = " (to draw sizes, draw them first: dimensions(cell).flatmap(...))" \
-            if isinstance(sizes, st.SearchStrategy) else ""
-        raise ShapeError(f"{function}(sizes={sizes!r}): give a mapping such as {dict.fromkeys(names, 3)}{hint}")
-    for name, value in sizes.items():
-        if name not in names:
-            raise unknown_name("size", name, names, f"(cell {cell.name!r}; passed to {function}(sizes=...))")
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ShapeError(f"{function}(sizes={dict(sizes)!r}): size {name}={value!r} must be a positive integer")
-    numeric.shapes(cell, sizes)  # every size given
-    return {name: int(value) for name, value in sizes.items()}
+    hint = " (to draw sizes, draw them first: dimensions(cell).flatmap(...))" \
+        if isinstance(sizes, st.SearchStrategy) else ""
+    return checked_sizes(cell, sizes, where=f"{function}(sizes=...)", hint=hint)
 
 
 def _batch(batch, function: str) -> tuple[int, ...]:

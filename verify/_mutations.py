@@ -120,7 +120,10 @@ class _Site:
     blocks: BlockJacobian
     key: tuple[str, str]
     index: int
-    term: Term
+
+    @property
+    def term(self) -> Term:
+        return self.blocks[self.key].terms[self.index]
 
 
 MUTATED_KINDS = ("state", "input", "parameter")
@@ -134,8 +137,8 @@ def _sites(derivation: Derivation):
         jacobian = parse_jacobian(cell, name)
         blocks = jacobian.blocks(derivation)
         for key, block in blocks.blocks.items():
-            for index, term in enumerate(block.terms):
-                yield _Site(jacobian, blocks, key, index, term)
+            for index in range(len(block.terms)):
+                yield _Site(jacobian, blocks, key, index)
 
 
 def _broken(derivation: Derivation, site: _Site, mutated: Term | None) -> Derivation:

@@ -48,6 +48,7 @@ from ._drawn_values import (
 )
 from ._profiles import PROFILES, load_profile
 from ._random_cells import bounded, random_cells
+from ._sizes import size_names
 
 __all__ = [
     "DTYPES", "INPUT_BOUND", "MAX_GAIN", "MAX_PREACTIVATION", "MIN_GAIN", "PROFILES", "STATE_BOUND", "cells",
@@ -112,8 +113,4 @@ def dimensions(cell: Cell, *, min_size: int = 2, max_size: int = 6):
     cell = checked_cell(cell, "dimensions")
     bounded("min_size", min_size, 1, function="dimensions")
     bounded("max_size", max_size, min_size, function="dimensions")
-    return st.fixed_dictionaries({name: st.integers(min_size, max_size) for name in _size_names(cell)})
-
-
-def _size_names(cell: Cell) -> list[str]:
-    return sorted(d.name for d in cell.dims)
+    return st.fixed_dictionaries({name: st.integers(min_size, max_size) for name in size_names(cell)})
