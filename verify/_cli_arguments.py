@@ -42,8 +42,8 @@ def cells_of(texts: list[str], options: dict) -> list[Cell]:
     """The cells ``texts`` name (default: the whole catalogue); ``options`` go to the
     catalogue cells among them, and are an error if there is none."""
     texts = texts or catalogue.names()
-    if not any(not is_file_target(text) for text in texts):
-        return [cell_of(text, options) for text in texts]
+    if all(is_file_target(text) for text in texts):
+        return [cell_of(text, options) for text in texts]  # options without a catalogue cell: an error
     return [cell_of(text, {} if is_file_target(text) else options) for text in texts]
 
 
