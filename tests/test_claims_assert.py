@@ -13,6 +13,8 @@ import gatejac.verify  # noqa: F401
 pytest_plugins = ["pytester"]
 
 PROJECT = """
+import pytest
+
 from gatejac import verify
 from gatejac.symbolic import Cell, tanh
 from gatejac.verify import Claims, diag, identity
@@ -34,6 +36,12 @@ def test_a_wrong_hand_derivation():
     verify.assert_claims(cell, claims, points=1, oracles=("ad",))
 
 
+@pytest.mark.gatejac(seed=3, points=1, oracles=("ad",))
+def test_marked_options():
+    cell, h, W, a, alpha = leaky()
+    verify.assert_claims(cell, Claims(jacobians={"state": [("leak", (1 - alpha) * identity(h))]}))
+
+
 def test_a_right_hand_derivation():
     cell, h, W, a, alpha = leaky()
     claims = Claims(jacobians={"state": [("leak", (1 - alpha) * identity(h)),
@@ -46,7 +54,7 @@ def test_a_right_hand_derivation():
 def _failure(result) -> str:
     """The failure section of the wrong test in a pytester run's output."""
     out = result.stdout.str()
-    return out.split("_ test_a_wrong_hand_derivation _", 1)[1].split("warnings summary", 1)[0]
+    return out.split("_ test_a_wrong_hand_derivation _", 1)[1].split("_ test_marked_options _", 1)[0]
 
 
 REPORT_LINES = [
@@ -54,7 +62,7 @@ REPORT_LINES = [
     "claim 'state' (your hand-derived terms): FAILED",
     "WRONG  candidate  diag(alpha*(1 - tanh(a)**2)) @ (W.T)",
     "verdict: FAILED — claim 'state' is wrong — wrong term: 'candidate'",
-    "verify.assert_claims(cell, claims, backend='numpy', sizes={'n': 4, 'm': 3}, seed=0, points=1, oracles=('ad',))",
+    "verify.check_claims(cell, claims, backend='numpy', sizes={'n': 4, 'm': 3}, seed=0, points=1, oracles=('ad',))",
 ]
 
 
@@ -71,9 +79,13 @@ def test_a_failing_claim_fails_the_test_with_the_report_text_only(pytester, plug
     pytester.makepyfile(test_claims_project=PROJECT)
     options = ["-p", "no:cacheprovider"] + (["-p", "no:gatejac"] if plugin == "without the plugin" else [])
     result = pytester.runpytest_subprocess(*options)
-    result.assert_outcomes(passed=1, failed=1)
+    result.assert_outcomes(passed=1, failed=2)
     failure = _failure(result)
     _text_only(failure)
+    if plugin == "with the plugin":  # the marker's options, as for assert_jacobians
+        marked = result.stdout.str().split("_ test_marked_options _", 1)[1]
+        assert "verify.check_claims(cell, claims, backend='numpy', sizes={'n': 4, 'm': 3}, seed=3, points=1, " \
+               "oracles=('ad',))" in marked
     if plugin == "without the plugin":  # pytest's own traceback: the exception under its public name
         assert re.search(r"^E +gatejac\.verify\.VerificationError: gatejac check of cell 'my_leaky'$", failure, re.M)
         assert 'verify.assert_claims(cell, claims, points=1, oracles=("ad",))' in failure

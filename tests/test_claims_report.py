@@ -74,11 +74,20 @@ def test_a_failed_report_names_the_call_that_repeats_it(leaky):
     text = report.to_text()
     assert not report.passed
     assert report.reproduce == (
-        "python: from gatejac import verify; verify.check_claims(cell, claims, backend='numpy', "
-        "sizes={'n': 4, 'm': 3}, seed=0, points=1, oracles=('ad',))\n"
+        "python: from gatejac import verify; print(verify.check_claims(cell, claims, backend='numpy', "
+        "sizes={'n': 4, 'm': 3}, seed=0, points=1, oracles=('ad',)).to_text())\n"
         "        with cell = your cell 'my_leaky' and claims = the claims you passed")
     assert text.endswith("reproduce:\n  " + report.reproduce.replace("\n", "\n  "))
     assert "derivation=derivation" not in text, "the user passed claims, not a derivation"
     from_file = check_claims(cell, _claimed_state(pieces, wrong=True), points=1, oracles=("ad",),
                              source="mine.py:cell")
     assert from_file.reproduce == "shell:  gatejac check mine.py:cell --backend numpy --sizes n=4,m=3 --seed 0 --points 1"
+
+
+def test_assert_claims_names_a_misspelt_option(leaky):
+    from gatejac.symbolic import UnknownNameError
+    from gatejac.verify import assert_claims
+
+    cell, pieces = leaky
+    with pytest.raises(UnknownNameError, match=r"unknown option 'point'; did you mean 'points'"):
+        assert_claims(cell, _claimed_state(pieces, wrong=False), point=1)

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 
 from gatejac.symbolic import Cell, derive, unknown_name
 
+from ._assertions import current_session
 from ._check import check
 from ._claimed_blocks import claimed_derivation, parse_jacobian_claim
 from ._claims_attribution import ATTRIBUTION_POINTS, attribute
@@ -90,34 +91,8 @@ def check_claims(cell: Cell, claims=None, *, backend: str = "numpy", sizes: Mapp
         report = verify.check_claims(cell, verify.Claims(jacobians={"state": [...]}))
         print(report.to_text())
     """
-    return _check_claims("check_claims", cell, claims, source, backend=backend, sizes=sizes, seed=seed,
-                         points=points, oracles=oracles)
-
-
-def assert_claims(cell: Cell, claims=None, *, backend: str = "numpy", sizes: Mapping[str, int] | None = None,
-                  seed: int = 0, points: int = 2, oracles=("ad", "fd", "taylor")) -> ClaimsReport:
-    """Check ``claims`` about ``cell`` as :func:`check_claims` does (same options) and
-    return the report; if the spec or a claim fails, raise :class:`~verify.VerificationError`
-    (an ``AssertionError``) whose message is the report's text and nothing else.  Under
-    pytest the failure shows that text, not the report's repr or gatejac's frames.
-
-    Example::
-
-        def test_my_hand_derivation():
-            verify.assert_claims(cell, verify.Claims(torch_step=my_step))
-    """
-    __tracebackhide__ = True  # pytest: show the test's line, not this helper's
-    report = _check_claims("assert_claims", cell, claims, "", backend=backend, sizes=sizes, seed=seed,
-                           points=points, oracles=oracles)
-    if not report.passed:
-        raise VerificationError(report.to_text())
-    return report
-
-
-def _check_claims(function: str, cell: Cell, claims, source: str, *, backend: str, sizes, seed: int, points: int,
-                  oracles) -> ClaimsReport:
     if not isinstance(cell, Cell):
-        raise ClaimsError(f"{function}() takes a symbolic.Cell, got {type(cell).__name__} {cell!r}")
+        raise ClaimsError(f"check_claims() takes a symbolic.Cell, got {type(cell).__name__} {cell!r}")
     claims = Claims.coerce(claims)
     derivation = derive(cell)
     parsed = {name: parse_jacobian_claim(cell, derivation, name, value) for name, value in claims.jacobians.items()}
@@ -131,7 +106,7 @@ def _check_claims(function: str, cell: Cell, claims, source: str, *, backend: st
         raise ClaimsError(f"torch_step = {claims.torch_step!r} is not callable; give f(states, inputs, params)")
     spec = check(cell, backend=backend, sizes=sizes, seed=seed, points=points, oracles=oracles)
     options = dict(backend=backend, sizes=dict(spec.sizes), seed=seed, points=points, oracles=tuple(oracles))
-    again = claims_call(function, cell, source, options)
+    again = claims_call(cell, source, options)
     results = [_terms_result(cell, derivation, name, blocks, options) for name, blocks in parsed.items()]
     for name, code in claims.functions.items():
         result = check_function(cell, name, code, sizes=spec.sizes, seed=seed, points=points)
@@ -161,3 +136,35 @@ def _report(cell: Cell, results: list[CheckResult], spec: Report, backend: str =
     """The results of a code claim as a :class:`Report` at the spec's settings (the
     :class:`ClaimsReport` carries the call that repeats it)."""
     return Report(cell.name, results, spec.seed, backend, "float64", dict(spec.sizes), spec.points)
+
+
+CLAIMS_OPTIONS = ("backend", "sizes", "seed", "points", "oracles")
+"""The options of :func:`check_claims` that :func:`assert_claims` takes (and reads from the pytest
+session: ``--gatejac-backend`` and ``@pytest.mark.gatejac(...)``)."""
+
+
+def assert_claims(cell: Cell, claims=None, **options) -> ClaimsReport:
+    """Check ``claims`` about ``cell`` as :func:`check_claims` does and return the report; if
+    the spec or a claim fails, raise :class:`~verify.VerificationError` (an ``AssertionError``)
+    whose message is the report's text and nothing else.  Under pytest the failure shows that
+    text, not the report's repr or gatejac's frames.
+
+    ``options`` are those of :func:`check_claims` (:data:`CLAIMS_OPTIONS`); under pytest, the
+    ones not given come from ``@pytest.mark.gatejac(...)`` and ``--gatejac-backend``, as for
+    :func:`~verify.assert_jacobians`.
+
+    Example::
+
+        def test_my_hand_derivation():
+            verify.assert_claims(cell, verify.Claims(torch_step=my_step))
+    """
+    __tracebackhide__ = True  # pytest: show the test's line, not this helper's
+    for option in options:
+        if option not in CLAIMS_OPTIONS:
+            raise unknown_name("option", option, list(CLAIMS_OPTIONS), "(assert_claims takes check_claims's options)")
+    session = current_session()
+    defaults = {k: v for k, v in session.options().items() if k in CLAIMS_OPTIONS} if session is not None else {}
+    report = check_claims(cell, claims, **{**defaults, **options})
+    if not report.passed:
+        raise VerificationError(report.to_text())
+    return report

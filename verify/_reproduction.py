@@ -58,13 +58,14 @@ def check_call(given, cell: Cell, derivation, options: dict) -> str:
     return "\n".join(lines)
 
 
-def claims_call(function: str, cell: Cell, source: str, options: dict) -> str:
-    """The call that repeats ``verify.<function>(cell, claims, **options)``, or with a
-    ``source`` (``path/file.py:NAME``) the ``gatejac check`` command."""
+def claims_call(cell: Cell, source: str, options: dict) -> str:
+    """The call that repeats ``verify.check_claims(cell, claims, **options)`` (or
+    ``verify.assert_claims``), or with a ``source`` (``path/file.py:NAME``) the ``gatejac check``
+    command."""
     if source:
         sizes = ",".join(f"{k}={v}" for k, v in options["sizes"].items())
         return (f"shell:  gatejac check {source} --backend {options['backend']} --sizes {sizes} "
                 f"--seed {options['seed']} --points {options['points']}")
     arguments = ", ".join(f"{key}={value!r}" for key, value in options.items())
-    return (f"python: from gatejac import verify; verify.{function}(cell, claims, {arguments})\n"
+    return (f"python: from gatejac import verify; print(verify.check_claims(cell, claims, {arguments}).to_text())\n"
             f"        with cell = your cell {cell.name!r} and claims = the claims you passed")
