@@ -40,6 +40,15 @@ def test_ctrl_c_prints_one_line_and_exits_130(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no report, no half-written or temporary file
 
 
+def test_the_interrupt_handler_is_in_place_before_anything_heavy_is_imported():
+    """Ctrl-C while SymPy, NumPy or torch load (the first second of every command) is handled
+    too: the module with the handler imports none of them."""
+    loaded = subprocess.run([sys.executable, "-c", "import sys, gatejac.verify._cli; "
+                             "print(sorted({'sympy', 'numpy', 'torch'} & set(sys.modules)))"],
+                            capture_output=True, text=True, timeout=60, cwd=Path(sys.executable).anchor)
+    assert loaded.stdout == "[]\n", loaded.stderr
+
+
 def test_a_closed_pipe_ends_the_output_silently():
     """``gatejac list | head -1``: the reader goes away before gatejac writes."""
     process = subprocess.Popen([*GATEJAC, "list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
