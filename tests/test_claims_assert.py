@@ -1,7 +1,9 @@
 """``verify.assert_claims`` under pytest: a failing claim fails the test with the report's text
 only — no repr of the report, no frames of gatejac — and a passing one returns the report."""
 
+import os
 import re
+from pathlib import Path
 
 import pytest
 
@@ -12,42 +14,35 @@ import gatejac.verify  # noqa: F401
 
 pytest_plugins = ["pytester"]
 
+TESTS = Path(__file__).resolve().parent
+
 PROJECT = """
 import pytest
 
 from gatejac import verify
-from gatejac.symbolic import Cell, tanh
+from gatejac.symbolic import tanh
 from gatejac.verify import Claims, diag, identity
-
-
-def leaky():
-    cell = Cell("my_leaky")
-    h, x = cell.state("h", "n"), cell.input("x", "m")
-    W, U, alpha = cell.parameter("W", ("n", "n")), cell.parameter("U", ("n", "m")), cell.parameter("alpha")
-    a = cell.let("a", W @ h + U @ x)
-    cell.update(h, (1 - alpha) * h + alpha * tanh(a))
-    return cell.validate(), h, W, a, alpha
+from test_claims_report import my_leaky
 
 
 def test_a_wrong_hand_derivation():
-    cell, h, W, a, alpha = leaky()
-    claims = Claims(jacobians={"state": [("leak", (1 - alpha) * identity(h)),
-                                         ("candidate", diag(alpha * (1 - tanh(a) ** 2)) @ W.T)]})
+    cell, p = my_leaky()
+    claims = Claims(jacobians={"state": [("leak", (1 - p["alpha"]) * identity(p["h"])),
+                                         ("candidate", diag(p["alpha"] * (1 - tanh(p["a"]) ** 2)) @ p["W"].T)]})
     verify.assert_claims(cell, claims, points=1, oracles=("ad",))
 
 
 @pytest.mark.gatejac(seed=3, points=1, oracles=("ad",))
 def test_marked_options():
-    cell, h, W, a, alpha = leaky()
-    verify.assert_claims(cell, Claims(jacobians={"state": [("leak", (1 - alpha) * identity(h))]}))
+    cell, p = my_leaky()
+    verify.assert_claims(cell, Claims(jacobians={"state": [("leak", (1 - p["alpha"]) * identity(p["h"]))]}))
 
 
 def test_a_right_hand_derivation():
-    cell, h, W, a, alpha = leaky()
-    claims = Claims(jacobians={"state": [("leak", (1 - alpha) * identity(h)),
-                                         ("candidate", diag(alpha * (1 - tanh(a) ** 2)) @ W)]})
-    report = verify.assert_claims(cell, claims, points=1, oracles=("ad",))
-    assert report.passed
+    cell, p = my_leaky()
+    claims = Claims(jacobians={"state": [("leak", (1 - p["alpha"]) * identity(p["h"])),
+                                         ("candidate", diag(p["alpha"] * (1 - tanh(p["a"]) ** 2)) @ p["W"])]})
+    assert verify.assert_claims(cell, claims, points=1, oracles=("ad",)).passed
 """
 
 
@@ -75,8 +70,9 @@ def _text_only(failure: str) -> None:
 
 
 @pytest.mark.parametrize("plugin", ["with the plugin", "without the plugin"])
-def test_a_failing_claim_fails_the_test_with_the_report_text_only(pytester, plugin):
+def test_a_failing_claim_fails_the_test_with_the_report_text_only(pytester, monkeypatch, plugin):
     pytester.makepyfile(test_claims_project=PROJECT)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])))
     options = ["-p", "no:cacheprovider"] + (["-p", "no:gatejac"] if plugin == "without the plugin" else [])
     result = pytester.runpytest_subprocess(*options)
     result.assert_outcomes(passed=1, failed=2)

@@ -13,14 +13,20 @@ from gatejac.symbolic import Cell, tanh
 from gatejac.verify import Claims, check_claims, diag, identity
 
 
-@pytest.fixture(scope="module")
-def leaky():
+def my_leaky():
+    """A user's leaky cell h' = (1 − α) h + α tanh(W h + U x) and its pieces (also the cell of
+    the throwaway project of ``test_claims_assert.py``)."""
     cell = Cell("my_leaky")
     h, x = cell.state("h", "n"), cell.input("x", "m")
     W, U, alpha = cell.parameter("W", ("n", "n")), cell.parameter("U", ("n", "m")), cell.parameter("alpha")
     a = cell.let("a", W @ h + U @ x)
     cell.update(h, (1 - alpha) * h + alpha * tanh(a))
     return cell.validate(), dict(h=h, W=W, a=a, alpha=alpha)
+
+
+@pytest.fixture(scope="module")
+def leaky():
+    return my_leaky()
 
 
 def my_step(states, inputs, params):
