@@ -33,6 +33,8 @@ from dataclasses import dataclass, replace
 
 from gatejac.symbolic import BlockJacobian, Cell, Derivation, unknown_name
 
+from ._errors import CheckError
+
 KINDS = ("state", "input", "parameter", "gate_split", "jvp", "vjp")
 """Every kind of Jacobian, in report order."""
 
@@ -77,7 +79,7 @@ class JacobianName:
             return derivation.parameter(self.parameter)
         if self.kind == "gate_split":
             return getattr(derivation.gate_split(), self.part)
-        raise ValueError(f"{self.name} is a Jacobian action, not a block matrix")
+        raise CheckError(f"{self.name} is a Jacobian action, not a block matrix: it has no blocks")
 
     def replaced(self, derivation: Derivation, blocks: BlockJacobian) -> Derivation:
         """A copy of ``derivation`` with this Jacobian replaced by ``blocks`` (for a part
@@ -92,7 +94,7 @@ class JacobianName:
             return derivation.replace(parameters={self.parameter: blocks})
         if self.kind in ("state", "input"):
             return derivation.replace(**{self.kind: blocks})
-        raise ValueError(f"{self.name} is a Jacobian action, not a block matrix")
+        raise CheckError(f"{self.name} is a Jacobian action, not a block matrix: it has no blocks")
 
     def kernel(self, compiled, states, inputs, params):
         """The compiled cell's dense kernel of this Jacobian at a point (arrays of its backend)."""
@@ -104,7 +106,7 @@ class JacobianName:
             return compiled.parameter_jacobian(self.parameter, states, inputs, params)
         if self.kind == "gate_split":
             return compiled.gate_split(states, inputs, params)["AB".index(self.part)]
-        raise ValueError(f"{self.name} is a Jacobian action: call compiled.{self.kind} with its tangents")
+        raise CheckError(f"{self.name} is a Jacobian action: call compiled.{self.kind} with its tangents")
 
 
 def _table(cell: Cell) -> list[JacobianName]:
