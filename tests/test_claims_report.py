@@ -87,7 +87,8 @@ def test_a_failed_report_names_the_call_that_repeats_it(leaky):
     assert "derivation=derivation" not in text, "the user passed claims, not a derivation"
     from_file = check_claims(cell, _claimed_state(pieces, wrong=True), points=1, oracles=("ad",),
                              source="mine.py:cell")
-    assert from_file.reproduce == "shell:  gatejac check mine.py:cell --backend numpy --sizes n=4,m=3 --seed 0 --points 1"
+    assert from_file.reproduce == \
+        "shell:  gatejac check mine.py:cell --backend numpy --sizes n=4,m=3 --seed 0 --points 1"
 
 
 def test_assert_claims_names_a_misspelt_option(leaky):

@@ -26,7 +26,9 @@ from ._claims_report import ClaimResult, ClaimsReport
 from ._errors import CheckError, ClaimsError, VerificationError
 from ._jacobians import JacobianName, jacobian_names, parse_jacobian
 from ._mutations import KINDS as MUTATION_KINDS
-from ._mutations import Mutation, MutationOutcome, MutationReport, Mutations, Skipped, mutation_suite, mutation_table, mutations
+from ._mutations import (
+    Mutation, MutationOutcome, MutationReport, Mutations, Skipped, mutation_suite, mutation_table, mutations,
+)
 from ._oracles import ORACLES
 from ._report import CheckResult, Report
 from ._tolerances import TaylorBand, Tolerance, taylor_band, tolerance

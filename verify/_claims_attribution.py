@@ -89,7 +89,8 @@ def attribute(claimed: ClaimedBlock, derived: Jacobian, values: TermValues, poin
             verdicts.append(TermVerdict(lt.label, lt.text, "regrouped" if sum_holds else "wrong"))
         else:
             used |= mask
-            verdicts.append(TermVerdict(lt.label, lt.text, "ok", tuple(t for j, t in enumerate(texts) if mask >> j & 1)))
+            matches = tuple(t for j, t in enumerate(texts) if mask >> j & 1)
+            verdicts.append(TermVerdict(lt.label, lt.text, "ok", matches))
     if sum_holds:
         note = "" if all(v.status == "ok" for v in verdicts) else \
             "the block's sum agrees; the regrouped terms split the derivation differently"

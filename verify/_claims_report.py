@@ -2,8 +2,9 @@
 spec's own check in a :class:`ClaimsReport` that prints as text or serialises to JSON.
 
 The text says what was checked, in the user's terms: the spec's derivation against the
-oracles, then every claim — "your hand-derived terms", "your function f", "your torch_step" — with its verdict, the term-by-term attribution of a claimed block (aligned
-columns: status, label, term), the blocks taken from ``symbolic.derive`` because they were
+oracles, then every claim — "your hand-derived terms", "your function f", "your torch_step" —
+with its verdict, the term-by-term attribution of a claimed block (aligned columns: status,
+label, term), the blocks taken from ``symbolic.derive`` because they were
 not claimed, and the table of its checks (the full failure report when it failed).  The
 verdict line names what held, or what was wrong; with no claims it says that nothing was
 claimed.  A failed report ends with the call that repeats it.

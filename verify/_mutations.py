@@ -42,7 +42,9 @@ from dataclasses import dataclass, field, replace
 import sympy
 from sympy.matrices.expressions import ZeroMatrix
 
-from gatejac.symbolic import BlockJacobian, Cell, Column, Derivation, Diag, Kron, Mat, Row, Scale, Term, cells, derive, term_text
+from gatejac.symbolic import (
+    BlockJacobian, Cell, Column, Derivation, Diag, Kron, Mat, Row, Scale, Term, cells, derive, term_text,
+)
 
 from ._check import check
 from ._errors import CheckError
