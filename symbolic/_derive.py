@@ -184,18 +184,6 @@ class Derivation:
             merged.update(block_jacobian.blocks)
         return merged
 
-    def jacobian(self, name: str) -> BlockJacobian:
-        """A Jacobian by the name the verify layer uses: ``"state"``, ``"input"``,
-        ``"parameter:<name>"``, ``"gate_split:A"`` or ``"gate_split:B"``."""
-        if name in ("state", "input"):
-            return getattr(self, name)
-        if name.startswith("parameter:"):
-            return self.parameter(name.split(":", 1)[1])
-        if name in ("gate_split:A", "gate_split:B"):
-            return getattr(self.gate_split(), name[-1])
-        known = ["state", "input", *(f"parameter:{p}" for p in self._parameters), "gate_split:A", "gate_split:B"]
-        raise unknown_name("Jacobian", name, known, f"(cell {self.cell.name!r})")
-
     def gate_split(self) -> GateSplit:
         return GateSplit(self.state.select(lambda t: not t.gates), self.state.select(lambda t: bool(t.gates)))
 

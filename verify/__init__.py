@@ -18,25 +18,77 @@
 * :mod:`gatejac.verify.strategies` — Hypothesis strategies for cells and their values.
 """
 
-from ._assertions import assert_jacobians
-from ._check import assert_passed, check
-from ._claimed_terms import column, diag, eye_kron, identity, kron_eye, outer, row
-from ._claims import Claims, assert_claims, check_claims
-from ._claims_report import ClaimResult, ClaimsReport
-from ._errors import CheckError, ClaimsError, VerificationError
-from ._jacobians import JacobianName, jacobian_names, parse_jacobian
-from ._mutations import KINDS as MUTATION_KINDS
-from ._mutations import (
-    Mutation, MutationOutcome, MutationReport, Mutations, Skipped, mutation_suite, mutation_table, mutations,
-)
-from ._oracles import ORACLES
-from ._report import CheckResult, Report
-from ._tolerances import TaylorBand, Tolerance, taylor_band, tolerance
+from importlib import import_module as _import_module
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "MUTATION_KINDS", "ORACLES", "CheckError", "CheckResult", "ClaimResult", "Claims", "ClaimsError", "ClaimsReport",
-    "JacobianName", "Mutation", "MutationOutcome", "MutationReport", "Mutations", "Report", "Skipped", "TaylorBand",
-    "Tolerance", "VerificationError", "assert_claims", "assert_jacobians", "assert_passed", "check", "check_claims",
-    "column", "diag", "eye_kron", "identity", "jacobian_names", "kron_eye", "mutation_suite", "mutation_table",
-    "mutations", "outer", "parse_jacobian", "row", "taylor_band", "tolerance",
-]
+if TYPE_CHECKING:  # what type checkers and IDEs see; at run time each name loads on first use
+    from ._assertions import assert_jacobians
+    from ._check import assert_passed, check
+    from ._claimed_terms import column, diag, eye_kron, identity, kron_eye, outer, row
+    from ._claims import Claims, assert_claims, check_claims
+    from ._claims_report import ClaimResult, ClaimsReport
+    from ._errors import CheckError, ClaimsError, VerificationError
+    from ._jacobians import JacobianName, jacobian_names, parse_jacobian
+    from ._mutations import KINDS as MUTATION_KINDS
+    from ._mutations import Mutation, MutationOutcome, MutationReport, Mutations, Skipped, mutation_suite, mutation_table, mutations
+    from ._oracles import ORACLES
+    from ._report import CheckResult, Report
+    from ._tolerances import TaylorBand, Tolerance, taylor_band, tolerance
+
+_EXPORTS = {
+    'CheckError': ('._errors', 'CheckError'),
+    'CheckResult': ('._report', 'CheckResult'),
+    'ClaimResult': ('._claims_report', 'ClaimResult'),
+    'Claims': ('._claims', 'Claims'),
+    'ClaimsError': ('._errors', 'ClaimsError'),
+    'ClaimsReport': ('._claims_report', 'ClaimsReport'),
+    'JacobianName': ('._jacobians', 'JacobianName'),
+    'MUTATION_KINDS': ('._mutations', 'KINDS'),
+    'Mutation': ('._mutations', 'Mutation'),
+    'MutationOutcome': ('._mutations', 'MutationOutcome'),
+    'MutationReport': ('._mutations', 'MutationReport'),
+    'Mutations': ('._mutations', 'Mutations'),
+    'ORACLES': ('._oracles', 'ORACLES'),
+    'Report': ('._report', 'Report'),
+    'Skipped': ('._mutations', 'Skipped'),
+    'TaylorBand': ('._tolerances', 'TaylorBand'),
+    'Tolerance': ('._tolerances', 'Tolerance'),
+    'VerificationError': ('._errors', 'VerificationError'),
+    'assert_claims': ('._claims', 'assert_claims'),
+    'assert_jacobians': ('._assertions', 'assert_jacobians'),
+    'assert_passed': ('._check', 'assert_passed'),
+    'check': ('._check', 'check'),
+    'check_claims': ('._claims', 'check_claims'),
+    'column': ('._claimed_terms', 'column'),
+    'diag': ('._claimed_terms', 'diag'),
+    'eye_kron': ('._claimed_terms', 'eye_kron'),
+    'identity': ('._claimed_terms', 'identity'),
+    'jacobian_names': ('._jacobians', 'jacobian_names'),
+    'kron_eye': ('._claimed_terms', 'kron_eye'),
+    'mutation_suite': ('._mutations', 'mutation_suite'),
+    'mutation_table': ('._mutations', 'mutation_table'),
+    'mutations': ('._mutations', 'mutations'),
+    'outer': ('._claimed_terms', 'outer'),
+    'parse_jacobian': ('._jacobians', 'parse_jacobian'),
+    'row': ('._claimed_terms', 'row'),
+    'taylor_band': ('._tolerances', 'taylor_band'),
+    'tolerance': ('._tolerances', 'tolerance'),
+}
+"""Public name → (module, name in it): each module is imported on first use, so importing
+the pytest plugin (``gatejac.verify._plugin``) or ``gatejac.verify`` itself stays light."""
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        module, attribute = _EXPORTS[name]
+        value = getattr(_import_module(module, __name__), attribute)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'gatejac.verify' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+__all__ = sorted(_EXPORTS)

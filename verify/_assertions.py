@@ -11,11 +11,12 @@ import pytest, so ``import verify`` stays light.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from gatejac.symbolic import Cell
+if TYPE_CHECKING:  # imported when a check runs, so that the pytest plugin loads nothing heavy
+    from gatejac.symbolic import Cell
 
-from ._check import assert_passed, check
-from ._report import Report
+    from ._report import Report
 
 _SESSIONS: list[Session] = []
 """Open sessions, innermost last (pytester runs a session inside a test of another)."""
@@ -58,6 +59,8 @@ def current_session() -> Session | None:
 def check_in_session(cell: Cell | str, **options) -> Report:
     """``verify.check(cell, **options)`` with the running test's defaults filled in; the
     report is recorded for ``--gatejac-report``."""
+    from ._check import check
+
     session = current_session()
     report = check(cell, **{**(session.options() if session else {}), **options})
     if session is not None:
@@ -81,6 +84,8 @@ def assert_jacobians(cell: Cell | str, **options) -> Report:
             verify.assert_jacobians(my_cell(), jacobians=["state", "input"])
     """
     __tracebackhide__ = True  # pytest: show the caller's line, not this helper's
+    from ._check import assert_passed
+
     report = check_in_session(cell, **options)
     assert_passed(report)
     return report

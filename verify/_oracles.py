@@ -18,8 +18,9 @@ view                v                                          F(v)
 so ``∂F/∂t`` is the JVP ``J·d`` and ``∂F/∂v`` of the cotangent view is the VJP ``Jᵀc``.
 A view only ever *calls* a step; the oracles differentiate it their own way:
 
-* ``"ad"`` — ``torch.func.jacrev`` through the compiled torch step, float64 (forward
-  mode, ``jacfwd`` — i.e. ``torch.func.jvp`` — for the one-column tangent view);
+* ``"ad"`` — ``torch.func.jacrev`` through the compiled torch step, float64, for every
+  view (also the one-column tangent view: torch's forward mode loads decompositions that
+  emit ``torch.jit.script`` deprecation warnings into the user's test run);
 * ``"fd"`` — central differences of the generated NumPy step in float64,
   ``(F(v + h_j e_j) − F(v − h_j e_j)) / 2h_j`` with ``h_j = 2⁻¹⁷·max(1, |v_j|)``
   (docs/verification.md: “Oracles and tolerances”; the divisor is the exactly represented width);
@@ -537,8 +538,7 @@ class Oracles:
         evaluation = self.evaluation("torch")
         v = torch.as_tensor(view.initial(point))
         function = lambda w: view.output(point, w, evaluation)  # noqa: E731
-        differentiate = torch.func.jacfwd if v.numel() == 1 else torch.func.jacrev
-        jacobian = differentiate(function)(v).detach().numpy()
+        jacobian = torch.func.jacrev(function)(v).detach().numpy()
         return np.einsum("bmbn->bmn", jacobian) if view.batched else jacobian
 
     def _fd(self, view, point):

@@ -179,21 +179,14 @@ def gatejac_checker():
 
 
 @pytest.fixture
-def gatejac_claims(request: pytest.FixtureRequest):
+def gatejac_claims():
     """``gatejac_claims(cell, claims, **options)`` → ``verify.assert_claims(cell, claims,
     **options)`` with the options it takes (backend, seed, points, sizes, oracles) filled in
     from this test's marker and the command line.  A failed claim fails the test with the
     claims report's text only."""
     from gatejac.verify import assert_claims
 
-    accepted = inspect.signature(assert_claims).parameters
-    defaults = {k: v for k, v in request.config.stash[_SESSION].options().items() if k in accepted}
-
-    def assert_claims_in_test(cell, claims=None, **options):
-        __tracebackhide__ = True  # pytest: show the test's line, not this helper's
-        return assert_claims(cell, claims, **{**defaults, **options})
-
-    return assert_claims_in_test
+    return assert_claims  # it reads this test's marker and the command line itself
 
 
 # --------------------------------------------------------------------------- failures and the report file
