@@ -92,7 +92,7 @@ def test_mutations_runs_on_a_file_cell_and_says_why_mutations_were_not_made(caps
     assert len(lines) == len(reasons)
     for kind, reason in reasons:
         times = sum((s.kind, s.reason) == (kind, reason) for s in skipped)
-        assert any(line.split()[:3] == ["mgu", kind, f"×{times}"] and line.endswith(reason) for line in lines), line
+        assert any(line.split()[:3] == ["mgu", kind, f"×{times}"] and line.endswith(reason) for line in lines), (kind, reason, lines)
     assert out.strip().endswith("mutations caught (100.0%)")
 
 

@@ -188,6 +188,9 @@ def test_a_fused_write_into_a_tensor_saved_for_backward_is_seen_by_autograd(monk
         loss.backward()
 
 
+# torch's forward mode loads decompositions that warn about torch.jit.script (torch's own warning,
+# raised because this test uses forward mode itself; gatejac never does)
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 def test_forward_mode_ad_takes_the_term_by_term_path(monkeypatch):
     """Under ``torch.autograd.forward_ad`` the block is written with torch operations, so the
     Jacobian carries its tangent (the fused loop would drop it)."""

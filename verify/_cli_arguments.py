@@ -96,3 +96,21 @@ def option(text: str) -> tuple[str, object]:
         return key, ast.literal_eval(value)
     except (ValueError, SyntaxError):
         return key, value
+
+
+def add_point_options(parser: argparse.ArgumentParser, *, points: int | None, sizes_default, sizes_text: str) -> None:
+    """The options that choose where a cell is checked: ``--seed``, ``--points`` (unless
+    ``points`` is None: the command checks one point) and ``--sizes``."""
+    parser.add_argument("--seed", type=count(0), default=0, help="seed of the first point (default 0)")
+    if points is not None:
+        parser.add_argument("--points", type=count(1), default=points, help=f"points per check (default {points})")
+    parser.add_argument("--sizes", type=sizes, default=sizes_default, metavar=sizes_text.replace(", ", ","),
+                        help=f"sizes to instantiate the cells at (default {sizes_text})")
+
+
+def subcommand(commands, name: str, run, summary: str) -> argparse.ArgumentParser:
+    """A ``gatejac NAME`` command: ``summary`` in ``gatejac --help``, ``run``'s docstring as its
+    own ``--help`` text, and ``run(args)`` as what it does."""
+    parser = commands.add_parser(name, help=summary, description=run.__doc__)
+    parser.set_defaults(run=run)
+    return parser

@@ -35,7 +35,7 @@ from gatejac.symbolic import GatejacError, compile_latex, derivation_text, deriv
 from gatejac.symbolic import cells as catalogue
 
 from . import _cli_output as output
-from ._cli_arguments import cell_of, cells_of, count, option, sizes, sizes_for
+from ._cli_arguments import add_point_options, subcommand, cell_of, cells_of, option, sizes_for
 from ._cli_verify import VERIFY_POINTS, add_verify
 
 _USAGE_ERROR = 2
@@ -65,14 +65,14 @@ def _parser() -> argparse.ArgumentParser:
     add_verify(commands)
     _add_check(commands)
     _add_mutations(commands)
-    listing = commands.add_parser("list", help="list the catalogue cells", description="List the catalogue cells.")
-    listing.set_defaults(run=_list)
+    subcommand(commands, "list", _list, "list the catalogue cells")
     _add_derive(commands)
     return parser
 
 
 # ---------------------------------------------------------------------- list and derive
 def _list(args: argparse.Namespace) -> int:
+    """List the catalogue cells, one line each: the name and what the cell is."""
     names = catalogue.names()
     width = max(map(len, names))
     for name in names:
@@ -81,12 +81,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _add_derive(commands) -> None:
-    derivation = commands.add_parser(
-        "derive",
-        help="print a cell's equations and Jacobians",
-        description="Print a cell's equations and every Jacobian (state, gate split, input, parameters) as "
-        "structured terms, one per line; optionally write them as a LaTeX document or its PDF.",
-    )
+    derivation = subcommand(commands, "derive", _derive, "print a cell's equations and Jacobians")
     derivation.add_argument("cell", metavar="CELL",
                             help="a catalogue name (see `gatejac list`) or path/to/file.py:NAME")
     derivation.add_argument(
@@ -95,10 +90,11 @@ def _add_derive(commands) -> None:
     )
     derivation.add_argument("--latex", type=Path, metavar="FILE", help="also write a standalone LaTeX document")
     derivation.add_argument("--pdf", type=Path, metavar="FILE", help="also write the document compiled by pdflatex")
-    derivation.set_defaults(run=_derive)
 
 
 def _derive(args: argparse.Namespace) -> int:
+    """Print a cell's equations and every Jacobian (state, gate split, input, parameters) as
+    structured terms, one per line; optionally write them as a LaTeX document or its PDF."""
     cell = cell_of(args.cell, dict(args.option))
     for path, what in ((args.latex, "the LaTeX file"), (args.pdf, "the PDF")):
         if path is not None:
@@ -128,26 +124,19 @@ def _pdf(document: str) -> bytes:
 
 # ---------------------------------------------------------------------- check
 def _add_check(commands) -> None:
-    checking = commands.add_parser(
-        "check",
-        help="check a cell from a Python file and the user's claims about it",
-        description="Load path/to/file.py and take NAME: a function (or object) giving a symbolic.Cell, or a "
-        "(cell, claims) pair with claims a verify.Claims (hand-derived Jacobians as labelled terms of the cell "
-        "language, NumPy Jacobian functions, a torch step).  Check the spec and every claim against the "
-        "oracles and name the wrong term.  Exit code 1 if the spec or a claim fails.",
-    )
+    checking = subcommand(commands, "check", _check_file,
+                          "check a cell from a Python file and the user's claims about it")
     checking.add_argument("target", metavar="FILE.py:NAME", help="e.g. examples/multigate_claims.py:cell")
     checking.add_argument("--backend", choices=BACKENDS, default="numpy", help="kernels to check (default numpy)")
-    checking.add_argument("--seed", type=count(0), default=0, help="seed of the first point (default 0)")
-    checking.add_argument("--points", type=count(1), default=VERIFY_POINTS,
-                          help=f"points per check (default {VERIFY_POINTS})")
-    checking.add_argument("--sizes", type=sizes, default=None, metavar="n=4,m=3",
-                          help="sizes to instantiate the cell at (default n=4, m=3)")
+    add_point_options(checking, points=VERIFY_POINTS, sizes_default=None, sizes_text="n=4, m=3")
     checking.add_argument("--json", type=Path, metavar="PATH", help="also write the report as JSON")
-    checking.set_defaults(run=_check_file)
 
 
 def _check_file(args: argparse.Namespace) -> int:
+    """Load path/to/file.py and take NAME: a function (or object) giving a symbolic.Cell, or a
+    (cell, claims) pair with claims a verify.Claims (hand-derived Jacobians as labelled terms of
+    the cell language, NumPy Jacobian functions, a torch step).  Check the spec and every claim
+    against the oracles and name the wrong term.  Exit code 1 if the spec or a claim fails."""
     from ._claims import check_claims  # numeric and the oracles load only for the commands that check
     from ._target import load_target
 
@@ -165,23 +154,18 @@ def _check_file(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------- mutations
 def _add_mutations(commands) -> None:
-    mutations = commands.add_parser(
-        "mutations",
-        help="break every term of every Jacobian and show that the checks catch each one",
-        description="Build deliberately broken Jacobians of the catalogue cells (or the named cells) — every term "
-        "dropped, sign-flipped, transposed, and the updated state put inside gate terms — check each with the "
-        "AD oracle, print the catch rate per cell and kind, and why each mutation that was not made was not "
-        "made.  Exit code 1 unless every mutation is caught.",
-    )
+    mutations = subcommand(commands, "mutations", _mutations,
+                           "break every term of every Jacobian and show that the checks catch each one")
     mutations.add_argument("cells", nargs="*", metavar="CELL",
                            help="catalogue names or path/to/file.py:NAME (default: the whole catalogue)")
-    mutations.add_argument("--seed", type=count(0), default=0, help="seed of the point (default 0)")
-    mutations.add_argument("--sizes", type=sizes, default={}, metavar="n=3,m=2",
-                           help="sizes to instantiate the cells at (default n=3, m=2)")
-    mutations.set_defaults(run=_mutations)
+    add_point_options(mutations, points=None, sizes_default={}, sizes_text="n=3, m=2")
 
 
 def _mutations(args: argparse.Namespace) -> int:
+    """Build deliberately broken Jacobians of the catalogue cells (or the named cells) — every
+    term dropped, sign-flipped, transposed, and the updated state put inside gate terms — check
+    each with the AD oracle, print the catch rate per cell and kind, and why each mutation that
+    was not made was not made.  Exit code 1 unless every mutation is caught."""
     from ._mutations import mutation_suite, mutation_table
 
     cells = cells_of(args.cells, {})

@@ -24,7 +24,7 @@ from gatejac.numeric import BACKENDS, DTYPES
 from gatejac.symbolic import document_latex
 
 from . import _cli_output as output
-from ._cli_arguments import cells_of, count, names, option, sizes, sizes_for
+from ._cli_arguments import add_point_options, subcommand, cells_of, names, option, sizes_for
 
 VERIFY_ORACLES = ("ad", "fd", "taylor")
 """The oracles ``gatejac verify`` runs for float64 unless ``--oracles`` says otherwise."""
@@ -34,36 +34,29 @@ DEFAULT_LATEX = Path("gatejac-derivations.tex")
 
 
 def add_verify(commands) -> None:
-    verify = commands.add_parser(
-        "verify",
-        help="check every Jacobian of the catalogue (or of the named cells) against the oracles",
-        description="Check every Jacobian kernel (state, input, every parameter, gate split, JVP, VJP) of the "
-        "catalogue cells, or of the named ones, against the oracles, print a summary table, and write a JSON "
-        "report and a LaTeX appendix of the derivations.  Exit code 1 if any check fails.",
-    )
+    verify = subcommand(commands, "verify", run_verify,
+                        "check every Jacobian of the catalogue (or of the named cells) against the oracles")
     verify.add_argument("cells", nargs="*", metavar="CELL",
                         help="catalogue names or path/to/file.py:NAME (default: the whole catalogue)")
     verify.add_argument("--backend", choices=(*BACKENDS, "both"), default="both",
                         help="kernels to check (default both)")
     verify.add_argument("--dtype", choices=(*DTYPES, "both"), default="both",
                         help="float64 against the oracles, float32 against float64 (default both)")
-    verify.add_argument("--seed", type=count(0), default=0, help="seed of the first point (default 0)")
-    verify.add_argument("--points", type=count(1), default=VERIFY_POINTS,
-                        help=f"points per check (default {VERIFY_POINTS})")
+    add_point_options(verify, points=VERIFY_POINTS, sizes_default={}, sizes_text="n=4, m=3")
     verify.add_argument("--oracles", type=names, default=VERIFY_ORACLES, metavar="NAME,...",
                         help="float64 oracles among ad, fd, taylor, mp, complex_step (default ad,fd,taylor)")
-    verify.add_argument("--sizes", type=sizes, default={}, metavar="n=4,m=3",
-                        help="sizes to instantiate the cells at (default n=4, m=3)")
     verify.add_argument("--option", "-o", action="append", default=[], type=option, metavar="KEY=VALUE",
                         help="a keyword option of the named catalogue cells, e.g. bias=False (repeatable)")
     verify.add_argument("--json", type=Path, default=DEFAULT_REPORT, metavar="PATH",
                         help=f"where to write the JSON report (default {DEFAULT_REPORT})")
     verify.add_argument("--latex", type=Path, default=DEFAULT_LATEX, metavar="PATH",
                         help=f"where to write the LaTeX appendix of the derivations (default {DEFAULT_LATEX})")
-    verify.set_defaults(run=run_verify)
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    """Check every Jacobian kernel (state, input, every parameter, gate split, JVP, VJP) of the
+    catalogue cells, or of the named ones, against the oracles, print a summary table, and write
+    a JSON report and a LaTeX appendix of the derivations.  Exit code 1 if any check fails."""
     from ._check import check  # numeric's kernels and the oracles load only for the commands that check
 
     cells = cells_of(args.cells, dict(args.option))

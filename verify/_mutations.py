@@ -36,6 +36,7 @@ first structured term the report blames) is the mutated term.
 from __future__ import annotations
 
 import json
+from collections import namedtuple
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
@@ -43,12 +44,12 @@ import sympy
 from sympy.matrices.expressions import ZeroMatrix
 
 from gatejac.symbolic import (
-    BlockJacobian, Cell, Column, Derivation, Diag, Kron, Mat, Row, Scale, Term, cells, derive, term_text,
+    Cell, Column, Derivation, Diag, Kron, Mat, Row, Scale, Term, cells, derive, term_text,
 )
 
 from ._check import check
 from ._errors import CheckError
-from ._jacobians import JacobianName, jacobian_names, parse_jacobian
+from ._jacobians import jacobian_names, parse_jacobian
 
 KINDS = ("drop", "flip_sign", "transpose", "updated_state_in_gate")
 
@@ -114,18 +115,8 @@ def mutations(derivation: Derivation) -> Mutations:
     return Mutations(made, skipped)
 
 
-@dataclass(frozen=True)
-class _Site:
-    """Term ``index`` of block ``key`` of the Jacobian ``jacobian`` (``blocks``)."""
-
-    jacobian: JacobianName
-    blocks: BlockJacobian
-    key: tuple[str, str]
-    index: int
-
-    @property
-    def term(self) -> Term:
-        return self.blocks[self.key].terms[self.index]
+_Site = namedtuple("_Site", "jacobian blocks key index term")
+"""Term ``index`` (``term``) of block ``key`` of the Jacobian ``jacobian``, whose blocks are ``blocks``."""
 
 
 MUTATED_KINDS = ("state", "input", "parameter")
@@ -139,8 +130,8 @@ def _sites(derivation: Derivation):
         jacobian = parse_jacobian(cell, name)
         blocks = jacobian.blocks(derivation)
         for key, block in blocks.blocks.items():
-            for index in range(len(block.terms)):
-                yield _Site(jacobian, blocks, key, index)
+            for index, term in enumerate(block.terms):
+                yield _Site(jacobian, blocks, key, index, term)
 
 
 def _broken(derivation: Derivation, site: _Site, mutated: Term | None) -> Derivation:
