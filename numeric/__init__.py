@@ -19,7 +19,7 @@
 """
 
 from ._arrays import BACKENDS, DTYPES, arrays, arrays_of, convert, to_numpy
-from ._compiled import CompiledCell, compile
+from ._compiled import CACHE_SIZE, CompiledCell, compile
 from ._errors import ArgumentError, CompileError
 from ._growth import graded_log_singular_values, qr_log_growth
 from ._init import SCHEMES, fan_ins, initialise
@@ -29,7 +29,7 @@ from ._trajectory import Trajectory, rollout
 from ._values import random_values, shapes
 
 __all__ = [
-    "BACKENDS", "DTYPES", "SCHEMES", "ArgumentError", "CompileError", "CompiledCell", "Trajectory", "arrays",
+    "BACKENDS", "CACHE_SIZE", "DTYPES", "SCHEMES", "ArgumentError", "CompileError", "CompiledCell", "Trajectory", "arrays",
     "arrays_of", "compile", "convert", "fan_ins", "from_torch", "graded_log_singular_values", "initialise",
     "lag_products", "prefix_products", "qr_log_growth", "random_values", "rollout", "shapes", "suffix_products",
     "to_numpy", "to_torch",
