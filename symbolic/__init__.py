@@ -12,6 +12,9 @@ Public API:
   :class:`Diag`, :class:`Column`, :class:`Row`, :class:`Mat`, :class:`Kron`;
 * the nodes of a cell's graph (:class:`Leaf`, :class:`MatrixParameter`, :class:`MatVec`,
   :class:`Dot`, :class:`Named`, :data:`SCALAR`) for code that walks a cell;
+* :func:`author_convention` — a derivation in the public code of Livi 2025 (the gate term
+  reads the updated state, φ(a_j) − h_j), with :func:`author_term`, :func:`states_read` and
+  :data:`CONVENTIONS` (``"exact"``, ``"author"``);
 * :func:`derivation_text`, :func:`term_text`, :func:`expression_text` — plain text;
   :func:`cell_latex`, :func:`derivation_latex`, :func:`document_latex`, :func:`compile_latex`
   — LaTeX in the notation of the papers;
@@ -27,6 +30,7 @@ from ._cell import Cell
 from ._dense import Instance, dense_block, dense_jacobian, dense_term, exactly_equal, random_point
 from ._derive import Derivation, GateSplit, derive, numel
 from ._elementwise import exp, log, sigmoid, softplus, tanh
+from ._expansion_convention import CONVENTIONS, author_convention, author_term, states_read
 from ._errors import (
     DuplicateNameError,
     FrozenCellError,
@@ -51,13 +55,13 @@ from ._vec import Vec, apply
 from . import cells  # noqa: E402  (the catalogue is built from the names above)
 
 __all__ = [
-    "BlockJacobian", "Cell", "CellLatexPrinter", "Column", "Derivation", "Diag", "Dot", "DuplicateNameError",
+    "BlockJacobian", "CONVENTIONS", "Cell", "CellLatexPrinter", "Column", "Derivation", "Diag", "Dot", "DuplicateNameError",
     "Factor", "FrozenCellError", "GateSplit", "GatejacError", "Instance", "Jacobian", "Kron", "Leaf", "Mat",
     "MatVec", "MatrixParameter", "MatrixTerm", "MissingUpdateError", "Named", "Node", "NodeSymbol",
     "NotElementwiseError", "Row", "SCALAR", "Scale", "ShapeError", "SpecError", "Term", "UndeclaredSymbolError",
-    "UnknownNameError", "UnusedSymbolError", "Vec", "VecInSymPyError", "apply", "block_jacobian_text", "cell_latex",
+    "UnknownNameError", "UnusedSymbolError", "Vec", "VecInSymPyError", "apply", "author_convention", "author_term", "block_jacobian_text", "cell_latex",
     "cells", "compile_latex", "default_latex", "dense_block", "dense_jacobian", "dense_term", "derivation_latex",
     "derivation_text", "derive", "document_latex", "exactly_equal", "exp", "expression_text", "jacobian_text",
-    "latex_text", "log", "numel", "random_point", "sigmoid", "sigmoid_prime", "softplus", "tanh", "term_text",
+    "latex_text", "log", "numel", "random_point", "sigmoid", "sigmoid_prime", "softplus", "states_read", "tanh", "term_text",
     "unknown_name",
 ]

@@ -130,8 +130,12 @@ class Derivation:
     * ``input``: ∂s'/∂x over all inputs;
     * ``parameter(name)``: ∂s'/∂θ for one parameter (matrices flattened row-major, as
       ``torch.flatten`` does: column ``i·c + j`` is entry ``(i, j)``);
-    * ``gate_split()``: the split J = A + B of the state Jacobian.
+    * ``gate_split()``: the split J = A + B of the state Jacobian;
+    * ``convention``: ``"exact"`` (the Jacobian), or ``"author"`` for the result of
+      :func:`~gatejac.symbolic.author_convention` (the public code's gate term).
     """
+
+    convention = "exact"
 
     def __init__(self, cell: Cell):
         if not isinstance(cell, Cell):
@@ -203,7 +207,9 @@ class Derivation:
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{name}: {len(b)} terms" for name, b in self._parameters.items())
-        return f"Derivation({self.cell.name!r}, state: {len(self.state)} terms, input: {len(self.input)} terms, {counts})"
+        convention = "" if self.convention == "exact" else f", convention={self.convention!r}"
+        return (f"Derivation({self.cell.name!r}{convention}, state: {len(self.state)} terms, "
+                f"input: {len(self.input)} terms, {counts})")
 
 
 def derive(cell: Cell) -> Derivation:

@@ -16,7 +16,9 @@ kind                       the broken term
                            ``u vᵀ`` of matching sizes becomes ``v uᵀ``
 ``updated_state_in_gate``  in a term that passes through a marked gate, every state ``s``
                            read by the chain-rule coefficients (the ``Scale``, ``Diag`` and
-                           ``Column`` factors) is replaced by its update ``s'`` — the
+                           ``Column`` factors) is replaced by its update ``s'``
+                           (``symbolic.author_term``, what ``symbolic.author_convention``
+                           does to every gate term) — the
                            off-by-one error of the main paper's public code (docs/theory.md: “Where public code departs from the mathematics”
                            item 1: ``φ(a_j) − h_j`` where the Jacobian needs
                            ``φ(a_j) − h_{j−1}``)
@@ -44,7 +46,7 @@ import sympy
 from sympy.matrices.expressions import ZeroMatrix
 
 from gatejac.symbolic import (
-    Cell, Column, Derivation, Diag, Kron, Mat, Row, Scale, Term, cells, derive, term_text,
+    Cell, Column, Derivation, Kron, Mat, Row, Scale, Term, author_term, cells, derive, states_read, term_text,
 )
 
 from ._check import check
@@ -205,25 +207,15 @@ def _why_not_transposable(term: Term) -> str:
     return "diagonal or scalar term: it is its own transpose"
 
 
-_COEFFICIENTS = (Scale, Diag, Column)
-"""The factors holding chain-rule coefficients (``Row`` and ``Kron`` hold operands)."""
-
-
 def _updated_state_in_gate(derivation, term):
     if not term.gates:
         return None
     cell = derivation.cell
-    updated = {s.symbol: cell.updates[s.name] for s in cell.states}
-    factors = tuple(replace(f, value=f.value.xreplace(updated)) if isinstance(f, _COEFFICIENTS) else f
-                    for f in term.factors)
-    if factors == term.factors:
+    mutated = author_term(cell, term)
+    if mutated == term:
         return f"the coefficients of this gate term ({', '.join(sorted(term.gates))}) do not read a state"
-    states = ", ".join(f"{s.name} → {s.name}'" for s in cell.states if _reads(term, s.symbol))
-    return replace(term, factors=factors), f"updated state in the gate term ({states})"
-
-
-def _reads(term: Term, symbol: sympy.Symbol) -> bool:
-    return any(symbol in f.value.free_symbols for f in term.factors if isinstance(f, _COEFFICIENTS))
+    states = ", ".join(f"{name} → {name}'" for name in states_read(cell, term))
+    return mutated, f"updated state in the gate term ({states})"
 
 
 _MUTATORS = {"drop": _drop, "flip_sign": _flip_sign, "transpose": _transpose,
