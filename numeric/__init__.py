@@ -12,6 +12,14 @@
   transports Φ(t, k) = J_t ⋯ J_{k+1} (prefix/suffix sweeps, lag products), Jacobian actions,
   QR-stabilised Lyapunov exponents and log singular values;
 * :func:`shapes`, :func:`random_values` — concrete shapes and seeded values for a cell.
+* the first-order gate expansion (docs/theory.md: “The first-order gate expansion”):
+  :func:`expansion_factors` → the stacks (A, B); :func:`expand_window` →
+  :class:`WindowExpansion` (F(0), L_F(0)[B], c₂ by one forward recurrence);
+  :func:`expansion_actions` (the same on an S×k block, factors streamed);
+  :func:`window_products` (F(ε) on a grid); :func:`truncation_study` →
+  :class:`TruncationStudy` (E_trunc, C₂, the guarded small-ε slope, the remainder bound);
+  :func:`gate_ratios` → :class:`GateRatios` (‖A_j‖₂, ‖B_j‖₂, r_j and its statistics);
+  :func:`remainder_bound`; :data:`EPS_GRID`; every one takes ``convention="exact"|"author"``.
 * :class:`ArgumentError`, :class:`CompileError` — errors of this layer (subclasses of
   ``gatejac.symbolic.GatejacError``).
 
@@ -21,6 +29,8 @@
 from ._arrays import BACKENDS, DTYPES, arrays, arrays_of, convert, to_numpy
 from ._compiled import CACHE_SIZE, CompiledCell, compile
 from ._errors import ArgumentError, CompileError
+from ._expansion import WindowExpansion, expand_window, expansion_actions, expansion_factors, window_products
+from ._expansion_study import EPS_GRID, GateRatios, TruncationStudy, gate_ratios, remainder_bound, truncation_study
 from ._growth import graded_log_singular_values, qr_log_growth
 from ._init import SCHEMES, fan_ins, initialise
 from ._interop import from_torch, to_torch
@@ -29,8 +39,10 @@ from ._trajectory import Trajectory, rollout
 from ._values import random_values, shapes
 
 __all__ = [
-    "BACKENDS", "CACHE_SIZE", "DTYPES", "SCHEMES", "ArgumentError", "CompileError", "CompiledCell", "Trajectory", "arrays",
+    "BACKENDS", "CACHE_SIZE", "DTYPES", "EPS_GRID", "SCHEMES", "ArgumentError", "CompileError", "CompiledCell", "Trajectory", "arrays",
     "arrays_of", "compile", "convert", "fan_ins", "from_torch", "graded_log_singular_values", "initialise",
     "lag_products", "prefix_products", "qr_log_growth", "random_values", "rollout", "shapes", "suffix_products",
     "to_numpy", "to_torch",
+    "GateRatios", "TruncationStudy", "WindowExpansion", "expand_window", "expansion_actions", "expansion_factors",
+    "gate_ratios", "remainder_bound", "truncation_study", "window_products",
 ]
