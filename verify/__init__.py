@@ -15,6 +15,9 @@
 * :func:`assert_jacobians`, :func:`assert_claims` — for pytest: they fail with the report's
   text only (the plugin in ``verify._plugin`` adds fixtures and options);
 * :func:`tolerance` — the one tolerance table (dtype- and scale-derived);
+* :func:`reproduce_expansion` → :class:`Reproduction` — the first-order gate expansion check
+  of Livi 2025 (arXiv:2508.12121, appendix) at the paper's settings: a table,
+  ``summary.json`` and figures (``gatejac reproduce expansion``); :class:`ReproduceError`;
 * :mod:`gatejac.verify.strategies` — Hypothesis strategies for cells and their values.
 """
 
@@ -33,6 +36,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time each name load
     from ._mutations import Mutation, MutationOutcome, MutationReport, Mutations, Skipped, mutation_suite, mutation_table, mutations
     from ._oracles import ORACLES
     from ._report import CheckResult, Report
+    from ._reproduce import ReproduceError, Reproduction
+    from ._reproduce_expansion import reproduce_expansion
     from ._tolerances import TaylorBand, Tolerance, taylor_band, tolerance
 
 _EXPORTS = {
@@ -50,6 +55,8 @@ _EXPORTS = {
     'Mutations': ('._mutations', 'Mutations'),
     'ORACLES': ('._oracles', 'ORACLES'),
     'Report': ('._report', 'Report'),
+    'ReproduceError': ('._reproduce', 'ReproduceError'),
+    'Reproduction': ('._reproduce', 'Reproduction'),
     'Skipped': ('._mutations', 'Skipped'),
     'TaylorBand': ('._tolerances', 'TaylorBand'),
     'Tolerance': ('._tolerances', 'Tolerance'),
@@ -70,6 +77,7 @@ _EXPORTS = {
     'mutations': ('._mutations', 'mutations'),
     'outer': ('._claimed_terms', 'outer'),
     'parse_jacobian': ('._jacobians', 'parse_jacobian'),
+    'reproduce_expansion': ('._reproduce_expansion', 'reproduce_expansion'),
     'row': ('._claimed_terms', 'row'),
     'taylor_band': ('._tolerances', 'taylor_band'),
     'tolerance': ('._tolerances', 'tolerance'),

@@ -1,0 +1,206 @@
+"""What every ``gatejac reproduce NAME`` shares: the output directory, per-seed results that
+survive an interruption, seeded random streams, the statistics over seeds, the summary file
+and the printed table.
+
+A reproduction runs one computation per (case, seed) — e.g. per gate type, convention and
+seed — and then summarises over seeds.  Nothing is lost when it is interrupted:
+
+* every finished (case, seed) result is written at once to ``DIR/seeds/CASE-seedNN.json``
+  together with the settings it was computed at (:class:`SeedStore`);
+* a re-run with the same settings reads those files back instead of recomputing them; a file
+  written at other settings (or by another results format) is recomputed and replaced;
+* the summary (``DIR/summary.json``) and the figures are written last, each atomically
+  (:mod:`verify._cli_output`): a reader sees the previous file or the new one, never a part.
+
+Seeds: a reproduction's random draws for seed ``s`` and purpose ``p`` (``"inputs"``, ...) come
+from NumPy's generator seeded by ``(s, crc32(p))`` (:func:`random_stream`), so adding a new
+purpose never shifts the numbers of an existing one.
+
+Outliers over seeds (:func:`iqr_outliers`): Tukey's rule — a value outside
+[Q₁ − 1.5·IQR, Q₃ + 1.5·IQR] of all seeds, or a value that is not finite.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+import gatejac
+from gatejac.symbolic import GatejacError
+
+from . import _cli_output as output
+
+DEFAULT_ROOT = Path("gatejac-reproduce")
+"""``gatejac reproduce NAME`` writes to ``DEFAULT_ROOT / NAME`` unless ``--out`` says otherwise."""
+SUMMARY_FILE = "summary.json"
+SEEDS_DIRECTORY = "seeds"
+
+
+class ReproduceError(GatejacError, ValueError):
+    """A reproduction was asked for with an invalid option (seed count, convention, output
+    directory); the message names the option, the value and what to give instead."""
+
+
+ReproduceError.__module__ = "gatejac.verify"
+
+
+# ---------------------------------------------------------------------- the result
+@dataclass(frozen=True)
+class Reproduction:
+    """What a reproduction wrote: its ``directory``, the ``summary`` (the content of
+    ``summary.json``), every file written (``files``: the summary and the figures), the
+    printed ``table`` and how many seed results were reused from an earlier run (``reused``)
+    or computed now (``computed``)."""
+
+    name: str
+    directory: Path
+    summary: dict
+    files: tuple[Path, ...]
+    table: str
+    reused: int = 0
+    computed: int = 0
+    seconds: float = field(default=0.0, compare=False)
+
+    def to_text(self) -> str:
+        """The table, then where the files are and how long it took."""
+        counts = f"{self.computed} computed, {self.reused} reused from an earlier run"
+        return f"{self.table}\n\n{len(self.files)} files in {self.directory} ({counts}; {self.seconds:.1f} s)"
+
+
+# ---------------------------------------------------------------------- options
+def check_seed_count(seeds) -> int:
+    """``seeds`` as an int ≥ 1, or a :class:`ReproduceError` naming it."""
+    if isinstance(seeds, bool) or not isinstance(seeds, (int, np.integer)) or seeds < 1:
+        raise ReproduceError(f"seeds={seeds!r} must be a positive integer (the number of seeds, e.g. 20)")
+    return int(seeds)
+
+
+def check_choice(name: str, value, choices: Sequence[str]) -> str:
+    """``value`` if it is one of ``choices``, else a :class:`ReproduceError` listing them."""
+    if value not in choices:
+        raise ReproduceError(f"{name}={value!r} is not one of {', '.join(map(repr, choices))}")
+    return value
+
+
+def prepare_directory(out) -> Path:
+    """Create ``out`` and ``out/seeds`` (with parents) and check that files can be written
+    there, before any work: a :class:`ReproduceError` names the path and the reason if not."""
+    directory = Path(out)
+    try:
+        (directory / SEEDS_DIRECTORY).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReproduceError(f"cannot use {str(directory)!r} as the output directory: {exc.strerror or exc}; "
+                             "give --out a writable directory (nothing was run)") from None
+    output.claim(directory / SUMMARY_FILE, "the summary")
+    output.claim(directory / SEEDS_DIRECTORY / "seed.json", "the per-seed results")
+    return directory
+
+
+def random_stream(seed: int, purpose: str) -> np.random.Generator:
+    """NumPy's generator for seed ``seed`` and ``purpose`` (see the module docstring)."""
+    return np.random.default_rng([int(seed), zlib.crc32(purpose.encode())])
+
+
+# ---------------------------------------------------------------------- per-seed results
+class SeedStore:
+    """Per-(case, seed) results under ``directory/seeds``, valid only for ``settings`` (a
+    JSON-able mapping; it should include a results-format number that changes whenever what
+    is stored changes)."""
+
+    def __init__(self, directory: Path, settings: Mapping):
+        self.directory = Path(directory) / SEEDS_DIRECTORY
+        self.settings = json.loads(json.dumps(settings))  # as it reads back from a file
+
+    def path(self, case: str, seed: int) -> Path:
+        return self.directory / f"{case}-seed{seed:02d}.json"
+
+    def load(self, case: str, seed: int) -> dict | None:
+        """The stored result of ``case`` at ``seed``, or None when there is none, it is
+        unreadable (e.g. a file truncated by hand), or it was computed at other settings."""
+        try:
+            stored = json.loads(self.path(case, seed).read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(stored, dict) or stored.get("settings") != self.settings:
+            return None
+        return stored.get("result")
+
+    def save(self, case: str, seed: int, result: Mapping) -> None:
+        """Write ``result`` atomically with the settings and the gatejac version; raise
+        :class:`ReproduceError` if it cannot be written."""
+        document = {"case": case, "seed": seed, "gatejac": gatejac.__version__, "settings": self.settings,
+                    "result": result}
+        text = json.dumps(document, indent=1, allow_nan=True)
+        write_file(self.path(case, seed), text, "a per-seed result", quiet=True)  # a line per seed would bury the table
+
+
+# ---------------------------------------------------------------------- statistics over seeds
+def quartiles(values) -> dict:
+    """``{"median", "q25", "q75", "iqr"}`` of the finite ``values`` (NaN when there is none)."""
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if finite.size == 0:
+        return {"median": math.nan, "q25": math.nan, "q75": math.nan, "iqr": math.nan}
+    q25, median, q75 = np.percentile(finite, [25, 50, 75])
+    return {"median": float(median), "q25": float(q25), "q75": float(q75), "iqr": float(q75 - q25)}
+
+
+def iqr_outliers(values) -> np.ndarray:
+    """A boolean mask: True where a value lies outside [Q₁ − 1.5·IQR, Q₃ + 1.5·IQR] of the
+    finite values, or is not finite (Tukey's rule)."""
+    values = np.asarray(values, dtype=float)
+    finite = np.isfinite(values)
+    if not finite.any():
+        return ~finite
+    q25, q75 = np.percentile(values[finite], [25, 75])
+    spread = 1.5 * (q75 - q25)
+    with np.errstate(invalid="ignore"):
+        return ~finite | (values < q25 - spread) | (values > q75 + spread)
+
+
+# ---------------------------------------------------------------------- files and text
+def write_summary(directory: Path, summary: Mapping) -> Path:
+    """Write ``summary`` to ``directory/summary.json`` atomically (non-finite numbers as
+    ``null``: strict JSON); raise :class:`ReproduceError` if it cannot be written."""
+    text = json.dumps(_strict(summary), indent=2, ensure_ascii=False, allow_nan=False)
+    return write_file(Path(directory) / SUMMARY_FILE, text + "\n", "the summary", "settings and statistics over seeds")
+
+
+def write_file(path: Path, content: str | bytes, what: str, note: str = "", *, quiet: bool = False) -> Path:
+    """Write ``content`` to ``path`` atomically (:func:`verify._cli_output.write`, which prints
+    ``wrote PATH (note)`` unless ``quiet``); raise :class:`ReproduceError` naming ``what`` if
+    it cannot be written."""
+    with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
+        written = output.write(path, content, what, note)
+    if not written:
+        raise ReproduceError(f"cannot write {what} to {str(path)!r} (see the error above)")
+    return path
+
+
+def _strict(value):
+    """``value`` with every NaN or infinity replaced by None (JSON has no such numbers)."""
+    if isinstance(value, Mapping):
+        return {key: _strict(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def aligned_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A plain-text table: the first column left-aligned, the others right-aligned, a rule
+    under the header."""
+    widths = [max(len(str(row[k])) for row in [header, *rows]) for k in range(len(header))]
+    lines = ["  ".join(str(text).ljust(w) if k == 0 else str(text).rjust(w)
+                       for k, (text, w) in enumerate(zip(row, widths))) for row in [header, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
