@@ -15,6 +15,12 @@ Public API:
 * :func:`author_convention` — a derivation in the public code of Livi 2025 (the gate term
   reads the updated state, φ(a_j) − h_j), with :func:`author_term`, :func:`states_read` and
   :data:`CONVENTIONS` (``"exact"``, ``"author"``);
+* :func:`expand` → :class:`Expansion` — the first-order gate expansion of a window of step
+  Jacobians, M_j(ε) = A_j + εB_j and F(ε) = M_T(ε) ⋯ M_1(ε): :class:`StepJacobian`,
+  :class:`WindowProduct`, :class:`WindowCoefficient` (F(0), L_F(0)[B], c₂), :class:`Truncation`,
+  :class:`RemainderBound`, the zeroth-order transport's closed form :class:`ZerothTransport`,
+  the retention split :class:`RetentionSplit` (:class:`DiagonalPart`) and the diagonal
+  effective learning rate :class:`EffectiveLRForm`; each prints as text, LaTeX and in Jupyter;
 * :func:`derivation_text`, :func:`term_text`, :func:`expression_text` — plain text;
   :func:`cell_latex`, :func:`derivation_latex`, :func:`document_latex`, :func:`compile_latex`
   — LaTeX in the notation of the papers;
@@ -30,6 +36,11 @@ from ._cell import Cell
 from ._dense import Instance, dense_block, dense_jacobian, dense_term, exactly_equal, random_point
 from ._derive import Derivation, GateSplit, derive, numel
 from ._elementwise import exp, log, sigmoid, softplus, tanh
+from ._expansion import (
+    Expansion, RemainderBound, StepJacobian, Truncation, WindowCoefficient, WindowProduct, expand,
+)
+from ._expansion_diagonal import DiagonalPart, EffectiveLRForm, RetentionSplit
+from ._transport import ZerothTransport
 from ._expansion_convention import CONVENTIONS, author_convention, author_term, states_read
 from ._errors import (
     DuplicateNameError,
@@ -55,13 +66,15 @@ from ._vec import Vec, apply
 from . import cells  # noqa: E402  (the catalogue is built from the names above)
 
 __all__ = [
-    "BlockJacobian", "CONVENTIONS", "Cell", "CellLatexPrinter", "Column", "Derivation", "Diag", "Dot", "DuplicateNameError",
-    "Factor", "FrozenCellError", "GateSplit", "GatejacError", "Instance", "Jacobian", "Kron", "Leaf", "Mat",
-    "MatVec", "MatrixParameter", "MatrixTerm", "MissingUpdateError", "Named", "Node", "NodeSymbol",
-    "NotElementwiseError", "Row", "SCALAR", "Scale", "ShapeError", "SpecError", "Term", "UndeclaredSymbolError",
-    "UnknownNameError", "UnusedSymbolError", "Vec", "VecInSymPyError", "apply", "author_convention", "author_term", "block_jacobian_text", "cell_latex",
-    "cells", "compile_latex", "default_latex", "dense_block", "dense_jacobian", "dense_term", "derivation_latex",
-    "derivation_text", "derive", "document_latex", "exactly_equal", "exp", "expression_text", "jacobian_text",
-    "latex_text", "log", "numel", "random_point", "sigmoid", "sigmoid_prime", "softplus", "states_read", "tanh", "term_text",
-    "unknown_name",
+    "BlockJacobian", "CONVENTIONS", "Cell", "CellLatexPrinter", "Column", "Derivation", "Diag", "DiagonalPart",
+    "Dot", "DuplicateNameError", "EffectiveLRForm", "Expansion", "Factor", "FrozenCellError", "GateSplit",
+    "GatejacError", "Instance", "Jacobian", "Kron", "Leaf", "Mat", "MatVec", "MatrixParameter", "MatrixTerm",
+    "MissingUpdateError", "Named", "Node", "NodeSymbol", "NotElementwiseError", "RemainderBound", "RetentionSplit",
+    "Row", "SCALAR", "Scale", "ShapeError", "SpecError", "StepJacobian", "Term", "Truncation",
+    "UndeclaredSymbolError", "UnknownNameError", "UnusedSymbolError", "Vec", "VecInSymPyError", "WindowCoefficient", "WindowProduct",
+    "ZerothTransport", "apply", "author_convention", "author_term", "block_jacobian_text", "cell_latex", "cells",
+    "compile_latex", "default_latex", "dense_block", "dense_jacobian", "dense_term", "derivation_latex",
+    "derivation_text", "derive", "document_latex", "exactly_equal", "exp", "expand", "expression_text",
+    "jacobian_text", "latex_text", "log", "numel", "random_point", "sigmoid", "sigmoid_prime", "softplus",
+    "states_read", "tanh", "term_text", "unknown_name",
 ]

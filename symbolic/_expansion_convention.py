@@ -43,8 +43,12 @@ def states_read(cell: Cell, term: Term) -> tuple[str, ...]:
 def author_term(cell: Cell, term: Term) -> Term:
     """``term`` with every state ``s`` read by its coefficients replaced by the update ``s'``
     (the public code's ``φ(a_j) − h_j``).  A term that reads no state is returned as is."""
-    updated = {s.symbol: cell.updates[s.name] for s in cell.states}
-    factors = tuple(replace(f, value=sympy.sympify(f.value).xreplace(updated)) if isinstance(f, _COEFFICIENTS)
+    return replace_in_coefficients(term, {s.symbol: cell.updates[s.name] for s in cell.states})
+
+
+def replace_in_coefficients(term: Term, replacements: dict) -> Term:
+    """``term`` with ``replacements`` (symbol → expression) made in its coefficient factors only."""
+    factors = tuple(replace(f, value=sympy.sympify(f.value).xreplace(replacements)) if isinstance(f, _COEFFICIENTS)
                     else f for f in term.factors)
     return term if factors == term.factors else replace(term, factors=factors)
 

@@ -54,15 +54,16 @@ def expression_text(expr) -> str:
     return _PRINTER.doprint(sympy.sympify(expr) if not isinstance(expr, sympy.Basic) else expr)
 
 
-def term_text(cell: Cell | None, term: Term) -> str:
+def term_text(cell: Cell | None, term: Term, *, text=expression_text) -> str:
     """One structured term as plain text, factors joined by ``@``.  With ``cell``, a column
-    that is a scalar read by every unit prints as ``(u)*ones(n)``."""
-    text = " @ ".join(_factor_text(cell, f) for f in term.structure) or "I"
+    that is a scalar read by every unit prints as ``(u)*ones(n)``.  ``text`` prints the
+    expressions inside the factors (the step expansion passes one that indexes by step)."""
+    body = " @ ".join(_factor_text(cell, f, text) for f in term.structure) or "I"
     coefficient = term.coefficient
     if coefficient == 1:
-        return text
-    scale = expression_text(coefficient)
-    return f"({scale}) * {text}" if isinstance(coefficient, sympy.Add) else f"{scale} * {text}"
+        return body
+    scale = text(coefficient)
+    return f"({scale}) * {body}" if isinstance(coefficient, sympy.Add) else f"{scale} * {body}"
 
 
 def jacobian_text(block: Jacobian, cell: Cell | None = None, indent: str = "") -> str:
@@ -103,8 +104,7 @@ def derivation_text(derivation: Derivation) -> str:
     return "\n".join(lines)
 
 
-def _factor_text(cell: Cell | None, factor) -> str:
-    text = expression_text
+def _factor_text(cell: Cell | None, factor, text=expression_text) -> str:
     if isinstance(factor, Diag):
         return f"diag({text(factor.value)})"
     if isinstance(factor, Column):
