@@ -7,7 +7,7 @@ Every function takes per-seed arrays grouped as ``{convention: {gate: array}}`` 
 renders one to PNG bytes.  Across seeds each curve is the median with the 25–75 % band.
 
 * :func:`truncation_figure` — E_trunc(ε) = ‖F(ε) − F(0) − ε L_F(0)[B]‖_F against ε, log-log,
-  with a slope-2 guide line through each gate's median at the smallest ε;
+  with a guide line of slope 2;
 * :func:`c2_figure` — C₂(ε) = E_trunc(ε)/ε² against ε, with ‖c₂‖_F (the ε → 0 limit) marked;
 * :func:`norms_figure` — ‖A_j‖₂ and ‖B_j‖₂ over the steps j, r_j = ‖B_j‖₂/‖A_j‖₂ on a twin
   axis; one panel per (gate, convention);
@@ -69,15 +69,18 @@ def _title(figure, text: str, note: str) -> None:
 
 def truncation_figure(epsilons, errors: Mapping, *, note: str = ""):
     """E_trunc(ε) per convention (panel) and gate (line): ``errors[convention][gate]`` is
-    ``(seeds, len(epsilons))``.  A dashed line of slope 2 through each gate's median at the
-    smallest ε shows the expected O(ε²); ``note`` (e.g. the settings) goes under the title."""
+    ``(seeds, len(epsilons))``.  A dotted black line of slope 2, a decade below the lowest
+    median at the smallest ε, shows the expected O(ε²); ``note`` (e.g. the settings) goes
+    under the title."""
     epsilons = np.asarray(epsilons, dtype=float)
     figure, axes = _figure(len(errors))
     for axis, (convention, gates) in zip(axes[0], errors.items()):
+        lowest = np.inf
         for colour, (gate, values) in zip(_COLOURS, gates.items()):
             median = _band(axis, epsilons, values, colour, f"{GATE_NAMES.get(gate, gate)}: median, 25–75 % band")
-            axis.plot(epsilons, median[0] * (epsilons / epsilons[0]) ** 2, ":", color=colour, linewidth=1.2,
-                      label=f"{GATE_NAMES.get(gate, gate)}: slope-2 guide $\\propto\\varepsilon^2$")
+            lowest = min(lowest, median[0])
+        guide = lowest / 10 * (epsilons / epsilons[0]) ** 2  # a decade below the lowest curve, to stay visible
+        axis.plot(epsilons, guide, ":", color="black", linewidth=1.4, label=r"guide line of slope 2 ($\propto\varepsilon^2$)")
         axis.set_xscale("log")
         axis.set_yscale("log")
         axis.set_xlabel(_EPSILON)
@@ -109,14 +112,15 @@ def c2_figure(epsilons, normalised: Mapping, c2_norms: Mapping, *, note: str = "
         axis.set_title(CONVENTION_NAMES.get(convention, convention), fontsize=10)
         axis.grid(True, which="major", alpha=0.3)
         axis.legend(fontsize=8, loc="best")
-    _title(figure, r"Normalised remainder $C_2(\varepsilon)$: flat at small $\varepsilon$ "
-                   r"(second-order coefficient $c_2$)", note)
+    _title(figure, r"Normalised remainder $C_2(\varepsilon) = E_{\mathrm{trunc}}(\varepsilon)/\varepsilon^2$: it tends to "
+                   r"$\|c_2\|_F$, the second-order coefficient's norm, as $\varepsilon \to 0$", note)
     return figure
 
 
 def norms_figure(a_norms: Mapping, b_norms: Mapping, ratios: Mapping, *, note: str = ""):
     """‖A_j‖₂ and ‖B_j‖₂ (left axis, log scale) and r_j (right axis) over the steps j = 1..T:
-    one panel per gate (row) and convention (column); each array is ``(seeds, T)``."""
+    one panel per gate (row) and convention (column), one legend under them; each array is
+    ``(seeds, T)``."""
     conventions = list(a_norms)
     gates = list(a_norms[conventions[0]])
     figure, axes = _figure(len(conventions), rows=len(gates), height=3.6)
@@ -138,9 +142,9 @@ def norms_figure(a_norms: Mapping, b_norms: Mapping, ratios: Mapping, *, note: s
             twin.set_ylabel(r"ratio $r_j$ (dimensionless)", color=_COLOURS[2])
             twin.tick_params(axis="y", colors=_COLOURS[2])
             twin.set_ylim(bottom=0)
-            lines, labels = axis.get_legend_handles_labels()
-            more, more_labels = twin.get_legend_handles_labels()
-            axis.legend(lines + more, labels + more_labels, fontsize=8, loc="lower right")
+    lines, labels = axis.get_legend_handles_labels()  # the same three curves in every panel: one legend
+    more, more_labels = twin.get_legend_handles_labels()
+    figure.legend(lines + more, labels + more_labels, loc="outside lower center", ncols=3, fontsize=9)
     _title(figure, "Per-step factors $M_j(\\varepsilon) = A_j + \\varepsilon B_j$: spectral norms and their "
                    "ratio $r_j$ (median, 25–75 % band over seeds)", note)
     return figure
@@ -157,9 +161,10 @@ def ratio_histogram(ratios: Mapping, *, note: str = ""):
     bins = np.geomspace(low / 1.05, high * 1.05, 40)
     for axis, (convention, gates) in zip(axes[0], ratios.items()):
         for colour, (gate, values) in zip(_COLOURS, gates.items()):
-            values = np.ravel(np.asarray(values, dtype=float))
+            values = np.asarray(values, dtype=float)
             name = GATE_NAMES.get(gate, gate)
-            axis.hist(values, bins=bins, color=colour, alpha=0.5, label=f"{name} ({values.size} steps × seeds)")
+            seeds, steps = np.shape(values)
+            axis.hist(np.ravel(values), bins=bins, color=colour, alpha=0.5, label=f"{name} ({steps} steps × {seeds} seeds)")
             axis.axvline(float(np.nanmedian(values)), color=colour, linestyle="--", linewidth=1.2,
                          label=f"{name}: median {np.nanmedian(values):.3g}")
         axis.set_xscale("log")
