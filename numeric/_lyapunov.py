@@ -111,8 +111,9 @@ def log_det_rate(trajectory, burn_in: int = 0, *, chunk: int = 256):
     check_integer("chunk", chunk, 1, None)
     total = 0.0
     for start in range(burn_in, steps, chunk):
-        states = {name: value[start:start + chunk] for name, value in trajectory.states.items()}
-        inputs = {name: value[start:start + chunk] for name, value in trajectory.inputs.items()}
+        stop = min(start + chunk, steps)  # J_{start+1} .. J_stop at s_start .. s_{stop−1}, x_{start+1} .. x_stop
+        states = {name: value[start:stop] for name, value in trajectory.states.items()}
+        inputs = {name: value[start:stop] for name, value in trajectory.inputs.items()}
         jacobians = to_numpy(trajectory.compiled.state_jacobian(states, inputs, trajectory.params))
         total = total + np.linalg.slogdet(jacobians)[1].sum(axis=0)
     return np.asarray(total) / (steps - burn_in)
