@@ -38,7 +38,7 @@ from ._derive import Derivation, derive
 from ._errors import SpecError
 from ._expansion_convention import replace_in_coefficients, with_convention
 from ._expansion_diagonal import EffectiveLRForm, RetentionSplit, is_retention
-from ._expansion_print import Printable, StepLatexPrinter, step_text, updated_states
+from ._expansion_print import Printable, SizedByState, StepLatexPrinter, step_text, updated_states
 from ._latex import _sum_lines
 from ._linear import BlockJacobian, Jacobian
 from ._text import term_text
@@ -86,7 +86,7 @@ class StepJacobian(Printable):
                  f"convention: {self.convention})"]
         for letter in "AB":
             for name, block in self._blocks(letter, latex=False):
-                terms = [term_text(self.cell, t, text=text) for t in block.terms]
+                terms = [term_text(SizedByState(self.cell), t, text=text) for t in block.terms]
                 lines.append(f"{name} = {' + '.join(terms) if terms else '0'}")
         return lines
 
@@ -126,7 +126,7 @@ class WindowProduct(Printable):
     def latex_lines(self) -> list[str]:
         one = r"F(1) = \partial s_T / \partial s_0" if self.convention == "exact" else \
             r"F(1) \neq \partial s_T / \partial s_0 \text{ in the author's convention}"
-        return [r"F(\varepsilon) &= M_T(\varepsilon) \cdots M_1(\varepsilon) = \sum_{k=0}^{T} \varepsilon^k c_k"
+        return [r"F(\varepsilon) &= M_T(\varepsilon) \cdots M_1(\varepsilon) = \sum_{k=0}^T \varepsilon^k c_k"
                 rf" \qquad \text{{(a polynomial of degree }} T\text{{; }} {one}\text{{)}}"]
 
 
@@ -169,7 +169,7 @@ class WindowCoefficient(Printable):
     def latex_lines(self) -> list[str]:
         prod = r"\Big(\prod_{%s} A_{%s}\Big)"
         return [{0: r"F(0) &= A_T \cdots A_1 = \prod_{j=T}^{1} A_j",
-                 1: r"L_{F}(0)[B] &= \sum_{i=1}^{T} " + prod % ("j>i", "j") + " B_i " + prod % ("j<i", "j"),
+                 1: r"L_{F}(0)[B] &= \sum_{i=1}^T " + prod % ("j>i", "j") + " B_i " + prod % ("j<i", "j"),
                  2: r"c_2 &= \sum_{1 \le i<j \le T} " + prod % ("m>j", "m") + " B_j " + prod % ("i<m<j", "m")
                     + " B_i " + prod % ("m<i", "m"),
                  }.get(self.order, rf"c_{{{self.order}}} &= \sum_{{|S| = {self.order}}} \prod_{{j=T}}^{{1}} "
@@ -281,9 +281,9 @@ class Expansion(Printable):
 
     def sections(self) -> list[tuple[str, Printable]]:
         """``(title, object)`` in reading order (the derivation document prints them)."""
-        sections = [("Step Jacobian with the gate term scaled by ε", self.step)]
+        sections = [("Step Jacobian with its gate term scaled by a bookkeeping parameter", self.step)]
         if self.step.has_gate_term:
-            sections += [("Coefficients of the window product F(ε), later steps on the left",
+            sections += [("Coefficients of the window product (later steps on the left)",
                           _Joined([self.window, self.zeroth, self.first, self.second])),
                          ("Truncation and remainder", _Joined([self.truncation, self.remainder_bound]))]
         sections += [("Zeroth-order transport", self.transport),

@@ -45,6 +45,19 @@ def updated_states(cell: Cell) -> dict[sympy.Symbol, UpdatedState]:
     return {s.symbol: UpdatedState(s) for s in cell.states}
 
 
+class SizedByState:
+    """``cell`` as :func:`~gatejac.symbolic.term_text` reads it (``size_of``), with an
+    :class:`UpdatedState` sized as its state."""
+
+    def __init__(self, cell: Cell):
+        self.cell = cell
+
+    def size_of(self, expr):
+        expr = sympy.sympify(expr)
+        return self.cell.size_of(expr.xreplace({s: s.state.symbol for s in expr.free_symbols
+                                                if isinstance(s, UpdatedState)}))
+
+
 def _index(node, symbol) -> str | None:
     if isinstance(symbol, UpdatedState):
         return NEW

@@ -12,8 +12,9 @@ r"""LaTeX in the notation of the papers: a cell's equations and every Jacobian o
 
       ∂s'/∂r = ∂f/∂r = Σ_u diag(∂f/∂u) ∂u/∂r = Σ_terms (diag(·), W, u wᵀ, I ⊗ vᵀ …),
 
-  then the block matrix of a multi-state cell, the gate split J = A + B, the input Jacobian
-  and every parameter Jacobian (matrix parameters flattened row-major, as ``torch.flatten``).
+  then the block matrix of a multi-state cell, the gate split J = A + B, the input Jacobian,
+  every parameter Jacobian (matrix parameters flattened row-major, as ``torch.flatten``) and
+  the first-order gate expansion (``gatejac.symbolic.expand``; one line for a cell without a gate).
 * :func:`document_latex` — a standalone, compilable document for one or more cells, and
   :func:`compile_latex` to run ``pdflatex`` on it until its table of contents is stable.
 
@@ -355,7 +356,19 @@ class _DerivationWriter:
             lines = [line for p in derivation.parameters.values() for line in self.closed_forms(p)]
             title = "Parameter Jacobians (matrix parameters flattened row-major, as torch.flatten does)"
             sections.append(_Section(title, lines))
-        return sections
+        return sections + self.expansion_sections()
+
+    def expansion_sections(self) -> list[_Section]:
+        """The first-order gate expansion (``expand``) of a cell with a gate; one line for the
+        others.  A derivation in the author's convention has its expansion in ``expand``."""
+        from ._expansion import NO_GATE_LATEX, expand
+
+        if self.derivation.convention != "exact":
+            return []
+        if not self.cell.gates:
+            return [_Section("First-order gate expansion", [rf"&{NO_GATE_LATEX}"])]
+        return [_Section(latex_text(f"First-order gate expansion: {title[0].lower()}{title[1:]}"), part.latex_lines())
+                for title, part in expand(self.derivation).sections()]
 
     # ------------------------------------------------------------------ state Jacobian
     def state_lines(self) -> list[str]:

@@ -8,8 +8,8 @@ r"""Closed forms of the zeroth-order transport ``F(0) = A_T ⋯ A_1`` (later ste
 ``"schedule"``  ``R = λ I`` and ``N_j = s K_j`` with ``λ`` and ``s`` step-independent scalars
                 (the leaky cell: ``λ = 1 − α``, ``s = α``, ``K_j = diag(1 − tanh²(a_j)) W``).
                 With a fixed linearisation ``K_j ≡ K = V diag(κ) V⁻¹``,
-                ``F(0) = (λ I + s K)^T = V diag((λ + s κ_i)^T) V⁻¹``: the same factor at every
-                lag, a fixed schedule over lags.
+                ``F(0) = (λ I + s K)^ℓ = V diag((λ + s κ_i)^ℓ) V⁻¹`` over the lag ``ℓ = T``: the
+                same factor at every step, a schedule over lags fixed by the parameters.
 ``"modes"``     ``R_j = λ_j I`` and ``N_j = s_j K_j`` with step-dependent scalars (the scalar
                 gate: ``λ_j = 1 − g_j``, ``s_j = g_j``).  With ``K_j ≡ K = V diag(κ) V⁻¹``,
                 ``F(0) = V diag(Π_j (λ_j + s_j κ_i)) V⁻¹``: one product per mode, printed as
@@ -86,8 +86,8 @@ class ZerothTransport(Printable):
         lines = [f"F(0) = prod_(j=T..1) [{step}],  K_j = {mixing}",
                  "with a fixed linearisation K_j = K = V diag(kappa) V^-1 (kappa_i the eigenvalues of K):"]
         if self.kind == "schedule":
-            return lines + [f"F(0) = V diag(({factor})^T) V^-1   (the same factor at every lag: a fixed schedule "
-                            "over lags)"]
+            return lines + [f"F(0) = V diag(({factor})^l) V^-1   (l = T, the lag: the same factor at every step, "
+                            "a schedule over lags fixed by the parameters)"]
         return lines + [f"F(0) = V diag(prod_(j=1..T) [{factor}]) V^-1   (one product per mode)"]
 
     def _rate_text(self, text) -> str:
@@ -118,9 +118,10 @@ class ZerothTransport(Printable):
                  r"&\text{with a fixed linearisation } K_j \equiv K = V \operatorname{diag}(\kappa) V^{-1}"
                  r" \text{ (} \kappa_i \text{ the eigenvalues of } K\text{):}"]
         if self.kind == "schedule":
-            return lines + [rf"F(0) &= V \operatorname{{diag}}\left(\left[{factor}\right]^{{T}}\right) V^{{-1}}"
-                            r" \qquad \text{(the same factor at every lag: a fixed schedule over lags)}"]
-        return lines + [rf"F(0) &= V \operatorname{{diag}}\Big(\prod_{{j=1}}^{{T}} \left[{factor}\right]\Big) V^{{-1}}"
+            return lines + [rf"F(0) &= V \operatorname{{diag}}\left(\left[{factor}\right]^{{\ell}}\right) V^{{-1}}"
+                            r" \qquad \text{(}\ell = T \text{, the lag: the same factor at every step,"
+                            r" a schedule over lags fixed by the parameters)}"]
+        return lines + [rf"F(0) &= V \operatorname{{diag}}\Big(\prod_{{j=1}}^T \left[{factor}\right]\Big) V^{{-1}}"
                         r" \qquad \text{(one product per mode)}"]
 
     def _mode_factor_latex(self, printer: StepLatexPrinter) -> str:
