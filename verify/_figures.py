@@ -51,12 +51,15 @@ def _figure(panels: int, rows: int = 1, height: float = 4.2):
 
 
 def _band(axis, x, values, colour: str, label: str, *, style: str = "-"):
-    """Median line and 25–75 % band over the seeds (axis 0 of ``values``)."""
+    """Median line and 25–75 % band over the seeds (axis 0 of ``values``); returns the lower
+    quartile."""
     values = np.asarray(values, dtype=float)
     q25, median, q75 = np.nanpercentile(values, [25, 50, 75], axis=0)
-    axis.fill_between(x, q25, q75, color=colour, alpha=0.2, linewidth=0)
+    axis.fill_between(x, q25, q75, color=colour, alpha=0.15, linewidth=0)
+    for edge in (q25, q75):  # thin edges keep overlapping bands apart
+        axis.plot(x, edge, "-", color=colour, linewidth=0.6, alpha=0.6)
     axis.plot(x, median, style, color=colour, label=label, linewidth=1.6)
-    return median
+    return q25
 
 
 def _seeds(groups: Mapping) -> int:
@@ -70,16 +73,16 @@ def _title(figure, text: str, note: str) -> None:
 def truncation_figure(epsilons, errors: Mapping, *, note: str = ""):
     """E_trunc(ε) per convention (panel) and gate (line): ``errors[convention][gate]`` is
     ``(seeds, len(epsilons))``.  A dotted black line of slope 2, a decade below the lowest
-    median at the smallest ε, shows the expected O(ε²); ``note`` (e.g. the settings) goes
+    band at the smallest ε, shows the expected O(ε²); ``note`` (e.g. the settings) goes
     under the title."""
     epsilons = np.asarray(epsilons, dtype=float)
     figure, axes = _figure(len(errors))
     for axis, (convention, gates) in zip(axes[0], errors.items()):
         lowest = np.inf
         for colour, (gate, values) in zip(_COLOURS, gates.items()):
-            median = _band(axis, epsilons, values, colour, f"{GATE_NAMES.get(gate, gate)}: median, 25–75 % band")
-            lowest = min(lowest, median[0])
-        guide = lowest / 10 * (epsilons / epsilons[0]) ** 2  # a decade below the lowest curve, to stay visible
+            lower = _band(axis, epsilons, values, colour, f"{GATE_NAMES.get(gate, gate)}: median, 25–75 % band")
+            lowest = min(lowest, lower[0])
+        guide = lowest / 10 * (epsilons / epsilons[0]) ** 2  # a decade below the lowest band, to stay visible
         axis.plot(epsilons, guide, ":", color="black", linewidth=1.4, label=r"guide line of slope 2 ($\propto\varepsilon^2$)")
         axis.set_xscale("log")
         axis.set_yscale("log")
@@ -96,7 +99,8 @@ def truncation_figure(epsilons, errors: Mapping, *, note: str = ""):
 def c2_figure(epsilons, normalised: Mapping, c2_norms: Mapping, *, note: str = ""):
     """C₂(ε) = E_trunc(ε)/ε² per convention and gate (``normalised[convention][gate]``:
     ``(seeds, len(epsilons))``) with ‖c₂‖_F, the limit as ε → 0, as a horizontal line at its
-    median over seeds (``c2_norms[convention][gate]``: ``(seeds,)``)."""
+    median over seeds (``c2_norms[convention][gate]``: ``(seeds,)``); one legend under the
+    panels."""
     epsilons = np.asarray(epsilons, dtype=float)
     figure, axes = _figure(len(normalised))
     for axis, (convention, gates) in zip(axes[0], normalised.items()):
@@ -111,7 +115,8 @@ def c2_figure(epsilons, normalised: Mapping, c2_norms: Mapping, *, note: str = "
         axis.set_ylabel(r"$C_2(\varepsilon) = E_{\mathrm{trunc}}(\varepsilon)/\varepsilon^2$ (dimensionless)")
         axis.set_title(CONVENTION_NAMES.get(convention, convention), fontsize=10)
         axis.grid(True, which="major", alpha=0.3)
-        axis.legend(fontsize=8, loc="best")
+    lines, labels = axis.get_legend_handles_labels()  # the same curves in every panel: one legend
+    figure.legend(lines, labels, loc="outside lower center", ncols=2, fontsize=9)
     _title(figure, r"Normalised remainder $C_2(\varepsilon) = E_{\mathrm{trunc}}(\varepsilon)/\varepsilon^2$: it tends to "
                    r"$\|c_2\|_F$, the second-order coefficient's norm, as $\varepsilon \to 0$", note)
     return figure
@@ -154,6 +159,8 @@ def ratio_histogram(ratios: Mapping, *, note: str = ""):
     """The histogram of r_j = ‖B_j‖₂/‖A_j‖₂ over all steps and seeds, per convention (panel)
     and gate (colour), ``ratios[convention][gate]`` ``(seeds, T)``; logarithmic bins, the
     median marked."""
+    from matplotlib.colors import to_rgba
+
     figure, axes = _figure(len(ratios))
     pooled = np.concatenate([np.ravel(a) for gates in ratios.values() for a in gates.values()])
     positive = pooled[np.isfinite(pooled) & (pooled > 0)]
@@ -164,7 +171,8 @@ def ratio_histogram(ratios: Mapping, *, note: str = ""):
             values = np.asarray(values, dtype=float)
             name = GATE_NAMES.get(gate, gate)
             seeds, steps = np.shape(values)
-            axis.hist(np.ravel(values), bins=bins, color=colour, alpha=0.5, label=f"{name} ({steps} steps × {seeds} seeds)")
+            axis.hist(np.ravel(values), bins=bins, facecolor=to_rgba(colour, 0.3), edgecolor=colour, linewidth=0.8,
+                      label=f"{name} ({steps} steps × {seeds} seeds)")
             axis.axvline(float(np.nanmedian(values)), color=colour, linestyle="--", linewidth=1.2,
                          label=f"{name}: median {np.nanmedian(values):.3g}")
         axis.set_xscale("log")
