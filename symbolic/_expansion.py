@@ -281,14 +281,14 @@ class Expansion(Printable):
 
     def sections(self) -> list[tuple[str, Printable]]:
         """``(title, object)`` in reading order (the derivation document prints them)."""
-        sections = [("Step Jacobian with its gate term scaled by a bookkeeping parameter", self.step)]
+        sections = [("the step Jacobian with its gate term scaled by ε", self.step)]
         if self.step.has_gate_term:
-            sections += [("Coefficients of the window product (later steps on the left)",
+            sections += [("coefficients of the window product in ε (later steps on the left)",
                           _Joined([self.window, self.zeroth, self.first, self.second])),
-                         ("Truncation and remainder", _Joined([self.truncation, self.remainder_bound]))]
-        sections += [("Zeroth-order transport", self.transport),
-                     ("Retention and the diagonal of the rest", self.split),
-                     ("First-order diagonal effective learning rate", self.effective_lr_form)]
+                         ("truncation and remainder", _Joined([self.truncation, self.remainder_bound]))]
+        sections += [("zeroth-order transport", self.transport),
+                     ("retention and the diagonal of the rest", self.split),
+                     ("first-order diagonal effective learning rate", self.effective_lr_form)]
         return sections
 
     def text_lines(self) -> list[str]:
@@ -296,7 +296,7 @@ class Expansion(Printable):
         if not self.step.has_gate_term:
             lines.append(NO_GATE_TEXT)
         for title, part in self.sections():
-            lines += ["", title, *(f"  {line}" for line in part.text_lines())]
+            lines += ["", title[0].upper() + title[1:], *(f"  {line}" for line in part.text_lines())]
         return lines
 
     def latex_lines(self) -> list[str]:

@@ -168,7 +168,8 @@ class EffectiveLRForm(Printable):
             return ["no state has a retention (lambda = 0): the diagonal effective-LR form is not defined"]
         names = ", ".join(self.states)
         lines = [f"mu_(t,l) = prod_(j=t-l+1..t) lambda_j * (1 + sum_(j=t-l+1..t) rho_j / lambda_j)"
-                 f"    (entrywise; state{'s' if len(self.states) > 1 else ''} {names})"]
+                 f"    (entrywise; state{'s' if len(self.states) > 1 else ''} {names})",
+                 "the first-order term in rho of prod_j (lambda_j + rho_j), over the lag l ending at step t"]
         if self.without_retention:
             lines.append(f"not defined for {', '.join(self.without_retention)} (no retention, lambda = 0)")
         return lines
@@ -178,7 +179,9 @@ class EffectiveLRForm(Printable):
             return [r"&\text{no state has a retention } (\lambda = 0)\text{: the diagonal form is not defined}"]
         window = r"_{j=t-\ell+1}^{t}"
         lines = [rf"\mu_{{t,\ell}} &= \prod{window} \lambda_j \odot \Big(\mathbf{{1}} + \sum{window} "
-                 r"\rho_j \oslash \lambda_j\Big)"]
+                 r"\rho_j \oslash \lambda_j\Big)",
+                 r"&\text{entrywise: the first-order term in } \rho \text{ of } \textstyle\prod_j (\lambda_j + \rho_j)"
+                 r"\text{, over the lag } \ell \text{ ending at step } t"]
         if self.without_retention:
             names = ", ".join(self.split.cell.piece(s).latex for s in self.without_retention)
             lines.append(rf"&\text{{not defined for }} {names} \text{{ (no retention, }} \lambda = 0\text{{)}}")

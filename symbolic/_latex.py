@@ -366,8 +366,8 @@ class _DerivationWriter:
         if self.derivation.convention != "exact":
             return []
         if not self.cell.gates:
-            return [_Section("First-order gate expansion", [rf"&{NO_GATE_LATEX}"])]
-        return [_Section(latex_text(f"First-order gate expansion: {title[0].lower()}{title[1:]}"), part.latex_lines())
+            return [_Section("Gate expansion", [rf"&{NO_GATE_LATEX}"])]
+        return [_Section(latex_text(f"Gate expansion: {title}"), part.latex_lines())
                 for title, part in expand(self.derivation).sections()]
 
     # ------------------------------------------------------------------ state Jacobian
@@ -481,6 +481,7 @@ _MATH_UNICODE = {
     "≥": r"\ge", "∂": r"\partial", "⊗": r"\otimes", "′": "'", "≈": r"\approx", "×": r"\times", "∈": r"\in",
     "𝟙": r"\mathbf{1}", "²": "^2", "³": "^3", "√": r"\surd", "∑": r"\sum", "Σ": r"\Sigma", "∞": r"\infty",
     "≠": r"\neq", "±": r"\pm", "⊤": r"\top", "ℝ": r"\mathbb{R}", "∘": r"\circ", "↦": r"\mapsto",
+    "ε": r"\varepsilon",
 }
 
 

@@ -241,7 +241,7 @@ def test_the_scalar_gates_modes_and_the_leaky_schedule_print_their_closed_forms(
 
 def test_the_derivation_latex_holds_the_expansion_or_says_there_is_no_gate():
     gated, ungated = derivation_latex(derive(cells.get("scalar_gate"))), derivation_latex(derive(cells.get("elman")))
-    assert r"\text{First-order gate expansion: coefficients of the window product" in gated
+    assert r"\text{Gate expansion: coefficients of the window product in \ensuremath{\varepsilon}" in gated
     assert r"c_2 &= \sum" in gated and r"\prod_{j=1}^T \left[1 - g_j \left(1 - \kappa_i\right)\right]" in gated
     assert r"\text{no gate: } B = 0,\quad F(\varepsilon) = F(0)" in ungated and "c_2" not in ungated
 
