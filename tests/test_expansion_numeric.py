@@ -7,6 +7,7 @@ Oracles, each independent of the code under test:
 * torch autograd (``torch.func.jacrev``) through the compiled torch STEP — per step for
   A_j + B_j, re-rolled over the whole window for the transport Φ(T, 0);
 * central differences in ε of the direct products F(ε) = Π (A_j + ε B_j).
+The oracles are shared with tests/test_expansion_properties.py (random stacks and cells).
 Tolerances: the issue's own (1e-10 relative for F(1) against autograd, 1e-12 absolute for
 A + B, 1e-7 relative for the central difference with η = 1e-4: its truncation η²‖c₃‖ is
 ~1e-8 relative, its round-off ~eps·‖F‖/η ~ 1e-12), or ``verify.tolerance``.
@@ -59,21 +60,28 @@ def _chain(matrices):
     return product
 
 
-def _double_sums(A, B, convention="exact"):
+def double_sums(A, B, convention="exact"):
     """The O(T²) oracle: L_F(0)[B] = Σ_i (Π_{j>i} A_j) B_i (Π_{j<i} A_j) and
-    c₂ = Σ_{i<j} (Π_{m>j} A_m) B_j (Π_{i<m<j} A_m) B_i (Π_{m<i} A_m); the author order is the
-    same sums over the time-reversed stacks (M_1 ⋯ M_T is the chain product of M_T, …, M_1)."""
+    c₂ = Σ_{i<j} (Π_{m>j} A_m) B_j (Π_{i<m<j} A_m) B_i (Π_{m<i} A_m), term by term, with the
+    head and tail products from plain loops; the author order is the same sums over the
+    time-reversed stacks (M_1 ⋯ M_T is the chain product of M_T, …, M_1)."""
     A, B = np.asarray(A), np.asarray(B)
     if convention == "author":
         A, B = A[::-1], B[::-1]
     steps = len(A)
-    first = sum(_chain(A[i + 1:]) @ B[i] @ _chain(A[:i]) for i in range(steps))
-    second = sum(_chain(A[j + 1:]) @ B[j] @ _chain(A[i + 1:j]) @ B[i] @ _chain(A[:i])
-                 for j in range(steps) for i in range(j))
-    return _chain(A), first, second
+    heads = [_chain(A[:i]) for i in range(steps + 1)]  # heads[i] = A_i ⋯ A_1 (0-based: A[i−1] ⋯ A[0])
+    tails = [_chain(A[i:]) for i in range(steps + 1)]  # tails[i] = A_T ⋯ A_{i+1}
+    first = sum(tails[i + 1] @ B[i] @ heads[i] for i in range(steps))
+    second = 0
+    for i in range(steps):
+        middle = heads[0]  # Π_{i<m<j} A_m, grown one factor per j
+        for j in range(i + 1, steps):
+            second = second + tails[j + 1] @ B[j] @ middle @ B[i] @ heads[i]
+            middle = A[j] @ middle
+    return heads[-1], first, second
 
 
-def _relative(actual, reference):
+def relative(actual, reference):
     actual, reference = np.asarray(actual), np.asarray(reference)
     return float(np.linalg.norm(actual - reference) / np.linalg.norm(reference))
 
@@ -84,7 +92,7 @@ def _torch_values(trajectory):
             {n: torch.as_tensor(np.asarray(v)) for n, v in trajectory.params.items()})
 
 
-def _ad_step_jacobians(trajectory):
+def ad_step_jacobians(trajectory):
     """∂s_t/∂s_{t−1} for every step and batch entry by jacrev through the torch step, ``(T, ..., S, S)``."""
     step = numeric.compile(trajectory.compiled.cell, "torch")
     states, inputs, params = _torch_values(trajectory)
@@ -102,7 +110,7 @@ def _ad_step_jacobians(trajectory):
     return result.reshape(*batch, *result.shape[-2:]).numpy()
 
 
-def _ad_transport(trajectory):
+def ad_transport(trajectory):
     """Φ(T, 0) = ∂s_T/∂s_0 by jacrev through the torch step re-rolled over the whole sequence."""
     step = numeric.compile(trajectory.compiled.cell, "torch")
     states, inputs, params = _torch_values(trajectory)
@@ -124,8 +132,8 @@ def _ad_transport(trajectory):
 def test_recurrence_equals_the_double_sums(name, convention):
     A, B = numeric.expansion_factors(_trajectory(name), convention)
     expansion = numeric.expand_window(A, B, convention)
-    for actual, reference in zip(expansion, _double_sums(A, B, convention)):
-        assert _relative(actual, reference) < 1e-13
+    for actual, reference in zip(expansion, double_sums(A, B, convention)):
+        assert relative(actual, reference) < 1e-13
 
 
 def test_the_orders_differ_and_author_is_the_reversed_chain():
@@ -133,7 +141,7 @@ def test_the_orders_differ_and_author_is_the_reversed_chain():
     exact, author = numeric.expand_window(A, B), numeric.expand_window(A, B, "author")
     reversed_exact = numeric.expand_window(np.ascontiguousarray(A[::-1]), np.ascontiguousarray(B[::-1]))
     for a, r, e in zip(author, reversed_exact, exact):
-        assert _relative(a, r) < 1e-13 and _relative(a, e) > 1e-2
+        assert relative(a, r) < 1e-13 and relative(a, e) > 1e-2
 
 
 @pytest.mark.parametrize("convention", ["exact", "author"])
@@ -145,12 +153,12 @@ def test_block_recurrence_and_streamed_actions_equal_the_dense_products(conventi
     for chunk in (2, 4, 64):  # chunks that split the window unevenly, and one chunk for all
         streamed = numeric.expansion_actions(trajectory, block, convention, chunk=chunk)
         for actual, matrix in zip(streamed, dense):
-            assert actual.shape == (2, 4, 2) and _relative(actual, matrix @ block) < 1e-13
+            assert actual.shape == (2, 4, 2) and relative(actual, matrix @ block) < 1e-13
     for actual, matrix in zip(numeric.expand_window(A, B, convention, block=block), dense):
-        assert _relative(actual, matrix @ block) < 1e-13
+        assert relative(actual, matrix @ block) < 1e-13
     windowed = numeric.expansion_actions(trajectory, block, convention, window=(2, 7), chunk=2)
     for actual, matrix in zip(windowed, numeric.expand_window(A[2:7], B[2:7], convention)):
-        assert _relative(actual, matrix @ block) < 1e-13
+        assert relative(actual, matrix @ block) < 1e-13
 
 
 def test_torch_expansion_equals_numpy():
@@ -182,7 +190,7 @@ def test_torch_expansion_equals_numpy():
             assert np.allclose(getattr(torch_study.ratios, field).numpy(), getattr(study.ratios, field), rtol=1e-12)
         streamed = numeric.expansion_actions(torch_view, torch.eye(4, dtype=torch.float64), convention, chunk=3)
         for actual, reference in zip(streamed, numeric.expand_window(A, B, convention)):
-            assert _relative(actual.numpy(), reference) < 1e-13
+            assert relative(actual.numpy(), reference) < 1e-13
 
 
 # ----------------------------------------------------- exactness against autograd (§6 items 15, 16, A.6)
@@ -190,9 +198,9 @@ def test_torch_expansion_equals_numpy():
 def test_f_at_one_is_the_autograd_transport_for_every_gated_cell(name):
     trajectory = _trajectory(name, steps=8)
     A, B = numeric.expansion_factors(trajectory)
-    transport = _ad_transport(trajectory)
-    assert _relative(numeric.window_products(A, B, [1.0])[0], transport) <= 1e-10
-    assert np.max(np.abs(A + B - _ad_step_jacobians(trajectory))) <= 1e-12
+    transport = ad_transport(trajectory)
+    assert relative(numeric.window_products(A, B, [1.0])[0], transport) <= 1e-10
+    assert np.max(np.abs(A + B - ad_step_jacobians(trajectory))) <= 1e-12
 
 
 @pytest.mark.parametrize("gate", ["scalar_gate", "multi_gate"])
@@ -200,7 +208,7 @@ def test_author_gate_term_fails_the_autograd_check_and_the_exact_one_passes(gate
     """docs/theory.md: “Where public code departs from the mathematics”, item 1 (Livi 2025's
     public code builds B_j from h_j): its A + B misses the Jacobian by ≥ 1e-3."""
     trajectory = _paper_trajectory(gate, steps=20)
-    ad = _ad_step_jacobians(trajectory)
+    ad = ad_step_jacobians(trajectory)
     exact, author = (numeric.expansion_factors(trajectory, c) for c in ("exact", "author"))
     assert np.max(np.abs(sum(exact) - ad)) <= 1e-12
     assert np.max(np.abs(sum(author) - ad)) >= 1e-3
@@ -214,7 +222,7 @@ def test_a_cell_without_gates_has_no_gate_term_and_f_does_not_depend_on_eps(name
     assert np.all(B == 0)
     products = numeric.window_products(A, B, [0.0, 1e-3, 0.5, 1.0])
     assert all(np.array_equal(products[0], p) for p in products[1:])
-    assert _relative(products[-1], _ad_transport(trajectory)) <= 1e-10
+    assert relative(products[-1], ad_transport(trajectory)) <= 1e-10
 
 
 def test_chain_order_matches_autograd_and_the_reversed_order_does_not():
@@ -224,8 +232,8 @@ def test_chain_order_matches_autograd_and_the_reversed_order_does_not():
     A, B = numeric.expansion_factors(trajectory)
     assert np.max(np.abs(A[1] @ A[0] - A[0] @ A[1])) > 1e-2  # the factors do not commute
     chain, reverse = (numeric.window_products(A, B, [1.0], c)[0] for c in ("exact", "author"))
-    transport = _ad_transport(trajectory)
-    assert _relative(chain, transport) <= 1e-10 and _relative(reverse, transport) > 1e-2
+    transport = ad_transport(trajectory)
+    assert relative(chain, transport) <= 1e-10 and relative(reverse, transport) > 1e-2
     norms = [np.linalg.norm(m[0], 2) for m in (chain, reverse)]
     assert abs(norms[0] - norms[1]) > 1e-3 * norms[0]
 
@@ -242,9 +250,11 @@ def test_paper_settings_slope_two_and_the_c2_plateau(gate, convention):
     at = numeric.EPS_GRID.index(1e-4)
     c2 = float(study.c2_frobenius[0])
     assert abs(float(study.normalised_remainder[at, 0]) - c2) <= 1e-3 * c2
-    _, first, second = _double_sums(A[:, 0], B[:, 0], convention)
-    assert _relative(study.expansion.first[0], first) < 1e-12 and _relative(study.expansion.second[0], second) < 1e-12
+    _, first, second = double_sums(A[:, 0], B[:, 0], convention)
+    assert relative(study.expansion.first[0], first) < 1e-12 and relative(study.expansion.second[0], second) < 1e-12
     assert np.all(study.remainder_norm <= study.remainder_bound)
+    plus, minus = numeric.window_products(A, B, [ETA, -ETA], convention)
+    assert relative(study.expansion.first, (plus - minus) / (2 * ETA)) <= 1e-7
     ratios = study.ratios
     reference = np.linalg.norm(B[:, 0], 2, axis=(-2, -1)) / np.linalg.norm(A[:, 0], 2, axis=(-2, -1))
     assert np.allclose(ratios.ratios[:, 0], reference, rtol=1e-13)
@@ -288,10 +298,10 @@ def _expansion_checks(trajectory, factors, expand, products) -> dict[str, bool]:
     c2 = np.linalg.norm(second, axis=(-2, -1))
     plateau = np.linalg.norm(small - zeroth - 1e-4 * first, axis=(-2, -1)) / 1e-8
     return {
-        "central difference": _relative(first, (plus - minus) / (2 * ETA)) <= 1e-7,
+        "central difference": relative(first, (plus - minus) / (2 * ETA)) <= 1e-7,
         "C2 plateau": bool(np.all(np.abs(plateau - c2) <= 1e-3 * c2)),
-        "F(1) = autograd transport": _relative(one, _ad_transport(trajectory)) <= 1e-10,
-        "A + B = autograd Jacobian": float(np.max(np.abs(A + B - _ad_step_jacobians(trajectory)))) <= 1e-12,
+        "F(1) = autograd transport": relative(one, ad_transport(trajectory)) <= 1e-10,
+        "A + B = autograd Jacobian": float(np.max(np.abs(A + B - ad_step_jacobians(trajectory)))) <= 1e-12,
     }
 
 
