@@ -1,0 +1,198 @@
+"""Sweeps that outgrow one machine: a quantity over a grid of settings × seeds, on Dask, into a
+zarr store that an interrupted sweep resumes from.
+
+    verify.sweep("largest_exponent", {"gain_W_h": [0.5, 1.0, 1.5, 2.0], "b_r": [-1.0, 0.0, 1.0]},
+                 seeds=8, settings={"cell": "gru_chung", "n": 128}, out="phase.zarr")
+
+* **What** — ``quantity`` is a name of :data:`verify._sweep_quantities.QUANTITIES` or a
+  function ``(point) -> float`` of a :class:`verify._sweep_points.Point`; ``settings`` holds
+  what is fixed, ``grid`` what varies (``{setting: values}``; its keys become the dataset's
+  dimensions, in order, then ``seed``), ``seeds`` a count (0 … seeds−1) or the seeds.
+* **Where** — a LocalCluster of ``workers`` spawned worker processes with
+  ``threads_per_worker`` threads each (thread pools limited to match), or the existing cluster
+  at ``scheduler`` (:mod:`verify._sweep_cluster`).  The store path must be visible to every
+  worker (a shared file system on a cluster).
+* **Storage** — :mod:`verify._sweep_store`: each point is written by the worker that computed
+  it as soon as it is computed (value, then done flag), so stopping the sweep at any moment
+  loses at most the points being computed; running the same sweep again computes only the
+  points not done (a task that a killed worker had started is retried by Dask, and skips the
+  points its first attempt stored).
+* **Tasks** — points go to the cluster in batches sized from the measured time per point
+  (about :data:`TASK_SECONDS` per task, at most half of an even share of what is left), so
+  Dask's few milliseconds per task stay small against cheap quantities while a slow quantity
+  runs one point per task; at most two batches per thread are in flight.
+* **Progress** — a bar on stderr (one line per update when stderr is not a terminal).
+
+Returns the dataset (``xarray.open_zarr(out)``), every point done.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import statistics
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ._progress import Progress
+from ._sweep_cluster import connect, limit_threads
+from ._sweep_errors import SweepError
+from ._sweep_points import Point
+from ._sweep_quantities import quantity_of
+from ._sweep_store import SEED, coordinates, done_flags, open_dataset, prepare, write_point
+
+TASK_SECONDS = 0.25
+"""The time one task should take: long against Dask's overhead per task (a few ms), short
+enough that an interrupted or killed task loses little."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything a worker needs to compute points of one sweep (pickled into each task)."""
+
+    quantity: object
+    settings: dict
+    coords: dict
+    out: str
+    variable: str
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(len(values) for values in self.coords.values())
+
+    def point(self, index: tuple, known: tuple = ()) -> Point:
+        values = {name: self.coords[name][i].item() for name, i in zip(self.coords, index)}
+        seed = values.pop(SEED)
+        return Point({**self.settings, **values}, seed, known)
+
+
+def run_batch(job: Job, indices: list, threads: int = 1) -> list:
+    """Compute and store the points ``indices`` (worker side, at most ``threads`` threads per
+    thread pool); ``[(index, seconds)]``, seconds None for a point already stored (by an
+    earlier attempt of this task)."""
+    from gatejac.symbolic import GatejacError
+
+    limit_threads(threads)
+    name, quantity = quantity_of(job.quantity)
+    results = []
+    for index, done in zip(indices, done_flags(job.out, job.variable, job.shape, indices)):
+        if done:
+            results.append((index, None))
+            continue
+        point = job.point(index, quantity.settings)
+        start = time.perf_counter()
+        try:
+            value = quantity(point)
+        except (GatejacError, ArithmeticError, ValueError, TypeError, KeyError, np.linalg.LinAlgError) as exc:
+            raise SweepError(f"{name} failed at {point!r}: {type(exc).__name__}: {exc}") from None
+        write_point(job.out, job.variable, job.shape, index, value)
+        results.append((index, time.perf_counter() - start))
+    return results
+
+
+def sweep(quantity, grid, seeds=1, *, settings=None, out, scheduler: str | None = None, workers: int = 2,
+          threads_per_worker: int = 1, progress: bool = True):
+    """Evaluate ``quantity`` at every point of ``grid`` × ``seeds`` (see the module docstring)
+    and return the xarray Dataset stored at ``out``."""
+    name, evaluated = quantity_of(quantity)
+    settings, grid = dict(settings or {}), dict(grid)
+    _check_arguments(settings, grid, workers, threads_per_worker)
+    seeds = _seeds(seeds)
+    coords = coordinates(grid, seeds)
+    job = Job(quantity, settings, coords, str(Path(out).resolve()), name)
+    if isinstance(quantity, str):
+        _check_points(job, evaluated.settings)
+    done = prepare(job.out, name, evaluated.units, settings, coords)
+    remaining = [index for index in itertools.product(*map(range, job.shape)) if not done[index]]
+    with Progress(done.size, f"sweep {name}", enabled=progress) as bar:
+        if done.any():
+            bar.skip(int(done.sum()), f"stored in {out}")
+        if remaining:
+            client, cluster, threads = connect(scheduler, workers, threads_per_worker)
+            try:
+                _compute(client, job, remaining, threads, threads_per_worker, bar)
+            finally:
+                client.close()
+                if cluster is not None:
+                    cluster.close()
+    return open_dataset(job.out)
+
+
+def _compute(client, job: Job, remaining: list, threads: int, threads_per_worker: int, bar) -> None:
+    """Submit the points in batches, at most two per thread in flight, and count them done."""
+    from dask.distributed import as_completed
+
+    pending, timings, in_flight = deque(remaining), [], as_completed()
+    limit = 2 * threads
+
+    def submit():
+        size = _batch_size(timings, len(pending), threads)
+        batch = [pending.popleft() for _ in range(size)]
+        in_flight.add(client.submit(run_batch, job, batch, threads_per_worker, pure=False))
+
+    while pending and in_flight.count() < limit:
+        submit()
+    for future in in_flight:
+        for index, seconds in future.result():
+            if seconds is None:
+                bar.skip(1)
+            else:
+                timings.append(seconds)
+                bar.advance(_label(job, index))
+        future.release()
+        while pending and in_flight.count() < limit:
+            submit()
+
+
+def _batch_size(timings: list, left: int, threads: int) -> int:
+    """Points per task: one until a point has been timed, then about TASK_SECONDS of work (by
+    the median of the last 64 points), at most half an even share of the ``left`` points."""
+    if not timings:
+        return 1
+    per_point = statistics.median(timings[-64:])
+    wanted = int(TASK_SECONDS / per_point) if per_point > 0 else left
+    return max(1, min(wanted, math.ceil(left / (2 * threads)), left))
+
+
+def _label(job: Job, index: tuple) -> str:
+    """``gain_W_h=1.5 b_r=0.0 seed 3``: the point's grid values."""
+    parts = [f"{name}={job.coords[name][i].item()}" for name, i in zip(job.coords, index) if name != SEED]
+    return " ".join([*parts, f"seed {job.coords[SEED][index[-1]].item()}"])
+
+
+def is_integer(value) -> bool:
+    """A Python or NumPy integer, not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _seeds(seeds) -> tuple:
+    if is_integer(seeds) and seeds >= 1:
+        return tuple(range(int(seeds)))
+    if isinstance(seeds, (list, tuple, range, np.ndarray)) and len(seeds) and all(is_integer(s) and s >= 0 for s in seeds):
+        if len(set(seeds)) == len(seeds):
+            return tuple(int(s) for s in seeds)
+    raise SweepError(f"seeds={seeds!r} must be a count ≥ 1 or a list of distinct seeds ≥ 0, e.g. 8 or [0, 3, 7]")
+
+
+def _check_arguments(settings: dict, grid: dict, workers, threads_per_worker) -> None:
+    both = sorted(set(settings) & set(grid))
+    if both:
+        raise SweepError(f"{', '.join(both)} both fixed (settings) and swept (grid); give each setting in one place")
+    if SEED in grid or SEED in settings:
+        raise SweepError("'seed' is the sweep's own last dimension; give the seeds with seeds=")
+    if not grid:
+        raise SweepError("grid is empty; give at least one swept setting, e.g. {'gain_W_h': [0.5, 1.0, 1.5]}")
+    for what, value in (("workers", workers), ("threads_per_worker", threads_per_worker)):
+        if not is_integer(value) or value < 1:
+            raise SweepError(f"{what}={value!r} must be an integer ≥ 1")
+
+
+def _check_points(job: Job, known: tuple) -> None:
+    """Every grid combination's settings name a cell and only settings it understands (before
+    any cluster starts)."""
+    for index in itertools.product(*(range(len(v)) for v in list(job.coords.values())[:-1])):
+        job.point((*index, 0), known).cell

@@ -1,0 +1,71 @@
+"""The Dask cluster a sweep runs on, and the thread limits inside its workers.
+
+By default a ``dask.distributed.LocalCluster`` of ``workers`` worker *processes* with
+``threads_per_worker`` threads each; with ``scheduler`` an existing cluster's address
+(``tcp://host:8786``, e.g. one started on SLURM with dask-jobqueue: docs/sweeps.md).
+
+Worker processes are **spawned**, never forked: numba's OpenMP threading layer (the fused
+Jacobian kernels use it) is not fork-safe, and a child forked after a kernel ran could hang.
+Dask spawns by default (``distributed.worker.multiprocessing-method = spawn``); the local
+cluster sets it explicitly, so a user configuration cannot turn it into fork.
+
+Threads: every worker runs ``threads_per_worker`` tasks at once, and each task must not start a
+thread pool of its own per core, or two workers on two cores run 2 × 2 × (BLAS + torch + numba)
+threads.  The local cluster starts its workers with OMP_NUM_THREADS, MKL_NUM_THREADS,
+OPENBLAS_NUM_THREADS and NUMBA_NUM_THREADS = ``threads_per_worker`` (read by each library when
+it loads), and :func:`limit_threads`, called by every task, also limits the libraries already
+loaded — BLAS and OpenMP pools through threadpoolctl, torch through ``torch.set_num_threads`` —
+so the limit holds on clusters whose workers gatejac did not start.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+_LIMITS: dict = {}
+
+
+def connect(scheduler: str | None, workers: int, threads_per_worker: int):
+    """``(client, cluster, threads)``: a client of the cluster at ``scheduler``, or of a new
+    local cluster (``cluster`` is then the LocalCluster to close, else None); ``threads`` is
+    the number of tasks the cluster runs at once."""
+    import dask
+    from dask.distributed import Client, LocalCluster
+
+    cluster = None
+    if scheduler is None:
+        environment = {name: str(threads_per_worker) for name in THREAD_VARIABLES}
+        with dask.config.set({"distributed.worker.multiprocessing-method": "spawn"}):
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker, processes=True,
+                                   dashboard_address=None, env=environment, silence_logs=logging.ERROR)
+    try:
+        client = Client(scheduler if cluster is None else cluster)
+        if cluster is None:
+            client.wait_for_workers(1, timeout=60)
+    except BaseException:
+        if cluster is not None:
+            cluster.close()
+        raise
+    threads = sum(worker["nthreads"] for worker in client.scheduler_info()["workers"].values())
+    return client, cluster, max(threads, 1)
+
+
+def limit_threads(count: int) -> None:
+    """At most ``count`` threads for each thread pool of this process: environment variables
+    for libraries not loaded yet (numba's only if numba is not loaded: it refuses a change
+    after its threads started), threadpoolctl for the loaded BLAS / OpenMP pools (once),
+    torch's intra-op threads whenever torch has been loaded."""
+    if _LIMITS.get("count") != count:
+        for name in THREAD_VARIABLES:
+            if name != "NUMBA_NUM_THREADS" or "numba" not in sys.modules:
+                os.environ[name] = str(count)
+        from threadpoolctl import threadpool_limits
+
+        _LIMITS.update(count=count, pools=threadpool_limits(limits=count))
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != count:
+        torch.set_num_threads(count)
