@@ -165,6 +165,17 @@ def test_an_interrupted_run_keeps_its_finished_seeds_and_the_rerun_reuses_them(t
     assert list(resumed.summary["results"]["scalar_gate"]) == ["exact"]
 
 
+def test_ctrl_c_on_the_command_line_exits_130_and_says_how_to_resume(tmp_path, monkeypatch):
+    def interrupted(gate, seed, conventions):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_reproduce_expansion, "seed_results", interrupted)
+    code, _, err = run_cli("reproduce", "expansion", "--quick", "--out", str(tmp_path))
+    assert code == 130
+    assert err.splitlines()[-2:] == [f"gatejac: the finished seeds are kept in {tmp_path / 'seeds'}; run the same "
+                                     "command again to resume", "gatejac: interrupted"]
+
+
 def test_stored_results_at_other_settings_or_unreadable_are_not_reused(tmp_path):
     store = SeedStore(tmp_path, {"steps": 100, "results_format": 1})
     (tmp_path / "seeds").mkdir()

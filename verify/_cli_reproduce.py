@@ -12,9 +12,11 @@ finished seed, and the next run with the same settings reuses them (:mod:`verify
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ._cli_arguments import count, subcommand
+from ._reproduce import SEEDS_DIRECTORY
 
 
 def add_reproduce(commands) -> None:
@@ -54,7 +56,12 @@ def run_expansion(args: argparse.Namespace) -> int:
     them)."""
     from ._reproduce_expansion import reproduce_expansion
 
-    reproduction = reproduce_expansion(args.out, seeds=args.seeds, convention=args.convention, quick=args.quick)
+    try:
+        reproduction = reproduce_expansion(args.out, seeds=args.seeds, convention=args.convention, quick=args.quick)
+    except KeyboardInterrupt:
+        print(f"\ngatejac: the finished seeds are kept in {args.out / SEEDS_DIRECTORY}; run the same command again "
+              "to resume", file=sys.stderr)
+        raise
     print()
     print(reproduction.to_text())
     return 0

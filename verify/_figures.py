@@ -33,6 +33,8 @@ CONVENTION_NAMES = {
 _COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red")
 _EPSILON = r"gate-term scale $\varepsilon$ (dimensionless)"
 _DPI = 150
+_PANEL_WIDTH = 6.2
+"""Inches per column of panels."""
 
 
 def png(figure) -> bytes:
@@ -45,7 +47,7 @@ def png(figure) -> bytes:
 def _figure(panels: int, rows: int = 1, height: float = 4.2):
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(6.2 * panels, height * rows), layout="constrained")
+    figure = Figure(figsize=(max(_PANEL_WIDTH * panels, 8.0), height * rows), layout="constrained")
     axes = figure.subplots(rows, panels, squeeze=False)
     return figure, axes
 
@@ -67,6 +69,9 @@ def _seeds(groups: Mapping) -> int:
 
 
 def _title(figure, text: str, note: str) -> None:
+    """The title, then ``note``; on a one-column figure each breaks after its first ": " / "; "."""
+    if figure.get_figwidth() < 2 * _PANEL_WIDTH:
+        text, note = text.replace(": ", ":\n", 1), note.replace("; ", ";\n", 1)
     figure.suptitle(text + (f"\n{note}" if note else ""), fontsize=11)
 
 
