@@ -62,7 +62,8 @@ def _adam(params, x, starts, lr: float, cap: float):
         difference = module(inputs, h) - h
         norms = difference.detach().norm(dim=1)
         elapsed = time.perf_counter() - began
-        reached = torch.where(torch.isnan(reached) & (norms <= TARGET), torch.tensor(elapsed, dtype=torch.float64), reached)
+        now = torch.tensor(elapsed, dtype=torch.float64)
+        reached = torch.where(torch.isnan(reached) & (norms <= TARGET), now, reached)
         if not torch.isnan(reached).any() or elapsed > cap:
             break
         (0.5 * (difference**2).sum()).backward()
@@ -94,7 +95,8 @@ def main() -> None:
         rows["adam"] = _adam(params, x, starts, options.lr, options.cap)
         adam_time = rows["adam"][0]
         for method, (seconds, done, residual) in rows.items():
-            ratio = "—" if method == "adam" else f"{adam_time / seconds:.0f}×" + ("" if rows["adam"][1] == options.starts else " (Adam capped)")
+            capped = "" if rows["adam"][1] == options.starts else " (Adam capped)"
+            ratio = "—" if method == "adam" else f"{adam_time / seconds:.0f}×{capped}"
             label = "Adam + autograd" if method == "adam" else f"gatejac Newton ({method})"
             print(f"| {n} | {label} | {seconds:.3f} | {done}/{options.starts} | {residual:.1e} | {ratio} |")
 

@@ -166,7 +166,8 @@ def _unbatched(inputs: dict) -> dict:
 
 def fixed_points(compiled: CompiledCell, starts: Mapping, inputs: Mapping | None = None,
                  params: Mapping | None = None, *, tolerance: float = 1e-12, max_iterations: int = 100,
-                 method: str = "auto", max_step: float = 1.0, krylov_dimension: int = 50, krylov_restarts: int = 4) -> FixedPointSearch:
+                 method: str = "auto", max_step: float = 1.0, krylov_dimension: int = 50,
+                 krylov_restarts: int = 4) -> FixedPointSearch:
     """Damped Newton for F(s) = s from every start (see the module docstring).
 
     ``starts`` is ``{state: batch + (size,)}`` (one start per batch entry; every state of the
@@ -185,7 +186,8 @@ def fixed_points(compiled: CompiledCell, starts: Mapping, inputs: Mapping | None
     if not is_real(tolerance) or not tolerance > 0:
         raise ArgumentError(f"tolerance={tolerance!r} must be a number > 0 (the target ‖F(s) − s‖₂)")
     if not is_real(max_step) or not max_step > 0:
-        raise ArgumentError(f"max_step={max_step!r} must be a number > 0 (the largest change of a state entry per step)")
+        raise ArgumentError(f"max_step={max_step!r} must be a number > 0 (the largest change of a state entry "
+                            "per Newton step)")
     check_integer("max_iterations", max_iterations, 1, None)
     check_integer("krylov_dimension", krylov_dimension, 1, None)
     check_integer("krylov_restarts", krylov_restarts, 1, None)

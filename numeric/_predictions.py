@@ -204,7 +204,8 @@ def _values(compiled: CompiledCell, states: Mapping, inputs: Mapping | None, par
     for name, value in values.items():
         if value.ndim != 1:
             raise ArgumentError(
-                f"the prediction takes one state, not a batch: {name} has shape {value.shape}; pass each state as (size,)"
+                f"the prediction takes one state, not a batch: {name} has shape {value.shape}; "
+                "pass each state as (size,)"
             )
     return values
 
@@ -237,7 +238,8 @@ def zero_fixed_point_disk(compiled: CompiledCell, params: Mapping, *, sigma: flo
     moved = max(float(np.max(np.abs(to_numpy(v)))) for v in compiled.step(states, inputs, params).values())
     if moved > 1e-12:
         raise ArgumentError(
-            f"the zero state is not a fixed point of {cell.name!r} at zero input (‖F(0)‖_∞ = {moved:.1e}); set the "
+            f"the zero state is not a fixed point of {cell.name!r} at zero input (‖F(0)‖_∞ = {moved:.1e}); "
+            "set the "
             "candidate's bias to zero (b_h for a GRU, b_in and b_hn for torch's GRU, b_g / b_ig + b_hg for an LSTM)"
         )
     for name in form.dropped:
@@ -256,7 +258,8 @@ def zero_fixed_point_disk(compiled: CompiledCell, params: Mapping, *, sigma: flo
             )
     sigma = _sigma(params, form.weight, sigma)
     centre, radius = float(np.mean(a)), float(abs(np.mean(coupling))) * sigma
-    return Disk(centre, radius, form.zeros * int(reference.shape[1]), sigma, radius / (1 - centre) if centre < 1 else float("inf"))
+    ratio = radius / (1 - centre) if centre < 1 else float("inf")
+    return Disk(centre, radius, form.zeros * int(reference.shape[1]), sigma, ratio)
 
 
 def _sizes(compiled: CompiledCell, params: Mapping) -> dict[str, int]:

@@ -120,14 +120,16 @@ def test_update_gate_term_vanishes_at_the_fixed_point():
     assert np.max(np.abs(term)) <= 1e-14
     # the same term away from the fixed point is O(1): the check can fail
     named = compiled.intermediates({"h": h + 0.1}, x, params)
-    assert np.max(np.abs(((named["h_tilde"] - h - 0.1) * named["z"] * (1 - named["z"]))[:, None] * params["W_z"])) > 1e-3
+    away = ((named["h_tilde"] - h - 0.1) * named["z"] * (1 - named["z"]))[:, None] * params["W_z"]
+    assert np.max(np.abs(away)) > 1e-3
 
 
 def _reduced(name, named, h, params):
     """N* of the fixed-point reduction: the candidate's Jacobian with the gate derivative of z dropped."""
     n_prime, r = 1 - named["h_tilde"] ** 2, named["r"]
     if name == "gru_chung":
-        return n_prime[:, None] * (params["W_h"] * r[None, :] + params["W_h"] @ ((h * r * (1 - r))[:, None] * params["W_r"]))
+        reset_term = params["W_h"] @ ((h * r * (1 - r))[:, None] * params["W_r"])
+        return n_prime[:, None] * (params["W_h"] * r[None, :] + reset_term)
     s = params["W_hn"] @ h + params["b_hn"]
     return n_prime[:, None] * (r[:, None] * params["W_hn"] + (s * r * (1 - r))[:, None] * params["W_hr"])
 

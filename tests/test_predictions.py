@@ -74,7 +74,8 @@ def test_zero_fixed_point_disk(name, centre, sigma_h):
     # the estimated σ (‖W‖_F/√N) gives the same disk to the sampling error of σ
     assert zero_fixed_point_disk(compiled, params).sigma == pytest.approx(sigma_h, rel=0.01)
     # a wrong centre, a wrong radius and the unmapped torch convention are rejected
-    for wrong in (Disk(disk.centre + 0.02, disk.radius, 0, sigma_h, 0.0), Disk(disk.centre, 1.1 * disk.radius, 0, sigma_h, 0.0),
+    for wrong in (Disk(disk.centre + 0.02, disk.radius, 0, sigma_h, 0.0),
+                  Disk(disk.centre, 1.1 * disk.radius, 0, sigma_h, 0.0),
                   Disk(1 - disk.centre, disk.radius, 0, sigma_h, 0.0)):
         assert not _disk_agrees(values, wrong)
 
@@ -168,8 +169,8 @@ def test_lstm_support_form():
     support = heterogeneous_support(compiled, states, x, params)
     named = compiled.intermediates(states, x, params)
     assert np.array_equal(support.a, named["f"])
-    assert np.allclose(support.l * support.rho, named["i"] * (1 - named["g"] ** 2) * named["o"] * (1 - np.tanh(named["c_new"]) ** 2),
-                       rtol=1e-15, atol=0)
+    coupling = named["i"] * (1 - named["g"] ** 2) * named["o"] * (1 - np.tanh(named["c_new"]) ** 2)
+    assert np.allclose(support.l * support.rho, coupling, rtol=1e-15, atol=0)
 
 
 # ------------------------------------------------------------------ heterogeneous support
