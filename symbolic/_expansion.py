@@ -44,9 +44,6 @@ from ._linear import BlockJacobian, Jacobian
 from ._text import term_text
 from ._transport import ZerothTransport
 
-_ORDER_NAMES = {0: ("F(0)", "F(0)"), 1: ("L_F(0)[B]", r"L_{F}(0)[B]"), 2: ("c_2", "c_2")}
-
-
 class StepJacobian(Printable):
     """``M_j(ε) = A_j + ε B_j``: :attr:`A` and :attr:`B` are the cell's structured block
     Jacobians (``B`` in the expansion's :attr:`convention`); printed at step ``j``."""
@@ -243,7 +240,8 @@ class Expansion(Printable):
     * :attr:`truncation` — ``T_1(ε)`` and ``R_2(ε)``; :attr:`remainder_bound` — its bound;
     * :attr:`transport` — the closed form of ``F(0)`` (:class:`ZerothTransport`);
     * :attr:`retention` (``λ`` per state), :attr:`retention_rest_diagonal` (``ρ`` per state,
-      a tuple of :class:`DiagonalPart`) and :attr:`effective_lr_form`
+      a tuple of :class:`DiagonalPart`), both printed by :attr:`split` (:class:`RetentionSplit`),
+      and :attr:`effective_lr_form`
       (``Π_j λ_j (1 + Σ_j ρ_j/λ_j)``, :class:`EffectiveLRForm`);
     * :attr:`convention` — ``"exact"``, or ``"author"`` (``B`` from the public code's
       ``φ(a_j) − h_j``, :func:`~gatejac.symbolic.author_convention`; its ``A + B`` is not the
@@ -300,7 +298,8 @@ class Expansion(Printable):
         return lines
 
     def latex_lines(self) -> list[str]:
-        return [line for _, part in self.sections() for line in part.latex_lines()]
+        lines = [] if self.step.has_gate_term else [rf"&{NO_GATE_LATEX}"]
+        return lines + [line for _, part in self.sections() for line in part.latex_lines()]
 
     def __repr__(self) -> str:
         return f"Expansion({self.cell.name!r}, convention={self.convention!r}, transport={self.transport.kind!r})"
@@ -339,5 +338,6 @@ def expand(cell_or_derivation: Cell | Derivation, convention: str = "exact") -> 
                         f"{type(cell_or_derivation).__name__} {cell_or_derivation!r}{hint}")
     if derivation.convention != "exact":
         raise SpecError(f"expand() needs the exact derivation (derive(cell)), got one in the "
-                        f"{derivation.convention!r} convention; pass derive(cell) and convention={derivation.convention!r}")
+                        f"{derivation.convention!r} convention; pass derive(cell) and "
+                        f"convention={derivation.convention!r}")
     return Expansion(derivation, convention)

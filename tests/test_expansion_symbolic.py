@@ -27,7 +27,7 @@ import sympy
 
 from gatejac.symbolic import (
     Expansion, Instance, RemainderBound, SpecError, WindowCoefficient, WindowProduct, cells, dense_block,
-    dense_jacobian, dense_term, derivation_latex, derive, exactly_equal, expand, random_point,
+    compile_latex, dense_jacobian, dense_term, derivation_latex, derive, exactly_equal, expand, random_point,
 )
 
 EPS = sympy.Symbol("varepsilon")
@@ -151,7 +151,8 @@ def test_the_effective_lr_form_is_the_first_order_diagonal_product(lag):
     form = expand(cells.get("multi_gate")).effective_lr_form.value(lam, [delta * r for r in rho])
     product = sympy.prod([lj + delta * rj for lj, rj in zip(lam, rho)])
     difference = sympy.expand(product - form)
-    assert sympy.Poly(difference, delta).coeff_monomial(1) == 0 and sympy.Poly(difference, delta).coeff_monomial(delta) == 0
+    orders = sympy.Poly(difference, delta)
+    assert orders.coeff_monomial(1) == 0 and orders.coeff_monomial(delta) == 0
     if lag > 1:
         assert difference != 0  # second order is left out
 
@@ -217,7 +218,18 @@ def test_expansions_print_in_the_papers_notation_without_internal_names(name):
             unindexed = re.search(rf"(?<![\w{{,[]){node.name}(?![\w{{])", step)  # every value carries its step
             assert not unindexed, f"{name}: {node.name} without a step index in {step}"
         if not expansion.cell.gates:
-            assert "no gate: B = 0" in text and "B_j = 0" in text
+            assert "no gate: B = 0" in text and "B_j = 0" in text and r"\text{no gate: } B = 0" in tex
+
+
+@pytest.mark.latex
+def test_expansions_compile_with_pdflatex_as_displays(tmp_path):
+    """Every catalogue cell's expansion, both conventions, as a notebook or a paper embeds it."""
+    displays = [expand(cells.get(name), convention=c).to_latex() for name in cells.names() for c in ("exact", "author")]
+    body = "\n".join(f"\\[\n{d}\n\\]" for d in displays)
+    tex = tmp_path / "expansions.tex"
+    tex.write_text("\\documentclass{article}\n\\usepackage{amsmath,amssymb}\n\\begin{document}\n"
+                   f"{body}\n\\end{{document}}\n")
+    assert compile_latex(tex).stat().st_size > 0
 
 
 def test_gate_expansions_index_the_step_and_show_the_authors_updated_state():
