@@ -39,10 +39,10 @@ from ._trajectory import Trajectory, rollout
 from ._values import random_values, shapes
 
 __all__ = [
-    "BACKENDS", "CACHE_SIZE", "DTYPES", "EPS_GRID", "SCHEMES", "ArgumentError", "CompileError", "CompiledCell", "Trajectory", "arrays",
+    "BACKENDS", "CACHE_SIZE", "DTYPES", "SCHEMES", "ArgumentError", "CompileError", "CompiledCell", "Trajectory", "arrays",
     "arrays_of", "compile", "convert", "fan_ins", "from_torch", "graded_log_singular_values", "initialise",
     "lag_products", "prefix_products", "qr_log_growth", "random_values", "rollout", "shapes", "suffix_products",
     "to_numpy", "to_torch",
-    "GateRatios", "TruncationStudy", "WindowExpansion", "expand_window", "expansion_actions", "expansion_factors",
-    "gate_ratios", "remainder_bound", "truncation_study", "window_products",
+    "EPS_GRID", "GateRatios", "TruncationStudy", "WindowExpansion", "expand_window", "expansion_actions",
+    "expansion_factors", "gate_ratios", "remainder_bound", "truncation_study", "window_products",
 ]

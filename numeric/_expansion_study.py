@@ -202,5 +202,6 @@ def _checked_grid(eps_grid) -> list[float]:
     increasing = all(0 < u < v for u, v in zip(grid, grid[1:]))
     if len(grid) < SLOPE_POINTS or not increasing or not all(math.isfinite(v) and v > 0 for v in grid):
         raise ArgumentError(f"eps_grid={eps_grid!r} must be at least {SLOPE_POINTS} strictly increasing positive "
-                            f"finite numbers (the slope is fitted over the first {SLOPE_POINTS}); e.g. numeric.EPS_GRID")
+                            f"finite numbers (the slope is fitted over the first {SLOPE_POINTS}); "
+                            "e.g. numeric.EPS_GRID")
     return grid

@@ -98,7 +98,7 @@ def central_difference_allowance(mu, steps: int, size: int):
 
 @given(factor_stacks(), CONVENTIONS, BACKENDS)
 def test_frechet_derivative_is_the_central_difference(stacks, convention, backend):
-    """MATH item 11: L_F(0)[B] = (F(η) − F(−η))/2η, η = 1e-4, to 1e-7 relative — plus the
+    """docs/theory.md: “Checkable properties”: L_F(0)[B] = (F(η) − F(−η))/2η, η = 1e-4, to 1e-7 relative — plus the
     difference's own truncation and round-off (:func:`central_difference_allowance`), which
     matter where ‖B_j‖ is not small against ‖A_j‖ (the paper's regime is checked at 1e-7
     alone in test_expansion_numeric)."""
@@ -113,8 +113,8 @@ def test_frechet_derivative_is_the_central_difference(stacks, convention, backen
 
 @given(factor_stacks(), factor_stacks(), st.floats(-10, 10), CONVENTIONS, BACKENDS)
 def test_frechet_derivative_is_linear_in_b(stacks, other, factor, convention, backend):
-    """MATH item 11: L_F(0)[B₁ + B₂] = L_F(0)[B₁] + L_F(0)[B₂] and L_F(0)[cB] = c L_F(0)[B], to
-    1e-12 of the majorant (L's round-off scale)."""
+    """docs/theory.md: “Checkable properties”: L_F(0)[B₁ + B₂] = L_F(0)[B₁] + L_F(0)[B₂] and
+    L_F(0)[cB] = c L_F(0)[B], to 1e-12 of the majorant (L's round-off scale)."""
     A, B1 = stacks
     B2 = np.resize(other[1], B1.shape)  # any second direction of the same shape
     At, B1t, B2t = _as(backend, A, B1, B2)
@@ -130,7 +130,7 @@ def test_frechet_derivative_is_linear_in_b(stacks, other, factor, convention, ba
 
 @given(factor_stacks(), st.floats(1e-6, 1), CONVENTIONS)
 def test_remainder_bound_holds(stacks, eps, convention):
-    """MATH item 14: ‖R₂(ε)‖₂ ≤ (a + εb)^ℓ − a^ℓ − ℓεb a^{ℓ−1} for every ε ∈ (0, 1] (plus the
+    """docs/theory.md: “Checkable properties”: ‖R₂(ε)‖₂ ≤ (a + εb)^ℓ − a^ℓ − ℓεb a^{ℓ−1} for every ε ∈ (0, 1] (plus the
     round-off of R₂ = F(ε) − F(0) − εL, ~T·S·eps·(a + εb)^ℓ, which is all of R₂ below ε ≈ 1e-6)."""
     A, B = stacks
     study = numeric.truncation_study(A, B, [eps / 16, eps / 8, eps / 4, eps / 2, eps], convention)
@@ -147,7 +147,8 @@ def test_remainder_bound_is_attained_by_equal_scalar_factors(steps, a, b, eps):
     A, B = np.full((steps, 1, 1), a), np.full((steps, 1, 1), b)
     study = numeric.truncation_study(A, B, [eps / 16, eps / 8, eps / 4, eps / 2, eps])
     remainder = (a + eps * b) ** steps - a**steps - steps * eps * b * a ** (steps - 1)
-    assert abs(float(study.remainder_bound[-1]) - remainder) <= 1e-9 * remainder + steps * EPS64 * (a + eps * b) ** steps
+    round_off = steps * EPS64 * (a + eps * b) ** steps
+    assert abs(float(study.remainder_bound[-1]) - remainder) <= 1e-9 * remainder + round_off
 
 
 # -------------------------------------------------------------------------- random cells
