@@ -88,7 +88,8 @@ def truncation_figure(epsilons, errors: Mapping, *, note: str = ""):
             lower = _band(axis, epsilons, values, colour, f"{GATE_NAMES.get(gate, gate)}: median, 25–75 % band")
             lowest = min(lowest, lower[0])
         guide = lowest / 10 * (epsilons / epsilons[0]) ** 2  # a decade below the lowest band, to stay visible
-        axis.plot(epsilons, guide, ":", color="black", linewidth=1.4, label=r"guide line of slope 2 ($\propto\varepsilon^2$)")
+        axis.plot(epsilons, guide, ":", color="black", linewidth=1.4,
+                  label=r"guide line of slope 2 ($\propto\varepsilon^2$)")
         axis.set_xscale("log")
         axis.set_yscale("log")
         axis.set_xlabel(_EPSILON)
@@ -122,8 +123,8 @@ def c2_figure(epsilons, normalised: Mapping, c2_norms: Mapping, *, note: str = "
         axis.grid(True, which="major", alpha=0.3)
     lines, labels = axis.get_legend_handles_labels()  # the same curves in every panel: one legend
     figure.legend(lines, labels, loc="outside lower center", ncols=2, fontsize=9)
-    _title(figure, r"Normalised remainder $C_2(\varepsilon) = E_{\mathrm{trunc}}(\varepsilon)/\varepsilon^2$: it tends to "
-                   r"$\|c_2\|_F$, the second-order coefficient's norm, as $\varepsilon \to 0$", note)
+    _title(figure, r"Normalised remainder $C_2(\varepsilon) = E_{\mathrm{trunc}}(\varepsilon)/\varepsilon^2$: "
+                   r"it tends to $\|c_2\|_F$, the second-order coefficient's norm, as $\varepsilon \to 0$", note)
     return figure
 
 

@@ -83,7 +83,8 @@ class Progress:
         remaining = self.total - self.done
         if self._timed and remaining:
             left = f", ~{_clock(elapsed / self._timed * remaining)} left"
-        return f"{self.label} [{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {count}{note}  {_clock(elapsed)} elapsed{left}"
+        bar = "#" * filled + "-" * (BAR_WIDTH - filled)
+        return f"{self.label} [{bar}] {count}{note}  {_clock(elapsed)} elapsed{left}"
 
     def _show(self, note: str) -> None:
         if not self.enabled:

@@ -43,8 +43,8 @@ from gatejac.symbolic import CONVENTIONS, cells
 from . import _cli_output as output
 from . import _figures as figures
 from ._progress import Progress
-from ._reproduce import (DEFAULT_ROOT, Reproduction, SeedStore, aligned_table, check_choice, check_seed_count,
-                         iqr_outliers, prepare_directory, quartiles, random_stream, write_file,
+from ._reproduce import (DEFAULT_ROOT, ReproduceError, Reproduction, SeedStore, aligned_table, check_choice,
+                         check_seed_count, iqr_outliers, prepare_directory, quartiles, random_stream, write_file,
                          write_summary)
 
 NAME = "expansion"
@@ -73,6 +73,10 @@ class ExpansionSettings:
     epsilons: tuple[float, ...] = tuple(numeric.EPS_GRID)
     gates: tuple[str, ...] = ("scalar_gate", "multi_gate")
     dtype: str = "float64"
+
+    def __post_init__(self):
+        if self.epsilons[-1] != 1.0:  # E_trunc(1) and F(1) are read at the last grid point
+            raise ReproduceError(f"epsilons={self.epsilons!r} must end at 1.0 (the true model, ε = 1)")
 
     def to_dict(self) -> dict:
         return {**asdict(self), "batch": 1, "bias": False, "initial_state": 0.0, "weights": "normal",
@@ -131,10 +135,10 @@ def seed_results(gate: str, seed: int, conventions, settings: ExpansionSettings 
 
 
 def _result(study, factors, reference) -> dict:
-    """The JSON-able per-seed record of a truncation study (batch of one)."""
+    """The JSON-able per-seed record of a truncation study (batch of one) on a grid ending at ε = 1."""
     ratios = study.ratios
     errors = study.truncation_error[:, 0]
-    final = study.products[-1, 0]
+    final = study.products[-1, 0]  # F(1)
     return {
         "slope": float(study.slope[0]),
         "fitted_slope": float(study.fitted_slope[0]),
@@ -278,7 +282,8 @@ def _write_figures(directory: Path, per_seed: dict, statistics: dict, seeds: int
 
     counts = [s["kept"] for by_convention in statistics.values() for s in by_convention.values()]
     kept_text = f"{min(counts)}" if min(counts) == max(counts) else f"{min(counts)}–{max(counts)}"
-    note = (f"T = {PAPER.steps} steps, N = {PAPER.state_size}, M = {PAPER.input_size}, weights N(0, {PAPER.weight_std}²), "
+    note = (f"T = {PAPER.steps} steps, N = {PAPER.state_size}, M = {PAPER.input_size}, "
+            f"weights N(0, {PAPER.weight_std}²), "
             f"no biases, float64; {kept_text} of {seeds} seeds kept per curve (1.5·IQR rule on E_trunc(1))")
     drawn = {
         "truncation_error.png": figures.truncation_figure(PAPER.epsilons, kept("truncation_error"), note=note),
