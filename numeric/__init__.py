@@ -20,6 +20,16 @@
   :class:`TruncationStudy` (E_trunc, C₂, the guarded small-ε slope, the remainder bound);
   :func:`gate_ratios` → :class:`GateRatios` (‖A_j‖₂, ‖B_j‖₂, r_j and its statistics);
   :func:`remainder_bound`; :data:`EPS_GRID`; every one takes ``convention="exact"|"author"``.
+* dynamics: :func:`fixed_points` → :class:`FixedPointSearch` (damped Newton, dense or
+  Newton–Krylov; ``.unique()`` → :class:`FixedPoints` with ``.stability()``);
+  :func:`eigenvalues`, :func:`jacobian_eigenvalues`, :func:`trajectory_eigenvalues`,
+  :func:`classify` → :class:`Stability`, :func:`fraction_near`; the random-matrix predictions
+  :func:`zero_fixed_point_disk` → :class:`Disk` and :func:`heterogeneous_support` →
+  :class:`Support` (Can, Krishnamurthy & Schwab 2020); Lyapunov spectra by QR on Jacobian
+  actions :func:`lyapunov_spectrum` → :class:`LyapunovSpectrum` (natural log per step,
+  finite-time windows), :func:`log_det_rate` (the sum rule), :func:`lyapunov_dns` (the
+  largest exponent from two nearby trajectories), and for the WCRNN (Dubinin & Effenberger
+  2024) :func:`first_order_exponents`, :func:`coupling_band`, :func:`criticality`.
 * :class:`ArgumentError`, :class:`CompileError` — errors of this layer (subclasses of
   ``gatejac.symbolic.GatejacError``).
 
@@ -31,10 +41,16 @@ from ._compiled import CACHE_SIZE, CompiledCell, compile
 from ._errors import ArgumentError, CompileError
 from ._expansion import WindowExpansion, expand_window, expansion_actions, expansion_factors, window_products
 from ._expansion_study import EPS_GRID, GateRatios, TruncationStudy, gate_ratios, remainder_bound, truncation_study
+from ._fixed_points import FixedPoints, FixedPointSearch, fixed_points
 from ._growth import graded_log_singular_values, qr_log_growth
 from ._init import SCHEMES, fan_ins, initialise
 from ._interop import from_torch, to_torch
+from ._lyapunov import LyapunovSpectrum, log_det_rate, lyapunov_spectrum
+from ._lyapunov_dns import lyapunov_dns
+from ._lyapunov_residual import coupling_band, criticality, first_order_exponents
+from ._predictions import Disk, Support, heterogeneous_support, zero_fixed_point_disk
 from ._products import lag_products, prefix_products, suffix_products
+from ._spectra import Stability, classify, eigenvalues, fraction_near, jacobian_eigenvalues, trajectory_eigenvalues
 from ._trajectory import Trajectory, rollout
 from ._values import random_values, shapes
 
@@ -45,4 +61,8 @@ __all__ = [
     "to_numpy", "to_torch",
     "EPS_GRID", "GateRatios", "TruncationStudy", "WindowExpansion", "expand_window", "expansion_actions",
     "expansion_factors", "gate_ratios", "remainder_bound", "truncation_study", "window_products",
+    "Disk", "FixedPointSearch", "FixedPoints", "LyapunovSpectrum", "Stability", "Support", "classify",
+    "coupling_band", "criticality", "eigenvalues", "first_order_exponents", "fixed_points", "fraction_near",
+    "heterogeneous_support", "jacobian_eigenvalues", "log_det_rate", "lyapunov_dns", "lyapunov_spectrum",
+    "trajectory_eigenvalues", "zero_fixed_point_disk",
 ]
