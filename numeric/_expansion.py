@@ -32,7 +32,8 @@ the product functions decides the order of the product.
 
 Dense products cost O(T·S³) per batch element; for an S×k block V, ``block=V`` (or
 :func:`expansion_actions`, which never stacks the factors) gives F(0)V, L_F(0)[B]V and c₂V
-with O(T·S²·k) arithmetic instead (see :func:`expansion_actions` for the measured crossover).
+with O(T·S²·k) arithmetic instead: faster for k up to about 3S/4 (see
+:func:`expansion_actions` for the measured crossover).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from typing import NamedTuple
 
 from gatejac.symbolic import CONVENTIONS, author_convention
 
-from ._arrays import arrays, arrays_of
+from ._arrays import arrays_of
 from ._compiled import CompiledCell, compile
 from ._errors import ArgumentError, check_integer, is_real
 from ._trajectory import Trajectory, rollout
@@ -213,11 +214,16 @@ def expansion_actions(trajectory: Trajectory, block, convention: str = "exact", 
     (one batched kernel call per chunk, O(chunk·S²) memory) and applied to the block
     (O(S²·k) per step instead of the dense recurrence's O(S³)).
 
-    Measured with NumPy, float64, one sequence, multi-gate cell (benchmarks/expansion.py):
-    the dense recurrence forms F(0), L_F(0)[B] and c₂ whole; this route costs about
-    (forming A_j, B_j) + 5·S²·k per step, so it wins for k up to about S/2 at S = 64 and
-    about 3S/4 at S = 256 (T = 100 and 1000); with k = S both do the same products and the
-    dense recurrence is a little faster (fewer, larger calls).
+    Crossover, measured by benchmarks/expansion.py (NumPy, float64, one sequence, the
+    multi-gate cell at the paper's settings, both routes from the trajectory, factor
+    formation included; a 2-core machine shared with other jobs, medians of 3): the ratio
+    time(actions)/time(dense recurrence, then @ V) was 0.39 / 0.58 / 0.69 / 0.92 / 1.08 at
+    T = 100, S = 64 for k = 1 / 8 / 32 / 48 / 64; 0.11 / 0.48 / 0.54 / 0.71 / 1.02 at T = 100,
+    S = 256 for k = 1 / 64 / 128 / 192 / 256; 0.06 / 0.39 / 0.67 / 0.85 / 0.86 at T = 1000,
+    S = 256.  So the actions win for k up to about 3S/4 and break even at k = S; at S = 256 and
+    k ≤ S/8 they are 3–16 times faster (at S = 64 forming the factors dominates both routes
+    and the gain stays below 2.6×).  They also never hold the T×S×S stacks (1 GB for A and B
+    at T = 1000, S = 256, batch 1, float64; here O(chunk·S²)).
     """
     convention = check_convention(convention)
     if not isinstance(trajectory, Trajectory):
@@ -230,11 +236,10 @@ def expansion_actions(trajectory: Trajectory, block, convention: str = "exact", 
     state = None
     for start in starts:
         A, B = expansion_factors(trajectory, convention, window=(start, min(start + chunk, t)))
-        if state is None:
-            block = _checked_block(A, block)
-            block = arrays(trajectory.compiled.backend).broadcast_to(
-                block, tuple(arrays_of(A).broadcast_shapes(tuple(A.shape[1:-2]), tuple(block.shape[:-2])))
-                + tuple(block.shape[-2:]))
+        if state is None:  # the block, broadcast against the trajectory's batch
+            xp, block = arrays_of(A), _checked_block(A, block)
+            batch = xp.broadcast_shapes(tuple(A.shape[1:-2]), tuple(block.shape[:-2]))
+            block = xp.broadcast_to(block, tuple(batch) + tuple(block.shape[-2:]))
         state = _apply_recurrence(A, B, block, convention, state)
     return state
 
