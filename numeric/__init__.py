@@ -19,7 +19,7 @@
   :func:`window_products` (F(ε) on a grid); :func:`truncation_study` →
   :class:`TruncationStudy` (E_trunc, C₂, the guarded small-ε slope, the remainder bound);
   :func:`gate_ratios` → :class:`GateRatios` (‖A_j‖₂, ‖B_j‖₂, r_j and its statistics);
-  :func:`remainder_bound`; :data:`EPS_GRID`; every one takes ``convention="exact"|"author"``.
+  :func:`remainder_bound`; :data:`EPS_GRID`; the factor and product functions take ``convention="exact"|"author"``.
 * dynamics: :func:`fixed_points` → :class:`FixedPointSearch` (damped Newton, dense or
   Newton–Krylov; ``.unique()`` → :class:`FixedPoints` with ``.stability()``);
   :func:`eigenvalues`, :func:`jacobian_eigenvalues`, :func:`trajectory_eigenvalues`,
