@@ -30,3 +30,12 @@ def test_the_pytest_example_runs_verbatim_as_a_users_test_file(pytester):
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     tests = example.count("def test_")
     result.assert_outcomes(passed=tests)
+
+
+def test_the_expansion_example_runs_and_its_slope_is_two(capsys):
+    (block,) = [block for block in _python_blocks() if "truncation_study" in block]
+    namespace: dict = {}
+    exec(compile(block, str(README), "exec"), namespace)
+    study = namespace["study"]
+    assert tuple(namespace["A"].shape) == (100, 64, 64) and abs(float(study.slope) - 2) < 0.05
+    assert "lambda_j" in capsys.readouterr().out
