@@ -26,6 +26,7 @@ import time
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from gatejac import numeric
 from gatejac.numeric._lyapunov import lyapunov_spectrum
@@ -82,11 +83,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2000, help="T (default 2000)")
     parser.add_argument("--count", type=int, default=32, help="k, the number of exponents (default 32)")
     parser.add_argument("--cells", nargs="+", default=list(MODULES), choices=list(MODULES))
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads of every pool (BLAS, OpenMP, torch) for both routes (default 1: on a shared "
+                             "machine more threads only fight other load)")
     args = parser.parse_args()
+    threadpool_limits(args.threads)
+    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     inputs = np.random.default_rng(0).standard_normal((args.steps, INPUTS))
     print(f"k = {args.count} exponents, n = {args.n}, T = {args.steps}, float64, rollout included; "
-          f"torch intra-op threads: {torch.get_num_threads()}\n")
+          f"threads per pool (BLAS, torch): {args.threads}\n")
     print("| cell | gatejac numpy (s) | gatejac torch (s) | jacrev + QR (s) | ratio | max |ΔLE| |")
     print("|---|---|---|---|---|---|")
     for name in args.cells:

@@ -36,6 +36,7 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
+import cloudpickle
 import numpy as np
 
 from ._progress import Progress
@@ -52,9 +53,12 @@ enough that an interrupted or killed task loses little."""
 
 @dataclass(frozen=True)
 class Job:
-    """Everything a worker needs to compute points of one sweep (pickled into each task)."""
+    """Everything a worker needs to compute points of one sweep (pickled into each task).
+    ``quantity`` is a registry name, or a function already pickled by cloudpickle: Dask
+    pickles a task with the standard pickle when it can, which would send a function by
+    reference to a module the workers may not import (a user's file)."""
 
-    quantity: object
+    quantity: str | bytes
     settings: dict
     coords: dict
     out: str
@@ -65,7 +69,7 @@ class Job:
         return tuple(len(values) for values in self.coords.values())
 
     def point(self, index: tuple, known: tuple = ()) -> Point:
-        values = {name: self.coords[name][i].item() for name, i in zip(self.coords, index)}
+        values = {name: _scalar(self.coords[name][i]) for name, i in zip(self.coords, index)}
         seed = values.pop(SEED)
         return Point({**self.settings, **values}, seed, known)
 
@@ -77,7 +81,7 @@ def run_batch(job: Job, indices: list, threads: int = 1) -> list:
     from gatejac.symbolic import GatejacError
 
     limit_threads(threads)
-    name, quantity = quantity_of(job.quantity)
+    name, quantity = quantity_of(job.quantity if isinstance(job.quantity, str) else cloudpickle.loads(job.quantity))
     results = []
     for index, done in zip(indices, done_flags(job.out, job.variable, job.shape, indices)):
         if done:
@@ -103,7 +107,8 @@ def sweep(quantity, grid, seeds=1, *, settings=None, out, scheduler: str | None 
     _check_arguments(settings, grid, workers, threads_per_worker)
     seeds = _seeds(seeds)
     coords = coordinates(grid, seeds)
-    job = Job(quantity, settings, coords, str(Path(out).resolve()), name)
+    shipped = quantity if isinstance(quantity, str) else cloudpickle.dumps(quantity)
+    job = Job(shipped, settings, coords, str(Path(out).resolve()), name)
     if isinstance(quantity, str):
         _check_points(job, evaluated.settings)
     done = prepare(job.out, name, evaluated.units, settings, coords)
@@ -160,8 +165,13 @@ def _batch_size(timings: list, left: int, threads: int) -> int:
 
 def _label(job: Job, index: tuple) -> str:
     """``gain_W_h=1.5 b_r=0.0 seed 3``: the point's grid values."""
-    parts = [f"{name}={job.coords[name][i].item()}" for name, i in zip(job.coords, index) if name != SEED]
-    return " ".join([*parts, f"seed {job.coords[SEED][index[-1]].item()}"])
+    parts = [f"{name}={_scalar(job.coords[name][i])}" for name, i in zip(job.coords, index) if name != SEED]
+    return " ".join([*parts, f"seed {_scalar(job.coords[SEED][index[-1]])}"])
+
+
+def _scalar(value):
+    """A coordinate's entry as a Python number or string."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def is_integer(value) -> bool:

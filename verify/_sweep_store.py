@@ -95,7 +95,7 @@ def _check_same(out, existing, attrs: dict, coords: dict) -> None:
     if dims != tuple(coords):
         differences.append(f"dimensions: {dims} there, {tuple(coords)} here")
     else:
-        differences += [f"{name} values: {existing[name].values.tolist()} there, {list(values)} here"
+        differences += [f"{name} values: {existing[name].values.tolist()} there, {np.asarray(values).tolist()} here"
                         for name, values in coords.items()
                         if existing[name].values.tolist() != np.asarray(values).tolist()]
     if differences:

@@ -1,0 +1,248 @@
+"""Sweeps on Dask (verify/_sweep*.py, verify/_cli_sweep.py) on a REAL local cluster of two
+spawned worker processes — no mock: a small sweep completes with every point and the values a
+single process computes; the workers are spawned and hold their thread limits; a worker killed
+mid-sweep (SIGKILL from inside a task) and the sweep still completes, no finished point
+computed twice; a sweep interrupted by Ctrl-C (SIGINT to a ``gatejac sweep`` process) and
+resumed computes no stored point again and loses none.  Computations are counted by a marker
+file per computation, written by the quantity itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import cloudpickle
+import numpy as np
+import pytest
+import xarray as xr
+import zarr
+
+from gatejac.verify._cli_sweep import add_sweep, axis, seeds
+from gatejac.verify._sweep import TASK_SECONDS, _batch_size, sweep
+from gatejac.verify._sweep_cluster import connect
+from gatejac.verify._sweep_errors import SweepError
+from gatejac.verify._sweep_points import Point
+from gatejac.verify._sweep_quantities import QUANTITIES
+
+if __name__ in sys.modules:  # under pytest (gatejac sweep registers the files it loads itself)
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers need not import this file
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# ------------------------------------------------------------------ quantities of the tests
+def _mark(point) -> None:
+    """One marker file per computation of a point: ``x=<x> seed=<seed> <uuid>``."""
+    directory = Path(point.settings["markers"])
+    (directory / f"x={point.settings['x']} seed={point.seed} {uuid.uuid4().hex}").touch()
+
+
+def counted(point) -> float:
+    """10·x + seed, after ``pause`` seconds, with a marker per computation."""
+    time.sleep(point.settings.get("pause", 0.0))
+    _mark(point)
+    return 10.0 * point.settings["x"] + point.seed
+
+
+def killer(point) -> float:
+    """As :func:`counted`, but the first computation of (x = 2, seed = 0) kills its own worker."""
+    flag = Path(point.settings["markers"]) / "killed"
+    if point.settings["x"] == 2 and point.seed == 0 and not flag.exists():
+        flag.write_text(str(os.getpid()))
+        os.kill(os.getpid(), signal.SIGKILL)
+    return counted(point)
+
+
+def worker_report(point) -> float:
+    """What the worker process is: ``ask`` = "threads" (the largest thread pool: BLAS/OpenMP by
+    threadpoolctl, torch's intra-op threads, the NUMBA_NUM_THREADS numba reads when it loads), "spawned" (1 if started by
+    multiprocessing's spawn, not forked), "pid"."""
+    ask = point.settings["ask"]
+    if ask == "pid":
+        return float(os.getpid())
+    if ask == "spawned":
+        return float("spawn_main" in Path("/proc/self/cmdline").read_bytes().decode(errors="replace"))
+    import torch
+    from threadpoolctl import threadpool_info
+
+    pools = [pool["num_threads"] for pool in threadpool_info()]
+    return float(max([*pools, torch.get_num_threads(), int(os.environ["NUMBA_NUM_THREADS"])]))
+
+
+def _markers(directory: Path) -> dict:
+    counts: dict = {}
+    for marker in directory.glob("x=*"):
+        key = marker.name.rsplit(" ", 1)[0]
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def _done(out: Path) -> set:
+    """The points stored in ``out`` now, named as the markers name them."""
+    group = zarr.open_group(str(out), mode="r")
+    xs, seeds_ = group["x"][...], group["seed"][...]
+    return {f"x={xs[i]} seed={seeds_[j]}" for i, j in zip(*np.nonzero(group["done"][...]))}
+
+
+@pytest.fixture(scope="module")
+def scheduler():
+    """One local cluster of two spawned worker processes (one thread each), shared by the
+    tests that pass its address; it is what ``sweep`` starts by default."""
+    client, cluster, threads = connect(None, 2, 1)
+    assert threads == 2
+    yield cluster.scheduler_address
+    client.close()
+    cluster.close()
+
+
+# ------------------------------------------------------------------------------------ tests
+def test_a_small_sweep_completes_with_every_point(tmp_path, monkeypatch):
+    """Its own LocalCluster (the default): every point stored, equal to the quantity
+    evaluated in this process; the store is the documented xarray layout; a second run finds
+    everything done and starts no cluster."""
+    grid = {"gain_W_h": [0.5, 1.5], "b_r": [-1.0, 1.0]}
+    settings = {"cell": "gru_chung", "n": 12}
+    out = tmp_path / "radius.zarr"
+    dataset = sweep("spectral_radius", grid, 2, settings=settings, out=out, progress=False)
+    assert dict(dataset.sizes) == {"gain_W_h": 2, "b_r": 2, "seed": 2}
+    assert bool(dataset["done"].all())
+    assert dataset.attrs["quantity"] == "spectral_radius" and dataset.attrs["units"] == "modulus"
+    for g, b, s in np.ndindex(2, 2, 2):
+        point = Point({**settings, "gain_W_h": grid["gain_W_h"][g], "b_r": grid["b_r"][b]}, s)
+        assert float(dataset["spectral_radius"][g, b, s]) == QUANTITIES["spectral_radius"](point)
+    monkeypatch.setattr("gatejac.verify._sweep.connect", lambda *a: pytest.fail("a cluster for a finished sweep"))
+    again = sweep("spectral_radius", grid, 2, settings=settings, out=out, progress=False)
+    assert again["spectral_radius"].equals(dataset["spectral_radius"])
+    assert xr.open_zarr(out, consolidated=False)["spectral_radius"].notnull().all()
+
+
+def test_workers_are_spawned_processes_with_limited_thread_pools(scheduler, tmp_path):
+    """Two distinct worker processes, not forks of this one, each thread pool limited to
+    threads_per_worker = 1 (this machine has more cores, so the default would be more)."""
+    dataset = sweep(worker_report, {"ask": ["pid", "spawned", "threads"]}, seeds=4, out=tmp_path / "report.zarr",
+                    scheduler=scheduler, progress=False)
+    report = dataset["worker_report"].load()
+    assert os.getpid() not in report.sel(ask="pid").values
+    assert np.all(report.sel(ask="spawned").values == 1)
+    assert np.all(report.sel(ask="threads").values == 1)
+    assert os.cpu_count() > 1
+
+
+def test_a_worker_killed_mid_sweep_and_every_point_still_completes(scheduler, tmp_path):
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    dataset = sweep(killer, {"x": list(range(6))}, seeds=3, settings={"markers": str(markers)},
+                    out=tmp_path / "killed.zarr", scheduler=scheduler, progress=False)
+    assert (markers / "killed").exists()  # a worker process did die, by SIGKILL, during the sweep
+    values = dataset["killer"].values
+    assert np.array_equal(values, 10.0 * np.arange(6)[:, None] + np.arange(3))
+    assert _markers(markers) == {f"x={x} seed={s}": 1 for x in range(6) for s in range(3)}
+
+
+DRIVER = """
+import argparse, sys
+from gatejac.verify._cli_sweep import add_sweep
+parser = argparse.ArgumentParser(prog="gatejac")
+add_sweep(parser.add_subparsers())
+args = parser.parse_args(sys.argv[1:])
+try:
+    sys.exit(args.run(args))
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+def test_an_interrupted_sweep_resumes_computing_no_point_twice(scheduler, tmp_path):
+    """``gatejac sweep tests/test_sweep.py:counted`` stopped by SIGINT after some points are
+    stored, then the same sweep again: the points stored before the stop are not computed
+    again, and at the end every point is stored once with its value."""
+    markers, out = tmp_path / "markers", tmp_path / "stopped.zarr"
+    markers.mkdir()
+    arguments = ["sweep", f"{ROOT / 'tests' / 'test_sweep.py'}:counted", "--grid", "x=0:11:12", "--seeds", "2",
+                 "--set", f"markers={markers}", "--set", "pause=0.1", "--out", str(out), "--quiet"]
+    process = subprocess.Popen([sys.executable, "-c", DRIVER, *arguments], cwd=tmp_path, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while (not out.exists() or len(_done(out)) < 4) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, error = process.communicate(timeout=60)
+    assert process.returncode == 130, error.decode()
+    before, computed = _done(out), _markers(markers)
+    assert 4 <= len(before) < 24  # stopped part-way
+    assert all(computed[key] == 1 for key in before)
+    grid = {"x": [float(x) for x in range(12)]}
+    dataset = sweep(counted, grid, seeds=2, settings={"markers": str(markers), "pause": 0.1}, out=out,
+                    scheduler=scheduler, progress=False)
+    after = _markers(markers)
+    assert all(after[key] == 1 for key in before)  # nothing stored before was computed again
+    assert set(after) == {f"x={float(x)} seed={s}" for x in range(12) for s in range(2)}
+    assert np.array_equal(dataset["counted"].values, 10.0 * np.arange(12)[:, None] + np.arange(2))
+
+
+# -------------------------------------------------------------------- errors (no cluster)
+@pytest.mark.parametrize("arguments, message", [
+    (("spectral_radius", {"b_q": [0.0]}, 1, {"cell": "gru_chung"}), r"unknown setting 'b_q'.*b_r"),
+    (("spectral_radius", {"b_r": [0.0]}, 1, {}), r"names no cell; set one"),
+    (("spectral_radiu", {"b_r": [0.0]}, 1, {"cell": "gru_chung"}), r"spectral_radius"),
+    (("spectral_radius", {"b_r": [0.0]}, 0, {"cell": "gru_chung"}), r"seeds=0 must be a count ≥ 1"),
+    (("spectral_radius", {"b_r": [0.0]}, [1, 1], {"cell": "gru_chung"}), r"list of distinct seeds"),
+    (("spectral_radius", {"b_r": [0.0, 0.0]}, 1, {"cell": "gru_chung"}), r"repeats a value"),
+    (("spectral_radius", {"b_r": [0.0]}, 1, {"cell": "gru_chung", "b_r": 1.0}), r"b_r both fixed"),
+    (("spectral_radius", {}, 1, {"cell": "gru_chung"}), r"grid is empty"),
+    (("spectral_radius", {"seed": [1]}, 1, {"cell": "gru_chung"}), r"'seed' is the sweep's own"),
+])
+def test_bad_sweeps_are_refused_before_any_cluster_starts(tmp_path, monkeypatch, arguments, message):
+    monkeypatch.setattr("gatejac.verify._sweep.connect", lambda *a: pytest.fail("a cluster for a bad sweep"))
+    quantity, grid, count, settings = arguments
+    with pytest.raises(Exception, match=message) as caught:
+        sweep(quantity, grid, count, settings=settings, out=tmp_path / "bad.zarr", progress=False)
+    assert caught.type.__module__.startswith("gatejac")
+
+
+def test_a_store_of_another_sweep_is_not_resumed(tmp_path, monkeypatch):
+    out = tmp_path / "first.zarr"
+    monkeypatch.setattr("gatejac.verify._sweep.connect", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):  # the store is created, then the "cluster" is interrupted
+        sweep("spectral_radius", {"b_r": [0.0, 1.0]}, 2, settings={"cell": "gru_chung"}, out=out, progress=False)
+    with pytest.raises(SweepError, match=r"holds a different sweep \(b_r values: \[0.0, 1.0\] there, \[0.0, 2.0\]"):
+        sweep("spectral_radius", {"b_r": [0.0, 2.0]}, 2, settings={"cell": "gru_chung"}, out=out, progress=False)
+    with pytest.raises(SweepError, match=r"settings: .*\"n\": 8"):
+        sweep("spectral_radius", {"b_r": [0.0, 1.0]}, 2, settings={"cell": "gru_chung", "n": 8}, out=out)
+
+
+def test_point_settings():
+    point = Point({"cell": "wcrnn", "residual_matrix": "dense", "n": 3, "R": 0.9, "gamma": 0.1, "gain_W": 2.0}, 4)
+    assert np.array_equal(point.params["R"], 0.9 * np.eye(3)) and float(point.params["gamma"]) == 0.1
+    plain = Point({"cell": "wcrnn", "residual_matrix": "dense", "n": 3, "R": 0.9, "gamma": 0.1}, 4)
+    assert np.array_equal(point.params["W"], 2 * plain.params["W"])
+    gated = Point({"cell": "gru_chung", "n": 5, "b_z": -2.0}, 0)
+    assert np.array_equal(gated.params["b_z"], np.full(5, -2.0))
+    assert gated.trajectory.steps == 500 and gated.trajectory.state_sizes == {"h": 5}
+
+
+def test_batches_follow_the_measured_time_per_point():
+    assert _batch_size([], 1000, 2) == 1
+    assert _batch_size([TASK_SECONDS / 10] * 5, 1000, 2) == 10
+    assert _batch_size([TASK_SECONDS / 1000] * 5, 40, 2) == 10  # half an even share of what is left
+    assert _batch_size([10.0], 1000, 2) == 1
+
+
+def test_command_line_arguments():
+    assert axis("gain_W_h=0.5:2:4") == ("gain_W_h", [0.5, 1.0, 1.5, 2.0])
+    assert axis("cell=gru_chung,lstm_gain") == ("cell", ["gru_chung", "lstm_gain"])
+    assert axis("b_r=-1,0,1") == ("b_r", [-1, 0, 1])
+    assert seeds("8") == 8 and seeds("0,3,7") == [0, 3, 7]
+    for bad, parse in (("b_r", axis), ("x=1:2:0", axis), ("0", seeds), ("a,b", seeds)):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse(bad)
+    parser = argparse.ArgumentParser(prog="gatejac")
+    add_sweep(parser.add_subparsers())
+    args = parser.parse_args(["sweep", "largest_exponent", "--grid", "lam=0.9,1.1", "--out", "x.zarr"])
+    assert args.workers == 2 and args.threads_per_worker == 1 and args.scheduler is None and args.seeds == 1
