@@ -1,0 +1,208 @@
+"""numeric.module: a cell as a torch.nn.Module — its forward against a hand-unrolled loop of the
+compiled step and against torch.nn.GRU / LSTM, its gradients against a hand-written module,
+its parameters, the torch interop and its errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from gatejac import numeric
+from gatejac.numeric._module import module
+from gatejac.symbolic import GatejacError, cells
+from gatejac.verify import tolerance
+
+SIZES = {"n": 6, "m": 3}
+CELLS = ("leaky", "scalar_gate", "multi_gate", "elman", "gru_torch", "lstm_torch")
+
+
+def _close(actual, reference, dtype="float64"):
+    """Entrywise within verify.tolerance("ad", dtype) scaled by the reference (both sides are
+    exact computations of the same function, so only round-off separates them)."""
+    reference = reference.detach().numpy()
+    bound = tolerance("ad", dtype, np.abs(reference).max()).bound(np.abs(reference))
+    return bool(np.all(np.abs(actual.detach().numpy() - reference) <= bound))
+
+
+def _inputs(batch=4, steps=7, m=3, seed=0):
+    return torch.as_tensor(np.random.default_rng(seed).uniform(0, 1, (batch, steps, m)))
+
+
+@pytest.mark.parametrize("name", CELLS)
+def test_forward_is_the_compiled_step_unrolled_by_hand(name):
+    net = module(name, SIZES, outputs=2, dtype="float64", seed=3)
+    x = _inputs()
+    compiled = numeric.compile(cells.get(name), "torch")
+    params = net.values()
+    states = {s.name: torch.zeros(4, 6, dtype=torch.float64) for s in compiled.cell.states}
+    for t in range(x.shape[1]):
+        states = compiled.step(states, {"x": x[:, t]}, params)
+    expected = states["h"] @ net.readout.weight.detach().T
+    assert _close(net(x), expected)
+    # the comparison can fail: one step fewer is a different state
+    short = net(x[:, :-1])
+    assert not _close(short, expected)
+
+
+@pytest.mark.parametrize("name", CELLS)
+def test_initial_states_are_used(name):
+    net = module(name, SIZES, dtype="float64")
+    x = _inputs(steps=1)
+    given = {s.name: torch.full((4, 6), 0.3, dtype=torch.float64) for s in net.cell.states}
+    step = net.compiled.step(given, {"x": x[:, 0]}, net.values())
+    assert _close(net(x, given), step["h"])
+    assert not _close(net(x), step["h"])
+
+
+def _stacked_torch(kind, torch_cell):
+    """torch.nn.GRU / LSTM (one layer, batch first) with the weights of ``torch_cell``."""
+    sequence = kind(torch_cell.input_size, torch_cell.hidden_size, batch_first=True, dtype=torch.float64)
+    with torch.no_grad():
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(sequence, f"{name}_l0").copy_(getattr(torch_cell, name))
+    return sequence
+
+
+@pytest.mark.parametrize("cell_kind, sequence_kind", [(torch.nn.GRUCell, torch.nn.GRU),
+                                                      (torch.nn.LSTMCell, torch.nn.LSTM)])
+def test_loaded_weights_reproduce_torch_nn_gru_and_lstm(cell_kind, sequence_kind):
+    torch.manual_seed(0)
+    torch_cell = cell_kind(3, 6, dtype=torch.float64)
+    net = module(torch_cell)
+    x = _inputs(steps=12)
+    output, _ = _stacked_torch(sequence_kind, torch_cell)(x)
+    assert net.compiled.cell.name == {torch.nn.GRUCell: "gru_torch", torch.nn.LSTMCell: "lstm_torch"}[cell_kind]
+    assert _close(net(x), output[:, -1])
+    # and back: the module's weights as a torch cell, bit for bit
+    back = net.to_torch()
+    for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+        assert torch.equal(getattr(back, name), getattr(torch_cell, name))
+
+
+def test_a_torch_cell_gives_its_dtype_and_sizes():
+    net = module(torch.nn.GRUCell(3, 5))
+    assert net.sizes == {"n": 5, "m": 3}
+    assert net.values()["W_hr"].dtype == torch.float32
+    with pytest.raises(GatejacError, match="reads sizes"):
+        module(torch.nn.GRUCell(3, 5), {"n": 5, "m": 3})
+
+
+def _plain_multi_gate(p, x):
+    h = x.new_zeros(x.shape[0], p["W_r"].shape[0])
+    for t in range(x.shape[1]):
+        g = torch.sigmoid(h @ p["W_rg"].T + x[:, t] @ p["W_ig"].T + p["b_g"])
+        h = (1 - g) * h + g * torch.tanh(h @ p["W_r"].T + x[:, t] @ p["W_i"].T + p["b"])
+    return h
+
+
+def _plain_elman(p, x):
+    h = x.new_zeros(x.shape[0], p["W"].shape[0])
+    for t in range(x.shape[1]):
+        h = torch.tanh(h @ p["W"].T + x[:, t] @ p["U"].T + p["b"])
+    return h
+
+
+def _plain_scalar_gate(p, x):
+    h = x.new_zeros(x.shape[0], p["W_r"].shape[0])
+    for t in range(x.shape[1]):
+        g = torch.sigmoid(h @ p["w_rg"][:, None] + x[:, t] @ p["w_ig"][:, None] + p["b_g"])
+        h = (1 - g) * h + g * torch.tanh(h @ p["W_r"].T + x[:, t] @ p["W_i"].T + p["b"])
+    return h
+
+
+@pytest.mark.parametrize("name, plain", [("multi_gate", _plain_multi_gate), ("elman", _plain_elman),
+                                         ("scalar_gate", _plain_scalar_gate)])
+def test_gradients_equal_those_of_a_hand_written_module(name, plain):
+    net = module(name, SIZES, outputs=1, dtype="float64", seed=1)
+    x, y = _inputs(steps=9), torch.ones(4, 1, dtype=torch.float64)
+    torch.nn.functional.mse_loss(net(x), y).backward()
+    params = {k: v.clone().requires_grad_() for k, v in net.values().items()}
+    readout = net.readout.weight.detach().clone().requires_grad_()
+    torch.nn.functional.mse_loss(plain(params, x) @ readout.T, y).backward()
+    for k, v in params.items():
+        assert _close(getattr(net.weights, k).grad, v.grad), k
+    assert _close(net.readout.weight.grad, readout.grad)
+    # a wrong plain module (gate on the other side) has other gradients: the check can fail
+    if name != "elman":
+        swapped = {k: v.clone().requires_grad_() for k, v in net.values().items()}
+        flipped = {**swapped, "b_g": -swapped["b_g"]}
+        torch.nn.functional.mse_loss(plain(flipped, x) @ readout.detach().T, y).backward()
+        assert not _close(getattr(net.weights, "W_r").grad, swapped["W_r"].grad)
+
+
+def test_trainable_parameters_and_fixed_buffers():
+    net = module("leaky", SIZES, outputs=1)
+    trainable = {name for name, _ in net.named_parameters()}
+    assert trainable == {"weights.W", "weights.U", "weights.b", "readout.weight"}
+    assert [name for name, _ in net.named_buffers()] == ["weights.alpha"]
+    assert float(net.weights.alpha) == pytest.approx(0.8)
+    assert set(net.state_dict()) == trainable | {"weights.alpha"}
+
+
+def test_parameters_are_initialise_s_and_the_readout_is_seeded():
+    net = module("multi_gate", SIZES, outputs=2, init="gaussian", gain=1.5, seed=4, dtype="float64")
+    expected = numeric.initialise("multi_gate", SIZES, scheme="gaussian", gain=1.5, seed=4, backend="torch")
+    for name, value in expected.items():
+        assert torch.equal(net.values()[name], value)
+    again, other = (module("multi_gate", SIZES, outputs=2, seed=s, dtype="float64") for s in (4, 5))
+    assert torch.equal(net.readout.weight, again.readout.weight)
+    assert not torch.equal(net.readout.weight, other.readout.weight)
+    assert float(net.readout.weight.detach().abs().max()) <= 1 / np.sqrt(6)
+
+
+def test_float32_is_the_default_and_inputs_must_match():
+    net = module("elman", SIZES)
+    assert net.values()["W"].dtype == torch.float32
+    with pytest.raises(numeric.ArgumentError, match=r"float64 .*module is torch.float32"):
+        net(_inputs())
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda net: net(torch.zeros(4, 7)), r"\(B, T, 3\), batch first"),
+    (lambda net: net(torch.zeros(4, 7, 2)), r"\(B, T, 3\)"),
+    (lambda net: net(torch.zeros(4, 0, 3)), "T = 0"),
+    (lambda net: net({"y": torch.zeros(4, 7, 3)}), "takes"),
+    (lambda net: net(torch.zeros(4, 7, 3), {"h": torch.zeros(3, 6)}), r"expected \(4, 6\)"),
+])
+def test_bad_inputs_are_named(call, message):
+    with pytest.raises(numeric.ArgumentError, match=message):
+        call(module("elman", SIZES))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"outputs": 0}, "outputs=0"),
+    ({"dtype": "float16"}, "float16"),
+    ({"init": "xavier"}, "xavier"),
+])
+def test_bad_options_are_named(kwargs, message):
+    with pytest.raises(GatejacError, match=message):
+        module("elman", SIZES, **kwargs)
+
+
+def test_sizes_are_required_and_checked():
+    with pytest.raises(numeric.ArgumentError, match="needs sizes"):
+        module("elman")
+    with pytest.raises(GatejacError, match="needs integer sizes"):
+        module("elman", {"n": 4})
+    with pytest.raises(numeric.ArgumentError, match="symbolic.Cell"):
+        module(3.0, SIZES)
+
+
+def test_the_module_trains_with_autograd_under_an_optimizer():
+    net = module("multi_gate", SIZES, outputs=1, dtype="float64")
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    torch.nn.functional.mse_loss(net(_inputs()), torch.ones(4, 1, dtype=torch.float64)).backward()
+    optimizer.step()
+    changed = {k for k, v in net.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed == {f"weights.{p}" for p in ("W_rg", "W_ig", "b_g", "W_r", "W_i", "b")} | {"readout.weight"}
+
+
+def test_importing_the_module_does_not_import_torch():
+    code = "import sys, gatejac.numeric._module; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
