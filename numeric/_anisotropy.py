@@ -19,7 +19,10 @@ four are invariant (AI_r = √(λ₁/λ_r), CE_r the top-r explained variance).
 from a trajectory, forms Φ for each — J_t ⋯ J_{k+1} in the ``"exact"`` convention, the paper's
 code's reversed J_{k+1} ⋯ J_t of the author factors in the ``"author"`` one (see
 :func:`sensitivities`) — by h batched products over the sampled pairs (rescaled each step,
-so long lags neither over- nor underflow), and takes every singular value.
+so long lags neither over- nor underflow), and takes every singular value.  The metrics are
+taken on the spectrum of Φ/‖Φ‖_F, so the guard is relative to the product's size and they
+are invariant to its scale; the paper's code applies the guard to Φ itself, which drives its
+AI and CE towards 0 once ‖Φ‖ falls near 10⁻⁶ (long lags of a contracting product).
 """
 
 from __future__ import annotations
@@ -135,7 +138,8 @@ def jacobian_anisotropy(trajectory: Trajectory, lags: Sequence[int] = LAGS, pair
     for lag in lags:
         chosen = sample_pairs(int(factors.shape[1]), trajectory.steps, lag, pairs_per_lag, rng)
         product, scale = pair_products(factors, chosen, lag, convention)
+        relative = to_numpy(xp.svdvals(product))  # the spectrum of Φ/‖Φ‖_F
         with np.errstate(under="ignore"):
-            values = to_numpy(xp.svdvals(product)) * np.exp(to_numpy(scale))[:, None]
-        pairs[lag], spectra[lag], metrics[lag] = chosen, values, spectrum_metrics(values, r, k)
+            values = relative * np.exp(to_numpy(scale))[:, None]
+        pairs[lag], spectra[lag], metrics[lag] = chosen, values, spectrum_metrics(relative, r, k)
     return JacobianAnisotropy(lags, pairs, spectra, metrics, convention)
