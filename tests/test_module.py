@@ -43,9 +43,22 @@ def test_forward_is_the_compiled_step_unrolled_by_hand(name):
         states = compiled.step(states, {"x": x[:, t]}, params)
     expected = states["h"] @ net.readout.weight.detach().T
     assert _close(net(x), expected)
+    # the module's faster binding of the kernel computes the same operations: the same bits
+    assert all(torch.equal(a, states[s.name]) for a, s in zip(net.run(x), compiled.cell.states))
     # the comparison can fail: one step fewer is a different state
     short = net(x[:, :-1])
     assert not _close(short, expected)
+
+
+def test_the_fast_batch_shape_still_broadcasts():
+    from gatejac.numeric._module import _bound_step
+
+    compiled = numeric.compile(cells.get("elman"), "torch")
+    step = _bound_step(compiled.kernel("step"))
+    _, _, params = numeric.random_values(cells.get("elman"), SIZES, backend="torch")
+    h, x = torch.zeros(2, 1, 6, dtype=torch.float64), torch.ones(5, 3, dtype=torch.float64)
+    assert step(h, x, *params.values())[0].shape == (2, 5, 6)
+    assert torch.equal(step(h, x, *params.values())[0], compiled.step({"h": h}, {"x": x}, params)["h"])
 
 
 @pytest.mark.parametrize("name", CELLS)
