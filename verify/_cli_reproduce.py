@@ -2,8 +2,11 @@
 and write a summary and figures.
 
     gatejac reproduce expansion [--out DIR] [--quick] [--seeds N] [--convention exact|author|both]
+    gatejac reproduce slow-modes [--out DIR] [--quick] [--seeds N]
+    gatejac reproduce residual-lyapunov [--out DIR] [--quick] [--seeds N]
 
-Each reproduction is a function of :mod:`verify` (``verify.reproduce_expansion``) that returns
+Each reproduction is a function of :mod:`verify` (``verify.reproduce_expansion``,
+``reproduce_slow_modes``, ``reproduce_residual``) that returns
 a :class:`~verify.Reproduction`; this module only parses the options, calls it and prints its
 table.  Progress goes to stderr; an interrupted run (Ctrl-C, exit code 130) keeps every
 finished seed, and the next run with the same settings reuses them (:mod:`verify._reproduce`).
@@ -27,6 +30,8 @@ def add_reproduce(commands) -> None:
     )
     experiments = reproduce.add_subparsers(title="experiments", metavar="NAME", required=True)
     _add_expansion(experiments)
+    _add_slow_modes(experiments)
+    _add_residual(experiments)
 
 
 def _add_expansion(experiments) -> None:
@@ -43,6 +48,72 @@ def _add_expansion(experiments) -> None:
     expansion.add_argument("--convention", choices=CONVENTION_CHOICES, default="both",
                            help="exact: the Jacobian (gate term at h_{j-1}, later steps on the left); author: the "
                                 "paper's public code (h_j, earlier steps on the left); both side by side (default)")
+
+
+def _add_common(parser, module) -> None:
+    """``--out``, ``--quick`` and ``--seeds`` of a reproduction whose module defines
+    ``DEFAULT_OUT``, ``DEFAULT_SEEDS`` and ``QUICK_SEEDS``."""
+    parser.add_argument("--out", type=Path, default=module.DEFAULT_OUT, metavar="DIR",
+                        help=f"output directory (default ./{module.DEFAULT_OUT})")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"smaller sizes and {module.QUICK_SEEDS} seeds: seconds, for tests")
+    parser.add_argument("--seeds", type=count(1), default=None, metavar="N",
+                        help=f"number of seeds 0..N-1 (default {module.DEFAULT_SEEDS}, or {module.QUICK_SEEDS} "
+                             "with --quick)")
+
+
+def _add_slow_modes(experiments) -> None:
+    from . import _reproduce_slow_modes
+
+    parser = subcommand(experiments, "slow-modes", run_slow_modes,
+                        "GRU and LSTM Jacobian spectra against the random-matrix predictions: slow modes and the "
+                        "stability threshold (Can, Krishnamurthy & Schwab 2020, arXiv:2002.00025)")
+    _add_common(parser, _reproduce_slow_modes)
+
+
+def _add_residual(experiments) -> None:
+    from . import _reproduce_residual
+
+    parser = subcommand(experiments, "residual-lyapunov", run_residual,
+                        "Lyapunov exponents of weakly coupled residual RNNs against ln|eig R|, O(gamma) and the "
+                        "criticality labels (Dubinin & Effenberger 2024, arXiv:2307.14823)")
+    _add_common(parser, _reproduce_residual)
+
+
+def _run(function, args: argparse.Namespace) -> int:
+    """Call a reproduction with the common options, print its table; on Ctrl-C say how to resume."""
+    try:
+        reproduction = function(args.out, seeds=args.seeds, quick=args.quick)
+    except KeyboardInterrupt:
+        print(f"\ngatejac: the finished seeds and sweep points are kept in {args.out}; run the same command again "
+              "to resume", file=sys.stderr)
+        raise
+    print()
+    print(reproduction.to_text())
+    return 0
+
+
+def run_slow_modes(args: argparse.Namespace) -> int:
+    """Jacobian spectra of the Chung GRU, torch's GRU and torch's LSTM at the zero fixed point as
+    the update / forget gate bias varies (disk centre 1 - z, radius z r sigma), with heterogeneous
+    gates (the slow-mode fraction against the closed-gate fraction), at fixed points found by
+    Newton, and the phase diagram of the spectral radius over (sigma_h, b_r) through the sweep
+    engine against the threshold r sigma_h = 1; writes summary.json, five PNG figures, the
+    per-seed results and the sweep's store under DIR (a re-run reuses them)."""
+    from ._reproduce_slow_modes import reproduce_slow_modes
+
+    return _run(reproduce_slow_modes, args)
+
+
+def run_residual(args: argparse.Namespace) -> int:
+    """The WCRNN's Lyapunov spectrum against ln|eig R| for homogeneous, rotational and
+    heterogeneous residuals (exact at gamma = 0), the O(gamma) deviation as gamma halves, and
+    the sub-/critical/super-critical labels of R = lambda I, through the sweep engine; writes
+    summary.json, three PNG figures, the per-seed results and the sweeps' stores under DIR (a
+    re-run reuses them)."""
+    from ._reproduce_residual import reproduce_residual
+
+    return _run(reproduce_residual, args)
 
 
 def run_expansion(args: argparse.Namespace) -> int:
