@@ -79,7 +79,8 @@ def module(cell, sizes: Mapping[str, int] | None = None, *, outputs: int | None 
         raise ArgumentError(f"module() takes a symbolic.Cell, a catalogue name or a torch.nn RNNCell/GRUCell/"
                             f"LSTMCell, got {type(cell).__name__}")
     if sizes is None:
-        raise ArgumentError(f"module({cell.name!r}) needs sizes, e.g. {{{', '.join(repr(d.name) + ': 4' for d in cell.dims)}}}")
+        example = ", ".join(f"{d.name!r}: 4" for d in cell.dims)
+        raise ArgumentError(f"module({cell.name!r}) needs sizes, e.g. {{{example}}}")
     dtype = dtype or "float32"
     check_dtype(dtype)
     if outputs is not None:
@@ -171,7 +172,10 @@ def _module_class():
             sequences = self._sequences(inputs)
             batch = sequences[0].shape[0]
             current = self._initial(states, batch, sequences[0])
-            values = [getattr(self.weights, name) for name in self._parameter_names]
+            # a scalar as shape (1,): the kernel's ``_B.scalar`` passes it through instead of
+            # converting and reshaping it at every step
+            values = [value.reshape(1) if value.ndim == 0 else value
+                      for value in (getattr(self.weights, name) for name in self._parameter_names)]
             step = self._step
             for x_t in zip(*(sequence.unbind(1) for sequence in sequences)):
                 current = step(*current, *x_t, *values)

@@ -219,3 +219,51 @@ def test_importing_the_module_does_not_import_torch():
     code = "import sys, gatejac.numeric._module; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("name", ["leaky", "scalar_gate", "lstm_torch"])
+def test_per_example_gradients_through_torch_func(name):
+    """vmap(grad) over torch.func.functional_call (how per-example gradients are computed) equals
+    one backward pass per sequence."""
+    from torch.func import functional_call, grad, vmap
+
+    net = module(name, SIZES, outputs=1, dtype="float64")
+    params = {k: v.detach() for k, v in net.named_parameters()}
+    buffers = dict(net.named_buffers())
+    x, y = _inputs(batch=3), torch.as_tensor([[0.1], [0.5], [0.9]], dtype=torch.float64)
+
+    def loss(p, x_i, y_i):
+        return torch.nn.functional.mse_loss(functional_call(net, (p, buffers), (x_i[None],)), y_i[None])
+
+    per_example = vmap(grad(loss), in_dims=(None, 0, 0))(params, x, y)
+    for i in range(3):
+        net.zero_grad()
+        torch.nn.functional.mse_loss(net(x[i:i + 1]), y[i:i + 1]).backward()
+        for key, parameter in net.named_parameters():
+            assert _close(per_example[key][i], parameter.grad), (key, i)
+    assert not _close(per_example["readout.weight"][0], per_example["readout.weight"][1])
+
+
+def _two_input_cell():
+    from gatejac.symbolic import Cell, tanh
+
+    cell = Cell("two_inputs")
+    h, x, u = cell.state("h", "n"), cell.input("x", "m"), cell.input("u", "k")
+    W, U, V = cell.parameter("W", ("n", "n")), cell.parameter("U", ("n", "m")), cell.parameter("V", ("n", "k"))
+    cell.update(h, tanh(W @ h + U @ x + V @ u))
+    return cell
+
+
+def test_a_cell_with_several_inputs_takes_a_mapping():
+    cell = _two_input_cell()
+    net = module(cell, {"n": 4, "m": 3, "k": 2}, dtype="float64")
+    x, u = _inputs(m=3), _inputs(m=2, seed=1)
+    p = net.values()
+    h = torch.zeros(4, 4, dtype=torch.float64)
+    for t in range(x.shape[1]):
+        h = torch.tanh(h @ p["W"].T + x[:, t] @ p["U"].T + u[:, t] @ p["V"].T)
+    assert _close(net({"x": x, "u": u}), h)
+    with pytest.raises(numeric.ArgumentError, match=r"inputs \['x', 'u'\]; pass \{name"):
+        net(x)
+    with pytest.raises(numeric.ArgumentError, match=r"\(B, T\) = \(4, 6\), others \(4, 7\)"):
+        net({"x": x, "u": u[:, :6]})
