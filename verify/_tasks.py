@@ -182,7 +182,9 @@ TASKS = tuple(_KINDS)
 class Task:
     """Task ``name`` at sequence length ``length`` (T) with ``channels`` (M) input channels:
     training batches of ``batch_size`` from ``seed``, one probe batch of ``probe_size`` from
-    ``probe_seed`` (default ``seed + 999``), in ``dtype``; see the module docstring."""
+    ``probe_seed`` (default ``seed + 999``), in ``dtype``; see the module docstring.  The
+    defaults are the paper's S1 settings (T = 80, M = 4: three content channels and the mask,
+    batch 64, probe batch 12); S2 uses T = 120, M = 6, probe batch 64 and jitter 1e-6."""
 
     name: str
     length: int = 80

@@ -49,7 +49,7 @@ from ._tasks import Task
 OPTIMIZERS = {"sgd": 1e-2, "adam": 1e-3}
 """The optimizers :func:`train` offers and their default learning rates (the paper's)."""
 PROBES = ("before", "after")
-_FILE = re.compile(r"checkpoint-(\d{6})\.pt")
+_FILE = re.compile(r"checkpoint-(\d{6,})\.pt")
 _PROGRESS_LINES = 50
 
 
@@ -175,10 +175,8 @@ def _saved(directory: Path | None, settings: dict) -> list:
     if directory is None or not directory.is_dir():
         return []
     found = []
-    for path in sorted(directory.iterdir()):
-        match = _FILE.fullmatch(path.name)
-        if not match:
-            continue
+    paths = sorted((int(match[1]), path) for path in directory.iterdir() if (match := _FILE.fullmatch(path.name)))
+    for _, path in paths:
         state = torch.load(path, weights_only=True)
         if state.get("settings") != settings:
             raise ReproduceError(f"{str(directory)!r} holds {path.name} of a run at other settings "
