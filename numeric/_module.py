@@ -25,14 +25,15 @@ and :meth:`to_torch` gives such a module back (:func:`numeric.to_torch`).
 
 Speed (benchmarks/training.py): ``forward`` binds the raw step kernel once
 (``CompiledCell.kernel("step")``) and calls it positionally, with the parameters gathered once
-per sequence and the inputs split along time by one ``unbind``; the checked
-``CompiledCell.step`` would validate every name, dtype and shape at every time step.  Inputs are
-checked once per call instead.  The kernel also asks its array namespace for the batch shape of
-its arguments at every call, which torch answers with ``torch.broadcast_shapes`` (≈ 8 µs of the
-≈ 46 µs an Elman step's forward takes at N = B = 64 with autograd recording); the module runs the kernel's code against a
-copy of the namespace whose ``batch_shape`` returns the common shape directly when the shapes
-agree (they always do here: every state and input is (B, size)) and whose ``transpose`` is the
-``mT`` attribute (no Python frame).  The results are the same to the bit (tests/test_module.py).
+per sequence (scalars as shape (1,), which the kernel passes through) and the inputs split along
+time by one ``unbind``; the checked ``CompiledCell.step`` would validate every name, dtype and
+shape at every time step.  Inputs are checked once per call instead.  The kernel also asks its
+array namespace for the batch shape of its arguments at every call, which torch answers with
+``torch.broadcast_shapes`` (≈ 8 µs of the ≈ 46 µs an Elman step's forward takes at N = B = 64
+with autograd recording); the module runs the kernel's code against a copy of the namespace
+whose ``batch_shape`` returns the common shape directly when the shapes agree (they always do
+here: every state and input is (B, size)) and whose ``transpose`` is the ``mT`` attribute (no
+Python frame).  The results are the same to the bit (tests/test_module.py).
 """
 
 from __future__ import annotations
