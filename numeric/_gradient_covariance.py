@@ -79,7 +79,8 @@ def gradient_directions(gradients, *, jitter: float = JITTER, seed: int = 0) -> 
     rows, centred columns, near-constant columns dropped, seeded jitter (module docstring)."""
     rows = np.asarray(to_numpy(gradients.detach() if hasattr(gradients, "detach") else gradients), dtype=np.float64)
     if rows.ndim != 2 or rows.shape[0] < 2 or rows.shape[1] < 1:
-        raise ArgumentError(f"gradients has shape {rows.shape}; pass (M, P) with M ≥ 2 examples and P ≥ 1 parameters")
+        raise ArgumentError(f"gradients has shape {rows.shape}; pass (M, P) with M ≥ 2 examples and P ≥ 1 "
+                            "parameters")
     if not np.all(np.isfinite(rows)):
         raise ArgumentError("gradients has non-finite entries (inf or nan); check the loss and the model's outputs")
     if not (is_real(jitter) and jitter >= 0):

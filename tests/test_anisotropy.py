@@ -88,7 +88,8 @@ def test_participation_ratio_between_one_and_rank_and_rank_for_flat():
 
 
 def test_metrics_reject_unsorted_or_negative_spectra():
-    for bad, word in [(np.array([1.0, 2.0]), "descending"), (np.array([1.0, -1.0]), "≥ 0"), (np.zeros((3, 0)), "n ≥ 1")]:
+    bad_spectra = [(np.array([1.0, 2.0]), "descending"), (np.array([1.0, -1.0]), "≥ 0"), (np.zeros((3, 0)), "n ≥ 1")]
+    for bad, word in bad_spectra:
         with pytest.raises(GatejacError, match=word):
             spectrum_metrics(bad)
     with pytest.raises(GatejacError, match="r=0"):
@@ -142,7 +143,7 @@ def test_pairs_are_sampled_without_replacement_and_seeded():
 
 
 def test_long_lags_do_not_underflow():
-    """Φ = 0.2^h I at h = 500 (about 1e-350): σ underflows to 0, yet the metrics (taken on Φ/‖Φ‖_F) are exact."""
+    """Φ = 0.2^h I at h = 500 (about 1e-350): σ underflows to 0, yet the metrics (on Φ/‖Φ‖_F) are exact."""
     cell = cells.get("leaky")
     params = numeric.initialise(cell, {"n": 4, "m": 2}, seed=0)
     params["W"] = np.zeros((4, 4))

@@ -228,7 +228,8 @@ def test_profiles_and_predictor_agree_between_backends():
 
 def test_lag_profile_takes_medians_over_pairs():
     values = np.full((2, 4, 4), np.nan)
-    values[0, 1, 0], values[0, 2, 1], values[0, 3, 2], values[1, 1, 0], values[1, 2, 1], values[1, 3, 2] = 1, 2, 3, 4, 5, 6
+    for (b, t, k), value in zip([(0, 1, 0), (0, 2, 1), (0, 3, 2), (1, 1, 0), (1, 2, 1), (1, 3, 2)], range(1, 7)):
+        values[b, t, k] = value
     values[0, 2, 0], values[1, 2, 0], values[0, 3, 1] = 1, 2, 9
     profile = lag_profile(values)
     assert profile[0] == pytest.approx(1)
