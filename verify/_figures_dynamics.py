@@ -181,7 +181,8 @@ def deviation_figure(gammas, deviations: Mapping, *, checked: Sequence[str], not
     axis.set_ylabel(r"$\max_i |LE_i - \ln|\lambda_i(R)||$ (" + _UNITS + ")")
     axis.grid(True, which="both", alpha=0.3)
     axis.legend(fontsize=8, loc="upper left")
-    _title(figure, r"The exponents leave $\ln|\lambda_i(R)|$ at $O(\gamma)$: halving $\gamma$ halves the deviation", note)
+    _title(figure, r"The exponents leave $\ln|\lambda_i(R)|$ at $O(\gamma)$: "
+                   r"halving $\gamma$ halves the deviation", note)
     return figure
 
 
@@ -195,7 +196,8 @@ def criticality_figure(moduli, gammas, largest, margins, *, note: str = ""):
     for j, (axis, gamma) in enumerate(zip(axes[0], gammas)):
         axis.fill_between(moduli, -margins[:, j], margins[:, j], color="grey", alpha=0.25, linewidth=0,
                           label="critical band: |LE| ≤ coupling margin")
-        axis.plot(moduli, np.log(moduli), "--", color="black", linewidth=1.0, label=r"$\ln\lambda$ (the $\gamma = 0$ value)")
+        axis.plot(moduli, np.log(moduli), "--", color="black", linewidth=1.0,
+                  label=r"$\ln\lambda$ (the $\gamma = 0$ value)")
         for s in range(largest.shape[2]):
             axis.plot(moduli, largest[:, j, s], "o", color=_COLOURS[0], markersize=4, alpha=0.6,
                       label="measured $LE_{max}$ (one dot per seed)" if s == 0 else None)

@@ -33,9 +33,10 @@ def store_path(directory: Path, name: str, settings: Mapping, grid: Mapping, see
 def run_grid(directory: Path, quantity: str | Callable, grid: Mapping, seeds: int, settings: Mapping, *,
              progress: bool) -> np.ndarray:
     """Evaluate ``quantity`` (a name of the sweep's quantity registry, or a module-level
-    function of a sweep point, so that the spawned workers can import it) over ``grid`` × seeds 0..seeds−1 with the fixed ``settings``, through
-    the sweep engine into :func:`store_path`; the values as an array of shape
-    ``grid's lengths + (seeds,)``, in the grid's order."""
+    function of a sweep point, so that the spawned workers can import it) over ``grid`` ×
+    seeds 0..seeds−1 with the fixed ``settings``, through the sweep engine into
+    :func:`store_path`; the values as an array of shape ``grid's lengths + (seeds,)``, in the
+    grid's order."""
     name = quantity if isinstance(quantity, str) else quantity.__name__
     out = store_path(directory, name, settings, grid, seeds)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -227,7 +227,7 @@ def criticality_statistics(largest: np.ndarray, margins: np.ndarray, moduli, gam
             expected, margin = expected_label(modulus), float(np.max(margins[i, j]))
             records.append({"lambda": modulus, "gamma": gamma, "ln_lambda": float(np.log(modulus)),
                             "largest_exponent": quartiles(largest[i, j]), "margin": margin, "labels": labels,
-                            "expected": expected, "resolved": modulus == 1 or abs(np.log(modulus)) > 2 * margin,
+                            "expected": expected, "resolved": bool(modulus == 1 or abs(np.log(modulus)) > 2 * margin),
                             "agree": all(label == expected for label in labels)})
     return records
 

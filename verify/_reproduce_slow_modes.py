@@ -145,7 +145,8 @@ def disk_case(name: str, update_bias: float, seed: int, settings: SlowModeSettin
     return {"cell": name, "parameter": bias, "value": sign * update_bias + 0.0, "update_bias": update_bias,
             "centre": centre.real, "centre_imag": centre.imag, "predicted_centre": disk.centre,
             "radius": radius, "predicted_radius": disk.radius, "radius_error": radius / disk.radius - 1,
-            "spectral_radius": float(np.max(np.abs(values))), "predicted_spectral_radius": abs(disk.centre) + disk.radius,
+            "spectral_radius": float(np.max(np.abs(values))),
+            "predicted_spectral_radius": abs(disk.centre) + disk.radius,
             "exact_zeros": disk.zeros, "eigenvalues": _complex_lists(values)}
 
 
@@ -231,8 +232,10 @@ def disk_statistics(records: list[dict], settings: SlowModeSettings) -> list[dic
             centre_error = max(abs(r["centre"] - r["predicted_centre"]) for r in chosen)
             radius_error = max(abs(r["radius_error"]) for r in chosen)
             rows.append({"cell": name, "parameter": first["parameter"], "value": first["value"],
-                         "centre": quartiles([r["centre"] for r in chosen]), "predicted_centre": first["predicted_centre"],
-                         "radius": quartiles([r["radius"] for r in chosen]), "predicted_radius": first["predicted_radius"],
+                         "centre": quartiles([r["centre"] for r in chosen]),
+                         "predicted_centre": first["predicted_centre"],
+                         "radius": quartiles([r["radius"] for r in chosen]),
+                         "predicted_radius": first["predicted_radius"],
                          "max_centre_error": centre_error, "max_relative_radius_error": radius_error,
                          "centre_ok": centre_error <= CENTRE_TOLERANCE,
                          "radius_ok": radius_error <= settings.radius_tolerance})
@@ -252,7 +255,8 @@ def slow_statistics(records: list[dict], key: str, values, tolerance: float) -> 
                      "max_gap": gap, "slow_ok": gap <= tolerance,
                      "rightmost_real": quartiles([r["rightmost_real"] for r in chosen]),
                      "predicted_rightmost_real": quartiles([r["predicted_rightmost_real"] for r in chosen]),
-                     "max_rightmost_gap": max(abs(r["rightmost_real"] - r["predicted_rightmost_real"]) for r in chosen)})
+                     "max_rightmost_gap": max(abs(r["rightmost_real"] - r["predicted_rightmost_real"])
+                                              for r in chosen)})
     return rows
 
 
@@ -392,9 +396,9 @@ def _write_figures(directory: Path, flat: dict, radii, settings: SlowModeSetting
     note = f"N = {settings.units}, seed 0 of {seeds}"
     point_note = (f"N = {settings.units}, the same point at every b_z (seed {found_seeds[0]} of {seeds}, the first "
                   "with a nonzero fixed point)" if found_seeds else f"N = {settings.units}, {seeds} seeds")
-    closed = [r["predicted_slow_fraction"] for part in ("heterogeneous", "fixed_points") for r in flat[part]
-              if "slow_fraction" in r]
-    slow = [r["slow_fraction"] for part in ("heterogeneous", "fixed_points") for r in flat[part] if "slow_fraction" in r]
+    measured = [r for part in ("heterogeneous", "fixed_points") for r in flat[part] if "slow_fraction" in r]
+    closed = [r["predicted_slow_fraction"] for r in measured]
+    slow = [r["slow_fraction"] for r in measured]
     groups = [f"zero fixed point, mean b_z = {r['mean']:+g}" for r in flat["heterogeneous"]]
     groups += ["found fixed points (σ_h = 3, all b_z)" for r in flat["fixed_points"] if "slow_fraction" in r]
     drawn = {

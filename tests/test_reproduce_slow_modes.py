@@ -1,0 +1,165 @@
+"""``gatejac reproduce slow-modes`` (verify._reproduce_slow_modes): GRU and LSTM Jacobian spectra
+against the random-matrix predictions of Can, Krishnamurthy & Schwab 2020 (arXiv:2002.00025),
+run with ``--quick`` (N = 200, 2 seeds, a 6 × 5 phase diagram at N = 100); each check of the
+summary shown to catch a deliberately broken input."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+import numpy as np
+import pytest
+
+import gatejac
+from gatejac import verify
+from gatejac.verify import _reproduce_slow_modes as slow
+from gatejac.verify._cli import main
+
+FIGURES = ("spectra_zero_fixed_point.png", "spectra_heterogeneous.png", "spectra_fixed_points.png", "slow_modes.png",
+           "phase_diagram.png")
+
+
+def run_cli(*argv) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    """One ``gatejac reproduce slow-modes --quick`` run: (exit code, stdout, stderr, directory,
+    the figure objects by file name)."""
+    directory = tmp_path_factory.mktemp("slow-modes")
+    drawn = []
+    render = slow.png
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(slow, "png", lambda figure: drawn.append(figure) or render(figure))
+        code, out, err = run_cli("reproduce", "slow-modes", "--quick", "--out", str(directory))
+    return code, out, err, directory, dict(zip(FIGURES, drawn))
+
+
+@pytest.fixture(scope="module")
+def summary(quick):
+    return json.loads((quick[3] / "summary.json").read_text())
+
+
+# ---------------------------------------------------------------------- the command
+def test_quick_run_exits_0_prints_the_tables_and_writes_every_file(quick):
+    code, out, err, directory, _ = quick
+    assert code == 0, err
+    for name in ("summary.json", *FIGURES):
+        assert (directory / name).stat().st_size > 0
+        assert f"wrote {directory / name}" in out
+    assert sorted(p.name for p in (directory / "seeds").iterdir()) == sorted(
+        f"{part}-seed{seed:02d}.json" for part in slow.PARTS for seed in range(slow.QUICK_SEEDS))
+    assert len(list((directory / "sweeps").glob("spectral_radius-*.zarr"))) == 1
+    assert "centre meas/pred" in out and "slow-mode fraction" in out and "threshold r*sigma_h = 1" in out
+    assert "FAILED" not in out
+    progress = [line for line in err.splitlines() if line.startswith("reproduce slow-modes")]
+    assert len(progress) == len(slow.PARTS) * slow.QUICK_SEEDS
+    assert any(line.startswith("sweep spectral_radius") for line in err.splitlines())
+
+
+def test_summary_has_the_settings_the_version_and_every_check_passes(summary):
+    assert summary["gatejac"] == gatejac.__version__
+    assert summary["settings"]["units"] == 200 and summary["settings"]["seeds"] == slow.QUICK_SEEDS
+    assert summary["settings"]["quick"] is True and "N = 200" in summary["sizes"]
+    assert summary["checks"] == {"disk_centres": True, "disk_radii": True, "slow_fraction_is_closed_fraction": True,
+                                 "fixed_points_independent_of_update_gate": True, "threshold": True}
+
+
+def test_disk_centres_and_radii_are_the_predictions(summary):
+    """Centre 1 − z̄ within 0.01 and radius z̄ r̄ σ (GRUs) or ō ī σ (LSTM) within 10 % at N = 200;
+    the predictions themselves recomputed here from the biases."""
+    sigma = summary["settings"]["sigma"]
+    assert len(summary["disks"]) == 9
+    for row in summary["disks"]:
+        z = 1 / (1 + np.exp(-row["value"] * slow.GATES[row["cell"]][1]))  # the Chung-form update gate
+        radius = 0.25 * sigma if row["cell"] == "lstm_torch" else z * 0.5 * sigma
+        assert row["predicted_centre"] == pytest.approx(1 - z, abs=1e-12)
+        assert row["predicted_radius"] == pytest.approx(radius, rel=1e-12)
+        assert row["max_centre_error"] <= 0.01, row
+        assert row["max_relative_radius_error"] <= 0.10, row
+
+
+def test_slow_mode_fraction_is_the_closed_gate_fraction(summary):
+    closed = [row["closed_fraction"]["median"] for row in summary["heterogeneous"]]
+    assert closed == sorted(closed) and closed[-1] > 0.4  # lower update biases close more gates
+    for row in summary["heterogeneous"]:
+        assert row["max_gap"] <= 0.03, row
+        assert abs(row["rightmost_real"]["median"] - row["predicted_rightmost_real"]["median"]) <= 0.01
+
+
+def test_found_fixed_points_do_not_move_with_the_update_gate_and_the_threshold_holds(summary):
+    assert summary["fixed_points"]["max_point_residual"] <= 1e-10
+    threshold = summary["threshold"]
+    assert threshold["stable_below"] == threshold["points_below"] > 0
+    assert threshold["unstable_above"] == threshold["points_above"] > 0
+
+
+def test_figures_have_the_axes_a_reader_needs(quick):
+    figures = quick[4]
+    assert set(figures) == set(FIGURES)
+    disks = figures["spectra_zero_fixed_point.png"]
+    assert len(disks.axes) == 9
+    assert all(a.get_xlabel() == r"Re $\lambda$" and a.get_ylabel() == r"Im $\lambda$" for a in disks.axes)
+    assert [a.get_title().split(",")[0] for a in disks.axes[::3]] == ["gru_chung", "gru_torch", "lstm_torch"]
+    slow_axis = figures["slow_modes.png"].axes[0]
+    assert "z_i < 0.05" in slow_axis.get_xlabel() and "|\\lambda - 1| < 0.05" in slow_axis.get_ylabel()
+    phase = figures["phase_diagram.png"]
+    assert "sigma_h" in phase.axes[0].get_xlabel() and "b_r" in phase.axes[0].get_ylabel()
+    assert "rho(J_0)" in phase.axes[1].get_ylabel()  # the colour bar
+
+
+# ---------------------------------------------------------------------- resume
+def test_a_rerun_reuses_every_seed_and_sweep_point(quick, summary):
+    code, out, err = run_cli("reproduce", "slow-modes", "--quick", "--out", str(quick[3]))
+    assert code == 0, err
+    assert "0 computed, 6 reused" in out
+    assert any("stored in" in line for line in err.splitlines() if line.startswith("sweep spectral_radius"))
+    again = json.loads((quick[3] / "summary.json").read_text())
+    assert (again["disks"], again["threshold"]) == (summary["disks"], summary["threshold"])
+
+
+# ---------------------------------------------------------------------- each check catches a broken input
+def _disk_records(shift: float = 0.0, scale: float = 1.0):
+    settings = slow.QUICK
+    records = [slow.disk_case("gru_chung", b, 0, settings) for b in settings.update_biases]
+    for r in records:
+        radius = r["radius"] * scale
+        r.update(centre=r["centre"] + shift, radius=radius, radius_error=radius / r["predicted_radius"] - 1)
+    return records + [dict(r, cell=name) for name in ("gru_torch", "lstm_torch") for r in records]
+
+
+def test_disk_check_catches_a_moved_centre_and_a_wrong_radius():
+    good = slow.disk_statistics(_disk_records(), slow.QUICK)
+    assert all(row["centre_ok"] and row["radius_ok"] for row in good)
+    assert not any(row["centre_ok"] for row in slow.disk_statistics(_disk_records(shift=0.02), slow.QUICK))
+    assert not any(row["radius_ok"] for row in slow.disk_statistics(_disk_records(scale=1.2), slow.QUICK))
+
+
+def test_slow_fraction_check_catches_a_gap():
+    record = slow.heterogeneous_case(-1.0, 0, slow.QUICK)
+    assert slow.slow_statistics([record], "mean", [-1.0], 0.03)[0]["slow_ok"]
+    broken = dict(record, slow_fraction=record["predicted_slow_fraction"] + 0.05)
+    assert not slow.slow_statistics([broken], "mean", [-1.0], 0.03)[0]["slow_ok"]
+
+
+def test_threshold_check_catches_a_stable_point_beyond_the_threshold():
+    settings = slow.QUICK
+    product = np.asarray(settings.phase_sigmas)[:, None] * slow.sigmoid(settings.phase_biases)[None, :]
+    radii = (0.5 + 0.5 * product)[..., None]  # the prediction itself, one seed
+    assert slow.threshold_statistics(radii, settings)["threshold_ok"]
+    broken = radii.copy()
+    broken[product >= 1.1] = 0.99
+    assert not slow.threshold_statistics(broken, settings)["threshold_ok"]
+
+
+def test_bad_seeds_are_an_error_naming_the_option(tmp_path):
+    with pytest.raises(verify.ReproduceError, match="seeds=0"):
+        slow.reproduce_slow_modes(tmp_path, seeds=0)
+    code, _, err = run_cli("reproduce", "slow-modes", "--seeds", "0")
+    assert code == 2 and "'0' is not an integer ≥ 1" in err
