@@ -104,21 +104,22 @@ def scheduler():
 
 # ------------------------------------------------------------------------------------ tests
 def test_a_small_sweep_completes_with_every_point(tmp_path, monkeypatch):
-    """Its own LocalCluster (the default): every point stored, equal to the quantity
-    evaluated in this process; the store is the documented xarray layout; a second run finds
-    everything done and starts no cluster."""
+    """Its own LocalCluster (the default): every point stored (in chunks of two seeds, the last
+    one short), equal to the quantity evaluated in this process; the store is the documented
+    xarray layout; a second run finds everything done and starts no cluster."""
     grid = {"gain_W_h": [0.5, 1.5], "b_r": [-1.0, 1.0]}
     settings = {"cell": "gru_chung", "n": 12}
     out = tmp_path / "radius.zarr"
-    dataset = sweep("spectral_radius", grid, 2, settings=settings, out=out, progress=False)
-    assert dict(dataset.sizes) == {"gain_W_h": 2, "b_r": 2, "seed": 2}
+    dataset = sweep("spectral_radius", grid, 3, settings=settings, out=out, seeds_per_chunk=2, progress=False)
+    assert dict(dataset.sizes) == {"gain_W_h": 2, "b_r": 2, "seed": 3}
+    assert dataset["done"].encoding["chunks"] == (1, 1, 2)
     assert bool(dataset["done"].all())
     assert dataset.attrs["quantity"] == "spectral_radius" and dataset.attrs["units"] == "modulus"
-    for g, b, s in np.ndindex(2, 2, 2):
+    for g, b, s in np.ndindex(2, 2, 3):
         point = Point({**settings, "gain_W_h": grid["gain_W_h"][g], "b_r": grid["b_r"][b]}, s)
         assert float(dataset["spectral_radius"][g, b, s]) == QUANTITIES["spectral_radius"](point)
     monkeypatch.setattr("gatejac.verify._sweep.connect", lambda *a: pytest.fail("a cluster for a finished sweep"))
-    again = sweep("spectral_radius", grid, 2, settings=settings, out=out, progress=False)
+    again = sweep("spectral_radius", grid, 3, settings=settings, out=out, progress=False)  # its own chunks kept
     assert again["spectral_radius"].equals(dataset["spectral_radius"])
     assert xr.open_zarr(out, consolidated=False)["spectral_radius"].notnull().all()
 
@@ -230,6 +231,7 @@ def test_point_settings():
 def test_batches_follow_the_measured_time_per_point():
     assert _batch_size([], 1000, 2) == 1
     assert _batch_size([TASK_SECONDS / 10] * 5, 1000, 2) == 10
+    assert _batch_size([TASK_SECONDS / 10] * 5, 1000, 2, block=5) == 2  # chunks of five points
     assert _batch_size([TASK_SECONDS / 1000] * 5, 40, 2) == 10  # half an even share of what is left
     assert _batch_size([10.0], 1000, 2) == 1
 

@@ -12,11 +12,13 @@ zarr store that an interrupted sweep resumes from.
   ``threads_per_worker`` threads each (thread pools limited to match), or the existing cluster
   at ``scheduler`` (:mod:`verify._sweep_cluster`).  The store path must be visible to every
   worker (a shared file system on a cluster).
-* **Storage** — :mod:`verify._sweep_store`: each point is written by the worker that computed
-  it as soon as it is computed (value, then done flag), so stopping the sweep at any moment
-  loses at most the points being computed; running the same sweep again computes only the
-  points not done (a task that a killed worker had started is retried by Dask, and skips the
-  points its first attempt stored).
+* **Storage** — :mod:`verify._sweep_store`: each point (each chunk of ``seeds_per_chunk``
+  seeds of a grid point, one by default) is written by the worker that computed it as soon as
+  it is computed (values, then done flags), so stopping the sweep at any moment loses at most
+  the points being computed; running the same sweep again computes only the points not done
+  (a task that a killed worker had started is retried by Dask, and skips the chunks its first
+  attempt stored).  Writing a chunk costs about 2 ms of a worker's time: for quantities that
+  cheap, ``seeds_per_chunk`` > 1 amortises it.
 * **Tasks** — points go to the cluster in batches sized from the measured time per point
   (about :data:`TASK_SECONDS` per task, at most half of an even share of what is left), so
   Dask's few milliseconds per task stay small against cheap quantities while a slow quantity
@@ -28,6 +30,7 @@ Returns the dataset (``xarray.open_zarr(out)``), every point done.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import statistics
@@ -44,7 +47,7 @@ from ._sweep_cluster import connect, limit_threads
 from ._sweep_errors import SweepError
 from ._sweep_points import Point
 from ._sweep_quantities import quantity_of
-from ._sweep_store import SEED, coordinates, done_flags, open_dataset, prepare, write_point
+from ._sweep_store import SEED, coordinates, open_dataset, prepare, read_chunk, write_chunk
 
 TASK_SECONDS = 0.25
 """The time one task should take: long against Dask's overhead per task (a few ms), short
@@ -56,17 +59,40 @@ class Job:
     """Everything a worker needs to compute points of one sweep (pickled into each task).
     ``quantity`` is a registry name, or a function already pickled by cloudpickle: Dask
     pickles a task with the standard pickle when it can, which would send a function by
-    reference to a module the workers may not import (a user's file)."""
+    reference to a module the workers may not import (a user's file).  ``block`` is the
+    number of seeds per chunk of the store, the unit of work: a chunk (a grid point and a block
+    of its seeds) is computed by one task and written at once."""
 
     quantity: str | bytes
     settings: dict
     coords: dict
     out: str
     variable: str
+    block: int = 1
 
     @property
     def shape(self) -> tuple:
         return tuple(len(values) for values in self.coords.values())
+
+    @property
+    def store(self) -> tuple:
+        """What identifies the store's layout: (path, variable, shape, seeds per chunk)."""
+        return (self.out, self.variable, self.shape, self.block)
+
+    def chunks(self) -> list:
+        """Every chunk: ``(*grid_index, block_index)``."""
+        blocks = math.ceil(self.shape[-1] / self.block)
+        return list(itertools.product(*map(range, self.shape[:-1]), range(blocks)))
+
+    def region(self, chunk: tuple) -> tuple:
+        """The store index of a chunk (its seeds as a slice)."""
+        start = chunk[-1] * self.block
+        return (*chunk[:-1], slice(start, min(start + self.block, self.shape[-1])))
+
+    def points(self, chunk: tuple) -> list:
+        """The point indices of a chunk."""
+        seeds = self.region(chunk)[-1]
+        return [(*chunk[:-1], s) for s in range(seeds.start, seeds.stop)]
 
     def point(self, index: tuple, known: tuple = ()) -> Point:
         values = {name: _scalar(self.coords[name][i]) for name, i in zip(self.coords, index)}
@@ -74,52 +100,61 @@ class Job:
         return Point({**self.settings, **values}, seed, known)
 
 
-def run_batch(job: Job, indices: list, threads: int = 1) -> list:
-    """Compute and store the points ``indices`` (worker side, at most ``threads`` threads per
-    thread pool); ``[(index, seconds)]``, seconds None for a point already stored (by an
-    earlier attempt of this task)."""
-    from gatejac.symbolic import GatejacError
-
+def run_batch(job: Job, chunks: list, threads: int = 1) -> list:
+    """Compute and store the points of ``chunks`` (worker side, at most ``threads`` threads per
+    thread pool), each chunk written as soon as its points are computed; ``[(index,
+    seconds)]``, seconds None for a point already stored (by an earlier attempt of this task)."""
     limit_threads(threads)
     name, quantity = quantity_of(job.quantity if isinstance(job.quantity, str) else cloudpickle.loads(job.quantity))
     results = []
-    for index, done in zip(indices, done_flags(job.out, job.variable, job.shape, indices)):
-        if done:
-            results.append((index, None))
-            continue
-        point = job.point(index, quantity.settings)
-        start = time.perf_counter()
-        try:
-            value = quantity(point)
-        except (GatejacError, ArithmeticError, ValueError, TypeError, KeyError, np.linalg.LinAlgError) as exc:
-            raise SweepError(f"{name} failed at {point!r}: {type(exc).__name__}: {exc}") from None
-        write_point(job.out, job.variable, job.shape, index, value)
-        results.append((index, time.perf_counter() - start))
+    for chunk in chunks:
+        region = job.region(chunk)
+        done, values = read_chunk(job.store, chunk, region)
+        for position, index in enumerate(job.points(chunk)):
+            if done[position]:
+                results.append((index, None))
+                continue
+            start = time.perf_counter()
+            values[position] = _evaluate(name, quantity, job.point(index, quantity.settings))
+            results.append((index, time.perf_counter() - start))
+        if not done.all():
+            write_chunk(job.store, region, values)
     return results
 
 
+def _evaluate(name: str, quantity, point) -> float:
+    """The quantity at a point; its failure is a SweepError naming the point."""
+    from gatejac.symbolic import GatejacError
+
+    try:
+        return quantity(point)
+    except (GatejacError, ArithmeticError, ValueError, TypeError, KeyError, np.linalg.LinAlgError) as exc:
+        raise SweepError(f"{name} failed at {point!r}: {type(exc).__name__}: {exc}") from None
+
+
 def sweep(quantity, grid, seeds=1, *, settings=None, out, scheduler: str | None = None, workers: int = 2,
-          threads_per_worker: int = 1, progress: bool = True):
+          threads_per_worker: int = 1, seeds_per_chunk: int = 1, progress: bool = True):
     """Evaluate ``quantity`` at every point of ``grid`` × ``seeds`` (see the module docstring)
     and return the xarray Dataset stored at ``out``."""
     name, evaluated = quantity_of(quantity)
     settings, grid = dict(settings or {}), dict(grid)
-    _check_arguments(settings, grid, workers, threads_per_worker)
+    _check_arguments(settings, grid, workers, threads_per_worker, seeds_per_chunk)
     seeds = _seeds(seeds)
     coords = coordinates(grid, seeds)
     shipped = quantity if isinstance(quantity, str) else cloudpickle.dumps(quantity)
-    job = Job(shipped, settings, coords, str(Path(out).resolve()), name)
+    job = Job(shipped, settings, coords, str(Path(out).resolve()), name, min(seeds_per_chunk, len(seeds)))
     if isinstance(quantity, str):
         _check_points(job, evaluated.settings)
-    done = prepare(job.out, name, evaluated.units, settings, coords)
-    remaining = [index for index in itertools.product(*map(range, job.shape)) if not done[index]]
+    done, block = prepare(job.out, name, evaluated.units, settings, coords, job.block)
+    job = dataclasses.replace(job, block=block)  # a resumed store keeps its own chunks
+    remaining = [chunk for chunk in job.chunks() if not done[job.region(chunk)].all()]
     with Progress(done.size, f"sweep {name}", enabled=progress) as bar:
         if done.any():
             bar.skip(int(done.sum()), f"stored in {out}")
         if remaining:
             client, cluster, threads = connect(scheduler, workers, threads_per_worker)
             try:
-                _compute(client, job, remaining, threads, threads_per_worker, bar)
+                _compute(client, job, remaining, threads, threads_per_worker, bar, done)
             finally:
                 client.close()
                 if cluster is not None:
@@ -127,15 +162,16 @@ def sweep(quantity, grid, seeds=1, *, settings=None, out, scheduler: str | None 
     return open_dataset(job.out)
 
 
-def _compute(client, job: Job, remaining: list, threads: int, threads_per_worker: int, bar) -> None:
-    """Submit the points in batches, at most two per thread in flight, and count them done."""
+def _compute(client, job: Job, remaining: list, threads: int, threads_per_worker: int, bar, done) -> None:
+    """Submit the chunks in batches, at most two per thread in flight, and count their points
+    done (those stored before the run were counted already)."""
     from dask.distributed import as_completed
 
     pending, timings, in_flight = deque(remaining), [], as_completed()
     limit = 2 * threads
 
     def submit():
-        size = _batch_size(timings, len(pending), threads)
+        size = _batch_size(timings, len(pending), threads, job.block)
         batch = [pending.popleft() for _ in range(size)]
         in_flight.add(client.submit(run_batch, job, batch, threads_per_worker, pure=False))
 
@@ -143,23 +179,24 @@ def _compute(client, job: Job, remaining: list, threads: int, threads_per_worker
         submit()
     for future in in_flight:
         for index, seconds in future.result():
-            if seconds is None:
-                bar.skip(1)
-            else:
+            if seconds is not None:
                 timings.append(seconds)
                 bar.advance(_label(job, index))
+            elif not done[index]:
+                bar.skip(1)
         future.release()
         while pending and in_flight.count() < limit:
             submit()
 
 
-def _batch_size(timings: list, left: int, threads: int) -> int:
-    """Points per task: one until a point has been timed, then about TASK_SECONDS of work (by
-    the median of the last 64 points), at most half an even share of the ``left`` points."""
+def _batch_size(timings: list, left: int, threads: int, block: int = 1) -> int:
+    """Chunks (of ``block`` points) per task: one until a point has been timed, then about
+    TASK_SECONDS of work (by the median of the last 64 points), at most half an even share
+    of the ``left`` chunks."""
     if not timings:
         return 1
-    per_point = statistics.median(timings[-64:])
-    wanted = int(TASK_SECONDS / per_point) if per_point > 0 else left
+    per_chunk = statistics.median(timings[-64:]) * block
+    wanted = int(TASK_SECONDS / per_chunk) if per_chunk > 0 else left
     return max(1, min(wanted, math.ceil(left / (2 * threads)), left))
 
 
@@ -188,7 +225,7 @@ def _seeds(seeds) -> tuple:
     raise SweepError(f"seeds={seeds!r} must be a count ≥ 1 or a list of distinct seeds ≥ 0, e.g. 8 or [0, 3, 7]")
 
 
-def _check_arguments(settings: dict, grid: dict, workers, threads_per_worker) -> None:
+def _check_arguments(settings: dict, grid: dict, workers, threads_per_worker, seeds_per_chunk) -> None:
     both = sorted(set(settings) & set(grid))
     if both:
         raise SweepError(f"{', '.join(both)} both fixed (settings) and swept (grid); give each setting in one place")
@@ -196,7 +233,8 @@ def _check_arguments(settings: dict, grid: dict, workers, threads_per_worker) ->
         raise SweepError("'seed' is the sweep's own last dimension; give the seeds with seeds=")
     if not grid:
         raise SweepError("grid is empty; give at least one swept setting, e.g. {'gain_W_h': [0.5, 1.0, 1.5]}")
-    for what, value in (("workers", workers), ("threads_per_worker", threads_per_worker)):
+    for what, value in (("workers", workers), ("threads_per_worker", threads_per_worker),
+                        ("seeds_per_chunk", seeds_per_chunk)):
         if not is_integer(value) or value < 1:
             raise SweepError(f"{what}={value!r} must be an integer ≥ 1")
 

@@ -8,12 +8,14 @@ Layout (``xarray.open_zarr(out)`` reads it, finished or not)::
     done         bool, True once the point's value is stored
     attributes   quantity, units, settings (JSON of the fixed settings), gatejac_sweep (format 1)
 
-Every point is its own chunk of both variables, so writing a point touches two small files
-that no other point shares: the workers write their own points as they finish them, with no
-lock, and zarr's local store writes each file atomically (a temporary file renamed into
-place), so a worker killed mid-write leaves either the old chunk or the new one.  The value is
-written before its ``done`` flag: a point is done only once its value is stored, and a store
-is resumed by computing the points whose flag is False.  Creating the store writes only its
+A chunk of both variables is one grid point and a block of its seeds — by default one seed, so
+every point is its own chunk.  Writing a chunk touches two small files that no other chunk
+shares: the workers write their own chunks as they finish them, with no lock, and zarr's local
+store writes each file atomically (a temporary file renamed into place), so a worker killed
+mid-write leaves either the old chunk or the new one.  The values are written before their
+``done`` flags: a point is done only once its value is stored, and a store is resumed by
+computing the points whose flag is False.  (Each chunk costs about 1 ms of zarr per write
+whatever its size, so for quantities cheaper than that, blocks of seeds amortise it.)  Creating the store writes only its
 metadata and coordinates (the data variables are lazy, and chunks never written read as
 their fill values).
 """
@@ -21,6 +23,7 @@ their fill values).
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -52,9 +55,10 @@ def coordinates(grid: dict, seeds: tuple) -> dict:
     return coords
 
 
-def prepare(out, variable: str, units: str, settings: dict, coords: dict) -> np.ndarray:
-    """Create the store at ``out`` (or check that the one there holds this sweep) and return
-    its ``done`` flags, shape = the grid's shape × seeds."""
+def prepare(out, variable: str, units: str, settings: dict, coords: dict, block: int) -> tuple:
+    """Create the store at ``out`` with ``block`` seeds per chunk (or check that the one there
+    holds this sweep) and return its ``done`` flags (shape = the grid's shape × seeds) and its
+    seeds per chunk."""
     import xarray as xr
 
     out = Path(out)
@@ -65,8 +69,8 @@ def prepare(out, variable: str, units: str, settings: dict, coords: dict) -> np.
         shape = tuple(len(values) for values in coords.values())
         dims = tuple(coords)
         dataset = xr.Dataset(
-            {variable: (dims, dask.array.full(shape, np.nan, chunks=1)),
-             DONE: (dims, dask.array.zeros(shape, dtype=bool, chunks=1))},
+            {variable: (dims, dask.array.full(shape, np.nan, chunks=(1,) * (len(shape) - 1) + (block,))),
+             DONE: (dims, dask.array.zeros(shape, dtype=bool, chunks=(1,) * (len(shape) - 1) + (block,)))},
             coords=coords, attrs=attrs,
         )
         with warnings.catch_warnings():
@@ -74,7 +78,7 @@ def prepare(out, variable: str, units: str, settings: dict, coords: dict) -> np.
             dataset.to_zarr(out, compute=False, mode="w-", consolidated=False)
     existing = open_dataset(out)
     _check_same(out, existing, attrs, coords)
-    return np.asarray(existing[DONE].values, dtype=bool)
+    return np.asarray(existing[DONE].values, dtype=bool), int(existing[DONE].encoding["chunks"][-1])
 
 
 def open_dataset(out):
@@ -106,26 +110,33 @@ def _check_same(out, existing, attrs: dict, coords: dict) -> None:
 _OPEN: dict = {}
 
 
-def _arrays(out: str, variable: str, shape: tuple) -> tuple:
-    """The store's value and done arrays (zarr), opened once per process.  The key holds the
-    shape: a store re-created at the same path with the same shape has the same chunk files."""
-    key = (out, variable, shape)
-    if key not in _OPEN:
+def _arrays(store: tuple) -> tuple:
+    """The value and done arrays (zarr) of ``store`` = (path, variable, shape, seeds per chunk),
+    opened once per process: a store re-created at the same path with the same layout has
+    the same chunk files."""
+    if store not in _OPEN:
         import zarr
 
-        group = zarr.open_group(out, mode="r+")
-        _OPEN[key] = (group[variable], group[DONE])
-    return _OPEN[key]
+        group = zarr.open_group(store[0], mode="r+")
+        _OPEN[store] = (group[store[1]], group[DONE])
+    return _OPEN[store]
 
 
-def write_point(out: str, variable: str, shape: tuple, index: tuple, value: float) -> None:
-    """Store one point's value, then its done flag (one chunk file each, written atomically)."""
-    values, done = _arrays(out, variable, shape)
-    values[index] = value
-    done[index] = True
+def read_chunk(store: tuple, chunk: tuple, region: tuple) -> tuple:
+    """``(done, values)`` of the chunk at grid position ``chunk`` (store index ``region``) as
+    stored now.  A done chunk that was never written has no file (zarr stores no chunk equal to
+    its fill value), so the common case — nothing stored yet — costs one ``stat``, no read."""
+    values, done = _arrays(store)
+    if not os.path.exists(os.path.join(store[0], DONE, done.metadata.encode_chunk_key(chunk))):
+        shape = tuple(len(range(*r.indices(n))) if isinstance(r, slice) else 1
+                      for r, n in zip(region, done.shape) if isinstance(r, slice))
+        return np.zeros(shape, dtype=bool), np.full(shape, np.nan)
+    flags = np.asarray(done[region], dtype=bool)
+    return flags, (np.asarray(values[region], dtype=float) if flags.any() else np.full(flags.shape, np.nan))
 
 
-def done_flags(out: str, variable: str, shape: tuple, indices: list[tuple]) -> list[bool]:
-    """The done flags of the points ``indices`` as stored now."""
-    done = _arrays(out, variable, shape)[1]
-    return [bool(done[index]) for index in indices]
+def write_chunk(store: tuple, region: tuple, chunk_values) -> None:
+    """Store one chunk's values, then its done flags (one file each, written atomically)."""
+    values, done = _arrays(store)
+    values[region] = chunk_values
+    done[region] = True
