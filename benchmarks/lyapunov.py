@@ -29,7 +29,6 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from gatejac import numeric
-from gatejac.numeric._lyapunov import lyapunov_spectrum
 
 MODULES = {"gru_torch": torch.nn.GRUCell, "lstm_torch": torch.nn.LSTMCell}
 INPUTS = 8
@@ -45,7 +44,7 @@ def gatejac_route(module, inputs: np.ndarray, count: int, backend: str):
         states, sequence = numeric.convert(states, "torch", "float64"), numeric.convert(sequence, "torch", "float64")
     start = time.perf_counter()
     trajectory = numeric.rollout(compiled, states, sequence, params)
-    exponents = lyapunov_spectrum(trajectory, count, method="action").exponents
+    exponents = numeric.lyapunov_spectrum(trajectory, count, method="action").exponents
     seconds = time.perf_counter() - start
     return seconds, numeric.to_numpy(exponents), numeric.to_numpy(trajectory.starting_frame(count))
 
