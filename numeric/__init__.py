@@ -30,6 +30,8 @@
   finite-time windows), :func:`log_det_rate` (the sum rule), :func:`lyapunov_dns` (the
   largest exponent from two nearby trajectories), and for the WCRNN (Dubinin & Effenberger
   2024) :func:`first_order_exponents`, :func:`coupling_band`, :func:`criticality`.
+* :func:`module` — any cell as a ``torch.nn.Module`` (batch first, the compiled step, a linear
+  readout ŷ = W_o h_T; ``torch.nn`` cells load), trained with autograd.
 * :class:`ArgumentError`, :class:`CompileError` — errors of this layer (subclasses of
   ``gatejac.symbolic.GatejacError``).
 
@@ -48,6 +50,7 @@ from ._interop import from_torch, to_torch
 from ._lyapunov import LyapunovSpectrum, log_det_rate, lyapunov_spectrum
 from ._lyapunov_dns import lyapunov_dns
 from ._lyapunov_residual import coupling_band, criticality, first_order_exponents
+from ._module import module
 from ._predictions import Disk, Support, heterogeneous_support, zero_fixed_point_disk
 from ._products import lag_products, prefix_products, suffix_products
 from ._spectra import Stability, classify, eigenvalues, fraction_near, jacobian_eigenvalues, trajectory_eigenvalues
@@ -64,5 +67,5 @@ __all__ = [
     "Disk", "FixedPointSearch", "FixedPoints", "LyapunovSpectrum", "Stability", "Support", "classify",
     "coupling_band", "criticality", "eigenvalues", "first_order_exponents", "fixed_points", "fraction_near",
     "heterogeneous_support", "jacobian_eigenvalues", "log_det_rate", "lyapunov_dns", "lyapunov_spectrum",
-    "trajectory_eigenvalues", "zero_fixed_point_disk",
+    "trajectory_eigenvalues", "zero_fixed_point_disk", "module",
 ]

@@ -49,6 +49,8 @@ takes no ``out=`` fast path and allocates outputs that the transform can batch.
 from __future__ import annotations
 
 import contextlib
+import functools
+import operator
 import types
 
 import numpy as np
@@ -119,6 +121,16 @@ def _outer_sum(xp, c, v):
     return rows.T @ cols
 
 
+
+def _batch_shape(broadcast_shapes, *arrays) -> tuple:
+    """The broadcast shape of all but the last axis of ``arrays``: the common shape directly
+    when they agree (every call of a kernel in a loop), else the back-end's broadcasting
+    (``torch.broadcast_shapes`` is pure Python, about 8 µs a call)."""
+    first = tuple(arrays[0].shape[:-1])
+    if all(tuple(a.shape[:-1]) == first for a in arrays[1:]):
+        return first
+    return tuple(broadcast_shapes(*(a.shape[:-1] for a in arrays)))
+
 def _numpy_namespace() -> types.SimpleNamespace:
     def sigmoid(x):
         if np.iscomplexobj(x):  # complex-step differentiation: the analytic continuation
@@ -158,7 +170,7 @@ def _numpy_namespace() -> types.SimpleNamespace:
         ones=lambda n, like: np.ones(n, dtype=like.dtype),
         ones_like=np.ones_like,
         empty=lambda shape, like: np.empty(shape, dtype=like.dtype),
-        batch_shape=lambda *arrays: np.broadcast_shapes(*(a.shape[:-1] for a in arrays)),
+        batch_shape=functools.partial(_batch_shape, np.broadcast_shapes),
         broadcast_to=np.broadcast_to,
         broadcast_shapes=np.broadcast_shapes,
         expand=lambda v, batch: np.broadcast_to(v, tuple(batch) + np.shape(v)[-1:]).copy(),
@@ -275,13 +287,13 @@ def _torch_namespace() -> types.SimpleNamespace:
         ones=lambda n, like: torch.ones(n, dtype=like.dtype, device=like.device),
         ones_like=torch.ones_like,
         empty=empty,
-        batch_shape=lambda *arrays: torch.broadcast_shapes(*(a.shape[:-1] for a in arrays)),
+        batch_shape=functools.partial(_batch_shape, torch.broadcast_shapes),
         broadcast_to=torch.broadcast_to,
         broadcast_shapes=lambda *shapes: tuple(torch.broadcast_shapes(*shapes)),
         expand=lambda v, batch: v.expand(tuple(batch) + v.shape[-1:]),
         flatten_batch=lambda v, batch: v.expand(tuple(batch) + v.shape[-1:]).reshape(-1, v.shape[-1]),
         reshape=torch.reshape,
-        transpose=lambda m: m.transpose(-1, -2),
+        transpose=operator.attrgetter("mT"),  # no Python frame per call
         diagonal=lambda block: torch.diagonal(block, 0, -2, -1),
         stack=lambda arrays: torch.stack(list(arrays), dim=0),
         concat=lambda parts: torch.cat(list(parts), dim=-1),

@@ -66,3 +66,14 @@ def test_quietly_silences_numpy_floating_point_warnings_only_inside():
         assert np.log(np.zeros(1))[0] == -np.inf
     with pytest.warns(RuntimeWarning):
         np.log(np.zeros(1))
+
+
+@pytest.mark.parametrize("backend", numeric.BACKENDS)
+def test_batch_shape_is_the_common_shape_or_the_broadcast_one(backend):
+    xp = numeric.arrays(backend)
+    same = [xp.asarray(np.zeros((4, 3, n)), "float64") for n in (2, 5)]
+    assert tuple(xp.batch_shape(*same)) == (4, 3)
+    mixed = [xp.asarray(np.zeros(shape), "float64") for shape in ((4, 1, 2), (3, 5))]
+    assert tuple(xp.batch_shape(*mixed)) == (4, 3)
+    with pytest.raises(ValueError if backend == "numpy" else RuntimeError):
+        xp.batch_shape(xp.asarray(np.zeros((2, 1)), "float64"), xp.asarray(np.zeros((3, 1)), "float64"))
