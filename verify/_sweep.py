@@ -19,10 +19,10 @@ zarr store that an interrupted sweep resumes from.
   (a task that a killed worker had started is retried by Dask, and skips the chunks its first
   attempt stored).  Writing a chunk costs about 2 ms of a worker's time: for quantities that
   cheap, ``seeds_per_chunk`` > 1 amortises it.
-* **Tasks** — points go to the cluster in batches sized from the measured time per point
+* **Tasks** — chunks go to the cluster in batches sized from the measured time per point
   (about :data:`TASK_SECONDS` per task, at most half of an even share of what is left), so
   Dask's few milliseconds per task stay small against cheap quantities while a slow quantity
-  runs one point per task; at most two batches per thread are in flight.
+  runs one chunk per task; at most two batches per thread are in flight.
 * **Progress** — a bar on stderr (one line per update when stderr is not a terminal).
 
 Returns the dataset (``xarray.open_zarr(out)``), every point done.
@@ -211,15 +211,15 @@ def _scalar(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def is_integer(value) -> bool:
+def _is_integer(value) -> bool:
     """A Python or NumPy integer, not a bool."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def _seeds(seeds) -> tuple:
-    if is_integer(seeds) and seeds >= 1:
+    if _is_integer(seeds) and seeds >= 1:
         return tuple(range(int(seeds)))
-    if isinstance(seeds, (list, tuple, range, np.ndarray)) and len(seeds) and all(is_integer(s) and s >= 0 for s in seeds):
+    if isinstance(seeds, (list, tuple, range, np.ndarray)) and len(seeds) and all(_is_integer(s) and s >= 0 for s in seeds):
         if len(set(seeds)) == len(seeds):
             return tuple(int(s) for s in seeds)
     raise SweepError(f"seeds={seeds!r} must be a count ≥ 1 or a list of distinct seeds ≥ 0, e.g. 8 or [0, 3, 7]")
@@ -235,7 +235,7 @@ def _check_arguments(settings: dict, grid: dict, workers, threads_per_worker, se
         raise SweepError("grid is empty; give at least one swept setting, e.g. {'gain_W_h': [0.5, 1.0, 1.5]}")
     for what, value in (("workers", workers), ("threads_per_worker", threads_per_worker),
                         ("seeds_per_chunk", seeds_per_chunk)):
-        if not is_integer(value) or value < 1:
+        if not _is_integer(value) or value < 1:
             raise SweepError(f"{what}={value!r} must be an integer ≥ 1")
 
 
