@@ -15,7 +15,8 @@ Run:  .venv/bin/python benchmarks/sensitivity.py [--repeats 1] [--quick]
    * ``dense products`` — for each k, Φ(t, k) for every t by ``Trajectory.transports_from(k)``
      (NumPy), then ``numpy.linalg.norm(·, 2)`` (an SVD per product);
    * ``autograd`` — J_t by ``torch.func.jacrev`` of the compiled torch step per step (vmapped
-     over the sequences), then the same per-k sweeps and ``torch.linalg.matrix_norm(·, 2)``;
+     over the sequences), then the same per-k sweeps (torch) and ``numpy.linalg.norm(·, 2)``
+     (NumPy's batched SVD: torch's ``svdvals`` is several times slower on 64×64 matrices here);
    * ``power5`` — the paper's code's five power iterations (``norm="power5"``), for its
      time and its under-estimate of the norm (it converges to the spectral radius).
 
@@ -103,13 +104,11 @@ def autograd_products(trajectory) -> np.ndarray:
     per_sequence = torch.func.vmap(torch.func.jacrev(step, argnums=0))
     jacobians = torch.stack([per_sequence(trajectory.states["h"][t - 1], trajectory.inputs["x"][t - 1])
                              for t in range(1, trajectory.steps + 1)])
-    steps, batch, size = trajectory.steps, int(jacobians.shape[1]), int(jacobians.shape[-1])
+    steps, batch = trajectory.steps, int(jacobians.shape[1])
     result = np.full((batch, steps + 1, steps + 1), np.nan)
     for k in range(steps):
-        product = torch.eye(size, dtype=jacobians.dtype).expand(batch, size, size)
-        for t in range(k + 1, steps + 1):
-            product = jacobians[t - 1] @ product
-            result[:, t, k] = torch.linalg.matrix_norm(product, ord=2).numpy()
+        products = numeric.prefix_products(jacobians[k:]).numpy()[1:]  # Φ(t, k), t = k+1..T
+        result[:, k + 1:, k] = np.linalg.norm(products, ord=2, axis=(-2, -1)).T  # NumPy's SVD: torch's is slower
     return np.log(result)
 
 

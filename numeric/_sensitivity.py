@@ -106,13 +106,12 @@ def chain_step(factor, product, convention: str):
 def log_spectral_norm(matrices):
     """ln σ₁ of each matrix of a stack ``(..., S, S)`` from λ_max(MᵀM) (−inf for M = 0)."""
     xp = arrays_of(matrices)
-    gram = xp.transpose(matrices) @ matrices
     if xp.name == "torch":
         import torch
 
-        largest = torch.linalg.eigvalsh(gram)[..., -1]
-    else:
-        largest = np.linalg.eigvalsh(gram)[..., -1]
+        largest = torch.linalg.eigvalsh(matrices.mT @ matrices)[..., -1]
+    else:  # einsum: NumPy's matmul takes a slow path for the transposed (non-contiguous) operand
+        largest = np.linalg.eigvalsh(np.einsum("...ji,...jk->...ik", matrices, matrices, optimize=True))[..., -1]
     with xp.quietly():
         return 0.5 * xp.log(xp.clip(largest, 0.0, None))
 
