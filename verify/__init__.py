@@ -18,6 +18,12 @@
 * :func:`reproduce_expansion` → :class:`Reproduction` — the first-order gate expansion check
   of Livi 2025 (arXiv:2508.12121, appendix) at the paper's settings: a table,
   ``summary.json`` and figures (``gatejac reproduce expansion``); :class:`ReproduceError`;
+* :func:`sweep` — a quantity (:data:`QUANTITIES`, or any function of a :class:`SweepPoint`)
+  over a grid of settings × seeds on Dask, into a resumable zarr store (``gatejac sweep``;
+  docs/sweeps.md); :class:`SweepError`;
+* :class:`Task`, :data:`TASKS` — the seeded tasks of Livi 2025 (Section VII); :func:`train` →
+  :class:`Training` (SGD or Adam at :data:`OPTIMIZERS`' rates, checkpoints saved to disk, an
+  interrupted run resumes);
 * :mod:`gatejac.verify.strategies` — Hypothesis strategies for cells and their values.
 """
 
@@ -38,9 +44,25 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time each name load
     from ._report import CheckResult, Report
     from ._reproduce import ReproduceError, Reproduction
     from ._reproduce_expansion import reproduce_expansion
+    from ._sweep import sweep
+    from ._sweep_errors import SweepError
+    from ._sweep_points import Point as SweepPoint
+    from ._sweep_quantities import QUANTITIES, Quantity
+    from ._tasks import TASKS, Task
     from ._tolerances import TaylorBand, Tolerance, taylor_band, tolerance
+    from ._training import OPTIMIZERS, Training, train
 
 _EXPORTS = {
+    'sweep': ('._sweep', 'sweep'),
+    'SweepError': ('._sweep_errors', 'SweepError'),
+    'SweepPoint': ('._sweep_points', 'Point'),
+    'QUANTITIES': ('._sweep_quantities', 'QUANTITIES'),
+    'Quantity': ('._sweep_quantities', 'Quantity'),
+    'TASKS': ('._tasks', 'TASKS'),
+    'Task': ('._tasks', 'Task'),
+    'OPTIMIZERS': ('._training', 'OPTIMIZERS'),
+    'Training': ('._training', 'Training'),
+    'train': ('._training', 'train'),
     'CheckError': ('._errors', 'CheckError'),
     'CheckResult': ('._report', 'CheckResult'),
     'ClaimResult': ('._claims_report', 'ClaimResult'),

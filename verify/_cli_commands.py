@@ -10,6 +10,8 @@
                         [--latex FILE] [--pdf FILE]  ... also as a LaTeX document / its PDF
     gatejac reproduce expansion [--out DIR] ...    a paper's experiment at its settings: a table,
                                                    summary.json and figures (:mod:`verify._cli_reproduce`)
+    gatejac sweep QUANTITY --grid K=... --out S.zarr  a quantity over a grid × seeds on Dask, resumable
+                                                   (:mod:`verify._cli_sweep`)
 
 A CELL is a catalogue name or ``path/to/file.py:NAME`` (:mod:`verify._cli_arguments`).
 Each subcommand is one small function ``(args) -> exit code`` registered in :func:`_parser`.
@@ -39,6 +41,7 @@ from gatejac.symbolic import cells as catalogue
 from . import _cli_output as output
 from ._cli_arguments import add_point_options, subcommand, cell_of, cells_of, option, sizes_for
 from ._cli_reproduce import add_reproduce
+from ._cli_sweep import add_sweep
 from ._cli_verify import VERIFY_POINTS, add_verify
 
 _USAGE_ERROR = 2
@@ -71,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     subcommand(commands, "list", _list, "list the catalogue cells")
     _add_derive(commands)
     add_reproduce(commands)
+    add_sweep(commands)
     return parser
 
 

@@ -77,10 +77,10 @@ def _function(target: str):
 
     from gatejac.symbolic import unknown_name
 
-    from ._target import _import_file
+    from ._target import import_file
 
     path_text, _, name = target.rpartition(":")
-    module = _import_file(Path(path_text))
+    module = import_file(Path(path_text))
     functions = [n for n, v in vars(module).items() if callable(v) and not n.startswith("_")]
     if name not in functions:
         raise unknown_name("function", name, functions, f"(in {path_text})")

@@ -31,7 +31,7 @@ def load_target(target: str) -> tuple[Cell, Claims, str]:
     path = Path(path_text)
     if not path.is_file():
         raise ClaimsError(f"{target!r}: there is no file {str(path)!r}")
-    module = _import_file(path)
+    module = import_file(path)
     public = [n for n, v in vars(module).items() if not n.startswith("_") and not inspect.ismodule(v)]
     if name not in vars(module):
         raise unknown_name("name", name, public, f"(in {path})")
@@ -47,7 +47,7 @@ def load_target(target: str) -> tuple[Cell, Claims, str]:
     return cell.validate(), Claims.coerce(claims), f"{path}:{name}"
 
 
-def _import_file(path: Path):
+def import_file(path: Path):
     module_name = f"gatejac_user_{abs(hash(str(path.resolve())))}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
