@@ -25,9 +25,15 @@ Run:  .venv/bin/python benchmarks/sensitivity.py [--repeats 1] [--quick]
    6 input channels): ``per_example_gradients`` (``torch.func`` ``vmap(grad)``) against a loop
    of 256 ``loss.backward()`` calls.
 
+torch runs on ONE intra-op thread by default (``--threads``): on this shared two-core machine
+two threads made the batched torch kernels erratic — vmap(grad) over 128 sequences took 0.38 s
+on one thread and 3.3 s on two (10 s with chunks of 32) — while the small kernels of the loop
+and of NumPy's batched LAPACK calls do not use them.
+
 After an untimed warm-up at small sizes (first calls of torch kernels, ``vmap``, ``jacrev``),
-times are medians over ``--repeats`` (methods interleaved in each repeat); the tables also give
-the largest relative difference of each method's values from gatejac's.
+times are medians over ``--repeats`` (methods interleaved in each repeat) and ratios the
+medians of the within-repeat ratios to gatejac (NumPy for S1); the tables also give the largest
+relative difference of each method's values from gatejac's.
 """
 
 from __future__ import annotations
@@ -117,14 +123,19 @@ def largest_relative(logs, reference) -> float:
     return float(np.max(np.abs(np.expm1(logs[mask] - reference[mask]))))
 
 
-def interleaved(functions: dict, repeats: int) -> tuple[dict, dict]:
-    times, outputs = {name: [] for name in functions}, {}
+def interleaved(functions: dict, repeats: int, baseline: str) -> tuple[dict, dict, dict]:
+    """Median times, median within-repeat ratios to ``baseline`` (robust to the shared
+    machine's load drifting between repeats) and the last outputs."""
+    times, ratios, outputs = {name: [] for name in functions}, {name: [] for name in functions}, {}
     for _ in range(repeats):
         for name, function in functions.items():
             start = time.perf_counter()
             outputs[name] = function()
             times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}, outputs
+        for name in functions:
+            ratios[name].append(times[name][-1] / times[baseline][-1])
+    median = {name: statistics.median(values) for name, values in times.items()}
+    return median, {name: statistics.median(values) for name, values in ratios.items()}, outputs
 
 
 def s1_table(repeats: int, quick: bool) -> None:
@@ -139,14 +150,13 @@ def s1_table(repeats: int, quick: bool) -> None:
         "autograd jacrev + products": lambda: autograd_products(torch_trajectory),
         "power5 (paper's code)": lambda: sensitivities(torch_trajectory, norm="power5").log_values,
     }
-    times, outputs = interleaved(functions, repeats)
-    reference = outputs["gatejac torch"]
-    fastest = min(times["gatejac numpy"], times["gatejac torch"])
+    times, ratios, outputs = interleaved(functions, repeats, "gatejac numpy")
+    reference = outputs["gatejac numpy"]
     print(f"\nS1 sensitivities, {CELL}, T = {steps}, N = {n}, {batch} sequences "
           f"({batch * steps * (steps + 1) // 2} pairs), median of {repeats}")
-    print(f"{'method':32s} {'seconds':>9s} {'÷ gatejac':>10s} {'max rel. diff':>14s}")
+    print(f"{'method':32s} {'seconds':>9s} {'÷ numpy':>10s} {'max rel. diff':>14s}")
     for name, seconds in times.items():
-        print(f"{name:32s} {seconds:9.3f} {seconds / fastest:10.2f} {largest_relative(outputs[name], reference):14.2e}")
+        print(f"{name:32s} {seconds:9.3f} {ratios[name]:10.2f} {largest_relative(outputs[name], reference):14.2e}")
     power = np.exp(outputs["power5 (paper's code)"] - reference)
     print(f"power5 / exact norm: median {np.nanmedian(power):.3f}, min {np.nanmin(power):.3f}")
 
@@ -188,7 +198,7 @@ def s2_table(repeats: int, quick: bool) -> None:
         "vmap(grad) (gatejac)": lambda: per_example_gradients(model, torch.nn.functional.mse_loss, inputs, targets),
         "loop of backward passes": lambda: loop_gradients(model, inputs, targets),
     }
-    times, outputs = interleaved(functions, repeats)
+    times, ratios, outputs = interleaved(functions, repeats, "vmap(grad) (gatejac)")
     reference = outputs["vmap(grad) (gatejac)"]
     scale = float(torch.max(torch.abs(reference)))
     print(f"\nS2 per-example gradients, {CELL}, M = {count}, T = {steps}, N = {n}, "
@@ -196,14 +206,16 @@ def s2_table(repeats: int, quick: bool) -> None:
     print(f"{'method':32s} {'seconds':>9s} {'÷ gatejac':>10s} {'max abs diff / max':>19s}")
     for name, seconds in times.items():
         difference = float(torch.max(torch.abs(outputs[name] - reference))) / scale
-        print(f"{name:32s} {seconds:9.3f} {seconds / times['vmap(grad) (gatejac)']:10.2f} {difference:19.2e}")
+        print(f"{name:32s} {seconds:9.3f} {ratios[name]:10.2f} {difference:19.2e}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke test)")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1, see above)")
     arguments = parser.parse_args()
+    torch.set_num_threads(arguments.threads)
     print(f"torch threads: {torch.get_num_threads()}")
     with contextlib.redirect_stdout(io.StringIO()):  # warm-up: first calls of torch kernels, vmap, jacrev
         s1_table(1, True)
