@@ -29,6 +29,7 @@ THEORY_SECTIONS = [
     "Transports and backpropagation",
     "The first-order gate expansion",
     "Lyapunov exponents",
+    "Fixed points and spectra",
     "Initialisation",
     "Where public code departs from the mathematics",
     "Numerics",
