@@ -21,7 +21,8 @@ def _line(axis, label: str):
 
 def test_importing_the_module_does_not_import_matplotlib():
     code = "import sys; import gatejac.verify._figures_dynamics; print('matplotlib' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
 
 
 def test_spectra_panels_draw_the_eigenvalues_the_prediction_and_the_unit_circle():
@@ -57,6 +58,8 @@ def test_slow_mode_figure_has_the_identity_line_and_one_legend_entry_per_group()
     assert np.array_equal(identity.get_xdata(), identity.get_ydata())
     assert [t.get_text() for t in axis.get_legend().get_texts()] == ["a", "b", "identity: the prediction"]
     assert "z_i < 0.05" in axis.get_xlabel() and "< 0.05" in axis.get_ylabel()
+    many = figures.slow_mode_figure(np.arange(7) / 10, np.arange(7) / 10, [f"g{k}" for k in range(7)], width=0.05)
+    assert len(many.axes[0].get_legend().get_texts()) == 8  # no group dropped when the colours run out
 
 
 def test_phase_diagram_draws_the_threshold_curve_where_it_is_inside_the_grid():

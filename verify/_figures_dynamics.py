@@ -86,7 +86,8 @@ def slow_mode_figure(closed, slow, groups, *, width: float, note: str = ""):
     figure, axes = _figure(1, width=6.4, height=5.6)
     axis = axes[0][0]
     closed, slow, groups = np.asarray(closed, float), np.asarray(slow, float), list(groups)
-    for colour, group in zip(_COLOURS, dict.fromkeys(groups)):
+    for k, group in enumerate(dict.fromkeys(groups)):  # every group drawn, colours repeating after five
+        colour = _COLOURS[k % len(_COLOURS)]
         chosen = np.array([g == group for g in groups])
         axis.plot(closed[chosen], slow[chosen], "o", color=colour, markersize=5, alpha=0.8, label=group)
     top = 1.05 * max(float(np.max(closed)), float(np.max(slow)), 0.05)
@@ -151,7 +152,8 @@ def exponent_scatter(log_moduli: Mapping, exponents: Mapping, *, note: str = "")
                       fillstyle="none", label=f"$\\gamma = {gamma:g}$")
         axis.set_xlabel(r"$\ln|\lambda_i(R)|$ (" + _UNITS + ")")
         axis.set_ylabel(r"Lyapunov exponent $LE_i$ (" + _UNITS + ")")
-        axis.set_title(f"{kind} residual", fontsize=10)
+        equal = np.ptp(reference) <= 1e-12  # a degenerate modulus: the exponents split vertically at O(γ)
+        axis.set_title(f"{kind} residual" + (f": all {reference.size} |λ_i(R)| equal" if equal else ""), fontsize=10)
         axis.grid(True, alpha=0.3)
         axis.legend(fontsize=8, loc="upper left")
     _title(figure, r"Lyapunov spectrum of the WCRNN against the residual's log-moduli, "
@@ -162,7 +164,7 @@ def exponent_scatter(log_moduli: Mapping, exponents: Mapping, *, note: str = "")
 def deviation_figure(gammas, deviations: Mapping, *, checked: Sequence[str], note: str = ""):
     """max_i |LE_i − ln|λ_i(R)|| against γ on log-log axes: per residual the median over seeds
     with the 25–75 % band (``deviations[kind]`` ``(len(gammas), seeds)``), and a dotted line
-    of slope 1 (O(γ)) through the first median of the first residual."""
+    of slope 1 (O(γ)) starting at half the lowest median at the smallest γ (below every curve)."""
     gammas = np.asarray(gammas, float)
     figure, axes = _figure(1, width=7.2, height=5.4)
     axis = axes[0][0]
@@ -172,8 +174,8 @@ def deviation_figure(gammas, deviations: Mapping, *, checked: Sequence[str], not
         axis.fill_between(gammas, q25, q75, color=colour, alpha=0.15, linewidth=0)
         status = "ratios checked" if kind in checked else "reported only"
         axis.plot(gammas, median, "o-", color=colour, label=f"{kind} residual: median, 25–75 % band ({status})")
-    first = np.nanmedian(np.asarray(next(iter(deviations.values())), float), axis=1)
-    axis.plot(gammas, first[0] * gammas / gammas[0] / 2, ":", color="black", linewidth=1.4,
+    lowest = min(float(np.nanmedian(np.asarray(values, float)[0])) for values in deviations.values())
+    axis.plot(gammas, lowest / 2 * gammas / gammas[0], ":", color="black", linewidth=1.4,
               label=r"guide line of slope 1 ($\propto\gamma$)")
     axis.set_xscale("log")
     axis.set_yscale("log")

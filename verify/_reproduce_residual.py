@@ -40,7 +40,8 @@ over T steps after a burn-in, in natural log per step, compared sorted with ln|�
 Sizes: N = 20 as in the paper's setting for the O(γ) claim; T = 4000 (2000 with ``--quick``):
 the O(γ) study needs T ≥ 2000 for the finite-T error (≈ T^{-1/2}) to stay below the smallest
 deviation; one point (a full 20-exponent QR over 4000 steps) takes about a second, so the
-default's 120 + 150 points and 10 seeds run in about a minute on two workers.
+default's 120 + 150 sweep points (10 seeds) took about four minutes on a shared two-core
+machine.
 """
 
 from __future__ import annotations
@@ -289,7 +290,7 @@ def reproduce_residual(out=DEFAULT_OUT, *, seeds: int | None = None, quick: bool
         "settings": {**settings.to_dict(), "seeds": seeds, "quick": quick, "window": WINDOW},
         "sizes": "N = 20 units as in the O(gamma) setting; T >= 2000 so that the finite-T error of the exponents "
                  "(about T^-1/2) stays below the smallest deviation; a point takes about a second, the default "
-                 "runs in about a minute on two workers",
+                 "took about four minutes on a shared two-core machine",
         "checks": checks,
         "gamma0": {"tolerance": EXACT_TOLERANCE, **gamma0},
         "order_gamma": {"checked_kinds": list(CHECKED_KINDS), "ratio_range": list(RATIO_RANGE), **convergence},
