@@ -18,6 +18,9 @@
 * :func:`reproduce_expansion` → :class:`Reproduction` — the first-order gate expansion check
   of Livi 2025 (arXiv:2508.12121, appendix) at the paper's settings: a table,
   ``summary.json`` and figures (``gatejac reproduce expansion``); :class:`ReproduceError`;
+  :func:`reproduce_slow_modes`, :func:`reproduce_residual` → :class:`Reproduction` — ``gatejac
+  reproduce slow-modes`` / ``residual-lyapunov`` (Can, Krishnamurthy & Schwab 2020; Dubinin &
+  Effenberger 2024);
 * :func:`sweep` — a quantity (:data:`QUANTITIES`, or any function of a :class:`SweepPoint`)
   over a grid of settings × seeds on Dask, into a resumable zarr store (``gatejac sweep``;
   docs/sweeps.md); :class:`SweepError`;
@@ -44,6 +47,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time each name load
     from ._report import CheckResult, Report
     from ._reproduce import ReproduceError, Reproduction
     from ._reproduce_expansion import reproduce_expansion
+    from ._reproduce_residual import reproduce_residual
+    from ._reproduce_slow_modes import reproduce_slow_modes
     from ._sweep import sweep
     from ._sweep_errors import SweepError
     from ._sweep_points import Point as SweepPoint
@@ -53,6 +58,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time each name load
     from ._training import OPTIMIZERS, Training, train
 
 _EXPORTS = {
+    'reproduce_residual': ('._reproduce_residual', 'reproduce_residual'),
+    'reproduce_slow_modes': ('._reproduce_slow_modes', 'reproduce_slow_modes'),
     'sweep': ('._sweep', 'sweep'),
     'SweepError': ('._sweep_errors', 'SweepError'),
     'SweepPoint': ('._sweep_points', 'Point'),
