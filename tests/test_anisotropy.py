@@ -88,7 +88,8 @@ def test_participation_ratio_between_one_and_rank_and_rank_for_flat():
 
 
 def test_metrics_reject_unsorted_or_negative_spectra():
-    bad_spectra = [(np.array([1.0, 2.0]), "descending"), (np.array([1.0, -1.0]), "≥ 0"), (np.zeros((3, 0)), "n ≥ 1")]
+    bad_spectra = [(np.array([1.0, 2.0]), "descending"), (np.array([1.0, -1.0]), "≥ 0"),
+                   (np.zeros((3, 0)), "n ≥ 1")]
     for bad, word in bad_spectra:
         with pytest.raises(GatejacError, match=word):
             spectrum_metrics(bad)
