@@ -30,6 +30,14 @@
   finite-time windows), :func:`log_det_rate` (the sum rule), :func:`lyapunov_dns` (the
   largest exponent from two nearby trajectories), and for the WCRNN (Dubinin & Effenberger
   2024) :func:`first_order_exponents`, :func:`coupling_band`, :func:`criticality`.
+* learning-rate and anisotropy analyses (Livi 2025, Section VII): :func:`sensitivities` →
+  :class:`Sensitivities` (S_{t,k} = ‖Φ(t, k)‖₂ for every pair, exact, stable at long lags);
+  :func:`gate_products` → :class:`Predictor`, :func:`lag_profile`, :func:`fit_slope` →
+  :class:`SlopeFit`, :func:`effective_learning_rates` → :class:`EffectiveLR`;
+  :func:`spectrum_metrics` → :class:`SpectrumMetrics` (AI, CE by top-k and full energy,
+  participation ratio, effective rank), :func:`jacobian_anisotropy` → :class:`JacobianAnisotropy`;
+  :func:`per_example_gradients` (``vmap(grad)``), :func:`gradient_directions`,
+  :func:`covariance_spectrum`, :func:`covariance_anisotropy`.
 * :func:`module` — any cell as a ``torch.nn.Module`` (batch first, the compiled step, a linear
   readout ŷ = W_o h_T; ``torch.nn`` cells load), trained with autograd.
 * :class:`ArgumentError`, :class:`CompileError` — errors of this layer (subclasses of
@@ -38,12 +46,15 @@
 ``import gatejac.numeric`` does not import torch; the torch back-end is loaded on first use.
 """
 
+from ._anisotropy import LAGS as ANISOTROPY_LAGS
+from ._anisotropy import JacobianAnisotropy, SpectrumMetrics, jacobian_anisotropy, spectrum_metrics
 from ._arrays import BACKENDS, DTYPES, arrays, arrays_of, convert, to_numpy
 from ._compiled import CACHE_SIZE, CompiledCell, compile
 from ._errors import ArgumentError, CompileError
 from ._expansion import WindowExpansion, expand_window, expansion_actions, expansion_factors, window_products
 from ._expansion_study import EPS_GRID, GateRatios, TruncationStudy, gate_ratios, remainder_bound, truncation_study
 from ._fixed_points import FixedPoints, FixedPointSearch, fixed_points
+from ._gradient_covariance import covariance_anisotropy, covariance_spectrum, gradient_directions, per_example_gradients
 from ._growth import graded_log_singular_values, qr_log_growth
 from ._init import SCHEMES, fan_ins, initialise
 from ._interop import from_torch, to_torch
@@ -53,6 +64,10 @@ from ._lyapunov_residual import coupling_band, criticality, first_order_exponent
 from ._module import module
 from ._predictions import Disk, Support, heterogeneous_support, zero_fixed_point_disk
 from ._products import lag_products, prefix_products, suffix_products
+from ._sensitivity import NORMS, Sensitivities, sensitivities
+from ._sensitivity_profile import (
+    PREDICTORS, EffectiveLR, Predictor, SlopeFit, effective_learning_rates, fit_slope, gate_products, lag_profile,
+)
 from ._spectra import Stability, classify, eigenvalues, fraction_near, jacobian_eigenvalues, trajectory_eigenvalues
 from ._trajectory import Trajectory, rollout
 from ._values import random_values, shapes
@@ -68,4 +83,8 @@ __all__ = [
     "coupling_band", "criticality", "eigenvalues", "first_order_exponents", "fixed_points", "fraction_near",
     "heterogeneous_support", "jacobian_eigenvalues", "log_det_rate", "lyapunov_dns", "lyapunov_spectrum",
     "trajectory_eigenvalues", "zero_fixed_point_disk", "module",
+    "ANISOTROPY_LAGS", "JacobianAnisotropy", "SpectrumMetrics", "jacobian_anisotropy", "spectrum_metrics",
+    "covariance_anisotropy", "covariance_spectrum", "gradient_directions", "per_example_gradients",
+    "NORMS", "Sensitivities", "sensitivities", "PREDICTORS", "EffectiveLR", "Predictor", "SlopeFit",
+    "effective_learning_rates", "fit_slope", "gate_products", "lag_profile",
 ]
