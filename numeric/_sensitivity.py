@@ -48,6 +48,16 @@ NORMS = ("exact", "power5")
 POWER_ITERATIONS = 5
 
 
+def exp_of_log_values(doc: str) -> property:
+    """A ``values`` property e^{``self.log_values``} with docstring ``doc`` (0 where it
+    underflows, NaN where the log is NaN)."""
+    def values(self) -> np.ndarray:
+        with np.errstate(under="ignore"):
+            return np.exp(self.log_values)
+
+    return property(values, doc=doc)
+
+
 class Sensitivities(NamedTuple):
     """``log_values[..., t, k]`` = ln S_{t,k} (batch dimensions first), NaN where the pair is
     not covered (k ≥ t, and k = 0 in the ``"author"`` convention); ``values`` = S."""
@@ -56,11 +66,7 @@ class Sensitivities(NamedTuple):
     convention: str
     norm: str
 
-    @property
-    def values(self) -> np.ndarray:
-        """S_{t,k} = e^{ln S} (0 where it underflows, NaN where not covered)."""
-        with np.errstate(under="ignore"):
-            return np.exp(self.log_values)
+    values = exp_of_log_values("S_{t,k} = e^{ln S} (0 where it underflows, NaN where not covered).")
 
     @property
     def steps(self) -> int:

@@ -47,7 +47,7 @@ from ._arrays import arrays, to_numpy
 from ._errors import ArgumentError, check_integer, is_real
 from ._expansion import check_convention
 from ._printer import print_array
-from ._sensitivity import Sensitivities, check_trajectory, sensitivities
+from ._sensitivity import Sensitivities, check_trajectory, exp_of_log_values, sensitivities
 from ._trajectory import Trajectory
 
 PREDICTORS = ("auto", "write", "retention")
@@ -64,11 +64,7 @@ class Predictor(NamedTuple):
     kind: str
     convention: str
 
-    @property
-    def values(self) -> np.ndarray:
-        """P_{t,k} (0 where it underflows)."""
-        with np.errstate(under="ignore"):
-            return np.exp(self.log_values)
+    values = exp_of_log_values("P_{t,k} (0 where it underflows).")
 
 
 class SlopeFit(NamedTuple):

@@ -80,13 +80,15 @@ def _add_residual(experiments) -> None:
     _add_common(parser, _reproduce_residual)
 
 
-def _run(function, args: argparse.Namespace) -> int:
-    """Call a reproduction with the common options, print its table; on Ctrl-C say how to resume."""
+def _run(function, args: argparse.Namespace, kept: str | None = None, **options) -> int:
+    """Call a reproduction with the common options and ``options``, print its table; on Ctrl-C
+    say what is ``kept`` (by default: the finished seeds and sweep points in ``--out``) and how
+    to resume."""
+    kept = f"the finished seeds and sweep points are kept in {args.out}" if kept is None else kept
     try:
-        reproduction = function(args.out, seeds=args.seeds, quick=args.quick)
+        reproduction = function(args.out, seeds=args.seeds, quick=args.quick, **options)
     except KeyboardInterrupt:
-        print(f"\ngatejac: the finished seeds and sweep points are kept in {args.out}; run the same command again "
-              "to resume", file=sys.stderr)
+        print(f"\ngatejac: {kept}; run the same command again to resume", file=sys.stderr)
         raise
     print()
     print(reproduction.to_text())
@@ -127,12 +129,5 @@ def run_expansion(args: argparse.Namespace) -> int:
     them)."""
     from ._reproduce_expansion import reproduce_expansion
 
-    try:
-        reproduction = reproduce_expansion(args.out, seeds=args.seeds, convention=args.convention, quick=args.quick)
-    except KeyboardInterrupt:
-        print(f"\ngatejac: the finished seeds are kept in {args.out / SEEDS_DIRECTORY}; run the same command again "
-              "to resume", file=sys.stderr)
-        raise
-    print()
-    print(reproduction.to_text())
-    return 0
+    return _run(reproduce_expansion, args, f"the finished seeds are kept in {args.out / SEEDS_DIRECTORY}",
+                convention=args.convention)

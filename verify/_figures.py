@@ -75,6 +75,17 @@ def _title(figure, text: str, note: str) -> None:
     figure.suptitle(text + (f"\n{note}" if note else ""), fontsize=11)
 
 
+def _epsilon_axes(axis, ylabel: str, convention: str) -> None:
+    """A panel over ε of one convention: log–log, ε and ``ylabel`` on the axes, the
+    convention's name as the title, a major grid."""
+    axis.set_xscale("log")
+    axis.set_yscale("log")
+    axis.set_xlabel(_EPSILON)
+    axis.set_ylabel(ylabel)
+    axis.set_title(CONVENTION_NAMES.get(convention, convention), fontsize=10)
+    axis.grid(True, which="major", alpha=0.3)
+
+
 def truncation_figure(epsilons, errors: Mapping, *, note: str = ""):
     """E_trunc(ε) per convention (panel) and gate (line): ``errors[convention][gate]`` is
     ``(seeds, len(epsilons))``.  A dotted black line of slope 2, a decade below the lowest
@@ -90,12 +101,7 @@ def truncation_figure(epsilons, errors: Mapping, *, note: str = ""):
         guide = lowest / 10 * (epsilons / epsilons[0]) ** 2  # a decade below the lowest band, to stay visible
         axis.plot(epsilons, guide, ":", color="black", linewidth=1.4,
                   label=r"guide line of slope 2 ($\propto\varepsilon^2$)")
-        axis.set_xscale("log")
-        axis.set_yscale("log")
-        axis.set_xlabel(_EPSILON)
-        axis.set_ylabel(r"$E_{\mathrm{trunc}}(\varepsilon)$, Frobenius norm (dimensionless)")
-        axis.set_title(CONVENTION_NAMES.get(convention, convention), fontsize=10)
-        axis.grid(True, which="major", alpha=0.3)
+        _epsilon_axes(axis, r"$E_{\mathrm{trunc}}(\varepsilon)$, Frobenius norm (dimensionless)", convention)
         axis.legend(fontsize=8, loc="upper left")
     _title(figure, r"Truncation error of the first-order expansion: "
                    r"$E_{\mathrm{trunc}}(\varepsilon) = \|F(\varepsilon) - F(0) - \varepsilon L_F(0)[B]\|_F$", note)
@@ -115,12 +121,8 @@ def c2_figure(epsilons, normalised: Mapping, c2_norms: Mapping, *, note: str = "
             _band(axis, epsilons, values, colour, f"{name}: $C_2(\\varepsilon)$ median, 25–75 % band")
             axis.axhline(float(np.nanmedian(c2_norms[convention][gate])), color=colour, linestyle="--",
                          linewidth=1.2, label=f"{name}: $\\|c_2\\|_F$ (median), the limit $\\varepsilon\\to 0$")
-        axis.set_xscale("log")
-        axis.set_yscale("log")
-        axis.set_xlabel(_EPSILON)
-        axis.set_ylabel(r"$C_2(\varepsilon) = E_{\mathrm{trunc}}(\varepsilon)/\varepsilon^2$ (dimensionless)")
-        axis.set_title(CONVENTION_NAMES.get(convention, convention), fontsize=10)
-        axis.grid(True, which="major", alpha=0.3)
+        _epsilon_axes(axis, r"$C_2(\varepsilon) = E_{\mathrm{trunc}}(\varepsilon)/\varepsilon^2$ (dimensionless)",
+                      convention)
     lines, labels = axis.get_legend_handles_labels()  # the same curves in every panel: one legend
     figure.legend(lines, labels, loc="outside lower center", ncols=2, fontsize=9)
     _title(figure, r"Normalised remainder $C_2(\varepsilon) = E_{\mathrm{trunc}}(\varepsilon)/\varepsilon^2$: "

@@ -27,9 +27,10 @@ import io
 import json
 import math
 import zlib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -37,6 +38,7 @@ import gatejac
 from gatejac.symbolic import GatejacError
 
 from . import _cli_output as output
+from ._progress import Progress
 
 DEFAULT_ROOT = Path("gatejac-reproduce")
 """``gatejac reproduce NAME`` writes to ``DEFAULT_ROOT / NAME`` unless ``--out`` says otherwise."""
@@ -75,6 +77,28 @@ class Reproduction:
         return f"{self.table}\n\n{len(self.files)} files in {self.directory} ({counts}; {self.seconds:.1f} s)"
 
 
+# ---------------------------------------------------------------------- settings
+@dataclass(frozen=True)
+class ReproductionSettings:
+    """The base of a reproduction's settings (a frozen dataclass of its own fields):
+    :meth:`to_dict` is the fields, then ``fixed`` (what the reproduction holds fixed without a
+    field), then ``results_format`` (bumped whenever a per-seed result changes meaning, so that
+    stored results of another format are recomputed) — the settings a per-seed result is
+    stored with (:class:`SeedStore`)."""
+
+    fixed: ClassVar[Mapping] = {}
+    results_format: ClassVar[int] = 1
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), **self.fixed, "results_format": self.results_format}
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping):
+        """The settings stored in a mapping such as a sweep point's settings (lists back to tuples)."""
+        return cls(**{f.name: tuple(mapping[f.name]) if isinstance(mapping[f.name], list) else mapping[f.name]
+                      for f in fields(cls)})
+
+
 # ---------------------------------------------------------------------- options
 def check_seed_count(seeds) -> int:
     """``seeds`` as an int ≥ 1, or a :class:`ReproduceError` naming it."""
@@ -90,9 +114,16 @@ def check_choice(name: str, value, choices: Sequence[str]) -> str:
     return value
 
 
-def prepare_directory(out) -> Path:
+def seed_count(seeds, quick: bool, default: int, quick_default: int) -> int:
+    """The checked number of seeds: ``seeds`` if given, else ``quick_default`` with ``quick``
+    and ``default`` without (:func:`check_seed_count`)."""
+    return check_seed_count(seeds if seeds is not None else quick_default if quick else default)
+
+
+def prepare_directory(out, figures: Sequence[str] = ()) -> Path:
     """Create ``out`` and ``out/seeds`` (with parents) and check that files can be written
-    there, before any work: a :class:`ReproduceError` names the path and the reason if not."""
+    there — the summary, the per-seed results and each of ``figures`` (file names) — before
+    any work: a :class:`ReproduceError` names the path and the reason if not."""
     directory = Path(out)
     try:
         (directory / SEEDS_DIRECTORY).mkdir(parents=True, exist_ok=True)
@@ -101,6 +132,8 @@ def prepare_directory(out) -> Path:
                              "give --out a writable directory (nothing was run)") from None
     output.claim(directory / SUMMARY_FILE, "the summary")
     output.claim(directory / SEEDS_DIRECTORY / "seed.json", "the per-seed results")
+    for name in figures:
+        output.claim(directory / name, "a figure")
     return directory
 
 
@@ -140,6 +173,43 @@ class SeedStore:
                     "result": result}
         text = json.dumps(document, indent=1, allow_nan=True)
         write_file(self.path(case, seed), text, "a per-seed result", quiet=True)  # a line per seed would bury the table
+
+
+def run_seeds(store: SeedStore, cases: Sequence[str], seeds: int, compute: Callable, *, label: str,
+              progress: bool = True, parts: Sequence[str] | None = None) -> tuple[dict, int, int]:
+    """Every (case, seed 0..seeds−1) result, read back from ``store`` or computed now and saved
+    at once, under a :class:`~verify._progress.Progress` bar of ``label`` (on stderr unless
+    ``progress`` is False); ``(results, reused, computed)`` with ``results[case]`` the list over
+    seeds and the counts of (case, seed) pairs read back and computed.
+
+    Without ``parts``, ``compute(case, seed)`` gives the result stored as ``case``.  With
+    ``parts`` each part of a (case, seed) is its own file ``CASE-PART``: ``compute(case, seed,
+    missing)`` gives ``{part: result}`` for the parts not stored yet, and ``results[case]``
+    holds ``{part: result}`` per seed."""
+    keys = [None] if parts is None else list(parts)
+
+    def name(case, part):
+        return case if part is None else f"{case}-{part}"
+
+    results = {case: [] for case in cases}
+    reused = computed = 0
+    with Progress(len(cases) * seeds, label, enabled=progress) as bar:
+        for case in cases:
+            for seed in range(seeds):
+                stored = {part: store.load(name(case, part), seed) for part in keys}
+                missing = [part for part in keys if stored[part] is None]
+                if missing:
+                    fresh = {None: compute(case, seed)} if parts is None else compute(case, seed, missing)
+                    for part, result in fresh.items():
+                        store.save(name(case, part), seed, result)
+                        stored[part] = result
+                    computed += 1
+                    bar.advance(f"{case} seed {seed}")
+                else:
+                    reused += 1
+                    bar.skip(1, f"{case} seed {seed} (reused)")
+                results[case].append(stored[None] if parts is None else stored)
+    return results, reused, computed
 
 
 # ---------------------------------------------------------------------- statistics over seeds

@@ -31,7 +31,7 @@ This module only composes: every quantity comes from ``gatejac.numeric``; the fi
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,12 +40,10 @@ import gatejac
 from gatejac import numeric
 from gatejac.symbolic import CONVENTIONS, cells
 
-from . import _cli_output as output
 from . import _figures as figures
-from ._progress import Progress
-from ._reproduce import (DEFAULT_ROOT, ReproduceError, Reproduction, SeedStore, aligned_table, check_choice,
-                         check_seed_count, iqr_outliers, prepare_directory, quartiles, random_stream, write_file,
-                         write_summary)
+from ._reproduce import (DEFAULT_ROOT, ReproduceError, Reproduction, ReproductionSettings, SeedStore, aligned_table,
+                         check_choice, iqr_outliers, prepare_directory, quartiles, random_stream, run_seeds,
+                         seed_count, write_file, write_summary)
 
 NAME = "expansion"
 DEFAULT_OUT = DEFAULT_ROOT / NAME
@@ -60,8 +58,11 @@ CONVENTION_CHOICES = (*CONVENTIONS, "both")
 
 
 @dataclass(frozen=True)
-class ExpansionSettings:
+class ExpansionSettings(ReproductionSettings):
     """The paper's appendix settings (see the module docstring)."""
+
+    fixed = {"batch": 1, "bias": False, "initial_state": 0.0, "weights": "normal"}
+    results_format = RESULTS_FORMAT
 
     steps: int = 100
     state_size: int = 64
@@ -77,10 +78,6 @@ class ExpansionSettings:
     def __post_init__(self):
         if self.epsilons[-1] != 1.0:  # E_trunc(1) and F(1) are read at the last grid point
             raise ReproduceError(f"epsilons={self.epsilons!r} must end at 1.0 (the true model, ε = 1)")
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "batch": 1, "bias": False, "initial_state": 0.0, "weights": "normal",
-                "results_format": RESULTS_FORMAT}
 
 
 PAPER = ExpansionSettings()
@@ -167,30 +164,12 @@ def reproduce_expansion(out=DEFAULT_OUT, *, seeds: int | None = None, convention
     draws a progress bar on stderr.  Returns the :class:`~verify.Reproduction` (summary,
     files, the printed table)."""
     began = time.perf_counter()
-    seeds = check_seed_count(seeds if seeds is not None else QUICK_SEEDS if quick else DEFAULT_SEEDS)
+    seeds = seed_count(seeds, quick, DEFAULT_SEEDS, QUICK_SEEDS)
     conventions = CONVENTIONS if check_choice("convention", convention, CONVENTION_CHOICES) == "both" else (convention,)
-    directory = prepare_directory(out)
-    for name in _FIGURES:
-        output.claim(directory / name, "a figure")
-    store = SeedStore(directory, PAPER.to_dict())
-    per_seed = {gate: {c: [] for c in conventions} for gate in PAPER.gates}
-    reused = computed = 0
-    with Progress(len(PAPER.gates) * seeds, f"reproduce {NAME}", enabled=progress) as bar:
-        for gate in PAPER.gates:
-            for seed in range(seeds):
-                stored = {c: store.load(f"{gate}-{c}", seed) for c in conventions}
-                missing = [c for c in conventions if stored[c] is None]
-                if missing:
-                    for c, result in seed_results(gate, seed, missing).items():
-                        store.save(f"{gate}-{c}", seed, result)
-                        stored[c] = result
-                    computed += 1
-                    bar.advance(f"{gate} seed {seed}")
-                else:
-                    reused += 1
-                    bar.skip(1, f"{gate} seed {seed} (reused)")
-                for c in conventions:
-                    per_seed[gate][c].append(stored[c])
+    directory = prepare_directory(out, _FIGURES)
+    results, reused, computed = run_seeds(SeedStore(directory, PAPER.to_dict()), PAPER.gates, seeds, seed_results,
+                                          label=f"reproduce {NAME}", progress=progress, parts=conventions)
+    per_seed = {gate: {c: [stored[c] for stored in results[gate]] for c in conventions} for gate in PAPER.gates}
     statistics = {gate: {c: summarise(per_seed[gate][c]) for c in conventions} for gate in PAPER.gates}
     summary = {
         "tool": f"gatejac reproduce {NAME}",

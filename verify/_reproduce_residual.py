@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import functools
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -57,12 +57,10 @@ import gatejac
 from gatejac import numeric
 from gatejac.symbolic import cells
 
-from . import _cli_output as output
 from . import _figures_dynamics as figures
 from ._figures import png
-from ._progress import Progress
-from ._reproduce import (DEFAULT_ROOT, Reproduction, SeedStore, aligned_table, check_seed_count, prepare_directory,
-                         quartiles, random_stream, write_file, write_summary)
+from ._reproduce import (DEFAULT_ROOT, Reproduction, ReproductionSettings, SeedStore, aligned_table, prepare_directory,
+                         quartiles, random_stream, run_seeds, seed_count, write_file, write_summary)
 from ._reproduce_dynamics import run_grid
 
 NAME = "residual-lyapunov"
@@ -86,8 +84,11 @@ def _cell():
 
 
 @dataclass(frozen=True)
-class ResidualSettings:
+class ResidualSettings(ReproductionSettings):
     """The settings of the reproduction (module docstring)."""
+
+    fixed = {"input_size": 1, "inputs": "x_t ~ N(0, 1)", "weights": "gaussian (variance 1/fan-in)", "dtype": "float64"}
+    results_format = RESULTS_FORMAT
 
     units: int = 20
     steps: int = 4000
@@ -99,16 +100,6 @@ class ResidualSettings:
     shown_gamma: float = 0.01
     critical_moduli: tuple[float, ...] = (0.9, 0.95, 1.0, 1.05, 1.1)
     critical_gammas: tuple[float, ...] = (0.0025, 0.005, 0.01)
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "input_size": 1, "inputs": "x_t ~ N(0, 1)", "weights": "gaussian (variance 1/fan-in)",
-                "dtype": "float64", "results_format": RESULTS_FORMAT}
-
-    @classmethod
-    def from_mapping(cls, mapping) -> ResidualSettings:
-        """The settings stored in a sweep point's settings (lists back to tuples)."""
-        return cls(**{f.name: tuple(mapping[f.name]) if isinstance(mapping[f.name], list) else mapping[f.name]
-                      for f in fields(cls)})
 
 
 DEFAULT = ResidualSettings()
@@ -245,26 +236,11 @@ def reproduce_residual(out=DEFAULT_OUT, *, seeds: int | None = None, quick: bool
     settings).  ``seeds`` defaults to 10 (2 with ``quick=True``, which also halves T)."""
     began = time.perf_counter()
     settings = QUICK if quick else DEFAULT
-    seeds = check_seed_count(seeds if seeds is not None else QUICK_SEEDS if quick else DEFAULT_SEEDS)
-    directory = prepare_directory(out)
-    for name in _FIGURES:
-        output.claim(directory / name, "a figure")
-    store = SeedStore(directory, settings.to_dict())
-    per_seed = {kind: [] for kind in KINDS}
-    reused = computed = 0
-    with Progress(len(KINDS) * seeds, f"reproduce {NAME} spectra", enabled=progress) as bar:
-        for kind in KINDS:
-            for seed in range(seeds):
-                stored = store.load(kind, seed)
-                if stored is None:
-                    stored = seed_result(kind, seed, settings)
-                    store.save(kind, seed, stored)
-                    computed += 1
-                    bar.advance(f"{kind} seed {seed}")
-                else:
-                    reused += 1
-                    bar.skip(1, f"{kind} seed {seed} (reused)")
-                per_seed[kind].append(stored)
+    seeds = seed_count(seeds, quick, DEFAULT_SEEDS, QUICK_SEEDS)
+    directory = prepare_directory(out, _FIGURES)
+    per_seed, reused, computed = run_seeds(SeedStore(directory, settings.to_dict()), KINDS, seeds,
+                                           lambda kind, seed: seed_result(kind, seed, settings),
+                                           label=f"reproduce {NAME} spectra", progress=progress)
     fixed = settings.to_dict()
     deviations = run_grid(directory, spectrum_deviation, {"residual_kind": KINDS, "gamma": settings.gammas}, seeds,
                           fixed, progress=progress)

@@ -48,7 +48,7 @@ a shared two-core machine, most of it the LSTM's 2N×2N eigen-decompositions.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -57,12 +57,10 @@ import gatejac
 from gatejac import numeric
 from gatejac.symbolic import cells
 
-from . import _cli_output as output
 from . import _figures_dynamics as figures
 from ._figures import png
-from ._progress import Progress
-from ._reproduce import (DEFAULT_ROOT, Reproduction, SeedStore, aligned_table, check_seed_count, prepare_directory,
-                         quartiles, random_stream, write_file, write_summary)
+from ._reproduce import (DEFAULT_ROOT, Reproduction, ReproductionSettings, SeedStore, aligned_table, prepare_directory,
+                         quartiles, random_stream, run_seeds, seed_count, write_file, write_summary)
 from ._reproduce_dynamics import run_grid
 
 NAME = "slow-modes"
@@ -84,8 +82,11 @@ PARTS = ("disks", "heterogeneous", "fixed_points")
 
 
 @dataclass(frozen=True)
-class SlowModeSettings:
+class SlowModeSettings(ReproductionSettings):
     """The settings of the reproduction (module docstring)."""
+
+    fixed = {"weights": "gaussian N(0, 1/N), recurrent candidate weight times sigma", "input": 0.0, "dtype": "float64"}
+    results_format = RESULTS_FORMAT
 
     units: int = 400
     sigma: float = 1.5
@@ -106,10 +107,6 @@ class SlowModeSettings:
     phase_sigmas: tuple[float, ...] = tuple(np.round(np.linspace(0.25, 3.0, 12), 4).tolist())
     phase_biases: tuple[float, ...] = tuple(np.linspace(-3.0, 3.0, 13).tolist())
     threshold_margin: float = 0.1
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "weights": "gaussian N(0, 1/N), recurrent candidate weight times sigma",
-                "input": 0.0, "dtype": "float64", "results_format": RESULTS_FORMAT}
 
 
 DEFAULT = SlowModeSettings()
@@ -294,26 +291,13 @@ def reproduce_slow_modes(out=DEFAULT_OUT, *, seeds: int | None = None, quick: bo
     defaults to 6 (2 with ``quick=True``, which also halves N)."""
     began = time.perf_counter()
     settings = QUICK if quick else DEFAULT
-    seeds = check_seed_count(seeds if seeds is not None else QUICK_SEEDS if quick else DEFAULT_SEEDS)
-    directory = prepare_directory(out)
-    for name in _FIGURES:
-        output.claim(directory / name, "a figure")
-    store = SeedStore(directory, settings.to_dict())
-    per_part = {part: [] for part in PARTS}
-    reused = computed = 0
-    with Progress(len(PARTS) * seeds, f"reproduce {NAME} spectra", enabled=progress) as bar:
-        for part in PARTS:
-            for seed in range(seeds):
-                stored = store.load(part, seed)
-                if stored is None:
-                    stored = {"records": seed_result(part, seed, settings)}
-                    store.save(part, seed, stored)
-                    computed += 1
-                    bar.advance(f"{part} seed {seed}")
-                else:
-                    reused += 1
-                    bar.skip(1, f"{part} seed {seed} (reused)")
-                per_part[part].append([{**r, "seed": seed} for r in stored["records"]])
+    seeds = seed_count(seeds, quick, DEFAULT_SEEDS, QUICK_SEEDS)
+    directory = prepare_directory(out, _FIGURES)
+    results, reused, computed = run_seeds(SeedStore(directory, settings.to_dict()), PARTS, seeds,
+                                          lambda part, seed: {"records": seed_result(part, seed, settings)},
+                                          label=f"reproduce {NAME} spectra", progress=progress)
+    per_part = {part: [[{**r, "seed": seed} for r in stored["records"]] for seed, stored in enumerate(results[part])]
+                for part in PARTS}
     radii = run_grid(directory, "spectral_radius", {"gain_W_h": settings.phase_sigmas, "b_r": settings.phase_biases},
                      seeds, {"cell": "gru_chung", "n": settings.phase_units}, progress=progress)
     flat = {part: [r for records in per_part[part] for r in records] for part in PARTS}
