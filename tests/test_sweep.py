@@ -84,6 +84,15 @@ def _markers(directory: Path) -> dict:
     return counts
 
 
+def _done_so_far(out: Path) -> set:
+    """``_done`` while the sweep may still be creating its store (its arrays appear after the
+    directory does): nothing is stored until they exist."""
+    try:
+        return _done(out)
+    except (KeyError, FileNotFoundError):
+        return set()
+
+
 def _done(out: Path) -> set:
     """The points stored in ``out`` now, named as the markers name them."""
     group = zarr.open_group(str(out), mode="r")
@@ -170,7 +179,7 @@ def test_an_interrupted_sweep_resumes_computing_no_point_twice(scheduler, tmp_pa
                  "--set", f"markers={markers}", "--set", "pause=0.1", "--out", str(out), "--quiet"]
     process = subprocess.Popen([sys.executable, "-c", DRIVER, *arguments], cwd=tmp_path, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
-    while (not out.exists() or len(_done(out)) < 4) and time.monotonic() < deadline and process.poll() is None:
+    while len(_done_so_far(out)) < 4 and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)
     process.send_signal(signal.SIGINT)
     _, error = process.communicate(timeout=60)
@@ -248,3 +257,18 @@ def test_command_line_arguments():
     add_sweep(parser.add_subparsers())
     args = parser.parse_args(["sweep", "largest_exponent", "--grid", "lam=0.9,1.1", "--out", "x.zarr"])
     assert args.workers == 2 and args.threads_per_worker == 1 and args.scheduler is None and args.seeds == 1
+
+
+def test_a_missing_sweep_library_is_a_clear_error(monkeypatch, tmp_path):
+    """The sweep libraries are the optional ``sweeps`` extra: without one, ``sweep`` says which
+    and how to install them, before anything runs."""
+    import importlib.util
+
+    from gatejac.verify import SweepError, sweep
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr("gatejac.verify._sweep_errors.find_spec",
+                        lambda name, *a: None if name == "zarr" else real(name, *a))
+    with pytest.raises(SweepError, match=r"sweeps need zarr .*pip install 'gatejac\[sweeps\]'"):
+        sweep("spectral_radius", {"b_r": [0.0]}, settings={"cell": "gru_chung", "n": 4}, out=tmp_path / "s.zarr")
+    assert not (tmp_path / "s.zarr").exists()

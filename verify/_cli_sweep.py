@@ -56,8 +56,11 @@ def _sweep(args: argparse.Namespace) -> int:
     Settings: cell (a catalogue name), its options and sizes (n, m), scheme, gain,
     gain_<MATRIX> (a factor on one weight matrix: gain_W_h is σ_h), a parameter name with a
     number (a bias, a gate gain, gamma, lam; R=0.9 is 0.9·I), steps, burn_in, input_scale,
-    state_scale (see docs/sweeps.md)."""
+    state_scale (see docs/sweeps.md).  Needs the ``sweeps`` extra: pip install 'gatejac[sweeps]'."""
     from ._sweep import sweep
+    from ._sweep_errors import require_sweep_libraries
+
+    require_sweep_libraries()  # before a file quantity is loaded with cloudpickle
 
     quantity = _function(args.quantity) if is_file_target(args.quantity) else args.quantity
     dataset = sweep(quantity, dict(args.grid), args.seeds, settings=dict(args.settings), out=args.out,

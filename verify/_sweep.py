@@ -39,12 +39,11 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-import cloudpickle
 import numpy as np
 
 from ._progress import Progress
 from ._sweep_cluster import connect, limit_threads
-from ._sweep_errors import SweepError
+from ._sweep_errors import SweepError, require_sweep_libraries
 from ._sweep_points import Point
 from ._sweep_quantities import quantity_of
 from ._sweep_store import SEED, coordinates, open_dataset, prepare, read_chunk, write_chunk
@@ -105,6 +104,8 @@ def run_batch(job: Job, chunks: list, threads: int = 1) -> list:
     thread pool), each chunk written as soon as its points are computed; ``[(index,
     seconds)]``, seconds None for a point already stored (by an earlier attempt of this task)."""
     limit_threads(threads)
+    import cloudpickle
+
     name, quantity = quantity_of(job.quantity if isinstance(job.quantity, str) else cloudpickle.loads(job.quantity))
     results = []
     for chunk in chunks:
@@ -136,6 +137,9 @@ def sweep(quantity, grid, seeds=1, *, settings=None, out, scheduler: str | None 
           threads_per_worker: int = 1, seeds_per_chunk: int = 1, progress: bool = True):
     """Evaluate ``quantity`` at every point of ``grid`` × ``seeds`` (see the module docstring)
     and return the xarray Dataset stored at ``out``."""
+    require_sweep_libraries()
+    import cloudpickle
+
     name, evaluated = quantity_of(quantity)
     settings, grid = dict(settings or {}), dict(grid)
     _check_arguments(settings, grid, workers, threads_per_worker, seeds_per_chunk)
