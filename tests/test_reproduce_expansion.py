@@ -11,11 +11,11 @@ import json
 
 import numpy as np
 import pytest
+from reproduce_runs import assert_wrote_every_file, quick_run, run_cli
 
 import gatejac
 from gatejac import verify
 from gatejac.verify import _figures, _reproduce_expansion
-from gatejac.verify._cli import main
 from gatejac.verify._progress import Progress
 from gatejac.verify._reproduce import SeedStore, iqr_outliers, quartiles, random_stream
 from gatejac.verify._reproduce_expansion import PAPER, QUICK_SEEDS, sinusoidal_inputs, summarise
@@ -25,24 +25,12 @@ CONVENTIONS = ("exact", "author")
 FIGURES = ("truncation_error.png", "normalised_remainder.png", "gate_norms.png", "ratio_histogram.png")
 
 
-def run_cli(*argv) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
-
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
     """One ``gatejac reproduce expansion --quick`` run: (exit code, stdout, stderr, directory,
     the figure objects it rendered by file order)."""
-    directory = tmp_path_factory.mktemp("expansion")
-    drawn = []
-    render = _figures.png
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_figures, "png", lambda figure: drawn.append(figure) or render(figure))
-        code, out, err = run_cli("reproduce", "expansion", "--quick", "--out", str(directory))
-    return code, out, err, directory, dict(zip(FIGURES, drawn))
+    return quick_run(tmp_path_factory.mktemp("expansion"), _figures, "expansion", FIGURES)
 
 
 @pytest.fixture(scope="module")
@@ -52,11 +40,8 @@ def summary(quick):
 
 # ---------------------------------------------------------------------- the command
 def test_quick_run_exits_0_prints_the_table_and_writes_every_file(quick):
-    code, out, err, directory, _ = quick
-    assert code == 0, err
-    for name in ("summary.json", *FIGURES):
-        assert (directory / name).stat().st_size > 0
-        assert f"wrote {directory / name}" in out
+    assert_wrote_every_file(quick, FIGURES)
+    _, out, err, directory, _ = quick
     assert sorted(p.name for p in (directory / "seeds").iterdir()) == sorted(
         f"{gate}-{convention}-seed{seed:02d}.json" for gate in GATES for convention in CONVENTIONS
         for seed in range(QUICK_SEEDS))

@@ -5,38 +5,24 @@ input."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 
 import numpy as np
 import pytest
+from reproduce_runs import assert_wrote_every_file, quick_run
 
 import gatejac
 from gatejac import numeric, verify
 from gatejac.verify import _reproduce_residual as residual
-from gatejac.verify._cli import main
 from gatejac.verify._sweep_points import Point
 
 FIGURES = ("exponents_vs_residual.png", "deviation_vs_gamma.png", "criticality.png")
 
 
-def run_cli(*argv) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
-
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("residual")
-    drawn = []
-    render = residual.png
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(residual, "png", lambda figure: drawn.append(figure) or render(figure))
-        code, out, err = run_cli("reproduce", "residual-lyapunov", "--quick", "--out", str(directory))
-    return code, out, err, directory, dict(zip(FIGURES, drawn))
+    return quick_run(tmp_path_factory.mktemp("residual"), residual, "residual-lyapunov", FIGURES)
 
 
 @pytest.fixture(scope="module")
@@ -46,11 +32,8 @@ def summary(quick):
 
 # ---------------------------------------------------------------------- the command
 def test_quick_run_exits_0_prints_the_tables_and_writes_every_file(quick):
-    code, out, err, directory, _ = quick
-    assert code == 0, err
-    for name in ("summary.json", *FIGURES):
-        assert (directory / name).stat().st_size > 0
-        assert f"wrote {directory / name}" in out
+    assert_wrote_every_file(quick, FIGURES)
+    _, out, err, directory, _ = quick
     assert sorted(p.name for p in (directory / "seeds").iterdir()) == sorted(
         f"{kind}-seed{seed:02d}.json" for kind in residual.KINDS for seed in range(residual.QUICK_SEEDS))
     assert {p.name.split("-")[0] for p in (directory / "sweeps").iterdir()} == {

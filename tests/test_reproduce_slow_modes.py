@@ -5,40 +5,26 @@ summary shown to catch a deliberately broken input."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 
 import numpy as np
 import pytest
+from reproduce_runs import assert_wrote_every_file, quick_run, run_cli
 
 import gatejac
 from gatejac import verify
 from gatejac.verify import _reproduce_slow_modes as slow
-from gatejac.verify._cli import main
 
 FIGURES = ("spectra_zero_fixed_point.png", "spectra_heterogeneous.png", "spectra_fixed_points.png", "slow_modes.png",
            "phase_diagram.png")
 
-
-def run_cli(*argv) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
     """One ``gatejac reproduce slow-modes --quick`` run: (exit code, stdout, stderr, directory,
     the figure objects by file name)."""
-    directory = tmp_path_factory.mktemp("slow-modes")
-    drawn = []
-    render = slow.png
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(slow, "png", lambda figure: drawn.append(figure) or render(figure))
-        code, out, err = run_cli("reproduce", "slow-modes", "--quick", "--out", str(directory))
-    return code, out, err, directory, dict(zip(FIGURES, drawn))
+    return quick_run(tmp_path_factory.mktemp("slow-modes"), slow, "slow-modes", FIGURES)
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +34,8 @@ def summary(quick):
 
 # ---------------------------------------------------------------------- the command
 def test_quick_run_exits_0_prints_the_tables_and_writes_every_file(quick):
-    code, out, err, directory, _ = quick
-    assert code == 0, err
-    for name in ("summary.json", *FIGURES):
-        assert (directory / name).stat().st_size > 0
-        assert f"wrote {directory / name}" in out
+    assert_wrote_every_file(quick, FIGURES)
+    _, out, err, directory, _ = quick
     assert sorted(p.name for p in (directory / "seeds").iterdir()) == sorted(
         f"{part}-seed{seed:02d}.json" for part in slow.PARTS for seed in range(slow.QUICK_SEEDS))
     assert len(list((directory / "sweeps").glob("spectral_radius-*.zarr"))) == 1
