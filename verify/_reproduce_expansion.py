@@ -263,7 +263,8 @@ def _write_figures(directory: Path, per_seed: dict, statistics: dict, seeds: int
     kept_text = f"{min(counts)}" if min(counts) == max(counts) else f"{min(counts)}–{max(counts)}"
     note = (f"T = {PAPER.steps} steps, N = {PAPER.state_size}, M = {PAPER.input_size}, "
             f"weights N(0, {PAPER.weight_std}²), "
-            f"no biases, float64; {kept_text} of {seeds} seeds kept per curve (1.5·IQR rule on E_trunc(1))")
+            f"no biases, float64; {kept_text} of {seeds} seeds kept per curve (1.5·IQR rule on "
+            r"$E_{\mathrm{trunc}}(1)$)")
     drawn = {
         "truncation_error.png": figures.truncation_figure(PAPER.epsilons, kept("truncation_error"), note=note),
         "normalised_remainder.png": figures.c2_figure(PAPER.epsilons, kept("normalised_remainder"),
