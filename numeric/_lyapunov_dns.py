@@ -19,7 +19,7 @@ and O(ε/δ_0) (round-off in s'_t − s_t), balanced by the default δ_0 = √ε
 from __future__ import annotations
 
 from ._arrays import arrays
-from ._errors import ArgumentError, check_integer
+from ._errors import ArgumentError, check_integer, is_real
 
 
 def lyapunov_dns(trajectory, *, separation: float | None = None, every: int = 1, burn_in: int = 0, direction=None):
@@ -39,7 +39,7 @@ def lyapunov_dns(trajectory, *, separation: float | None = None, every: int = 1,
     like = next(iter(reference.values()))
     if separation is None:
         separation = xp.eps(like) ** 0.5
-    if isinstance(separation, bool) or not isinstance(separation, (int, float)) or not 0 < separation < 1:
+    if not is_real(separation) or not 0 < separation < 1:
         raise ArgumentError(f"separation={separation!r} must be a number in (0, 1), e.g. 1e-8 in float64")
     vector = trajectory.starting_frame(1)[..., 0] if direction is None else _unit(trajectory, direction)
     perturbed = _add(trajectory, reference, vector, separation)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._arrays import to_numpy
-from ._errors import ArgumentError, check_integer
+from ._errors import ArgumentError, check_integer, is_real
 
 
 def first_order_exponents(trajectory, burn_in: int = 0):
@@ -70,7 +70,7 @@ def criticality(largest, margin: float):
     fade), ``"supercritical"`` where LE_max > margin (they grow), ``"critical"`` in between —
     the edge of chaos of Dubinin & Effenberger 2024.  ``margin`` ≥ 0 is the band of exponents
     that count as zero, e.g. :func:`coupling_band` for a weakly coupled residual network."""
-    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not margin >= 0:
+    if not is_real(margin) or not margin >= 0:
         raise ArgumentError(f"margin={margin!r} must be a number ≥ 0 (the band of exponents that count as zero)")
     largest = to_numpy(largest)
     return np.where(largest < -margin, "subcritical", np.where(largest > margin, "supercritical", "critical"))

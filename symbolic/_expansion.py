@@ -209,8 +209,10 @@ class RemainderBound(Printable):
 
     @staticmethod
     def value(a, b, eps, length):
-        """``(a + εb)^ℓ − a^ℓ − ℓ ε b a^{ℓ−1}`` for numbers (or SymPy values) ``a, b, ε`` and
-        ``ℓ`` factors."""
+        """``(a + εb)^ℓ − a^ℓ − ℓ ε b a^{ℓ−1}`` for SymPy values (or exact numbers) ``a, b, ε``
+        and ``ℓ`` factors.  In floating point the three terms cancel at small ε (a = b = 1,
+        ℓ = 10, ε = 1e-9 gives 8e-16 for 4.5e-17): use ``gatejac.numeric.remainder_bound``,
+        which sums the binomial tail instead."""
         return (a + eps * b) ** length - a ** length - length * eps * b * a ** (length - 1)
 
     @staticmethod

@@ -70,9 +70,9 @@ def _terms_and_shape(cell: Cell, matrix: MatrixExpr):
     if len({shape for _, shape in shapes}) > 1:
         listed = ", ".join(f"{cell.text(base)} is {rows}×{cols}" for base, (rows, cols) in shapes)
         raise ShapeError(f"matrix expression {cell.text(matrix)}: its terms have different shapes ({listed})")
-    if not shapes:
-        raise SpecError(f"matrix expression {cell.text(matrix)} is zero; drop the product, it adds nothing")
     terms = tuple(MatrixTerm(coeff, name, transposed) for (name, transposed), coeff in combination.items() if coeff != 0)
+    if not terms:  # no term at all, or terms whose coefficients cancel
+        raise SpecError(f"matrix expression {cell.text(matrix)} is zero; drop the product, it adds nothing")
     return terms, shapes[0][1]
 
 

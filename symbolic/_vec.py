@@ -112,7 +112,9 @@ class Vec:
         """torch functions and tensors raise a :class:`NotElementwiseError` (see ``__array_ufunc__``)."""
         name = getattr(func, "__name__", str(func)).strip("_")
         values = [*args, *(kwargs or {}).values()]
-        vec = next(a for a in values if isinstance(a, Vec))
+        vec = next((a for a in values if isinstance(a, Vec)), None)
+        if vec is None:  # the cell expression sits inside a list or tuple, e.g. torch.cat([h, h])
+            vec = next(a for v in values if isinstance(v, (list, tuple)) for a in v if isinstance(a, Vec))
         tensors = [a for a in values if is_array(a)]
         if tensors:
             raise _array_error(vec, tensors[0], "@" if "matmul" in name else f"torch.{name}")

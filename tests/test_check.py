@@ -267,3 +267,19 @@ def test_an_input_jacobian_is_unknown_for_a_cell_without_inputs():
     known = r"Known jacobians: jvp, parameter:W, state, vjp"
     with pytest.raises(UnknownNameError, match=rf"unknown jacobian 'input'.*{known}"):
         check(cell, jacobians=("input",))
+
+
+def test_the_shell_line_of_a_float32_check_runs_as_written(tmp_path):
+    """A float32 check runs no float64 oracle: its shell line must say so (``--oracles ''``),
+    not end in a bare ``--oracles`` that the command line rejects."""
+    import shlex
+    import subprocess
+    import sys
+
+    report = check("elman", dtype="float32", oracles=(), points=1)
+    (line,) = [l for l in report.reproduce.splitlines() if l.strip().startswith("shell:")]
+    argv = shlex.split(line.split("shell:", 1)[1])[1:]  # drop the program name
+    result = subprocess.run([sys.executable, "-m", "gatejac", *argv, "--json", str(tmp_path / "r.json"),
+                             "--latex", str(tmp_path / "d.tex")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "all 7 checks passed" in result.stdout

@@ -221,3 +221,18 @@ def test_messages_of_a_derived_cell_never_name_internal_nodes():
     with pytest.raises(GatejacError) as raised:
         cell.update("h", cell.piece("g").symbol)
     assert not INTERNAL.search(str(raised.value))
+
+
+def test_a_matrix_whose_terms_cancel_is_a_clear_error():
+    cell = Cell("cancel")
+    h = cell.state("h", "n")
+    W, a = cell.parameter("W", ("n", "n")), cell.parameter("a")
+    with pytest.raises(SpecError, match=r"is zero; drop the product"):
+        (a * (W + W.T) - a * W - a * W.T) @ h
+
+
+def test_a_torch_function_on_a_list_of_cell_expressions_raises_a_gatejac_error():
+    torch = pytest.importorskip("torch")
+    _, h = _vector()
+    with pytest.raises(NotElementwiseError, match=r"torch\.cat was called on the cell expression h"):
+        torch.cat([h, h])

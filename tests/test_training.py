@@ -200,3 +200,10 @@ def test_bad_options_are_named(kwargs, message, tmp_path):
 def test_task_must_be_a_task():
     with pytest.raises(GatejacError, match="Task"):
         train(_net(), "adding", steps=2, progress=False)
+
+
+def test_checkpoints_of_mixed_types_are_a_clear_error(tmp_path):
+    """A checkpoint that is not an iteration is named before the list is sorted (sorting
+    ``[1, "a"]`` would raise a bare TypeError)."""
+    with pytest.raises(GatejacError, match=r"checkpoints \['a'\] are not iterations"):
+        train(_net(), _task(), steps=3, checkpoints=[1, "a"], directory=tmp_path, progress=False)

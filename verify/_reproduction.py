@@ -11,6 +11,8 @@ as such.
 
 from __future__ import annotations
 
+import shlex
+
 from gatejac.symbolic import Cell, cells
 
 
@@ -32,7 +34,8 @@ def _shell_flags(options: dict) -> str:
     """The ``gatejac verify`` flags of ``verify.check`` options."""
     flags = [f"--backend {options['backend']}", f"--dtype {options['dtype']}"]
     flags.append("--sizes " + ",".join(f"{k}={v}" for k, v in options["sizes"].items()))
-    flags += [f"--seed {options['seed']}", f"--points {options['points']}", "--oracles " + ",".join(options["oracles"])]
+    oracles = shlex.quote(",".join(options["oracles"]))  # '' for a float32 check: no oracle, not the default ones
+    flags += [f"--seed {options['seed']}", f"--points {options['points']}", f"--oracles {oracles}"]
     return " ".join(flags)
 
 

@@ -50,7 +50,7 @@ class Quantity:
 
 def _eigenvalues_at_zero(point):
     states, inputs = point.zero_state()
-    return np.linalg.eigvals(point.compiled.state_jacobian(states, inputs, point.params))
+    return numeric.jacobian_eigenvalues(point.compiled, states, inputs, point.params)
 
 
 def spectral_radius(point) -> float:
@@ -60,16 +60,14 @@ def spectral_radius(point) -> float:
 
 def slow_mode_fraction(point) -> float:
     """The fraction of the eigenvalues of J at the zero state within ``slow_radius`` of 1."""
-    radius = float(point.settings.get("slow_radius", 0.05))
-    return float(np.mean(np.abs(_eigenvalues_at_zero(point) - 1) < radius))
+    return float(numeric.fraction_near(_eigenvalues_at_zero(point), 1.0, float(point.settings.get("slow_radius", 0.05))))
 
 
 def trajectory_radius(point) -> float:
     """The mean over t > burn_in of max |λ(J_t)| along the trajectory."""
     trajectory = point.trajectory
-    burn_in = int(point.get("burn_in"))
-    radii = [np.max(np.abs(np.linalg.eigvals(trajectory.step_jacobian(t)))) for t in range(burn_in + 1, trajectory.steps + 1)]
-    return float(np.mean(radii))
+    steps = range(int(point.get("burn_in")) + 1, trajectory.steps + 1)
+    return float(np.mean(np.max(np.abs(numeric.trajectory_eigenvalues(trajectory, steps)), axis=-1)))
 
 
 def largest_exponent(point) -> float:

@@ -127,10 +127,10 @@ def _checked(steps, optimizer, lr, checkpoints, probe, directory, seed, task) ->
         raise ReproduceError(f"probe={probe!r}; use 'before' (the state before the update at a checkpoint, "
                              "as S1) or 'after' (after it, as S2)")
     last = steps if probe == "before" else steps - 1
-    checkpoints = sorted(set(checkpoints))
-    wrong = [c for c in checkpoints if not isinstance(c, int) or isinstance(c, bool) or not 0 <= c <= last]
+    wrong = [c for c in dict.fromkeys(checkpoints) if not isinstance(c, int) or isinstance(c, bool) or not 0 <= c <= last]
     if wrong:
         raise ReproduceError(f"checkpoints {wrong} are not iterations in 0..{last} (steps={steps}, probe={probe!r})")
+    checkpoints = sorted(set(checkpoints))
     if checkpoints and directory is None:
         raise ReproduceError("checkpoints are saved to disk: pass directory=... (a new or the run's own directory)")
     return tuple(checkpoints)
