@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TOOLS = ["bash", "cat", "sha256sum", "cut", "rm", "flock", "dirname", "touch", "chmod"]
+TOOLS = ["bash", "cat", "sha256sum", "cut", "rm", "flock", "dirname", "touch", "chmod", "sleep"]
 """What the script needs from the system; the scratch PATH has these and the stubs only."""
 
 
@@ -122,3 +122,17 @@ def test_a_re_run_on_this_installed_checkout_takes_well_under_a_second():
     seconds = time.perf_counter() - start
     assert result.returncode == 0 and result.stderr == "", result.stderr
     assert seconds < 1.0
+
+
+def test_two_set_ups_started_together_install_once(checkout):
+    """The whole set-up of a checkout is one at a time: a second set-up waits for the first and
+    then finds the install current (without the lock both would install into one .venv)."""
+    _stub(checkout / ".venv" / "bin" / "pip",  # a slow install, so that the two overlap
+          f'echo "pip $*" >> {checkout / "calls.log"}; sleep 1; touch {checkout / ".venv/bin/gatejac"}; '
+          f'chmod +x {checkout / ".venv/bin/gatejac"}')
+    env = {"PATH": str(checkout / "bin"), "HOME": str(checkout)}
+    runs = [subprocess.Popen([shutil.which("bash"), ".ci/setup"], cwd=checkout, env=env, stderr=subprocess.PIPE)
+            for _ in range(2)]
+    assert [run.wait(timeout=60) for run in runs] == [0, 0]
+    calls = (checkout / "calls.log").read_text().splitlines()
+    assert sum(call.startswith("pip install") for call in calls) == 1, calls
