@@ -66,7 +66,7 @@ def _setup(checkout: Path, *arguments: str, script: str = "setup") -> tuple[subp
 def test_a_re_run_installs_nothing_until_pyproject_changes(checkout):
     first, calls = _setup(checkout)
     assert first.returncode == 0, first.stderr
-    assert "pip install --quiet -e .[sweeps]" in calls
+    assert "pip install --quiet -e .[sweeps,docs,browser]" in calls
     assert first.stderr == "setup: installing gatejac (editable) and its dependencies into .venv\n"
 
     again, calls = _setup(checkout)
@@ -75,7 +75,7 @@ def test_a_re_run_installs_nothing_until_pyproject_changes(checkout):
     with (checkout / "pyproject.toml").open("a") as handle:
         handle.write("\n# a new dependency would go here\n")
     changed, calls = _setup(checkout)
-    assert changed.returncode == 0 and "pip install --quiet -e .[sweeps]" in calls
+    assert changed.returncode == 0 and "pip install --quiet -e .[sweeps,docs,browser]" in calls
 
 
 def test_a_failed_install_is_retried_on_the_next_run(checkout):
@@ -84,7 +84,7 @@ def test_a_failed_install_is_retried_on_the_next_run(checkout):
     assert failed.returncode != 0
     _pip(checkout)
     retried, calls = _setup(checkout)
-    assert retried.returncode == 0 and "pip install --quiet -e .[sweeps]" in calls
+    assert retried.returncode == 0 and "pip install --quiet -e .[sweeps,docs,browser]" in calls
 
 
 def test_latex_is_installed_only_when_asked_and_waits_for_the_package_managers_lock(checkout):
