@@ -7,7 +7,8 @@
   and the verify layer's oracles compute with); :func:`arrays_of`, :func:`to_numpy`,
   :func:`convert`; :data:`BACKENDS`, :data:`DTYPES`.
 * :func:`initialise` — seeded parameters (schemes torch / gaussian / normal), :func:`fan_ins`;
-  :func:`from_torch` / :func:`to_torch` — ``torch.nn.RNNCell`` / ``GRUCell`` / ``LSTMCell`` interop;
+  :func:`from_torch` / :func:`to_torch` — ``torch.nn.RNNCell`` / ``GRUCell`` / ``LSTMCell`` interop (:func:`module_parameters`: which
+  cell parameters each module tensor stacks);
 * :func:`rollout` → :class:`Trajectory` — states along an input sequence, step Jacobians,
   transports Φ(t, k) = J_t ⋯ J_{k+1} (prefix/suffix sweeps, lag products), Jacobian actions,
   QR-stabilised Lyapunov exponents and log singular values;
@@ -57,7 +58,7 @@ from ._fixed_points import FixedPoints, FixedPointSearch, fixed_points
 from ._gradient_covariance import covariance_anisotropy, covariance_spectrum, gradient_directions, per_example_gradients
 from ._growth import graded_log_singular_values, qr_log_growth
 from ._init import SCHEMES, fan_ins, initialise
-from ._interop import from_torch, to_torch
+from ._interop import from_torch, module_parameters, to_torch
 from ._lyapunov import LyapunovSpectrum, log_det_rate, lyapunov_spectrum
 from ._lyapunov_dns import lyapunov_dns
 from ._lyapunov_residual import coupling_band, criticality, first_order_exponents
@@ -76,7 +77,7 @@ __all__ = [
     "BACKENDS", "CACHE_SIZE", "DTYPES", "SCHEMES", "ArgumentError", "CompileError", "CompiledCell", "Trajectory", "arrays",
     "arrays_of", "compile", "convert", "fan_ins", "from_torch", "graded_log_singular_values", "initialise",
     "lag_products", "prefix_products", "qr_log_growth", "random_values", "rollout", "shapes", "suffix_products",
-    "to_numpy", "to_torch",
+    "to_numpy", "to_torch", "module_parameters",
     "EPS_GRID", "GateRatios", "TruncationStudy", "WindowExpansion", "expand_window", "expansion_actions",
     "expansion_factors", "gate_ratios", "remainder_bound", "truncation_study", "window_products",
     "Disk", "FixedPointSearch", "FixedPoints", "LyapunovSpectrum", "Stability", "Support", "classify",
