@@ -46,6 +46,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time each name load
     from ._oracles import ORACLES
     from ._report import CheckResult, Report
     from ._reproduce import ReproduceError, Reproduction
+    from ._reproduce_anisotropy import reproduce_anisotropy
+    from ._reproduce_effective_lr import reproduce_effective_lr
     from ._reproduce_expansion import reproduce_expansion
     from ._reproduce_residual import reproduce_residual
     from ._reproduce_slow_modes import reproduce_slow_modes
@@ -106,6 +108,8 @@ _EXPORTS = {
     'mutations': ('._mutations', 'mutations'),
     'outer': ('._claimed_terms', 'outer'),
     'parse_jacobian': ('._jacobians', 'parse_jacobian'),
+    'reproduce_anisotropy': ('._reproduce_anisotropy', 'reproduce_anisotropy'),
+    'reproduce_effective_lr': ('._reproduce_effective_lr', 'reproduce_effective_lr'),
     'reproduce_expansion': ('._reproduce_expansion', 'reproduce_expansion'),
     'row': ('._claimed_terms', 'row'),
     'taylor_band': ('._tolerances', 'taylor_band'),

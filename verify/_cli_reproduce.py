@@ -4,6 +4,8 @@ and write a summary and figures.
     gatejac reproduce expansion [--out DIR] [--quick] [--seeds N] [--convention exact|author|both]
     gatejac reproduce slow-modes [--out DIR] [--quick] [--seeds N]
     gatejac reproduce residual-lyapunov [--out DIR] [--quick] [--seeds N]
+    gatejac reproduce effective-lr [--out DIR] [--quick] [--seeds N] [--convention exact|author|both]
+    gatejac reproduce anisotropy [--out DIR] [--quick] [--seeds N] [--convention exact|author|both]
 
 Each reproduction is a function of :mod:`verify` (``verify.reproduce_expansion``,
 ``reproduce_slow_modes``, ``reproduce_residual``) that returns
@@ -32,6 +34,8 @@ def add_reproduce(commands) -> None:
     _add_expansion(experiments)
     _add_slow_modes(experiments)
     _add_residual(experiments)
+    _add_effective_lr(experiments)
+    _add_anisotropy(experiments)
 
 
 def _add_expansion(experiments) -> None:
@@ -80,6 +84,19 @@ def _add_residual(experiments) -> None:
     _add_common(parser, _reproduce_residual)
 
 
+def _add_anisotropy(experiments) -> None:
+    from . import _reproduce_anisotropy
+
+    parser = subcommand(experiments, "anisotropy", run_anisotropy,
+                        "anisotropy of Jacobian products and per-example gradients: gated RNNs + SGD against a "
+                        "plain RNN + Adam on five tasks (Livi 2025, arXiv:2508.12121, Section VII-B, S2)")
+    _add_common(parser, _reproduce_anisotropy)
+    parser.add_argument("--convention", choices=_reproduce_anisotropy.CONVENTION_CHOICES, default="both",
+                        help="exact: a fresh batch per step and chain-order products of the Jacobians; author: the "
+                             "paper's public code (one batch for every step, reversed products of its factors); "
+                             "both side by side (default)")
+
+
 def _run(function, args: argparse.Namespace, kept: str | None = None, **options) -> int:
     """Call a reproduction with the common options and ``options``, print its table; on Ctrl-C
     say what is ``kept`` (by default: the finished seeds and sweep points in ``--out``) and how
@@ -93,6 +110,34 @@ def _run(function, args: argparse.Namespace, kept: str | None = None, **options)
     print()
     print(reproduction.to_text())
     return 0
+
+
+def _add_effective_lr(experiments) -> None:
+    from . import _reproduce_effective_lr as module
+
+    parser = subcommand(experiments, "effective-lr", run_effective_lr,
+                        "lag-dependent effective learning rates over training: leaky, scalar and multi-gate cells "
+                        "on the adding task (Livi 2025, arXiv:2508.12121, Section VII-A, S1)")
+    _add_common(parser, module)
+    parser.add_argument("--convention", choices=module.CONVENTION_CHOICES, default="both",
+                        help="exact: singular values of the chain-order Jacobian products; author: the paper's "
+                             "public code (5 power iterations, earlier steps on the left, gate term at h_j); both "
+                             "side by side (default)")
+
+
+def run_effective_lr(args: argparse.Namespace) -> int:
+    """The S1 experiment of Livi 2025 (arXiv:2508.12121, Section VII-A) at the paper's
+    settings — leaky (alpha = 0.8), scalar and multi-gate cells without biases, adding task,
+    T = 80, N = 64, SGD at 1e-2 for 800 steps, probed at iterations 0, 50, 200, 400, 600, 800
+    on 12 fixed sequences; 3 seeds by default (about 3 minutes each when the machine is quiet;
+    --seeds 20 is the paper's) — under the exact convention, the author's, or both.  Prints s
+    and R^2 per model and checkpoint and the exact-vs-author differences; writes summary.json,
+    the PNG figures, one JSON per model, convention and seed under DIR/seeds and the training
+    checkpoints under DIR/checkpoints (a re-run reuses both)."""
+    from ._reproduce_effective_lr import reproduce_effective_lr
+
+    return _run(reproduce_effective_lr, args, f"the finished seeds and training checkpoints are kept in {args.out}",
+                convention=args.convention)
 
 
 def run_slow_modes(args: argparse.Namespace) -> int:
@@ -116,6 +161,20 @@ def run_residual(args: argparse.Namespace) -> int:
     from ._reproduce_residual import reproduce_residual
 
     return _run(reproduce_residual, args)
+
+
+def run_anisotropy(args: argparse.Namespace) -> int:
+    """Experiment S2 of Livi 2025 (arXiv:2508.12121, Section VII-B) at the paper's settings:
+    plain RNN + Adam (1e-3), scalar gate + SGD and multi-gate + SGD (1e-2) on adding, ar2,
+    movingavg, delaysum and narma10 (T = 120, N = 64, M = 6, 1201 updates, checkpoints 0, 400,
+    800, 1200); at each checkpoint AI and CE of Jacobian products against the lag and of the
+    per-example gradient directions; writes summary.json, three PNG figures, one JSON per
+    case, convention and seed under DIR/seeds and the training checkpoints under DIR/training
+    (a re-run reuses them)."""
+    from ._reproduce_anisotropy import reproduce_anisotropy
+
+    return _run(reproduce_anisotropy, args, f"the finished seeds and training checkpoints are kept in {args.out}",
+                convention=args.convention)
 
 
 def run_expansion(args: argparse.Namespace) -> int:

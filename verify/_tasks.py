@@ -36,6 +36,10 @@ values a target reads):
 
 ``jitter`` > 0 adds jitter·N(0, 1) to the training inputs after the target is computed (the
 paper's S2 trains with 1e-6); the probe batch never gets it.
+
+``same_batch=True`` is the paper's public S2 code's choice (its batch generator is re-seeded
+with the same seed at every call): every training step gets the batch of step 0.  Off by
+default — the exact experiment draws a fresh batch per step.
 """
 
 from __future__ import annotations
@@ -195,6 +199,7 @@ class Task:
     probe_seed: int | None = None
     dtype: str = "float32"
     jitter: float = 0.0
+    same_batch: bool = False
 
     def __post_init__(self):
         if self.name not in _KINDS:
@@ -213,6 +218,8 @@ class Task:
             raise ReproduceError(f"Task {self.name!r}: jitter={self.jitter!r} must be a finite number >= 0")
         if not (isinstance(self.probe_seed, int) and not isinstance(self.probe_seed, bool) and self.probe_seed >= 0):
             raise ReproduceError(f"Task {self.name!r}: probe_seed={self.probe_seed!r} must be an integer >= 0")
+        if not isinstance(self.same_batch, bool):
+            raise ReproduceError(f"Task {self.name!r}: same_batch={self.same_batch!r} must be True or False")
 
     @property
     def outputs(self) -> int:
@@ -220,10 +227,11 @@ class Task:
         return 1
 
     def batch(self, step: int):
-        """The training batch of step ``step`` (≥ 0): ``(inputs (B, T, M), targets (B, 1))``."""
+        """The training batch of step ``step`` (≥ 0): ``(inputs (B, T, M), targets (B, 1))``;
+        with ``same_batch`` the batch of step 0 at every step."""
         if not isinstance(step, int) or isinstance(step, bool) or step < 0:
             raise ReproduceError(f"Task.batch(step={step!r}): step must be an integer >= 0")
-        rng = self._rng(self.seed, "train", step)
+        rng = self._rng(self.seed, "train", 0 if self.same_batch else step)
         inputs, targets = _KINDS[self.name].draw(rng, self.batch_size, self.length, self.channels)
         if self.jitter:
             inputs = inputs + self.jitter * rng.standard_normal(inputs.shape)
