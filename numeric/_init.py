@@ -67,6 +67,8 @@ from ._errors import ArgumentError, check_integer, is_real
 from ._values import shapes
 
 SCHEMES = ("gaussian", "normal", "torch")
+"""The values of ``scheme=`` of :func:`initialise` (the table of the module docstring; docs/theory.md:
+“Initialisation”)."""
 
 def initialise(cell: Cell | str, sizes: Mapping[str, int], *, scheme: str = "torch", gain: float = 1.0,
                seed: int = 0, backend: str = "numpy", dtype: str = "float64",

@@ -45,6 +45,8 @@ from ._expansion import check_convention, expansion_factors
 from ._trajectory import Trajectory
 
 NORMS = ("exact", "power5")
+"""The values of ``norm=``: the largest singular value (``"exact"``, the default) or the public
+code's five power iterations (``"power5"``, a lower bound); see the module docstring."""
 POWER_ITERATIONS = 5
 
 

@@ -51,6 +51,8 @@ from ._sensitivity import Sensitivities, check_trajectory, exp_of_log_values, se
 from ._trajectory import Trajectory
 
 PREDICTORS = ("auto", "write", "retention")
+"""The values of ``predictor=``: the write product Π (1 − λ_j), the retention product Π λ_j, or
+``"auto"`` (write for the paper's cells, retention otherwise); see the module docstring."""
 WRITE_CELLS = ("leaky", "leaky_dt", "scalar_gate", "multi_gate")
 """Catalogue cells whose ``predictor="auto"`` is the write product (the paper's predictors)."""
 GUARD = 1e-12

@@ -29,29 +29,39 @@ import sympy
 
 @dataclass(frozen=True)
 class Scale:
+    """Multiplication by the scalar expression ``value``."""
+
     value: sympy.Expr
 
 
 @dataclass(frozen=True)
 class Diag:
+    """``diag(value)``, a ``size`` × ``size`` diagonal matrix."""
+
     value: sympy.Expr
     size: sympy.Expr
 
 
 @dataclass(frozen=True)
 class Column:
+    """The column vector ``value`` (``size`` × 1; a scalar ``value`` broadcasts to ``value·𝟙``)."""
+
     value: sympy.Expr
     size: sympy.Expr
 
 
 @dataclass(frozen=True)
 class Row:
+    """The row vector ``valueᵀ`` (1 × ``size``)."""
+
     value: sympy.Expr
     size: sympy.Expr
 
 
 @dataclass(frozen=True)
 class Mat:
+    """A matrix expression of parameters, e.g. ``W`` or ``W - Wᵀ - γI``."""
+
     matrix: sympy.MatrixExpr
 
 
@@ -66,6 +76,7 @@ class Kron:
 
 
 Factor = Scale | Diag | Column | Row | Mat | Kron
+"""Any factor of a :class:`Term`'s product (the table of the module docstring)."""
 
 
 @dataclass(frozen=True)

@@ -127,3 +127,5 @@ class Named:
 
 
 Node = Leaf | MatVec | Dot | Named
+"""Any node of a cell's graph: a leaf (state, input, parameter), a matrix-vector product, a
+reduction ``wᵀv`` or a named intermediate."""

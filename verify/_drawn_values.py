@@ -55,10 +55,14 @@ from gatejac.symbolic import Cell, MatrixParameter, ShapeError, SpecError, sigmo
 
 from ._sizes import checked_sizes
 
-MIN_GAIN, MAX_GAIN = 0.5, 1.5
-"""Default range of the gain g of the weights, g/√fan_in · N(0, 1)."""
+MIN_GAIN = 0.5
+"""Default lower end of the gain g of the weights, g/√fan_in · N(0, 1)."""
+MAX_GAIN = 1.5
+"""Default upper end of the gain g of the weights, g/√fan_in · N(0, 1)."""
 STATE_BOUND = 1.0
+"""States are drawn entrywise in [−STATE_BOUND, STATE_BOUND]."""
 INPUT_BOUND = 1.0
+"""Inputs are drawn entrywise in [−INPUT_BOUND, INPUT_BOUND]."""
 BIAS_BOUND = 0.5
 SCALAR_RANGE = (0.2, 0.8)
 DEFAULT_FACTORS = (0.8, 1.0)

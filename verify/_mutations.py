@@ -54,6 +54,7 @@ from ._errors import CheckError
 from ._jacobians import jacobian_names, parse_jacobian
 
 KINDS = ("drop", "flip_sign", "transpose", "updated_state_in_gate")
+"""The kinds of mutation :func:`mutations` makes (the table of the module docstring)."""
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,7 @@ MP_STEP = "1e-20"
 """Relative central-difference step at ``MP_DIGITS`` digits (a string: exact in mpmath)."""
 
 ORACLES = ("ad", "fd", "taylor", "mp", "complex_step")
+"""The oracles ``verify.check`` can use (``oracles=``), as the module docstring describes them."""
 BATCH = (2,)
 """Samples per point: independent, so one call checks the batch dimension too."""
 

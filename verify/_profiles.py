@@ -29,6 +29,7 @@ from hypothesis import HealthCheck, settings
 from gatejac.symbolic import unknown_name
 
 PROFILES = ("gatejac-dev", "gatejac-ci", "gatejac-thorough")
+"""gatejac's Hypothesis settings profiles (the table of the module docstring)."""
 
 _COMMON = {"parent": settings.get_profile("default"), "deadline": None,
            "suppress_health_check": [HealthCheck.too_slow]}
