@@ -39,6 +39,9 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time each name load
     from ._claimed_terms import column, diag, eye_kron, identity, kron_eye, outer, row
     from ._claims import Claims, assert_claims, check_claims
     from ._claims_report import ClaimResult, ClaimsReport
+    from ._compare import compare
+    from ._compare_errors import CompareError
+    from ._compare_report import Comparison
     from ._errors import CheckError, ClaimsError, VerificationError
     from ._jacobians import JacobianName, jacobian_names, parse_jacobian
     from ._mutations import KINDS as MUTATION_KINDS
@@ -78,6 +81,9 @@ _EXPORTS = {
     'Claims': ('._claims', 'Claims'),
     'ClaimsError': ('._errors', 'ClaimsError'),
     'ClaimsReport': ('._claims_report', 'ClaimsReport'),
+    'compare': ('._compare', 'compare'),
+    'CompareError': ('._compare_errors', 'CompareError'),
+    'Comparison': ('._compare_report', 'Comparison'),
     'JacobianName': ('._jacobians', 'JacobianName'),
     'MUTATION_KINDS': ('._mutations', 'KINDS'),
     'Mutation': ('._mutations', 'Mutation'),
