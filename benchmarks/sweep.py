@@ -11,12 +11,14 @@ per thread pool (the workers' limit, applied here too), so the comparison is cor
 
 * one process: every point evaluated in a loop (kernels compiled beforehand), time t₁ — the
   smaller of a run before and a run after the cluster's (the machine's load drifts);
-* sweep: ``verify.sweep`` on a running LocalCluster (2 spawned workers × 1 thread, its start-up
-  reported separately, each worker's kernels compiled by a warm-up sweep), writing the zarr
-  store point by point, time t₂; the ratio t₂ / (t₁ / 2) is the one issue 12 bounds by 1.5;
-* the same sweep with ``seeds_per_chunk`` = all seeds (one stored chunk per grid point), time t₂';
-* per task: the same 1,000 points sent as 1,000 one-point tasks (what the sweep does before it
-  has timed a point), time t₃.
+* sweep: ``verify.sweep`` with its defaults on a running LocalCluster (2 spawned workers × 1
+  thread, its start-up reported separately, each worker's kernels compiled by a warm-up sweep),
+  chunks of the ten seeds of a grid point, tasks of about 0.25 s, time t₂; the ratio
+  t₂ / (t₁ / 2) is the one issue 12 bounds by 1.5;
+* the same sweep with ``seeds_per_chunk=1`` (every point its own chunk, written on its own:
+  the layout before chunks of many points), time t₂';
+* per task: the same 1,000 points sent as 1,000 one-point tasks of one-point chunks, time t₃:
+  (CPU of t₃ − CPU of t₂') / 1,000 is Dask's overhead per task.
 
 Wall times on a shared machine depend on what else runs, so each run also reports the CPU
 seconds it cost (workers + this process, which holds the client and the scheduler) against the
@@ -76,8 +78,9 @@ def one_point_tasks(client, grid: dict, seeds: int, settings: dict, out: Path) -
     from dask.distributed import wait
 
     coords = coordinates(grid, tuple(range(seeds)))
-    prepare(out, QUANTITY, "modulus", settings, coords, 1)
-    job = Job(QUANTITY, settings, coords, str(out), QUANTITY)
+    chunk = (1,) * len(coords)
+    prepare(out, QUANTITY, "modulus", settings, coords, chunk)
+    job = Job(QUANTITY, settings, coords, str(out), QUANTITY, chunk)
     start = time.perf_counter()
     futures = [client.submit(run_batch, job, [index], 1, pure=False)
                for index in itertools.product(*(range(len(v)) for v in coords.values()))]
@@ -107,8 +110,8 @@ def main() -> None:
         sweep(QUANTITY, {"b_r": [0.0, 1.0]}, 2, settings=settings, out=Path(scratch) / "warm.zarr",
               scheduler=cluster.scheduler_address, progress=False)  # each worker compiles its kernels
         results = {}
-        for label, block in (("sweep (adaptive batches, zarr per point)", 1),
-                             (f"sweep, all {args.seeds} seeds per chunk", args.seeds)):
+        for label, block in (("sweep (defaults: chunks of many points, tasks of ~0.25 s)", None),
+                             ("sweep, seeds_per_chunk=1 (a chunk per point)", 1)):
             out = Path(scratch) / f"sweep-{block}.zarr"
             results[label] = timed(client, lambda: sweep(QUANTITY, grid, args.seeds, settings=settings, out=out,
                                                          scheduler=cluster.scheduler_address, seeds_per_chunk=block,
@@ -129,6 +132,9 @@ def main() -> None:
     for label, (wall, cpu) in results.items():
         print(f"| {label} | {wall:.2f} | {wall / ideal:.2f}× | {cpu:.2f} | {cpu / single_cpu:.2f}× "
               f"| {1e3 * (cpu - single_cpu) / points:.1f} |")
+    per_task = results["one task per point"][1] - results["sweep, seeds_per_chunk=1 (a chunk per point)"][1]
+    print(f"\nDask's overhead per task (CPU, one-point tasks against batched ones, same chunks): "
+          f"{1e3 * per_task / points:.1f} ms")
 
 
 if __name__ == "__main__":

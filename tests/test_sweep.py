@@ -10,6 +10,7 @@ file per computation, written by the quantity itself.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import signal
 import subprocess
@@ -25,11 +26,13 @@ import xarray as xr
 import zarr
 
 from gatejac.verify._cli_sweep import add_sweep, axis, seeds
-from gatejac.verify._sweep import TASK_SECONDS, _batch_size, sweep
+from gatejac.verify import _sweep
+from gatejac.verify._sweep import TASK_SECONDS, Job, _batch_size, run_batch, sweep
 from gatejac.verify._sweep_cluster import connect
 from gatejac.verify._sweep_errors import SweepError
 from gatejac.verify._sweep_points import Point
 from gatejac.verify._sweep_quantities import QUANTITIES
+from gatejac.verify._sweep_store import CHUNK_POINTS, MIN_CHUNKS, chunk_shape, coordinates, prepare
 
 if __name__ in sys.modules:  # under pytest (gatejac sweep registers the files it loads itself)
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers need not import this file
@@ -39,9 +42,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # ------------------------------------------------------------------ quantities of the tests
 def _mark(point) -> None:
-    """One marker file per computation of a point: ``x=<x> seed=<seed> <uuid>``."""
+    """One marker file per computation of a point: ``x=<x> seed=<seed> <pid> <uuid>``."""
     directory = Path(point.settings["markers"])
-    (directory / f"x={point.settings['x']} seed={point.seed} {uuid.uuid4().hex}").touch()
+    (directory / f"x={point.settings['x']} seed={point.seed} {os.getpid()} {uuid.uuid4().hex}").touch()
 
 
 def counted(point) -> float:
@@ -52,9 +55,9 @@ def counted(point) -> float:
 
 
 def killer(point) -> float:
-    """As :func:`counted`, but the first computation of (x = 2, seed = 0) kills its own worker."""
+    """As :func:`counted`, but the first computation of (x = 2, seed = 2) kills its own worker."""
     flag = Path(point.settings["markers"]) / "killed"
-    if point.settings["x"] == 2 and point.seed == 0 and not flag.exists():
+    if point.settings["x"] == 2 and point.seed == 2 and not flag.exists():
         flag.write_text(str(os.getpid()))
         os.kill(os.getpid(), signal.SIGKILL)
     return counted(point)
@@ -76,11 +79,13 @@ def worker_report(point) -> float:
     return float(max([*pools, torch.get_num_threads(), int(os.environ["NUMBA_NUM_THREADS"])]))
 
 
-def _markers(directory: Path) -> dict:
+def _markers(directory: Path, pid: int | None = None) -> dict:
+    """How many times each point was computed (by process ``pid`` only, when given)."""
     counts: dict = {}
     for marker in directory.glob("x=*"):
-        key = marker.name.rsplit(" ", 1)[0]
-        counts[key] = counts.get(key, 0) + 1
+        key, process, _ = marker.name.rsplit(" ", 2)
+        if pid is None or int(process) == pid:
+            counts[key] = counts.get(key, 0) + 1
     return counts
 
 
@@ -146,14 +151,21 @@ def test_workers_are_spawned_processes_with_limited_thread_pools(scheduler, tmp_
 
 
 def test_a_worker_killed_mid_sweep_and_every_point_still_completes(scheduler, tmp_path):
+    """Chunks of three seeds; the worker dies at the last seed of x = 2, after computing the
+    first two: those two (and only those) are computed again, by the other worker, and every
+    point is stored with its value."""
     markers = tmp_path / "markers"
     markers.mkdir()
     dataset = sweep(killer, {"x": list(range(6))}, seeds=3, settings={"markers": str(markers)},
-                    out=tmp_path / "killed.zarr", scheduler=scheduler, progress=False)
-    assert (markers / "killed").exists()  # a worker process did die, by SIGKILL, during the sweep
+                    out=tmp_path / "killed.zarr", scheduler=scheduler, seeds_per_chunk=3, progress=False)
+    assert dataset["done"].encoding["chunks"] == (1, 3)
+    killed = int((markers / "killed").read_text())  # a worker process did die, by SIGKILL, during the sweep
     values = dataset["killer"].values
     assert np.array_equal(values, 10.0 * np.arange(6)[:, None] + np.arange(3))
-    assert _markers(markers) == {f"x={x} seed={s}": 1 for x in range(6) for s in range(3)}
+    lost = {"x=2 seed=0", "x=2 seed=1"}  # computed by the killed worker, not stored before it died
+    assert _markers(markers) == {f"x={x} seed={s}": 2 if f"x={x} seed={s}" in lost else 1
+                                 for x in range(6) for s in range(3)}
+    assert set(_markers(markers, killed)) >= lost
 
 
 DRIVER = """
@@ -240,9 +252,58 @@ def test_point_settings():
 def test_batches_follow_the_measured_time_per_point():
     assert _batch_size([], 1000, 2) == 1
     assert _batch_size([TASK_SECONDS / 10] * 5, 1000, 2) == 10
-    assert _batch_size([TASK_SECONDS / 10] * 5, 1000, 2, block=5) == 2  # chunks of five points
+    assert _batch_size([TASK_SECONDS / 10] * 5, 1000, 2, points=5) == 2  # chunks of five points
     assert _batch_size([TASK_SECONDS / 1000] * 5, 40, 2) == 10  # half an even share of what is left
     assert _batch_size([10.0], 1000, 2) == 1
+
+
+def test_chunks_hold_many_points_and_cover_each_point_once():
+    """Seeds first, then the last grid axes, up to CHUNK_POINTS points, at least MIN_CHUNKS
+    chunks; the chunks of a Job partition the points."""
+    assert chunk_shape((10, 10, 10)) == (1, 1, 10)  # the benchmark's 1,000 points: 15 fit, a whole seed axis
+    assert chunk_shape((12, 13, 6)) == (1, 2, 6)  # 936 points: 14 fit
+    assert chunk_shape((1000, 1)) == (15, 1)  # one seed: neighbours along the grid axis
+    assert chunk_shape((100, 100, 100)) == (1, 1, CHUNK_POINTS)  # a partial seed axis; nothing in front
+    assert chunk_shape((4, 3)) == (1, 1)  # too few points for more than one per chunk
+    assert chunk_shape((4, 30, 1)) == (1, 1, 1) and chunk_shape((4, 3), seeds_per_chunk=2) == (1, 2)
+    for shape, per_chunk in itertools.product(((12, 13, 6), (1000, 1), (7, 5, 3)), (None, 2)):
+        coords = {f"a{k}": np.arange(n) for k, n in enumerate(shape[:-1])} | {"seed": np.arange(shape[-1])}
+        job = Job("spectral_radius", {}, coords, "unused", "spectral_radius", chunk_shape(shape, per_chunk))
+        points = [p for chunk in job.chunks() for p in job.points(chunk)]
+        assert sorted(points) == list(np.ndindex(*shape))
+    assert MIN_CHUNKS * CHUNK_POINTS > 1000
+
+
+def test_a_chunk_is_written_once_unless_its_points_are_slow(tmp_path, monkeypatch):
+    """In a worker's task (run here): a chunk of ten quick points is one write; when points take
+    TASK_SECONDS or more, each is written as soon as it is computed; a chunk resumed from a
+    partial write computes only its missing points."""
+    coords = coordinates({"x": [0.0, 1.0]}, tuple(range(5)))
+    out = tmp_path / "writes.zarr"
+    prepare(out, "counted", "", {}, coords, (2, 5))
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    job = Job(cloudpickle.dumps(counted), {"markers": str(markers)}, coords, str(out), "counted", (2, 5))
+    writes = []
+    real = _sweep.write_chunk
+    monkeypatch.setattr(_sweep, "write_chunk", lambda *a: (writes.append(int(a[-1].sum())), real(*a)))
+    monkeypatch.setattr(_sweep, "TASK_SECONDS", 0.0)  # every point counts as slow
+    run_batch(job, [(0, 0)], 1)  # reads the chunk: nothing stored
+    assert writes == list(range(1, 11))  # each point written when computed, with every earlier one
+    out2 = tmp_path / "once.zarr"
+    prepare(out2, "counted", "", {}, coords, (2, 5))
+    job2 = Job(job.quantity, job.settings, coords, str(out2), "counted", (2, 5))
+    monkeypatch.setattr(_sweep, "TASK_SECONDS", 10.0)
+    del writes[:]
+    half = np.arange(10) < 4
+    real(job2.store, job2.region((0, 0)), np.where(half, 7.0, np.nan), half)  # an earlier attempt stored four
+    results = run_batch(job2, [(0, 0)], 1)
+    assert writes == [10]  # one write of the whole chunk
+    assert [seconds is None for _, seconds in results] == half.tolist()
+    stored = zarr.open_group(str(out2), mode="r")
+    assert np.array_equal(stored["counted"][...].reshape(-1), np.where(half, 7.0, 10.0 * np.repeat([0, 1], 5) +
+                                                                        np.tile(np.arange(5), 2)))
+    assert bool(stored["done"][...].all())
 
 
 def test_command_line_arguments():

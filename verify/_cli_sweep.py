@@ -40,9 +40,9 @@ def add_sweep(commands) -> None:
     parser.add_argument("--workers", type=count(1), default=2, help="local worker processes (default 2)")
     parser.add_argument("--threads-per-worker", type=count(1), default=1,
                         help="threads per worker, and the limit of each thread pool in it (default 1)")
-    parser.add_argument("--seeds-per-chunk", type=count(1), default=1,
-                        help="seeds stored (and computed) together; >1 amortises the ~2 ms per stored chunk for "
-                             "quantities cheaper than that (default 1: every point stored on its own)")
+    parser.add_argument("--seeds-per-chunk", type=count(1), default=None,
+                        help="store chunks of this many seeds of one grid point (default: every seed of a grid "
+                             "point and neighbours along the last grid axes, up to 32 points, at least 64 chunks)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

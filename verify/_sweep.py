@@ -12,17 +12,21 @@ zarr store that an interrupted sweep resumes from.
   ``threads_per_worker`` threads each (thread pools limited to match), or the existing cluster
   at ``scheduler`` (:mod:`verify._sweep_cluster`).  The store path must be visible to every
   worker (a shared file system on a cluster).
-* **Storage** — :mod:`verify._sweep_store`: each point (each chunk of ``seeds_per_chunk``
-  seeds of a grid point, one by default) is written by the worker that computed it as soon as
-  it is computed (values, then done flags), so stopping the sweep at any moment loses at most
-  the points being computed; running the same sweep again computes only the points not done
-  (a task that a killed worker had started is retried by Dask, and skips the chunks its first
-  attempt stored).  Writing a chunk costs about 2 ms of a worker's time: for quantities that
-  cheap, ``seeds_per_chunk`` > 1 amortises it.
+* **Storage** — :mod:`verify._sweep_store`: the store is cut into chunks of neighbouring
+  points (every seed of a grid point, and neighbours along the last grid axes when the seeds
+  are few: up to 32 points, :func:`verify._sweep_store.chunk_shape`; ``seeds_per_chunk``
+  chooses blocks of seeds instead).  The worker computing a chunk writes it (one region write
+  of the values, then one of the done flags) when the chunk is finished, and also whenever
+  :data:`TASK_SECONDS` of its computed points are unstored, so stopping the sweep at any moment
+  loses at most about TASK_SECONDS of work per thread; running the same sweep again computes
+  only the points not done (a task that a killed worker had started is retried by Dask, and
+  skips the points its first attempt stored).  A write costs about 1 ms of zarr per array,
+  so a chunk of 10–32 points costs about 0.1–0.2 ms per point.
 * **Tasks** — chunks go to the cluster in batches sized from the measured time per point
   (about :data:`TASK_SECONDS` per task, at most half of an even share of what is left), so
-  Dask's few milliseconds per task stay small against cheap quantities while a slow quantity
-  runs one chunk per task; at most two batches per thread are in flight.
+  Dask's overhead per task (about 3 ms of CPU, benchmarks/sweep.py) stays small against cheap
+  quantities while a slow quantity runs one chunk per task; at most two batches per thread are
+  in flight.
 * **Progress** — a bar on stderr (one line per update when stderr is not a terminal).
 
 Returns the dataset (``xarray.open_zarr(out)``), every point done.
@@ -46,7 +50,7 @@ from ._sweep_cluster import connect, limit_threads
 from ._sweep_errors import SweepError, require_sweep_libraries
 from ._sweep_points import Point
 from ._sweep_quantities import quantity_of
-from ._sweep_store import SEED, coordinates, open_dataset, prepare, read_chunk, write_chunk
+from ._sweep_store import SEED, chunk_shape, coordinates, open_dataset, prepare, read_chunk, write_chunk
 
 TASK_SECONDS = 0.25
 """The time one task should take: long against Dask's overhead per task (a few ms), short
@@ -58,16 +62,15 @@ class Job:
     """Everything a worker needs to compute points of one sweep (pickled into each task).
     ``quantity`` is a registry name, or a function already pickled by cloudpickle: Dask
     pickles a task with the standard pickle when it can, which would send a function by
-    reference to a module the workers may not import (a user's file).  ``block`` is the
-    number of seeds per chunk of the store, the unit of work: a chunk (a grid point and a block
-    of its seeds) is computed by one task and written at once."""
+    reference to a module the workers may not import (a user's file).  ``chunk`` is the
+    store's chunk shape, the unit of work: a chunk is computed by one task, which writes it."""
 
     quantity: str | bytes
     settings: dict
     coords: dict
     out: str
     variable: str
-    block: int = 1
+    chunk: tuple = ()
 
     @property
     def shape(self) -> tuple:
@@ -75,23 +78,25 @@ class Job:
 
     @property
     def store(self) -> tuple:
-        """What identifies the store's layout: (path, variable, shape, seeds per chunk)."""
-        return (self.out, self.variable, self.shape, self.block)
+        """What identifies the store's layout: (path, variable, shape, chunk shape)."""
+        return (self.out, self.variable, self.shape, self.chunk)
+
+    @property
+    def chunk_points(self) -> int:
+        """Points in a full chunk."""
+        return math.prod(self.chunk)
 
     def chunks(self) -> list:
-        """Every chunk: ``(*grid_index, block_index)``."""
-        blocks = math.ceil(self.shape[-1] / self.block)
-        return list(itertools.product(*map(range, self.shape[:-1]), range(blocks)))
+        """Every chunk's position in the grid of chunks, in C order."""
+        return list(itertools.product(*(range(math.ceil(n / c)) for n, c in zip(self.shape, self.chunk))))
 
     def region(self, chunk: tuple) -> tuple:
-        """The store index of a chunk (its seeds as a slice)."""
-        start = chunk[-1] * self.block
-        return (*chunk[:-1], slice(start, min(start + self.block, self.shape[-1])))
+        """The store index of a chunk: a slice per dimension."""
+        return tuple(slice(k * c, min((k + 1) * c, n)) for k, c, n in zip(chunk, self.chunk, self.shape))
 
     def points(self, chunk: tuple) -> list:
-        """The point indices of a chunk."""
-        seeds = self.region(chunk)[-1]
-        return [(*chunk[:-1], s) for s in range(seeds.start, seeds.stop)]
+        """The point indices of a chunk, in C order."""
+        return list(itertools.product(*(range(r.start, r.stop) for r in self.region(chunk))))
 
     def point(self, index: tuple, known: tuple = ()) -> Point:
         values = {name: _scalar(self.coords[name][i]) for name, i in zip(self.coords, index)}
@@ -101,8 +106,9 @@ class Job:
 
 def run_batch(job: Job, chunks: list, threads: int = 1) -> list:
     """Compute and store the points of ``chunks`` (worker side, at most ``threads`` threads per
-    thread pool), each chunk written as soon as its points are computed; ``[(index,
-    seconds)]``, seconds None for a point already stored (by an earlier attempt of this task)."""
+    thread pool), each chunk written when its points are computed and whenever TASK_SECONDS
+    of computed points are unstored; ``[(index, seconds)]``, seconds None for a point already
+    stored (by an earlier attempt of this task)."""
     limit_threads(threads)
     import cloudpickle
 
@@ -111,15 +117,21 @@ def run_batch(job: Job, chunks: list, threads: int = 1) -> list:
     for chunk in chunks:
         region = job.region(chunk)
         done, values = read_chunk(job.store, chunk, region)
+        unstored, seconds = 0, 0.0  # points computed and not written yet, and their time
         for position, index in enumerate(job.points(chunk)):
             if done[position]:
                 results.append((index, None))
                 continue
             start = time.perf_counter()
             values[position] = _evaluate(name, quantity, job.point(index, quantity.settings))
+            done[position] = True
             results.append((index, time.perf_counter() - start))
-        if not done.all():
-            write_chunk(job.store, region, values)
+            unstored, seconds = unstored + 1, seconds + results[-1][1]
+            if seconds >= TASK_SECONDS:
+                write_chunk(job.store, region, values, done)
+                unstored, seconds = 0, 0.0
+        if unstored:
+            write_chunk(job.store, region, values, done)
     return results
 
 
@@ -134,7 +146,7 @@ def _evaluate(name: str, quantity, point) -> float:
 
 
 def sweep(quantity, grid, seeds=1, *, settings=None, out, scheduler: str | None = None, workers: int = 2,
-          threads_per_worker: int = 1, seeds_per_chunk: int = 1, progress: bool = True):
+          threads_per_worker: int = 1, seeds_per_chunk: int | None = None, progress: bool = True):
     """Evaluate ``quantity`` at every point of ``grid`` × ``seeds`` (see the module docstring)
     and return the xarray Dataset stored at ``out``."""
     require_sweep_libraries()
@@ -146,11 +158,12 @@ def sweep(quantity, grid, seeds=1, *, settings=None, out, scheduler: str | None 
     seeds = _seeds(seeds)
     coords = coordinates(grid, seeds)
     shipped = quantity if isinstance(quantity, str) else cloudpickle.dumps(quantity)
-    job = Job(shipped, settings, coords, str(Path(out).resolve()), name, min(seeds_per_chunk, len(seeds)))
+    job = Job(shipped, settings, coords, str(Path(out).resolve()), name)
+    job = dataclasses.replace(job, chunk=chunk_shape(job.shape, seeds_per_chunk))
     if isinstance(quantity, str):
         _check_points(job, evaluated.settings)
-    done, block = prepare(job.out, name, evaluated.units, settings, coords, job.block)
-    job = dataclasses.replace(job, block=block)  # a resumed store keeps its own chunks
+    done, chunk = prepare(job.out, name, evaluated.units, settings, coords, job.chunk)
+    job = dataclasses.replace(job, chunk=chunk)  # a resumed store keeps its own chunks
     remaining = [chunk for chunk in job.chunks() if not done[job.region(chunk)].all()]
     with Progress(done.size, f"sweep {name}", enabled=progress) as bar:
         if done.any():
@@ -175,7 +188,7 @@ def _compute(client, job: Job, remaining: list, threads: int, threads_per_worker
     limit = 2 * threads
 
     def submit():
-        size = _batch_size(timings, len(pending), threads, job.block)
+        size = _batch_size(timings, len(pending), threads, job.chunk_points)
         batch = [pending.popleft() for _ in range(size)]
         in_flight.add(client.submit(run_batch, job, batch, threads_per_worker, pure=False))
 
@@ -193,13 +206,13 @@ def _compute(client, job: Job, remaining: list, threads: int, threads_per_worker
             submit()
 
 
-def _batch_size(timings: list, left: int, threads: int, block: int = 1) -> int:
-    """Chunks (of ``block`` points) per task: one until a point has been timed, then about
+def _batch_size(timings: list, left: int, threads: int, points: int = 1) -> int:
+    """Chunks (of ``points`` points) per task: one until a point has been timed, then about
     TASK_SECONDS of work (by the median of the last 64 points), at most half an even share
     of the ``left`` chunks."""
     if not timings:
         return 1
-    per_chunk = statistics.median(timings[-64:]) * block
+    per_chunk = statistics.median(timings[-64:]) * points
     wanted = int(TASK_SECONDS / per_chunk) if per_chunk > 0 else left
     return max(1, min(wanted, math.ceil(left / (2 * threads)), left))
 
@@ -237,8 +250,10 @@ def _check_arguments(settings: dict, grid: dict, workers, threads_per_worker, se
         raise SweepError("'seed' is the sweep's own last dimension; give the seeds with seeds=")
     if not grid:
         raise SweepError("grid is empty; give at least one swept setting, e.g. {'gain_W_h': [0.5, 1.0, 1.5]}")
-    for what, value in (("workers", workers), ("threads_per_worker", threads_per_worker),
-                        ("seeds_per_chunk", seeds_per_chunk)):
+    checked = {"workers": workers, "threads_per_worker": threads_per_worker}
+    if seeds_per_chunk is not None:  # None: chosen by chunk_shape
+        checked["seeds_per_chunk"] = seeds_per_chunk
+    for what, value in checked.items():
         if not _is_integer(value) or value < 1:
             raise SweepError(f"{what}={value!r} must be an integer ≥ 1")
 

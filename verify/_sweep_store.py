@@ -1,4 +1,4 @@
-"""Where a sweep's results live: an xarray Dataset in a zarr store, one chunk per point.
+"""Where a sweep's results live: an xarray Dataset in a zarr store, in chunks of points.
 
 Layout (``xarray.open_zarr(out)`` reads it, finished or not)::
 
@@ -8,16 +8,18 @@ Layout (``xarray.open_zarr(out)`` reads it, finished or not)::
     done         bool, True once the point's value is stored
     attributes   quantity, units, settings (JSON of the fixed settings), gatejac_sweep (format 1)
 
-A chunk of both variables is one grid point and a block of its seeds — by default one seed, so
-every point is its own chunk.  Writing a chunk touches two small files that no other chunk
-shares: the workers write their own chunks as they finish them, with no lock, and zarr's local
-store writes each file atomically (a temporary file renamed into place), so a worker killed
-mid-write leaves either the old chunk or the new one.  The values are written before their
-``done`` flags: a point is done only once its value is stored, and a store is resumed by
-computing the points whose flag is False.  (Each chunk costs about 1 ms of zarr per write
-whatever its size, so for quantities cheaper than that, blocks of seeds amortise it.)  Creating the store writes only its
-metadata and coordinates (the data variables are lazy, and chunks never written read as
-their fill values).
+A chunk of both variables is a block of neighbouring points — by default (:func:`chunk_shape`)
+every seed of a grid point and, when the seeds are few, neighbours along the last grid axes,
+up to :data:`CHUNK_POINTS` points and at least :data:`MIN_CHUNKS` chunks per sweep.  A chunk is
+computed by one task at a time, which writes it (values, then done flags, one file each) when
+the chunk is finished or :data:`verify._sweep.TASK_SECONDS` of work since its last write is
+unstored: no lock, and zarr's local store writes each file atomically (a temporary file
+renamed into place), so a worker killed mid-write leaves either the old chunk or the new one.
+The values are written before their ``done`` flags: a point is done only once its value is
+stored, and a store is resumed by computing the points whose flag is False.  Writing a chunk
+costs about 1 ms of zarr per array whatever its size (measured: benchmarks/sweep.py), hence
+chunks of many points.  Creating the store writes only its metadata and coordinates (the data
+variables are lazy, and chunks never written read as their fill values).
 """
 
 from __future__ import annotations
@@ -34,6 +36,28 @@ from ._sweep_errors import SweepError
 FORMAT = 1
 DONE = "done"
 SEED = "seed"
+CHUNK_POINTS = 32
+"""At most this many points per chunk by default: a chunk's two writes (about 2 ms) spread
+over them."""
+MIN_CHUNKS = 64
+"""At least this many chunks per sweep by default (when it has that many points), so that a
+cluster of up to 16 threads gets several chunks each."""
+
+
+def chunk_shape(shape: tuple, seeds_per_chunk: int | None = None) -> tuple:
+    """The store's chunk: ``(1, …, 1, seeds_per_chunk)`` when given, else filled from the last
+    dimension backwards (seeds, then the last grid axes) with up to min(CHUNK_POINTS,
+    points / MIN_CHUNKS) points, a dimension taken whole before the one in front of it starts."""
+    if seeds_per_chunk is not None:
+        return (1,) * (len(shape) - 1) + (min(seeds_per_chunk, shape[-1]),)
+    room = max(1, min(CHUNK_POINTS, int(np.prod(shape)) // MIN_CHUNKS))
+    chunk = [1] * len(shape)
+    for axis in reversed(range(len(shape))):
+        chunk[axis] = max(1, min(shape[axis], room))
+        room //= chunk[axis]
+        if chunk[axis] < shape[axis]:
+            break
+    return tuple(chunk)
 
 
 def settings_text(settings: dict) -> str:
@@ -55,10 +79,10 @@ def coordinates(grid: dict, seeds: tuple) -> dict:
     return coords
 
 
-def prepare(out, variable: str, units: str, settings: dict, coords: dict, block: int) -> tuple:
-    """Create the store at ``out`` with ``block`` seeds per chunk (or check that the one there
+def prepare(out, variable: str, units: str, settings: dict, coords: dict, chunks: tuple) -> tuple:
+    """Create the store at ``out`` in chunks of shape ``chunks`` (or check that the one there
     holds this sweep) and return its ``done`` flags (shape = the grid's shape × seeds) and its
-    seeds per chunk."""
+    chunk shape."""
     import xarray as xr
 
     out = Path(out)
@@ -69,8 +93,8 @@ def prepare(out, variable: str, units: str, settings: dict, coords: dict, block:
         shape = tuple(len(values) for values in coords.values())
         dims = tuple(coords)
         dataset = xr.Dataset(
-            {variable: (dims, dask.array.full(shape, np.nan, chunks=(1,) * (len(shape) - 1) + (block,))),
-             DONE: (dims, dask.array.zeros(shape, dtype=bool, chunks=(1,) * (len(shape) - 1) + (block,)))},
+            {variable: (dims, dask.array.full(shape, np.nan, chunks=chunks)),
+             DONE: (dims, dask.array.zeros(shape, dtype=bool, chunks=chunks))},
             coords=coords, attrs=attrs,
         )
         with warnings.catch_warnings():
@@ -78,7 +102,7 @@ def prepare(out, variable: str, units: str, settings: dict, coords: dict, block:
             dataset.to_zarr(out, compute=False, mode="w-", consolidated=False)
     existing = open_dataset(out)
     _check_same(out, existing, attrs, coords)
-    return np.asarray(existing[DONE].values, dtype=bool), int(existing[DONE].encoding["chunks"][-1])
+    return np.asarray(existing[DONE].values, dtype=bool), tuple(int(c) for c in existing[DONE].encoding["chunks"])
 
 
 def open_dataset(out):
@@ -111,7 +135,7 @@ _OPEN: dict = {}
 
 
 def _arrays(store: tuple) -> tuple:
-    """The value and done arrays (zarr) of ``store`` = (path, variable, shape, seeds per chunk),
+    """The value and done arrays (zarr) of ``store`` = (path, variable, shape, chunk shape),
     opened once per process: a store re-created at the same path with the same layout has
     the same chunk files."""
     if store not in _OPEN:
@@ -123,20 +147,22 @@ def _arrays(store: tuple) -> tuple:
 
 
 def read_chunk(store: tuple, chunk: tuple, region: tuple) -> tuple:
-    """``(done, values)`` of the chunk at grid position ``chunk`` (store index ``region``) as
-    stored now.  A done chunk that was never written has no file (zarr stores no chunk equal to
-    its fill value), so the common case — nothing stored yet — costs one ``stat``, no read."""
+    """``(done, values)`` of the chunk at chunk position ``chunk`` (store index ``region``, a
+    slice per dimension) as stored now, flat in C order.  A chunk that was never written has
+    no file (zarr stores no chunk equal to its fill value), so the common case — nothing stored
+    yet — costs one ``stat``, no read."""
     values, done = _arrays(store)
     if not os.path.exists(os.path.join(store[0], DONE, done.metadata.encode_chunk_key(chunk))):
-        shape = tuple(len(range(*r.indices(n))) if isinstance(r, slice) else 1
-                      for r, n in zip(region, done.shape) if isinstance(r, slice))
-        return np.zeros(shape, dtype=bool), np.full(shape, np.nan)
-    flags = np.asarray(done[region], dtype=bool)
-    return flags, (np.asarray(values[region], dtype=float) if flags.any() else np.full(flags.shape, np.nan))
+        size = int(np.prod([len(range(*r.indices(n))) for r, n in zip(region, done.shape)]))
+        return np.zeros(size, dtype=bool), np.full(size, np.nan)
+    flags = np.asarray(done[region], dtype=bool).reshape(-1)
+    return flags, (np.asarray(values[region], dtype=float).reshape(-1) if flags.any() else np.full(flags.shape, np.nan))
 
 
-def write_chunk(store: tuple, region: tuple, chunk_values) -> None:
-    """Store one chunk's values, then its done flags (one file each, written atomically)."""
-    values, done = _arrays(store)
-    values[region] = chunk_values
-    done[region] = True
+def write_chunk(store: tuple, region: tuple, values, flags) -> None:
+    """Store one chunk's ``values``, then its done ``flags`` (flat in C order; one file each,
+    written atomically)."""
+    value_array, done = _arrays(store)
+    shape = tuple(len(range(*r.indices(n))) for r, n in zip(region, done.shape))
+    value_array[region] = np.reshape(values, shape)
+    done[region] = np.reshape(flags, shape)
