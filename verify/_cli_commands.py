@@ -4,6 +4,8 @@
                                                    of the catalogue (or of the named cells)
                                                    against the oracles (:mod:`verify._cli_verify`)
     gatejac check path/to/file.py:NAME             a user's cell and their claims about it
+    gatejac compare CELL path/to/impl.py:IMPL      a user's torch module or step function against
+                                                   the spec, term by term (:mod:`verify._cli_compare`)
     gatejac mutations [CELL ...]                   break every term, show each break is caught
     gatejac list                                   the catalogue, one cell per line
     gatejac derive CELL [--option key=value ...]   a cell's equations and every Jacobian
@@ -41,6 +43,7 @@ from gatejac.symbolic import cells as catalogue
 from . import _cli_output as output
 from ._cli_arguments import add_point_options, subcommand, cell_of, cells_of, option, sizes_for
 from ._cli_reproduce import add_reproduce
+from ._cli_compare import add_compare
 from ._cli_sweep import add_sweep
 from ._cli_verify import VERIFY_POINTS, add_verify
 
@@ -75,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_derive(commands)
     add_reproduce(commands)
     add_sweep(commands)
+    add_compare(commands)
     return parser
 
 
