@@ -71,16 +71,19 @@ class Implementation:
             self._hook_submodules()
 
     # ------------------------------------------------------------------ what the report says
-    def convention(self) -> str:
-        """How the implementation is called, e.g. ``GRUCell as module(x, h), batched (2, n)``."""
+    def signature(self) -> str:
+        """How the implementation is called: ``module(x, h)``, ``step(x, (h, c), params)``."""
         inputs = [i.name for i in self.cell.inputs]
         states = [s.name for s in self.cell.states]
         state = states[0] if len(states) == 1 else "(" + ", ".join(states) + ")"
         arguments = ", ".join([*inputs, state] + ([] if self.is_module else ["params"]))
-        kind = "module" if self.is_module else "step"
+        return f"{'module' if self.is_module else 'step'}({arguments})"
+
+    def convention(self) -> str:
+        """The signature and the batching, e.g. ``GRUCell called as module(x, h), batched ...``."""
         batch = "batched (2 samples per call)" if self.batched else \
             "unbatched: called one sample at a time, results stacked by gatejac"
-        return f"{self.name} called as {kind}({arguments}), {batch}"
+        return f"{self.name} called as {self.signature()}, {batch}"
 
     # ------------------------------------------------------------------ calls
     def probe(self, states, inputs, params) -> None:
@@ -93,7 +96,7 @@ class Implementation:
             self.batched = False
             return
         raise CompareError(f"cannot call your {self.name}: gatejac calls it as "
-                           f"{self.convention().split(' called as ')[1].split(',')[0]} and takes {self._returns()}.\n"
+                           f"{self.signature()} and takes {self._returns()}.\n"
                            f"  batched, {_shapes(states, inputs)}: {batched}\n"
                            f"  one sample, {_shapes(states, inputs, sample=True)}: {single}")
 
