@@ -1,0 +1,213 @@
+r"""A design report (``verify.design_report``) as one self-contained HTML page and as Markdown.
+
+The page needs no network: CSS is inline, every figure is a ``data:image/png;base64`` URI and
+every equation is MathML, which browsers render natively (MathML Core).  The LaTeX of
+``symbolic.cell_latex`` / ``symbolic.derivation_latex`` becomes presentation MathML through
+``latex2mathml``; :func:`mathml` refuses a result that still shows a TeX command, so no raw TeX
+reaches the page.  The Markdown keeps the LaTeX in ``$$`` blocks and points to the page for the
+figures.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+
+from ._design_report_sections import ReportError, Section
+
+_TEX_LEFT = re.compile(r"\\[A-Za-z]+|\$\$|\\\\")
+_LINE_BREAK = re.compile(r"\\\\\[[^\]]*\]")
+_ENSUREMATH = re.compile(r"\\ensuremath\{((?:[^{}]|\{[^{}]*\})*)\}")
+_TEXT_ESCAPES = (("\\textbackslash{}", "\\"), ("\\textasciitilde{}", "~"), ("\\textasciicircum{}", "^"),
+                 ("\\dots{}", "…"), ("\\S{}", "§"), ("---", "—"), ("--", "–"), ("\\_", "_"), ("\\&", "&"),
+                 ("\\%", "%"), ("\\$", "$"), ("\\#", "#"), ("\\{", "{"), ("\\}", "}"))
+
+FOLD_ROWS = 16
+"""A group of equations, or a table, with more lines than this is folded (``<details>``), its title shown."""
+
+_STYLE = """
+body { font-family: "DejaVu Sans", Helvetica, Arial, sans-serif; margin: 0 auto; max-width: 1100px;
+       padding: 1.5em 2em 3em; color: #1d1d1f; line-height: 1.45; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.2em;
+margin-top: 2em; } h3 { font-size: 1.0em; margin: 1.2em 0 0.4em; color: #333; }
+nav ol { columns: 2; padding-left: 1.4em; } code { font-size: 0.95em; }
+p.sentence { font-size: 1.05em; } .verdict { font-weight: bold; padding: 0.1em 0.5em; border-radius: 4px; }
+.pass { background: #dff3e3; color: #17612a; } .fail { background: #fbe0e0; color: #8a1010; }
+div.math { overflow-x: auto; padding: 0.4em 0.2em; margin: 0.3em 0; background: #fafafa;
+           border-left: 3px solid #e0e0e0; }
+math { font-size: 1.08em; } math[display="block"] { margin: 0.3em 0; } mtable { math-style: normal; }
+mtd { padding: 0.15em 0.1em; }
+table { border-collapse: collapse; font-size: 0.9em; margin: 0.5em 0; }
+th, td { border: 1px solid #ddd; padding: 0.2em 0.6em; text-align: left; } th { background: #f2f2f2; }
+td.PASS { color: #17612a; } td.FAIL { color: #8a1010; font-weight: bold; } td.SKIP { color: #777; }
+details { margin: 0.5em 0; } summary { cursor: pointer; color: #333; }
+figure { margin: 0.8em 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+figcaption { font-size: 0.9em; color: #555; } pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto;
+font-size: 0.85em; } footer { margin-top: 3em; font-size: 0.85em; color: #666; }
+"""
+
+
+# ---------------------------------------------------------------------- LaTeX → MathML
+def mathml(latex: str, *, display: str = "block") -> str:
+    r"""``latex`` (math mode) as a MathML ``<math>`` element; a :class:`ReportError` names any
+    TeX command the conversion would leave visible.
+
+    An ``aligned`` block becomes an ``mtable`` built here (``latex2mathml`` does not align): one
+    row per ``\\``, the part before the row's first ``&`` right-aligned, the rest left-aligned;
+    ``\\`` and ``&`` inside a nested environment (a ``pmatrix``) stay with it."""
+    latex = _LINE_BREAK.sub(r"\\\\", latex).strip()
+    body = _inside(latex, "aligned")
+    if body is None:
+        content = _mrow(latex)
+    else:
+        rows = []
+        for row in _split_top(body, "\\\\"):
+            lhs, *rhs = _split_top(row, "&")
+            rows.append(f'<mtr><mtd style="text-align: right">{_mrow(lhs)}</mtd>'
+                        f'<mtd style="text-align: left">{_mrow("".join(rhs))}</mtd></mtr>')
+        content = f"<mtable>{''.join(rows)}</mtable>"
+    markup = f'<math display="{display}">{content}</math>'
+    shown = html.unescape(re.sub(r"<[^>]+>", "", markup))
+    left = _TEX_LEFT.search(shown)
+    if left:
+        raise ReportError(f"the MathML of {latex[:60]!r}… would show the TeX {left.group()!r}; "
+                          "report this cell to the gatejac maintainers")
+    return markup
+
+
+def _inside(latex: str, environment: str) -> str | None:
+    """The body of ``latex`` if it is exactly one ``environment``, else None."""
+    begin, end = f"\\begin{{{environment}}}", f"\\end{{{environment}}}"
+    if latex.startswith(begin) and latex.endswith(end) and latex.count(begin) == 1:
+        return latex[len(begin):-len(end)]
+    return None
+
+
+def _split_top(text: str, separator: str) -> list[str]:
+    """``text`` split at the ``separator`` s outside any ``\\begin{…}…\\end{…}`` (an escaped
+    ``\\&`` is not a separator)."""
+    parts, depth, start, i = [], 0, 0, 0
+    while i < len(text):
+        if text.startswith("\\begin{", i):
+            depth += 1
+        elif text.startswith("\\end{", i):
+            depth -= 1
+        elif depth == 0 and text.startswith(separator, i) and (separator != "&" or text[i - 1:i] != "\\"):
+            parts.append(text[start:i])
+            i += len(separator)
+            start = i
+            continue
+        i += 2 if text.startswith("\\\\", i) else 1
+    return parts + [text[start:]]
+
+
+def _mrow(latex: str) -> str:
+    """``latex`` as the MathML inside a ``<math>`` element (an empty ``mrow`` for nothing)."""
+    from latex2mathml.converter import convert
+
+    if not latex.strip():
+        return "<mrow></mrow>"
+    markup = convert(latex)
+    inner = markup[markup.index(">") + 1: markup.rindex("</math>")]
+    return inner.replace("<mi>&</mi>", "<mi>&amp;</mi>")
+
+
+def text_html(text: str) -> str:
+    r"""LaTeX text mode (a ``derivation_latex`` group title) as HTML: ``\ensuremath{…}`` as
+    inline MathML, escapes undone."""
+    parts, last = [], 0
+    for match in _ENSUREMATH.finditer(text):
+        parts += [html.escape(_unescape(text[last:match.start()])), mathml(match.group(1), display="inline")]
+        last = match.end()
+    return "".join(parts + [html.escape(_unescape(text[last:]))])
+
+
+def text_markdown(text: str) -> str:
+    r"""LaTeX text mode as Markdown: ``\ensuremath{…}`` as ``$…$``."""
+    return _ENSUREMATH.sub(lambda m: f"${m.group(1)}$", _unescape(text))
+
+
+def _unescape(text: str) -> str:
+    for escaped, plain in _TEXT_ESCAPES:
+        text = text.replace(escaped, plain)
+    return text
+
+
+# ---------------------------------------------------------------------- HTML
+def _verdict(passed: bool | None) -> str:
+    if passed is None:
+        return ""
+    return f' <span class="verdict {"pass" if passed else "fail"}">{"PASS" if passed else "FAIL"}</span>'
+
+
+def _table_html(rows) -> str:
+    header, *body = rows
+    status = header.index("result") if "result" in header else None
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    lines = []
+    for row in body:
+        cells = "".join(f'<td{f" class={chr(34)}{v}{chr(34)}" if k == status else ""}>{html.escape(v)}</td>'
+                        for k, v in enumerate(row))
+        lines.append(f"<tr>{cells}</tr>")
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(lines)}</tbody></table>"
+    if len(body) > FOLD_ROWS:  # long tables fold, their size in the summary
+        return f"<details><summary>the table ({len(body)} rows)</summary>{table}</details>"
+    return table
+
+
+def _section_html(section: Section) -> str:
+    parts = [f'<section id="{section.key}"><h2>{html.escape(section.title)}{_verdict(section.passed)}</h2>',
+             f'<p class="sentence">{html.escape(section.sentence)}</p>']
+    for caption, latex in section.math:
+        block, lines = f'<div class="math">{mathml(latex)}</div>', latex.count("\\\\") + 1
+        if lines > FOLD_ROWS:  # a long group folds, its title as the summary
+            parts.append(f"<details><summary><b>{text_html(caption)}</b> ({lines} lines)</summary>{block}</details>")
+        else:
+            parts.append((f"<h3>{text_html(caption)}</h3>" if caption else "") + block)
+    if section.table:
+        parts.append(_table_html(section.table))
+    if section.figure:
+        data = base64.b64encode(section.figure).decode("ascii")
+        parts.append(f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(section.alt)}">'
+                     f"<figcaption>{html.escape(section.alt[:1].upper() + section.alt[1:])}.</figcaption></figure>")
+    if section.text:
+        parts.append(f"<pre>{html.escape(section.text)}</pre>")
+    return "\n".join(parts) + "\n</section>"
+
+
+def report_html(title: str, summary: list[str], sections: list[Section], footer: str) -> str:
+    """The page: title, summary lines, a table of contents, every section, the footer."""
+    contents = "".join(f'<li><a href="#{s.key}">{html.escape(s.title)}</a></li>' for s in sections)
+    lines = "".join(f"<li>{html.escape(line)}</li>" for line in summary)
+    body = "\n".join(_section_html(s) for s in sections)
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
+            f"<header><h1>{html.escape(title)}</h1><ul>{lines}</ul><nav><ol>{contents}</ol></nav></header>\n"
+            f"{body}\n<footer>{html.escape(footer)}</footer>\n</body>\n</html>\n")
+
+
+# ---------------------------------------------------------------------- Markdown
+def _table_markdown(rows) -> list[str]:
+    header, *body = rows
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in body)]
+
+
+def report_markdown(title: str, summary: list[str], sections: list[Section], footer: str) -> str:
+    """The same report as Markdown: equations in ``$$`` blocks, figures named (they are in
+    ``report.html``)."""
+    lines = [f"# {title}", "", *(f"- {line}" for line in summary)]
+    for section in sections:
+        verdict = "" if section.passed is None else f" — {'PASS' if section.passed else 'FAIL'}"
+        lines += ["", f"## {section.title}{verdict}", "", section.sentence]
+        for caption, latex in section.math:
+            lines += ["", f"**{text_markdown(caption)}**"] if caption else []
+            lines += ["", "$$", latex, "$$"]
+        if section.table:
+            lines += ["", *_table_markdown(section.table)]
+        if section.figure:
+            lines += ["", f"*Figure: {section.alt} (in report.html).*"]
+        if section.text:
+            lines += ["", section.text]
+    return "\n".join(lines + ["", "---", footer, ""])
