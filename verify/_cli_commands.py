@@ -14,6 +14,8 @@
                                                    summary.json and figures (:mod:`verify._cli_reproduce`)
     gatejac sweep QUANTITY --grid K=... --out S.zarr  a quantity over a grid × seeds on Dask, resumable
                                                    (:mod:`verify._cli_sweep`)
+    gatejac report CELL [--impl FILE.py:IMPL] [--out DIR]  a cell's design report: one self-contained
+                                                   HTML page, Markdown and JSON (:mod:`verify._cli_report`)
 
 A CELL is a catalogue name or ``path/to/file.py:NAME`` (:mod:`verify._cli_arguments`).
 Each subcommand is one small function ``(args) -> exit code`` registered in :func:`_parser`.
@@ -44,6 +46,7 @@ from . import _cli_output as output
 from ._cli_arguments import add_point_options, subcommand, cell_of, cells_of, option, sizes_for
 from ._cli_reproduce import add_reproduce
 from ._cli_compare import add_compare
+from ._cli_report import add_report
 from ._cli_sweep import add_sweep
 from ._cli_verify import VERIFY_POINTS, add_verify
 
@@ -79,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     add_reproduce(commands)
     add_sweep(commands)
     add_compare(commands)
+    add_report(commands)
     return parser
 
 
