@@ -27,6 +27,10 @@
 * :class:`Task`, :data:`TASKS` — the seeded tasks of Livi 2025 (Section VII); :func:`train` →
   :class:`Training` (SGD or Adam at :data:`OPTIMIZERS`' rates, checkpoints saved to disk, an
   interrupted run resumes);
+* :func:`design_report` → :class:`DesignReport` (:class:`ReportSection` each) — one self-contained
+  HTML page (plus Markdown and JSON) validating a new gate: equations and Jacobians as MathML,
+  checks, the implementation comparison and the analyses at initialisation (``gatejac report``);
+  :class:`ReportError`;
 * :mod:`gatejac.verify.strategies` — Hypothesis strategies for cells and their values.
 """
 
@@ -42,6 +46,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time each name load
     from ._compare import compare
     from ._compare_errors import CompareError
     from ._compare_report import Comparison
+    from ._design_report import DesignReport, design_report
+    from ._design_report_sections import ReportError, Section as ReportSection
     from ._errors import CheckError, ClaimsError, VerificationError
     from ._jacobians import JacobianName, jacobian_names, parse_jacobian
     from ._mutations import KINDS as MUTATION_KINDS
@@ -63,6 +69,10 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time each name load
     from ._training import OPTIMIZERS, Training, train
 
 _EXPORTS = {
+    'DesignReport': ('._design_report', 'DesignReport'),
+    'design_report': ('._design_report', 'design_report'),
+    'ReportError': ('._design_report_sections', 'ReportError'),
+    'ReportSection': ('._design_report_sections', 'Section'),
     'reproduce_residual': ('._reproduce_residual', 'reproduce_residual'),
     'reproduce_slow_modes': ('._reproduce_slow_modes', 'reproduce_slow_modes'),
     'sweep': ('._sweep', 'sweep'),
