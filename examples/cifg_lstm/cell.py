@@ -32,7 +32,7 @@ def cifg_lstm(n="n", m="m") -> Cell:
     f = cell.gate("f", sigmoid(pre["f"]))
     o = cell.gate("o", sigmoid(pre["o"]))
     g = cell.let("g", tanh(pre["g"]))
-    c_new = cell.let("c_new", f * c + (1 - f) * g)
+    c_new = cell.let("c_new", f * c + (1 - f) * g, latex="c'")
     cell.update(c, c_new)
     cell.update(h, o * tanh(c_new))
     return cell.validate()

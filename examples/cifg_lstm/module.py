@@ -27,3 +27,9 @@ class CIFGLSTM(nn.Module):
         g = torch.tanh(self._affine("g", x, h))
         c_new = f * c + (1 - f) * g
         return o * torch.tanh(c_new), c_new
+
+
+def implementation() -> CIFGLSTM:
+    """What ``gatejac report ... --impl examples/cifg_lstm/module.py:implementation`` compares with the
+    spec (the comparison reads the sizes n = 4, m = 3 from its parameters)."""
+    return CIFGLSTM(input_size=3, hidden_size=4)

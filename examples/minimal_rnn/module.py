@@ -21,3 +21,9 @@ class MinimalRNN(nn.Module):
         z = torch.tanh(x @ self.W_x.T + self.b_z)
         u = torch.sigmoid(h @ self.U_h.T + z @ self.U_z.T + self.b_u)
         return u * h + (1 - u) * z
+
+
+def implementation() -> MinimalRNN:
+    """What ``gatejac report ... --impl examples/minimal_rnn/module.py:implementation`` compares with the
+    spec (the comparison reads the sizes n = 4, m = 3 from its parameters)."""
+    return MinimalRNN(input_size=3, hidden_size=4)

@@ -24,3 +24,9 @@ class UGRNN(nn.Module):
         c = torch.tanh(h @ self.W_ch.T + x @ self.W_cx.T + self.b_c)
         g = torch.sigmoid(h @ self.W_gh.T + x @ self.W_gx.T + self.b_g)
         return g * h + (1 - g) * c
+
+
+def implementation() -> UGRNN:
+    """What ``gatejac report ... --impl examples/ugrnn/module.py:implementation`` compares with the
+    spec (the comparison reads the sizes n = 4, m = 3 from its parameters)."""
+    return UGRNN(input_size=3, hidden_size=4)
