@@ -35,7 +35,7 @@ THEORY_SECTIONS = [
     "Numerics",
     "Checkable properties",
 ]
-VERIFICATION_SECTIONS = ["Oracles and tolerances", "Drawing values"]
+VERIFICATION_SECTIONS = ["Oracles and tolerances", "Drawing values", "Checking your own implementation"]
 
 CITING = ["symbolic", "numeric", "verify", "gatejac", "tests", "examples", "docs", "README.md"]
 """Where citations of the pages are looked for (folders searched recursively)."""

@@ -138,6 +138,8 @@ class Comparison:
         if self.passed:
             return "verdict: PASSED — the forward step, every exposed intermediate and every Jacobian agree"
         parts = []
+        if self.stage("forward").passed and self.stage("intermediates").passed:
+            parts.append("the step agrees, its derivative does not")
         if not self.stage("forward").passed:
             parts.append("the forward step is wrong (the Jacobian failures follow from it)")
         failure = self.stage("intermediates").first_failure
@@ -150,7 +152,7 @@ class Comparison:
             owner = f", parameter {wrong.parameter}" if wrong.parameter else ""
             parts.append(f"wrong term ({wrong.verdict}): {' + '.join(wrong.terms)} of {where}{owner}")
         elif self.stage("forward").passed and not self.stage("jacobians").passed:
-            parts.append("the step is right but its derivative is not: no single term of the spec accounts for it")
+            parts.append("no term of the spec accounts for the difference")
         return "verdict: FAILED — " + "; ".join(parts)
 
     def _stage_verdict(self, stage: Stage) -> str:
