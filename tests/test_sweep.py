@@ -32,6 +32,7 @@ from gatejac.verify._sweep_cluster import connect
 from gatejac.verify._sweep_errors import SweepError
 from gatejac.verify._sweep_points import Point
 from gatejac.verify._sweep_quantities import QUANTITIES
+from gatejac.verify._tolerances import tolerance
 from gatejac.verify._sweep_store import CHUNK_POINTS, MIN_CHUNKS, chunk_shape, coordinates, prepare
 
 if __name__ in sys.modules:  # under pytest (gatejac sweep registers the files it loads itself)
@@ -247,6 +248,32 @@ def test_point_settings():
     gated = Point({"cell": "gru_chung", "n": 5, "b_z": -2.0}, 0)
     assert np.array_equal(gated.params["b_z"], np.full(5, -2.0))
     assert gated.trajectory.steps == 500 and gated.trajectory.state_sizes == {"h": 5}
+
+
+# ------------------------------------------------------------------ quantities (no cluster)
+@pytest.mark.parametrize("lam", [0.9, 1.1])
+def test_largest_exponent_of_an_uncoupled_residual_is_log_lambda(lam):
+    """WCRNN with R = λI and γ = 0: J_t = λI at every step, so LE_max = ln λ exactly (natural
+    log per step, Dubinin & Effenberger 2024); below λ = 1, γ = 0.05 moves it off (the check
+    can fail; above, the growing state saturates tanh and the coupling fades)."""
+    settings = {"cell": "wcrnn", "residual_matrix": "homogeneous", "lam": lam, "n": 8, "steps": 200, "burn_in": 20}
+    value = QUANTITIES["largest_exponent"](Point({**settings, "gamma": 0.0}, 0))
+    assert abs(value - np.log(lam)) <= tolerance("ad", "float64", abs(np.log(lam))).atol
+    assert QUANTITIES["largest_exponent"].units == "natural log per step"
+    coupled = QUANTITIES["largest_exponent"](Point({**settings, "lam": 0.9, "gamma": 0.05, "input_scale": 1.0}, 0))
+    assert abs(coupled - np.log(0.9)) > 1e-4
+
+
+@pytest.mark.parametrize("weight, count", [(1.5, 1), (3.0, 3)])
+def test_fixed_point_count_of_a_one_unit_gru(weight, count):
+    """Chung GRU, n = 1, W_r = 0, b_r = 0 (r̄ = 1/2), W_h = w, zero input and biases: the fixed
+    points solve h = tanh(w h / 2) whatever the update gate (MATH G1) — h = 0 alone for
+    w/2 < 1, and 0, ±a for w/2 > 1; the 16 seeded starts find them at every seed."""
+    settings = {"cell": "gru_chung", "n": 1, "W_h": weight, "W_r": 0.0, "b_r": 0.0, "state_scale": 1.0}
+    for seed in range(3):
+        assert QUANTITIES["fixed_point_count"](Point(settings, seed)) == count
+    one = Point({**settings, "starts": 1}, 0, QUANTITIES["fixed_point_count"].settings)
+    assert QUANTITIES["fixed_point_count"](one) <= 1  # one start finds one point at most
 
 
 def test_batches_follow_the_measured_time_per_point():

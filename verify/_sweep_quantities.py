@@ -17,8 +17,15 @@ name                     value at a point
 ``trajectory_radius``    the mean over the steps after ``burn_in`` of max |λ(J_t)| along the
                          point's trajectory
 ``largest_exponent``     the largest Lyapunov exponent of the point's trajectory (natural log
-                         per step; QR with Jacobian actions, averaged after ``burn_in``;
-                         Benettin et al. 1980)
+                         per step): ``numeric.lyapunov_spectrum`` with count = 1, one column
+                         carried by QR (Jacobian actions when the state is large), averaged
+                         after ``burn_in`` (Benettin et al. 1980)
+``fixed_point_count``    the number of distinct fixed points F(s) = s at zero input that damped
+                         Newton (``numeric.fixed_points``, ‖F(s) − s‖ ≤ 10⁻¹²) reaches from
+                         ``starts`` (default 16) starts s ~ N(0, state_scale²) seeded by
+                         (seed, 3), merged by ``FixedPointSearch.unique``: a lower bound on the
+                         number of fixed points, which grows past the stability threshold
+                         (Can, Krishnamurthy & Schwab 2020, the fixed-point phase diagram)
 =======================  =====================================================================
 """
 
@@ -73,7 +80,19 @@ def trajectory_radius(point) -> float:
 def largest_exponent(point) -> float:
     """LE_max of the trajectory after ``burn_in`` steps, in natural log per step (one column
     of QR, carried by Jacobian actions when the state is large)."""
-    return float(numeric.to_numpy(point.trajectory.lyapunov(1, burn_in=int(point.get("burn_in"))))[0])
+    spectrum = numeric.lyapunov_spectrum(point.trajectory, 1, burn_in=int(point.get("burn_in")))
+    return float(numeric.to_numpy(spectrum.exponents)[0])
+
+
+def fixed_point_count(point) -> float:
+    """The distinct fixed points Newton finds at zero input from ``starts`` seeded starts."""
+    states, inputs = point.zero_state()
+    count = int(point.settings.get("starts", 16))
+    rng = np.random.default_rng([point.seed, 3])
+    starts = {name: point.get("state_scale") * rng.standard_normal((count, value.shape[-1]))
+              for name, value in states.items()}
+    search = numeric.fixed_points(point.compiled, starts, inputs, point.params)
+    return float(len(search.unique()))
 
 
 QUANTITIES = {
@@ -81,9 +100,9 @@ QUANTITIES = {
     "slow_mode_fraction": Quantity(slow_mode_fraction, "fraction of eigenvalues", ("slow_radius",)),
     "trajectory_radius": Quantity(trajectory_radius, "modulus"),
     "largest_exponent": Quantity(largest_exponent, "natural log per step"),
+    "fixed_point_count": Quantity(fixed_point_count, "fixed points", ("starts",)),
 }
-"""The named quantities; a new one is one entry (the number of fixed points joins when
-``numeric`` finds them)."""
+"""The named quantities; a new one is one entry."""
 
 
 def quantity_of(quantity) -> tuple[str, Quantity]:
