@@ -248,3 +248,60 @@ def test_errors_name_the_argument():
                        (lambda: fit_slope(np.zeros(3), np.zeros(3), trim=0.5), "trim")]:
         with pytest.raises(GatejacError, match=word):
             call()
+
+
+# -------------------------------------------------------------------- MATH §6 group C: the rest of the audit
+def test_leaky_mode_decoupling_is_a_fixed_geometric_schedule():
+    """Leaky cell with a fixed linearisation K = D W = V Λ V⁻¹: Π_j [(1 − α) I + α K] =
+    V diag([1 − α(1 − λ_i)]^ℓ) V⁻¹ (the scalar gate's identity with g_j ≡ α), to 1e-10·cond(V);
+    a wrong rate (α(1 + λ_i)) is caught."""
+    rng = np.random.default_rng(8)
+    size, lag, alpha = 5, 11, 0.8
+    V = rng.standard_normal((size, size))
+    eigen = rng.uniform(-0.9, 0.9, size)
+    K = V @ np.diag(eigen) @ np.linalg.inv(V)
+    factors = np.broadcast_to((1 - alpha) * np.eye(size) + alpha * K, (lag, size, size))
+    product = numeric.prefix_products(np.ascontiguousarray(factors))[-1]
+    closed = V @ np.diag((1 - alpha * (1 - eigen)) ** lag) @ np.linalg.inv(V)
+    assert np.max(np.abs(product - closed)) < 1e-10 * np.linalg.cond(V)
+    wrong = V @ np.diag((1 - alpha * (1 + eigen)) ** lag) @ np.linalg.inv(V)
+    assert np.max(np.abs(product - wrong)) > 1e-3
+
+
+def test_leaky_predictor_is_alpha_to_the_lag_under_both_conventions():
+    """The leaky cell has no gate: P_{t,k} = α^{t−k} in the exact convention (pairs k ≥ 0) and
+    in the author's (pairs k ≥ 1, no extra factor)."""
+    t, k = np.tril_indices(13, -1)
+    exact = gate_products(_trajectory("leaky")).values[0]
+    assert np.allclose(exact[t, k], 0.8 ** (t - k + 0.0), rtol=1e-12, atol=0)
+    author = gate_products(_trajectory("leaky"), convention="author").values[0]
+    chosen = k >= 1
+    assert np.allclose(author[t[chosen], k[chosen]], exact[t[chosen], k[chosen]], rtol=1e-12, atol=0)
+    assert np.isnan(author[:, 0]).all()
+
+
+def test_author_profile_of_a_scaled_identity_is_normalised_and_lacks_lag_T():
+    """With J_j = c I the author factors are c I too (B ≡ 0 for the leaky cell), and the reversed
+    product of commuting factors is the same: μ̃_eff(h) = c^{h−1} for h < T; lag T has no pair."""
+    result = effective_learning_rates(_scaled_identity_trajectory(15), convention="author", norm="exact")
+    expected = 0.2 ** (result.lags[:-1] - 1.0)
+    assert np.max(np.abs(result.profile[:-1] / expected - 1)) < 1e-12 / 0.2 + 1e-12
+    assert np.isnan(result.profile[-1])
+
+
+def test_trimming_drops_the_extreme_predictor_values():
+    """Corrupting S at the pairs whose P lies below the 1 % or above the 99 % quantile leaves the
+    trimmed slope exact (1e-10) — the untrimmed fit (trim = 0) is pulled away; a fit without
+    enough pairs gives NaN slope and a NaN fitted profile."""
+    rng = np.random.default_rng(4)
+    log_p = rng.uniform(-15, 0, 1000)
+    log_s = 0.3 + 0.8 * log_p
+    low, high = np.quantile(log_p, [0.01, 0.99])
+    outside = (log_p < low) | (log_p > high)
+    assert 0 < outside.sum() <= 22
+    corrupted = np.where(outside, log_s + 5.0, log_s)
+    trimmed = fit_slope(corrupted, log_p)
+    assert abs(trimmed.slope - 0.8) < 1e-10 and trimmed.r_squared == pytest.approx(1, abs=1e-12)
+    assert abs(fit_slope(corrupted, log_p, trim=0.0).slope - 0.8) > 1e-3
+    short = effective_learning_rates(_scaled_identity_trajectory(4, batch=1), min_points=50)
+    assert math.isnan(short.fit.slope) and np.isnan(short.fitted).all()
