@@ -250,7 +250,7 @@ def test_errors_name_the_argument():
             call()
 
 
-# -------------------------------------------------------------------- MATH §6 group C: the rest of the audit
+# -------------------------------------------------------------------- S1 properties: the rest of the audit
 def test_leaky_mode_decoupling_is_a_fixed_geometric_schedule():
     """Leaky cell with a fixed linearisation K = D W = V Λ V⁻¹: Π_j [(1 − α) I + α K] =
     V diag([1 − α(1 − λ_i)]^ℓ) V⁻¹ (the scalar gate's identity with g_j ≡ α), to 1e-10·cond(V);
