@@ -22,8 +22,10 @@ per thread pool (the workers' limit, applied here too), so the comparison is cor
 
 Wall times on a shared machine depend on what else runs, so each run also reports the CPU
 seconds it cost (workers + this process, which holds the client and the scheduler) against the
-one-process loop's: their difference per point is the overhead of the cluster (scheduling,
-messages, the zarr writes), whatever the load.
+one-process loop's.  An idle cluster burns CPU too (heartbeats, event loops: measured over 5 s
+of sleep, about 0.08 CPU-s per second here), which grows with the wall time a loaded machine
+stretches; the last column subtracts it, leaving the overhead of the work itself (scheduling,
+messages, the zarr writes) per point, whatever the load.
 """
 
 from __future__ import annotations
@@ -109,6 +111,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="gatejac-sweep-bench-") as scratch:
         sweep(QUANTITY, {"b_r": [0.0, 1.0]}, 2, settings=settings, out=Path(scratch) / "warm.zarr",
               scheduler=cluster.scheduler_address, progress=False)  # each worker compiles its kernels
+        idle_wall, idle_cpu = timed(client, lambda: time.sleep(5))
+        idle = idle_cpu / idle_wall
         results = {}
         for label, block in (("sweep (defaults: chunks of many points, tasks of ~0.25 s)", None),
                              ("sweep, seeds_per_chunk=1 (a chunk per point)", 1)):
@@ -126,14 +130,18 @@ def main() -> None:
     ideal = single / 2
     print(f"{points} points of {QUANTITY} (gru_chung, n = {args.n}); 2 workers × 1 thread (cluster start-up "
           f"{started:.1f} s, not counted)\n")
-    print("| run | wall (s) | wall / (one process / 2) | CPU (s) | CPU / one process's | CPU overhead per point (ms) |")
-    print("|---|---|---|---|---|---|")
-    print(f"| one process | {single:.2f} | | {single_cpu:.2f} | | |")
+    print(f"idle cluster: {idle:.3f} CPU-s per wall second\n")
+    print("| run | wall (s) | wall / (one process / 2) | CPU (s) | CPU / one process's | CPU overhead per point (ms) "
+          "| the same net of idle (ms) |")
+    print("|---|---|---|---|---|---|---|")
+    print(f"| one process | {single:.2f} | | {single_cpu:.2f} | | | |")
     for label, (wall, cpu) in results.items():
         print(f"| {label} | {wall:.2f} | {wall / ideal:.2f}× | {cpu:.2f} | {cpu / single_cpu:.2f}× "
-              f"| {1e3 * (cpu - single_cpu) / points:.1f} |")
-    per_task = results["one task per point"][1] - results["sweep, seeds_per_chunk=1 (a chunk per point)"][1]
-    print(f"\nDask's overhead per task (CPU, one-point tasks against batched ones, same chunks): "
+              f"| {1e3 * (cpu - single_cpu) / points:.1f} | {1e3 * (cpu - idle * wall - single_cpu) / points:.1f} |")
+    (tasks_wall, tasks_cpu), (batched_wall, batched_cpu) = (results["one task per point"],
+                                                            results["sweep, seeds_per_chunk=1 (a chunk per point)"])
+    per_task = tasks_cpu - idle * tasks_wall - (batched_cpu - idle * batched_wall)
+    print(f"\nDask's overhead per task (CPU net of idle, one-point tasks against batched ones, same chunks): "
           f"{1e3 * per_task / points:.1f} ms")
 
 
