@@ -110,7 +110,7 @@ def test_long_lags_stay_finite_and_exact():
     assert np.all(np.isnan(logs[np.triu_indices(601)]))
 
 
-# -------------------------------------------------------------------- MATH §6 group C
+# -------------------------------------------------------------------- S1 properties (Livi 2025, Section VII-A)
 def test_mode_decoupling_for_a_scalar_gate_and_its_failure_for_a_multi_gate():
     """Π_j [(1 − g_j) I + g_j K] = V diag(Π_j (1 − g_j (1 − λ_i))) V⁻¹ for a constant
     diagonalisable K (to 1e-10·cond(V)); per-unit gates (diag(g_j) does not commute with K) break it."""
