@@ -23,7 +23,7 @@ the NumPy stream seeded by ``(seed, "W_o")``.  A ``torch.nn.RNNCell`` / ``GRUCel
 ``LSTMCell`` may be given instead of a cell: its weights are loaded (:func:`numeric.from_torch`)
 and :meth:`to_torch` gives such a module back (:func:`numeric.to_torch`).
 
-Speed (benchmarks/training.py): ``forward`` binds the raw step kernel once
+Speed (benchmarks/learning.py, training table): ``forward`` binds the raw step kernel once
 (``CompiledCell.kernel("step")``) and calls it positionally, with the parameters gathered once
 per sequence (scalars as shape (1,), which the kernel passes through) and the inputs split along
 time by one ``unbind``; the checked ``CompiledCell.step`` would validate every name, dtype and
