@@ -16,6 +16,7 @@ import pytest
 from gatejac import numeric
 from gatejac.numeric._anisotropy import LAGS, jacobian_anisotropy, sample_pairs, spectrum_metrics
 from gatejac.symbolic import GatejacError, cells
+from gatejac.verify._tolerances import tolerance
 
 
 def _orthogonal(size, seed):
@@ -71,6 +72,45 @@ def test_top_k_and_full_normalisations_differ_where_the_tail_carries_energy():
     """The checker tells the two normalisations apart: on a flat spectrum of 64 they give 10/16 and 10/64."""
     m = spectrum_metrics(np.ones(64))
     assert abs(m.ce_top - m.ce_full) > 0.4
+
+
+def _linear_trajectory(residual, steps=45, batch=3):
+    """The WCRNN with γ = 0: h_t = R h_{t−1}, so every step Jacobian is R and Φ(t, k) = R^{t−k}."""
+    cell = cells.get("wcrnn")
+    size = residual.shape[0]
+    params = numeric.initialise(cell, {"n": size, "m": 2}, seed=0, overrides={"R": residual, "gamma": 0.0})
+    rng = np.random.default_rng(5)
+    return numeric.rollout(numeric.compile(cell), {"h": rng.standard_normal((batch, size))},
+                           {"x": rng.uniform(size=(steps, batch, 2))}, params)
+
+
+@pytest.mark.parametrize("convention", ["exact", "author"])
+def test_products_of_a_scaled_rotation_are_isotropic_at_every_lag(convention):
+    """MATH group D, 21 through the whole pipeline: Φ = (cQ)^h = c^h Q^h gives AI₁₀ = 1,
+    CE₁₀ = 10/64 (full) and 10/16 (top-16) at every lag, under both conventions (the guard
+    1e-12 acts on Φ/‖Φ‖_F, whose singular values are 1/8: a relative 8e-12); a non-orthogonal
+    R of the same norm is caught."""
+    bound = tolerance("reference", "float64", 1.0).bound(1.0)
+    medians = jacobian_anisotropy(_linear_trajectory(0.9 * _orthogonal(64, 1)), pairs_per_lag=8,
+                                  convention=convention).medians()
+    assert np.all(np.abs(medians["ai"] - 1) <= bound)
+    assert np.all(np.abs(medians["ce_full"] - 10 / 64) <= bound)
+    assert np.all(np.abs(medians["ce_top"] - 10 / 16) <= bound)
+    assert np.all(np.abs(medians["participation_ratio"] - 64) <= 64 * bound)
+    skewed = _orthogonal(64, 1) @ np.diag(np.linspace(0.8, 1.0, 64))
+    caught = jacobian_anisotropy(_linear_trajectory(skewed), pairs_per_lag=8, convention=convention).medians()
+    assert np.all(caught["ai"] - 1 > 1e-3)
+
+
+def test_products_of_a_rank_one_step_concentrate_all_energy():
+    """MATH group D, 21: a rank-one Φ (R = c u vᵀ, so R^h = c^h (vᵀu)^{h−1} u vᵀ) has CE₁₀ = 1
+    (both normalisations) and a participation ratio of 1 at every lag."""
+    rng = np.random.default_rng(6)
+    u, v = rng.standard_normal(32), rng.standard_normal(32)
+    medians = jacobian_anisotropy(_linear_trajectory(0.5 * np.outer(u, v / (v @ u))), pairs_per_lag=8).medians()
+    bound = tolerance("reference", "float64", 1.0).bound(1.0)
+    assert np.all(np.abs(medians["ce_full"] - 1) <= bound) and np.all(np.abs(medians["ce_top"] - 1) <= bound)
+    assert np.all(np.abs(medians["participation_ratio"] - 1) <= bound)
 
 
 # ------------------------------------------------------------------ group D, 23: invariances

@@ -24,6 +24,7 @@ from gatejac.numeric._gradient_covariance import (
     covariance_anisotropy, covariance_spectrum, gradient_directions, per_example_gradients,
 )
 from gatejac.symbolic import GatejacError, cells
+from gatejac.verify._tolerances import tolerance
 
 SIZES = {"n": 6, "m": 3}
 
@@ -156,6 +157,24 @@ def test_participation_ratio_of_directions_within_rank():
     directions = gradient_directions(np.random.default_rng(0).standard_normal((25, 12)), jitter=0.0)
     metrics = covariance_anisotropy(directions, route="eigh")
     assert 1 <= metrics.participation_ratio <= np.linalg.matrix_rank(directions) + 1e-9
+
+
+@pytest.mark.parametrize("route", ["svd", "eigh"])
+def test_flat_direction_covariance_has_participation_ratio_equal_to_its_rank(route):
+    """MATH group D, 23: M orthogonal gradients of different sizes become, after unit rows and
+    centring, G = I − 11ᵀ/M, whose covariance has M − 1 equal eigenvalues and one 0: PR and
+    the effective rank equal the rank M − 1, AI₁₀ = 1 and CE₁₀ = 10/(M − 1).  Without the unit
+    rows (the raw rows centred) the spectrum is not flat: caught."""
+    count = 24
+    raw = np.diag(np.exp(np.random.default_rng(7).normal(0, 1, count)))
+    directions = gradient_directions(raw, jitter=0.0)
+    metrics = covariance_anisotropy(directions, route=route)
+    bound = tolerance("reference", "float64", 1.0).bound(count)
+    assert abs(metrics.participation_ratio - (count - 1)) <= bound
+    assert abs(metrics.effective_rank - (count - 1)) <= bound
+    assert abs(metrics.ai - 1) <= bound and abs(metrics.ce_full - 10 / (count - 1)) <= bound
+    unnormalised = covariance_anisotropy(raw - raw.mean(axis=0), route=route)
+    assert unnormalised.participation_ratio < count - 2
 
 
 # ------------------------------------------------------------------ BPTT lag decomposition
