@@ -26,7 +26,9 @@ Layout decisions (measured at B = n = 256 on a 2-core machine):
   four-term block rows to 0.95–1.25× the time of a plain ``fill``; the samples left at
   the end of a block (fewer than four) are written one at a time, two terms per pass —
   one compiled kernel serves every cell, whatever its number of terms, and each dtype
-  compiles once; compiled code is cached on disk (``cache=True``);
+  compiles once per machine: the compiled code is cached on disk, in a per-user directory
+  (``_numba_cache``: ``$XDG_CACHE_HOME/gatejac/numba`` or ``~/.cache/gatejac/numba``, or
+  ``$GATEJAC_CACHE_DIR/numba``, or numba's ``NUMBA_CACHE_DIR``);
 * the coefficients are packed into one (P, B, R) array and the matrices side by side into
   one (R, ΣC_k) array, so the kernel takes a fixed set of arrays.
 
@@ -46,6 +48,8 @@ import numba
 import numpy as np
 
 from gatejac.symbolic import GatejacError
+
+from ._numba_cache import cached_njit
 
 NO_DIAGONAL = -1
 
@@ -351,7 +355,7 @@ def _segment_rows_4(out, b, i, row, col0, width, first, count, diagonal, packed,
         r3[i] += diagonals[diagonal, b + 3, i]
 
 
-@numba.njit(parallel=True, cache=True)
+@cached_njit(parallel=True)
 def _write_rows(out, row0, table, offsets, packed, stacked, diagonals, tile, sample_block):
     """The kernel: ``out[b, row0 + i, cols]`` for every row i, segment and sample b.
 
