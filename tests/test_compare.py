@@ -234,3 +234,9 @@ def test_the_command_line_exits_0_1_2(capsys):
     assert main(["compare", spec, impl + ":MGU"]) == 2  # a class, not an instance
     assert main(["compare", spec, impl + ":correct", "--mapping", "W_f=nowhere.weight"]) == 2
     assert "unknown module parameter 'nowhere.weight'" in capsys.readouterr().err
+
+
+def test_the_examples_readme_shows_the_real_output(wrong):
+    readme = (EXAMPLE / "README.md").read_text()
+    assert wrong.to_text() in readme  # the command's output, as the Python call prints it
+    assert "gatejac compare examples/wrong_gate/mgu.py:cell examples/wrong_gate/mgu_torch.py:wrong" in readme

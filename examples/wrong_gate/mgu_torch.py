@@ -7,7 +7,7 @@
 
 Each module records its gate and candidate as attributes named after the spec's nodes
 (``self.f``, ``self.h_tilde``), so ``gatejac compare`` compares those intermediates too.
-``correct()`` and ``wrong()`` give the module with its parameter mapping (spec parameter →
+``correct()`` and ``wrong()`` give the module with its parameter mapping (``unmapped()`` without it) (spec parameter →
 module parameter): the four ``nn.Linear`` layers have the same shapes in pairs, so the
 mapping cannot be inferred from shapes alone.
 
@@ -58,3 +58,8 @@ def correct():
 def wrong():
     """``gatejac compare`` calls this: the wrong module and its mapping."""
     return MGUWrongCandidate(3, 4), MAPPING
+
+
+def unmapped():
+    """The correct module without its mapping: gatejac cannot tell the layers apart by shape."""
+    return MGU(3, 4)
