@@ -178,7 +178,7 @@ def difference_figure(per_seed: Mapping, compared: Mapping, *, note: str = ""):
         axis.set_ylabel("relative profile difference (dimensionless)")
         axis.set_title(MODEL_NAMES.get(model, model), fontsize=10)
         axis.grid(True, which="major", alpha=0.3)
-        axis.legend(fontsize=7, loc="lower right")
+        axis.legend(fontsize=7, loc="best")
     _title(figure, r"How far the public code's profile is from the exact one: "
                    r"$|\tilde\mu_{\mathrm{author}}(h) / \tilde\mu_{\mathrm{exact}}(h) - 1|$ for lags $h \geq 2$ "
                    r"(both are 1 at lag 1), median over seeds", note)
