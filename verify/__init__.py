@@ -12,6 +12,10 @@
   that the checks catch every one;
 * :class:`Claims`, :func:`check_claims` — a user's hand-derived Jacobians / own torch step,
   checked against the spec with the wrong term named (``gatejac check``);
+* :func:`compare` → :class:`Comparison` — a user's own ``torch.nn.Module`` or step function
+  against the spec: forward step, named intermediates (the first that diverges), every
+  Jacobian with the spec's term that accounts for a difference (``gatejac compare``);
+  :class:`CompareError`;
 * :func:`assert_jacobians`, :func:`assert_claims` — for pytest: they fail with the report's
   text only (the plugin in ``verify._plugin`` adds fixtures and options);
 * :func:`tolerance` — the one tolerance table (dtype- and scale-derived);
