@@ -31,6 +31,7 @@ THEORY_SECTIONS = [
     "Lyapunov exponents",
     "Fixed points and spectra",
     "Initialisation",
+    "Anisotropy of transports and updates",
     "Where public code departs from the mathematics",
     "Numerics",
     "Checkable properties",
