@@ -240,3 +240,32 @@ def test_the_examples_readme_shows_the_real_output(wrong):
     readme = (EXAMPLE / "README.md").read_text()
     assert wrong.to_text() in readme  # the command's output, as the Python call prints it
     assert "gatejac compare examples/wrong_gate/mgu.py:cell examples/wrong_gate/mgu_torch.py:wrong" in readme
+
+
+def test_a_submodule_named_by_intermediates_is_captured_with_a_hook(mgu):
+    class WithGateModule(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.W_f, self.U_f = torch.nn.Linear(4, 4, bias=False), torch.nn.Linear(3, 4)
+            self.W_h, self.U_h = torch.nn.Linear(4, 4, bias=False), torch.nn.Linear(3, 4)
+            self.squash = torch.nn.Sigmoid()
+
+        def forward(self, x, h):
+            f = self.squash(self.W_f(h) + self.U_f(x))
+            return (1 - f) * h + f * torch.tanh(self.W_h(f * h) + self.U_h(x))
+
+    mapping = {"b_f": "U_f.bias", "b_h": "U_h.bias"}  # the weights are found by name (W_f.weight is W_f)
+    result = verify.compare(mgu, WithGateModule(), mapping=mapping, intermediates={"f": "squash"})
+    assert result.passed, result.to_text()
+    assert [r.jacobian for r in result.stage("intermediates").results] == ["f"]
+    assert result.stage("intermediates").not_exposed == ["h_tilde"]
+    assert "W_f.weight = W_f (by name)" in result.to_text()
+
+
+def test_float32_runs_the_module_in_float32_at_the_float32_tolerance():
+    result = verify.compare("gru_torch", torch.nn.GRUCell(3, 4), dtype="float32")
+    assert result.passed, result.to_text()
+    bound = verify.tolerance("reference", "float32", 1.0).bound(0.0)
+    assert all(r.tolerance >= bound for r in result.stage("jacobians").results)
+    worst = max(r.max_error for r in result.stage("jacobians").results)
+    assert worst > verify.tolerance("ad", "float64", 1.0).bound(1.0)  # float32 round-off, not float64's

@@ -114,11 +114,13 @@ class _Run:
         self.points = [make_point(cell, sizes, seed, k, representable_in=dtype) for k in range(points)]
         implementation.probe(*self.points[0].values("torch", "float64"))
         self.matrices: dict[str, list] = {}
+        self.oracle = "ad" if dtype == "float64" else "reference"  # the Jacobians' tolerance
 
     def comparison(self, parameter_map) -> Comparison:
         forward, exposed = self._forward()
         jacobians = self._jacobians()
-        attributions = [a for result in jacobians.results if not result.passed for a in self._attribute(result.jacobian)]
+        failed_names = [result.jacobian for result in jacobians.results if not result.passed]
+        attributions = [a for name in failed_names for a in self._attribute(name)]
         return Comparison(self.cell.name, self.implementation.name, self.implementation.convention(),
                           parameter_map.to_dict() if parameter_map else {},
                           parameter_map.text() if parameter_map else "by name: step(..., params) gets the spec's",
@@ -166,7 +168,7 @@ class _Run:
     def _jacobians(self) -> Stage:
         yours = Oracles(self.cell, self.sizes, torch_step=lambda s, i, p, override: self.implementation.step(s, i, p))
         views = point_views(self.cell, self.sizes, {}, {})
-        oracle = "ad" if self.dtype == "float64" else "reference"
+        oracle = self.oracle
         results = []
         for name in jacobian_names(self.cell, kinds=("state", "input", "parameter")):
             jacobian = parse_jacobian(self.cell, name)
@@ -203,12 +205,12 @@ class _Run:
         for row in blocks.rows:
             for col in blocks.cols:
                 part = (slice(None), row_slices[row], col_slices[col])
-                tol = tolerance("ad", "float64", max_abs(expected[part]))
+                tol = tolerance(self.oracle, self.dtype, max_abs(expected[part]))
                 if np.all(np.abs(yours[part] - expected[part]) <= tol.bound(np.abs(expected[part]))):
                     continue
                 derived = blocks.blocks.get((row, col)) or Jacobian(row, col, None, 0)
                 found.append(attribute_block(values, name, (row, col), derived, yours[part], substitutions,
-                                             jacobian.parameter))
+                                             jacobian.parameter, self.oracle, self.dtype))
         return found
 
 

@@ -199,10 +199,6 @@ class Implementation:
                 found[node] = value
         return found
 
-    def exposed(self) -> list[str]:
-        """Where each intermediate the implementation exposes was found (for the report)."""
-        return [f"{node} ← {source}" for node, source in self.sources.items() if source != node]
-
 
 def _sample(states, inputs, b: int) -> tuple[dict, dict]:
     return {k: v[b] for k, v in states.items()}, {k: v[b] for k, v in inputs.items()}

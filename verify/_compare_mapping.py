@@ -206,10 +206,11 @@ class _Resolver:
             for spec in unmapped:
                 candidates = ", ".join(p.target for p in self._candidates(spec, spec_shapes)) or "none"
                 lines.append(f"  {spec} {spec_shapes[spec]}: candidates {candidates}")
+            mapped = ParameterMap(tuple(self.pieces.values()), (), self.module_shapes).text() or "nothing"
             raise CompareError(
                 f"cannot map {len(unmapped)} parameter{'s' * (len(unmapped) > 1)} of cell {self.cell.name!r} onto "
                 f"{self.module_name}'s parameters uniquely (by name or by shape); {MAPPING_HINT}\n" + "\n".join(lines)
-                + f"\nmapped so far: {ParameterMap(tuple(self.pieces.values()), (), self.module_shapes).text() or 'nothing'}"
+                + f"\nmapped so far: {mapped}"
                 + f"\nmodule parameters: {_shapes_text(self.module_shapes)}")
         for spec, piece in self.pieces.items():
             if self._piece_shape(piece) != spec_shapes[spec]:

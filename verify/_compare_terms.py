@@ -4,7 +4,8 @@ Jacobian block and the derived one.
 For one block ``∂s'/∂w`` of a failed Jacobian, ``D = J_yours − J_spec`` (autograd through
 the implementation minus gatejac's kernel) is compared with the block's derived terms
 ``T_k``, each evaluated exactly by :class:`~verify._terms.TermValues` at the same points
-and samples.  Two fits, at the ``"ad"`` tolerance:
+and samples.  Two fits, at the tolerance the Jacobian was compared at (``"ad"``; float32:
+``"reference"``):
 
 1. *one coefficient per term*, shared by every sample and point: ``D ≈ Σ_k a_k T_k``.  A
    term with ``a_k = −1`` is **missing** from the implementation (dropped, or cut by a
@@ -61,15 +62,17 @@ class TermAttribution:
 
 
 def attribute_block(values: TermValues, jacobian: str, block: tuple[str, str], derived: Jacobian,
-                    yours: np.ndarray, substitutions: list[dict], parameter: str | None) -> TermAttribution:
-    """Attribute ``yours − Σ derived terms`` (``yours``: ``(len(substitutions), rows, cols)``)."""
+                    yours: np.ndarray, substitutions: list[dict], parameter: str | None,
+                    oracle: str = "ad", dtype: str = "float64") -> TermAttribution:
+    """Attribute ``yours − Σ derived terms`` (``yours``: ``(len(substitutions), rows, cols)``)
+    at the tolerance of ``oracle`` and ``dtype`` (those the Jacobian was compared at)."""
     terms = derived.terms
     texts = [term_text(values.cell, t) for t in terms]
     stacked = np.stack([values.block((t,), derived, *substitutions) for t in terms]) if terms else \
         np.zeros((0, *yours.shape))
     spec = stacked.sum(axis=0) if terms else np.zeros_like(yours)
     difference = yours - spec
-    tol = tolerance("ad", "float64", max(max_abs(spec), max_abs(yours)))
+    tol = tolerance(oracle, dtype, max(max_abs(spec), max_abs(yours)))
     bound = tol.bound(np.abs(spec))
     make = lambda verdict, chosen, sentence: TermAttribution(  # noqa: E731
         jacobian, block, verdict, tuple(texts[k] for k in chosen), sentence, parameter)
