@@ -62,6 +62,10 @@ class _Cache:
 
 _CACHE = _Cache(CACHE_SIZE)
 
+SIGNATURES = 64
+"""How many argument signatures each compiled cell remembers as checked (see
+:class:`_Signatures`); when full, the oldest is forgotten and checked again on its next use."""
+
 
 def compile(cell_or_derivation: Cell | Derivation, backend: str = "numpy") -> CompiledCell:  # noqa: A001
     """Compile a cell (or its derivation) into kernels for ``backend`` ("numpy" or "torch").
@@ -97,6 +101,8 @@ class CompiledCell:
         exec(compile_source(self.source, self.cell.name), namespace)  # noqa: S102 - our own generated code
         self._kernels = namespace
         self._order = [p.name for p in (*self.cell.states, *self.cell.inputs, *self.cell.parameters)]
+        self._signatures = _Signatures(SIGNATURES, [[p.name for p in pieces] for pieces in
+                                                     (self.cell.states, self.cell.inputs, self.cell.parameters)])
 
     @property
     def arguments(self) -> list[str]:
@@ -177,27 +183,41 @@ class CompiledCell:
         """J·t: tangents of the new states for tangents of any states, inputs and parameters
         (``{name: tangent}``, each shaped like its value); no Jacobian is formed."""
         tangents = dict(tangents or {})
-        self._check_names(tangents, self._order, "tangents")
-        call = self._arguments(states, inputs, params)
         pieces = (*self.cell.states, *self.cell.inputs, *self.cell.parameters)
-        checked = {f"d_{k}": v for k, v in self._check_like(call, tangents, pieces, "tangents").items()}
-        result = self._kernels["jvp"](*call.values, **checked)
+        call = self._related(states, inputs, params, tangents, self._order, pieces, "tangents")
+        result = self._kernels["jvp"](*call.values, **{f"d_{k}": v for k, v in tangents.items()})
         return dict(zip((s.name for s in self.cell.states), result))
 
     def vjp(self, states, inputs=None, params=None, cotangents: Mapping | None = None) -> dict:
         """Jᵀ·c for cotangents of the new states (``{state: array}``): cotangents of every state
         and input (per sample) and every parameter (summed over the batch dimensions)."""
         cotangents = dict(cotangents or {})
-        self._check_names(cotangents, [s.name for s in self.cell.states], "cotangents")
+        names = [s.name for s in self.cell.states]
+        call = self._related(states, inputs, params, cotangents, names, self.cell.states, "cotangents")
+        return self._kernels["vjp"](*call.values, **{f"c_{k}": v for k, v in cotangents.items()})
+
+    def _related(self, states, inputs, params, given: dict, names: list, pieces, group: str) -> _Call:
+        """The checked call of a jvp or vjp whose tangents or cotangents are ``given``."""
+        key = _signature((states, inputs, params, given))
+        if key is not None and key in self._signatures:
+            return self._signatures.call(key, states, inputs, params)
+        self._check_names(given, names, group)
         call = self._arguments(states, inputs, params)
-        checked = {f"c_{k}": v for k, v in self._check_like(call, cotangents, self.cell.states, "cotangents").items()}
-        return self._kernels["vjp"](*call.values, **checked)
+        self._check_like(call, given, pieces, group)
+        self._signatures.remember(key, call, ())
+        return call
 
     def _dense(self, kernel: str, columns, states, inputs, params, out):
-        call = self._arguments(states, inputs, params)
-        rows = sum(call.numel(s) for s in self.cell.states)
-        shape = call.batch + (rows, sum(call.numel(c) for c in columns))
-        out = self._check_out(call, out, shape)
+        key = _signature((states, inputs, params, _out_signature(out), kernel))
+        if key is not None and key in self._signatures:
+            call = self._signatures.call(key, states, inputs, params)
+            shape = self._signatures.shape(key)
+        else:
+            call = self._arguments(states, inputs, params)
+            rows = sum(call.numel(s) for s in self.cell.states)
+            shape = call.batch + (rows, sum(call.numel(c) for c in columns))
+            self._check_out(call, out, shape)
+            self._signatures.remember(key, call, shape)
         with self._dense_scope(call, shape):
             return self._kernels[kernel](*call.values, out=out)
 
@@ -208,7 +228,23 @@ class CompiledCell:
         return contextlib.nullcontext()
 
     # ------------------------------------------------------------------ argument checking
+    def arguments_of(self, states, inputs=None, params=None) -> list:
+        """The checked positional arguments of the raw kernels (:meth:`kernel`) for these
+        values — what a loop checks once before calling a raw kernel on values of the same
+        names, shapes and dtypes at every step."""
+        return self._arguments(states, inputs, params).values
+
     def _arguments(self, states, inputs, params) -> _Call:
+        """The checked call: every name, kind, dtype, device and shape, once per signature
+        (the names, types, dtypes, shapes and devices of the values, see :class:`_Signatures`)."""
+        key = _signature((states, inputs, params))
+        if key is not None and key in self._signatures:
+            return self._signatures.call(key, states, inputs, params)
+        call = self._check_arguments(states, inputs, params)
+        self._signatures.remember(key, call, ())
+        return call
+
+    def _check_arguments(self, states, inputs, params) -> _Call:
         groups = {"states": (states, self.cell.states), "inputs": (inputs, self.cell.inputs),
                   "params": (params, self.cell.parameters)}
         call = _Call()
@@ -348,6 +384,78 @@ class _Call:
         for dim in dims:
             total *= int(sympy.sympify(dim).xreplace({d: v[0] for d, v in self.sizes.items()}))
         return total
+
+
+class _Signatures:
+    """The argument signatures a compiled cell has checked, and what the checks established.
+
+    A signature is the names of every mapping passed and, for every value, its type, dtype,
+    shape and device (``out=``: also whether it is contiguous and writable) — everything the
+    checks read.  Values of a remembered signature pass the same checks, so a call with one
+    is not checked again: only its values are gathered in kernel order.  (Measured at n = 16:
+    see ``benchmarks/per_call.py``.)  A new signature is checked in full and gets the same
+    clear errors as before.  At most ``size`` are kept, the oldest dropped first."""
+
+    def __init__(self, size: int, names: list[list[str]]):
+        self.size = size
+        self.names = names
+        self._entries: dict = {}
+
+    def __contains__(self, key) -> bool:
+        return key in self._entries
+
+    def remember(self, key, call: _Call, shape: tuple) -> None:
+        if key is None:
+            return
+        if len(self._entries) >= self.size:
+            self._entries.pop(next(iter(self._entries)))
+        position = next((i for i, v in enumerate(call.values) if v is call.reference), None)
+        self._entries[key] = (call.sizes, call.batch, position, shape)
+
+    def call(self, key, states, inputs, params) -> _Call:
+        """The call of remembered signature ``key`` for these values."""
+        sizes, batch, position, _ = self._entries[key]
+        call = _Call()
+        call.values = [group[name] for group, names in zip((states, inputs, params), self.names) for name in names]
+        call.sizes, call.batch = sizes, batch
+        call.reference = None if position is None else call.values[position]
+        return call
+
+    def shape(self, key) -> tuple:
+        return self._entries[key][3]
+
+
+def _signature(groups: tuple):
+    """The signature of a call's arguments (see :class:`_Signatures`), or None when a group is
+    not a mapping (the full checks then name the mistake)."""
+    key = []
+    for group in groups:
+        if group is None or isinstance(group, str):
+            key.append(group)
+        elif isinstance(group, dict):
+            key.append(tuple((name, _value_signature(value)) for name, value in group.items()))
+        else:
+            return None
+    return tuple(key)
+
+
+def _value_signature(value):
+    shape = getattr(value, "shape", None)
+    if shape is None:
+        return type(value)
+    return type(value), value.dtype, tuple(shape), getattr(value, "device", None)
+
+
+def _out_signature(out):
+    """``out``'s signature, with the flags :meth:`CompiledCell._check_out` reads, as a string
+    key (so that :func:`_signature` keeps it as it is)."""
+    if out is None:
+        return "out=None"
+    if isinstance(out, np.ndarray):
+        layout = (out.flags["C_CONTIGUOUS"], out.flags["WRITEABLE"])
+    else:
+        layout = (out.is_contiguous(),) if callable(getattr(out, "is_contiguous", None)) else ()
+    return f"out={_value_signature(out)}{layout}"
 
 
 def _broadcast_batch(values: list, batch: tuple = (), source: str | None = None) -> tuple:

@@ -45,13 +45,15 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ._arrays import arrays
 from ._compiled import CompiledCell
 from ._errors import ArgumentError, check_integer
 from ._growth import graded_log_singular_values, qr_log_growth
+from ._lyapunov import lyapunov_spectrum
 from ._products import lag_products, prefix_products, suffix_products
+from ._tangent import StructuredAction, stack_factors, tangent_plan, window_factors
 
 METHODS = ("auto", "action", "jacobian")
 
@@ -87,15 +89,27 @@ def rollout(compiled: CompiledCell, initial_states: Mapping, inputs_sequence: Ma
         raise ArgumentError(
             f"initial_states must be a mapping from state names to arrays, got {type(initial_states).__name__}"
         )
-    states = dict(initial_states)
-    first = compiled.step(states, {k: v[0] for k, v in inputs.items()}, params)  # checks names, shapes, dtypes
-    history = {name: [xp.broadcast_to(states[name], tuple(value.shape)), value] for name, value in first.items()}
-    current = first
-    for t in range(1, length):
-        current = compiled.step(current, {k: v[t] for k, v in inputs.items()}, params)
-        for name, value in current.items():
-            history[name].append(value)
-    return Trajectory(compiled, {k: xp.stack(v) for k, v in history.items()}, inputs, dict(params or {}))
+    # names, shapes and dtypes checked once; every step then calls the raw kernel
+    values = compiled.arguments_of(initial_states, {k: v[0] for k, v in inputs.items()}, params)
+    count, names = len(cell.states), [s.name for s in cell.states]
+    parameters = values[count + len(inputs):]
+    plan = tangent_plan(compiled)
+    step = compiled.kernel("step") if plan is None else plan.factors
+    current, history, factors = values[:count], [], []
+    for t in range(length):
+        result = step(*current, *(inputs[x.name][t] for x in cell.inputs), *parameters)
+        if plan is not None:
+            result, coefficients, diagonals = result
+            factors.append((coefficients, diagonals))
+        history.append(result)
+        current = result
+    first = history[0]
+    states = {name: xp.stack([xp.broadcast_to(values[i], tuple(first[i].shape)), *(h[i] for h in history)])
+              for i, name in enumerate(names)}
+    trajectory = Trajectory(compiled, states, inputs, dict(params or {}))
+    if plan is not None:
+        trajectory._cache["factors"] = stack_factors(xp, factors, first[0])
+    return trajectory
 
 
 def _inputs_sequence(cell, inputs_sequence) -> dict:
@@ -151,6 +165,7 @@ class Trajectory:
     states: dict
     inputs: dict
     params: dict
+    _cache: dict = field(default_factory=dict, init=False, repr=False)
 
     def __repr__(self) -> str:
         return (f"Trajectory(cell={self.compiled.cell.name!r}, backend={self.compiled.backend!r}, T={self.steps}, "
@@ -201,17 +216,17 @@ class Trajectory:
     def gate_splits(self) -> tuple:
         """``(A, B)`` stacks ``(T, ..., S, S)`` of the gate split J_t = A_t + B_t at every step
         (A with marked gates frozen, B the gate-induced part; docs/theory.md: “The first-order gate expansion”)."""
-        states, inputs = self._window(0, self.steps)
-        return self.compiled.gate_split(states, inputs, self.params)
+        return self.compiled.gate_split(*self.window(0, self.steps), self.params)
 
-    def _window(self, k: int, t: int) -> tuple[dict, dict]:
-        """States s_k..s_{t−1} and inputs x_{k+1}..x_t, time as a leading batch axis."""
+    def window(self, k: int, t: int) -> tuple[dict, dict]:
+        """The arguments of steps k+1..t with time as a leading batch axis: states
+        s_k..s_{t−1} and inputs x_{k+1}..x_t (for one batched kernel call over the steps)."""
+        self._check_span(t, k)
         return ({n: v[k:t] for n, v in self.states.items()}, {n: v[k:t] for n, v in self.inputs.items()})
 
     def _jacobian_stack(self, k: int, t: int):
         """J_{k+1}, ..., J_t as ``(t−k, ..., S, S)``."""
-        states, inputs = self._window(k, t)
-        return self.compiled.state_jacobian(states, inputs, self.params)
+        return self.compiled.state_jacobian(*self.window(k, t), self.params)
 
     def transport(self, t: int, k: int):
         """Φ(t, k) = J_t ⋯ J_{k+1} (Φ(t, t) = I), shape ``(..., S, S)``, 0 ≤ k ≤ t ≤ T."""
@@ -238,19 +253,23 @@ class Trajectory:
     # ------------------------------------------------------------------ Jacobian actions
     def step_apply(self, t: int, block, *, method: str = "auto"):
         """J_t V for a block V ``(..., S, r)``, without forming J_t (``method="action"``, via
-        the cell's jvp) or from the dense J_t (``"jacobian"``); ``"auto"`` picks the cheaper."""
+        the step's stored Jacobian factors or the cell's jvp) or from the dense J_t
+        (``"jacobian"``); ``"auto"`` picks the cheaper."""
         check_integer("t", t, 1, self.steps)
-        return self._stepper(False, self._method(method, block, "block", False))(t, block)
+        self._check_block(block, "block")
+        return self.stepper(int(block.shape[-1]), method=method)(t, block)
 
     def step_apply_transpose(self, t: int, block, *, method: str = "auto"):
         """J_tᵀ U for a block U ``(..., S, r)`` (the cell's vjp, or the dense J_t)."""
         check_integer("t", t, 1, self.steps)
-        return self._stepper(True, self._method(method, block, "block", True))(t, block)
+        self._check_block(block, "block")
+        return self.stepper(int(block.shape[-1]), method=method, transpose=True)(t, block)
 
     def transport_apply(self, t: int, k: int, block, *, method: str = "auto"):
         """Φ(t, k) V = J_t(⋯(J_{k+1} V)) for a block V ``(..., S, r)``: t − k step actions."""
         self._check_span(t, k)
-        apply = self._stepper(False, self._method(method, block, "block", False))
+        self._check_block(block, "block")
+        apply = self.stepper(int(block.shape[-1]), method=method)
         block = self._with_batch(block)
         for step in range(k + 1, t + 1):
             block = apply(step, block)
@@ -260,21 +279,49 @@ class Trajectory:
         """Φ(t, k)ᵀ U = J_{k+1}ᵀ(⋯(J_tᵀ U)) for a block U ``(..., S, r)``: the BPTT adjoint
         δ_j = J_{j+1}ᵀ δ_{j+1} run from δ_t = U down to δ_k (docs/theory.md: “Transports and backpropagation”)."""
         self._check_span(t, k)
-        apply = self._stepper(True, self._method(method, block, "block", True))
+        self._check_block(block, "block")
+        apply = self.stepper(int(block.shape[-1]), method=method, transpose=True)
         block = self._with_batch(block)
         for step in range(t, k, -1):
             block = apply(step, block)
         return block
+
+    def stepper(self, columns: int, *, method: str = "auto", transpose: bool = False) -> Callable:
+        """``apply(t, block)`` = J_t V (J_tᵀ U with ``transpose``) for blocks of ``columns``
+        columns in the trajectory's dtype, 1 ≤ t ≤ T, by ``method`` as in :meth:`step_apply`:
+        the unchecked form of :meth:`step_apply` that loops over many steps call (the method is
+        resolved and the arguments checked once, here)."""
+        method = self._resolve(method, columns, transpose)
+        if method == "jacobian":
+            xp = arrays(self.compiled.backend)
+            if transpose:
+                return lambda t, block: xp.transpose(self.step_jacobian(t)) @ block
+            return lambda t, block: self.step_jacobian(t) @ block
+        if transpose:
+            return self._vjp_action
+        return self._structured_action() or self._jvp_action
+
+    def _structured_action(self) -> StructuredAction | None:
+        """J_t V from the step Jacobian's factors (``_tangent``): those the rollout stored, else
+        all of them from one kernel call batched over the steps; None for a cell without them."""
+        if "action" not in self._cache:
+            plan = tangent_plan(self.compiled)
+            action = None
+            if plan is not None:
+                if "factors" not in self._cache:
+                    self._cache["factors"] = window_factors(plan, self.compiled, *self.window(0, self.steps),
+                                                            self.params)
+                values = self.compiled.arguments_of(self.states_at(0), self.inputs_at(1), self.params)
+                action = StructuredAction(plan, self.compiled.backend, values, list(self.state_sizes.values()),
+                                          *self._cache["factors"])
+            self._cache["action"] = action
+        return self._cache["action"]
 
     def _with_batch(self, block):
         """``block`` broadcast against the trajectory's batch shape (so Φ(t, t) V has it too)."""
         xp = arrays(self.compiled.backend)
         leading = xp.broadcast_shapes(self.batch_shape, tuple(block.shape[:-2]))
         return xp.broadcast_to(block, tuple(leading) + tuple(block.shape[-2:]))
-
-    def _method(self, method: str, block, what: str, transpose: bool) -> str:
-        self._check_block(block, what)
-        return self._resolve(method, int(block.shape[-1]), transpose)
 
     def _resolve(self, method: str, columns: int, transpose: bool) -> str:
         """The method for an S×``columns`` block ("auto": the cheaper one, see the module docstring)."""
@@ -284,24 +331,16 @@ class Trajectory:
             return "action" if (16 if transpose else 4) * columns < self.state_size else "jacobian"
         return method
 
-    def _stepper(self, transpose: bool, method: str) -> Callable:
-        """``apply(t, block)``: J_t block (or J_tᵀ block) by the chosen method."""
-        if method == "jacobian":
-            xp = arrays(self.compiled.backend)
-            if transpose:
-                return lambda t, block: xp.transpose(self.step_jacobian(t)) @ block
-            return lambda t, block: self.step_jacobian(t) @ block
-        return self._vjp_action if transpose else self._jvp_action
-
     def _jvp_action(self, t: int, block):
         states, inputs = self._columns_batch(t)
-        tangents = self._split_columns(block)
-        return self._join_columns(self.compiled.jvp(states, inputs, self.params, tangents), block)
+        tangents = {f"d_{name}": value for name, value in self._split_columns(block).items()}
+        result = self.compiled.kernel("jvp")(*self.compiled.arguments_of(states, inputs, self.params), **tangents)
+        return self._join_columns(dict(zip(self.states, result)), block)
 
     def _vjp_action(self, t: int, block):
         states, inputs = self._columns_batch(t)
-        cotangents = self._split_columns(block)
-        result = self.compiled.vjp(states, inputs, self.params, cotangents)
+        cotangents = {f"c_{name}": value for name, value in self._split_columns(block).items()}
+        result = self.compiled.kernel("vjp")(*self.compiled.arguments_of(states, inputs, self.params), **cotangents)
         return self._join_columns({name: result[name] for name in self.states}, block)
 
     def _columns_batch(self, t: int) -> tuple[dict, dict]:
@@ -335,15 +374,11 @@ class Trajectory:
 
         from the starting frame Q_0 of :meth:`starting_frame` (I for the full spectrum).  The
         first ``burn_in`` steps only align the frame.  With ``method="action"`` (and by
-        default for ``count`` < S/4) J_t Q uses the jvp action on the S×count block and J is
-        never formed.  For the full spectrum Π_i |(R_t)_ii| = |det J_t| at every step, so
-        Σ_i LE_i = (1/(T − burn_in)) Σ_{t > burn_in} ln|det J_t| up to round-off."""
-        frame = self.starting_frame(count, frame)
-        check_integer("burn_in", burn_in, 0, self.steps - 1)
-        apply = self._stepper(False, self._resolve(method, int(frame.shape[-1]), False))
-        frame, _ = qr_log_growth(apply, range(1, burn_in + 1), frame)
-        _, growth = qr_log_growth(apply, range(burn_in + 1, self.steps + 1), frame)
-        return arrays(self.compiled.backend).sort_descending(growth / (self.steps - burn_in))
+        default for ``count`` < S/4) J_t Q uses the step's Jacobian factors (or the jvp) on the
+        S×count block and J is never formed.  For the full spectrum Π_i |(R_t)_ii| = |det J_t|
+        at every step, so Σ_i LE_i = (1/(T − burn_in)) Σ_{t > burn_in} ln|det J_t| up to
+        round-off.  The exponents of :func:`numeric.lyapunov_spectrum`, which this calls."""
+        return lyapunov_spectrum(self, count, burn_in=burn_in, frame=frame, method=method).exponents
 
     def log_singular_values(self, t: int, k: int, count: int | None = None, *, frame=None, method: str = "auto",
                             max_sweeps: int = 16):
@@ -368,8 +403,8 @@ class Trajectory:
         frame = self.starting_frame(count, frame)
         count = int(frame.shape[-1])
         check_integer("max_sweeps", max_sweeps, 2, None)
-        forward = self._stepper(False, self._resolve(method, count, False))
-        backward = self._stepper(True, self._resolve(method, count, True))
+        forward = self.stepper(count, method=method)
+        backward = self.stepper(count, method=method, transpose=True)
         xp = arrays(self.compiled.backend)
         previous, change = None, float("inf")
         tolerance = 64 * xp.eps(frame) * (t - k + 1)
