@@ -99,6 +99,22 @@ def test_latex_is_installed_only_when_asked_and_waits_for_the_package_managers_l
     assert latex.stderr.count("\n") == 1 and latex.stderr.startswith("setup: installing pdflatex")
 
 
+def test_the_browser_is_installed_only_when_asked_and_the_test_job_asks_for_it(checkout):
+    """``--browser``: Debian's chromium and chromium-driver (tests/test_report_browser.py), through
+    the same locked apt-get as LaTeX; ``.ci/test`` asks for both."""
+    _setup(checkout)
+    browser, calls = _setup(checkout, "--browser")
+    assert browser.returncode == 0, browser.stderr
+    apt = [call for call in calls if call.startswith("apt-get")]
+    assert len(apt) == 2 and all("-o DPkg::Lock::Timeout=600" in call for call in apt)
+    assert "install -y -qq --no-install-recommends chromium chromium-driver" in apt[1]
+    assert browser.stderr.count("\n") == 1 and browser.stderr.startswith("setup: installing chromium")
+    both, calls = _setup(checkout, "--latex", "--browser")
+    installs = [call for call in calls if " install " in call]
+    assert both.returncode == 0 and len(installs) == 2 and "texlive-latex-base" in installs[0]
+    assert "bash .ci/setup --latex --browser" in (ROOT / ".ci" / "test").read_text()
+
+
 def test_the_main_job_does_not_install_latex(checkout):
     _stub(checkout / ".venv" / "bin" / "gatejac", f'echo "gatejac $*" >> {checkout / "calls.log"}')
     (checkout / ".venv" / ".gatejac-setup").unlink(missing_ok=True)
