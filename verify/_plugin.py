@@ -7,32 +7,32 @@ SymPy, NumPy, torch and gatejac's kernels and oracles load when a test first use
 fixture, the ``gatejac`` marker or a ``--gatejac-*`` option — or imports ``gatejac.verify``'s
 functions itself.
 
-Command-line options
-    ``--gatejac-backend=numpy|torch``  backend of ``compiled_cell``, ``gatejac_checker``,
-                                       ``gatejac_claims`` and ``verify.assert_jacobians``
-                                       (default ``numpy``)
-    ``--gatejac-dtype=float64|float32`` dtype they check (default ``float64``; float32
-                                       kernels are compared with the float64 ones)
-    ``--gatejac-report=PATH``          write every report produced through the plugin in
-                                       this session as one JSON file
+Command-line options:
 
-Marker
-    ``@pytest.mark.gatejac(backend="torch", dtype=..., seed=..., points=..., sizes=...,
-    oracles=...)`` — ``verify.check`` options for one test (or class or module), overriding
-    the command line for the fixtures and ``verify.assert_jacobians``.
+* ``--gatejac-backend=numpy|torch``: backend of ``compiled_cell``, ``gatejac_checker``,
+  ``gatejac_claims`` and ``verify.assert_jacobians`` (default ``numpy``);
+* ``--gatejac-dtype=float64|float32``: dtype they check (default ``float64``; float32
+  kernels are compared with the float64 ones);
+* ``--gatejac-report=PATH``: write every report produced through the plugin in this
+  session as one JSON file.
 
-Fixtures
-    ``gatejac_backend``, ``gatejac_dtype``  the backend and dtype in force for the test (str)
-    ``compiled_cell``    a factory: ``compiled_cell(cell_or_name, **cell_options)`` →
-                         ``numeric.compile(cell, backend=gatejac_backend)``; a name is
-                         looked up with ``symbolic.cells.get(name, **cell_options)``
-    ``gatejac_checker``  ``checker(cell, **check_options)`` → ``verify.check``'s
-                         :class:`Report`, with the test's defaults filled in
-    ``gatejac_claims``   ``gatejac_claims(cell, claims, **options)`` → ``verify.assert_claims``
-                         with the test's defaults (backend, seed, points, sizes, oracles)
-                         filled in: the test fails with the claims report's text only
+Marker: ``@pytest.mark.gatejac(backend="torch", dtype=..., seed=..., points=..., sizes=...,
+oracles=...)`` — ``verify.check`` options for one test (or class or module), overriding the
+command line for the fixtures and ``verify.assert_jacobians``.
 
-Example::
+Fixtures:
+
+* ``gatejac_backend``, ``gatejac_dtype``: the backend and dtype in force for the test (str);
+* ``compiled_cell``: a factory, ``compiled_cell(cell_or_name, **cell_options)`` →
+  ``numeric.compile(cell, backend=gatejac_backend)``; a name is looked up with
+  ``symbolic.cells.get(name, **cell_options)``;
+* ``gatejac_checker``: ``checker(cell, **check_options)`` → ``verify.check``'s
+  :class:`Report`, with the test's defaults filled in;
+* ``gatejac_claims``: ``gatejac_claims(cell, claims, **options)`` → ``verify.assert_claims``
+  with the test's defaults (backend, seed, points, sizes, oracles) filled in: the test fails
+  with the claims report's text only.
+
+Example:
 
     import pytest
     from gatejac import verify

@@ -3,18 +3,15 @@
 Strategies (keyword-only options, given as values — never as strategies, as Hypothesis's
 API guide asks; each returns a Hypothesis strategy):
 
-==========================================  =====================================================
-strategy                                    draws
-==========================================  =====================================================
-``cells(catalogue=, random=, ...)``         catalogue cells (every ``symbolic.cells.variants()``
-                                            entry) and/or random valid cells (:func:`random_cells`)
-``random_cells(max_states=, ...)``          random valid cells of the public cell language
-``dimensions(cell, min_size=, max_size=)``  ``{size name: int}`` for every size of the cell
-``parameters(cell, sizes=, min_gain=, …)``  every parameter, drawn *from a seed*
-``states(cell, sizes=, batch=)``            every state, entries in [−1, 1]
-``inputs(cell, sizes=, batch=)``            every input, entries in [−1, 1]
-``values(cell, sizes=, batch=)``            ``(states, inputs, params)`` with bounded pre-activations
-==========================================  =====================================================
+| strategy | draws |
+|---|---|
+| ``cells(catalogue=, random=, ...)`` | catalogue cells (``symbolic.cells.variants()``) and/or random valid cells |
+| ``random_cells(max_states=, ...)`` | random valid cells of the public cell language |
+| ``dimensions(cell, min_size=, max_size=)`` | ``{size name: int}`` for every size of the cell |
+| ``parameters(cell, sizes=, min_gain=, …)`` | every parameter, drawn *from a seed* |
+| ``states(cell, sizes=, batch=)`` | every state, entries in [−1, 1] |
+| ``inputs(cell, sizes=, batch=)`` | every input, entries in [−1, 1] |
+| ``values(cell, sizes=, batch=)`` | ``(states, inputs, params)`` with bounded pre-activations |
 
 ``sizes`` is a mapping such as ``{"n": 4, "m": 3}`` and ``batch`` a tuple; to vary them,
 draw them first (``dimensions(cell).flatmap(lambda sizes: values(cell, sizes=sizes))``).

@@ -4,22 +4,20 @@ language (no hand-written Jacobians).
 ``names()`` lists them, ``get(name, **options)`` builds one, and each has its own function
 whose docstring gives the equations as implemented, the convention and the reference:
 
-==============  ==============================================================  ===========
-name            update                                                          source
-==============  ==============================================================  ===========
-``leaky``       h' = (1−α) h + α tanh(W h + U x + b), α fixed                    Livi 2025
-``leaky_dt``    the same with α = Δt/τ (Euler step of a CT-RNN)                 Livi 2025
-``elman``       h' = tanh(W h + U x + b)                                        Elman 1990
-``scalar_gate`` h' = (1−g) h + g tanh(a), g = σ(w_rgᵀh + w_igᵀx + b_g) scalar    Livi 2025
-``multi_gate``  h' = (1−g)⊙h + g⊙tanh(a), g = σ(W_rg h + W_ig x + b_g)           Livi 2025
-``gru_chung``   reset inside, z writes the candidate                            Chung 2014
-``gru_cho``     reset inside, z retains the old state                           Cho 2014
-``gru_torch``   exactly ``torch.nn.GRUCell`` (reset after the product)          PyTorch
-``gru_gain``    Chung GRU with gates σ(α a + β) (reconstructed)                 Can 2020
-``lstm_torch``  exactly ``torch.nn.LSTMCell``, state (h, c)                     PyTorch
-``lstm_gain``   LSTM with gates σ(α a + β) (reconstructed)                      Can 2020
-``wcrnn``       h' = R h + γ tanh(W h + V x + b), linear/nonlinear residual     Dubinin 2024
-==============  ==============================================================  ===========
+| name | update | source |
+|---|---|---|
+| ``leaky`` | h' = (1−α) h + α tanh(W h + U x + b), α fixed | Livi 2025 |
+| ``leaky_dt`` | the same with α = Δt/τ (Euler step of a CT-RNN) | Livi 2025 |
+| ``elman`` | h' = tanh(W h + U x + b) | Elman 1990 |
+| ``scalar_gate`` | h' = (1−g) h + g tanh(a), g = σ(w_rgᵀh + w_igᵀx + b_g) scalar | Livi 2025 |
+| ``multi_gate`` | h' = (1−g)⊙h + g⊙tanh(a), g = σ(W_rg h + W_ig x + b_g) | Livi 2025 |
+| ``gru_chung`` | reset inside, z writes the candidate | Chung 2014 |
+| ``gru_cho`` | reset inside, z retains the old state | Cho 2014 |
+| ``gru_torch`` | exactly ``torch.nn.GRUCell`` (reset after the product) | PyTorch |
+| ``gru_gain`` | Chung GRU with gates σ(α a + β) (reconstructed) | Can 2020 |
+| ``lstm_torch`` | exactly ``torch.nn.LSTMCell``, state (h, c) | PyTorch |
+| ``lstm_gain`` | LSTM with gates σ(α a + β) (reconstructed) | Can 2020 |
+| ``wcrnn`` | h' = R h + γ tanh(W h + V x + b), linear/nonlinear residual | Dubinin 2024 |
 
 ``option_names(name)`` lists the keyword options of one cell and ``variants()`` every
 (name, options) pair that exercises the option values.  The residual-matrix builders
