@@ -269,3 +269,40 @@ def test_float32_runs_the_module_in_float32_at_the_float32_tolerance():
     assert all(r.tolerance >= bound for r in result.stage("jacobians").results)
     worst = max(r.max_error for r in result.stage("jacobians").results)
     assert worst > verify.tolerance("ad", "float64", 1.0).bound(1.0)  # float32 round-off, not float64's
+
+
+class _NamedParameters(torch.nn.Module):
+    """Any catalogue cell as a module holding its parameters under the spec's names (its step
+    is gatejac's compiled torch step): what compare must find by name, whatever the cell."""
+
+    def __init__(self, cell, sizes, scale_first=1.0):
+        super().__init__()
+        from gatejac import numeric
+
+        self.cell, self.compiled, self.scale_first = cell, numeric.compile(cell, "torch"), scale_first
+        for key, value in numeric.random_values(cell, sizes, seed=5, backend="torch")[2].items():
+            self.register_parameter(key, torch.nn.Parameter(value))
+
+    def forward(self, *arguments):
+        *inputs, state = arguments
+        names = [s.name for s in self.cell.states]
+        states = dict(zip(names, state)) if len(names) > 1 else {names[0]: state}
+        params = dict(self.named_parameters())
+        first = self.cell.parameters[0].name
+        params[first] = params[first] * self.scale_first
+        new = self.compiled.step(states, {i.name: x for i, x in zip(self.cell.inputs, inputs)}, params)
+        return tuple(new[n] for n in names) if len(names) > 1 else new[names[0]]
+
+
+@pytest.mark.parametrize("name", cells.names())
+def test_every_catalogue_cell_as_a_module_with_named_parameters_passes(name):
+    cell = cells.get(name)
+    result = verify.compare(cell, _NamedParameters(cell, {d.name: 3 for d in cell.dims}))
+    assert result.passed, result.to_text()
+    assert set(result.mapping) == {p.name for p in cell.parameters}
+
+
+def test_the_same_module_with_a_scaled_parameter_fails_its_forward_step():
+    cell = cells.get("lstm_torch")
+    result = verify.compare(cell, _NamedParameters(cell, {"n": 3, "m": 2}, scale_first=1.001))
+    assert not result.stage("forward").passed
