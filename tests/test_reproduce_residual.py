@@ -14,15 +14,20 @@ from reproduce_runs import assert_wrote_every_file, quick_run
 import gatejac
 from gatejac import numeric, verify
 from gatejac.verify import _reproduce_residual as residual
+from gatejac.verify import _sweep_cluster
 from gatejac.verify._sweep_points import Point
 
 FIGURES = ("exponents_vs_residual.png", "deviation_vs_gamma.png", "criticality.png")
-
+CLUSTERS: list = []
+"""The local clusters the quick run started."""
 
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
-    return quick_run(tmp_path_factory.mktemp("residual"), residual, "residual-lyapunov", FIGURES)
+    start = _sweep_cluster._local_cluster
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_sweep_cluster, "_local_cluster", lambda *a: CLUSTERS.append(a) or start(*a))
+        return quick_run(tmp_path_factory.mktemp("residual"), residual, "residual-lyapunov", FIGURES)
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +43,7 @@ def test_quick_run_exits_0_prints_the_tables_and_writes_every_file(quick):
         f"{kind}-seed{seed:02d}.json" for kind in residual.KINDS for seed in range(residual.QUICK_SEEDS))
     assert {p.name.split("-")[0] for p in (directory / "sweeps").iterdir()} == {
         "spectrum_deviation", "homogeneous_largest_exponent"}
+    assert len(CLUSTERS) == 1  # both grids on one cluster
     assert "gamma=0 error" in out and "LE_max median" in out
     assert "FAILED" not in out and "MISMATCH" not in out
     assert sum(line.startswith("reproduce residual-lyapunov") for line in err.splitlines()) == 6

@@ -14,17 +14,22 @@ from reproduce_runs import assert_wrote_every_file, quick_run, run_cli
 import gatejac
 from gatejac import verify
 from gatejac.verify import _reproduce_slow_modes as slow
+from gatejac.verify import _sweep_cluster
 
 FIGURES = ("spectra_zero_fixed_point.png", "spectra_heterogeneous.png", "spectra_fixed_points.png", "slow_modes.png",
-           "phase_diagram.png")
-
+           "phase_diagram.png", "phase_diagram_exponent.png")
+CLUSTERS: list = []
+"""The local clusters the quick run started (one per sweep engine start)."""
 
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
     """One ``gatejac reproduce slow-modes --quick`` run: (exit code, stdout, stderr, directory,
-    the figure objects by file name)."""
-    return quick_run(tmp_path_factory.mktemp("slow-modes"), slow, "slow-modes", FIGURES)
+    the figure objects by file name); the local clusters it starts are counted in CLUSTERS."""
+    start = _sweep_cluster._local_cluster
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_sweep_cluster, "_local_cluster", lambda *a: CLUSTERS.append(a) or start(*a))
+        return quick_run(tmp_path_factory.mktemp("slow-modes"), slow, "slow-modes", FIGURES)
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +44,15 @@ def test_quick_run_exits_0_prints_the_tables_and_writes_every_file(quick):
     assert sorted(p.name for p in (directory / "seeds").iterdir()) == sorted(
         f"{part}-seed{seed:02d}.json" for part in slow.PARTS for seed in range(slow.QUICK_SEEDS))
     assert len(list((directory / "sweeps").glob("spectral_radius-*.zarr"))) == 1
+    assert len(list((directory / "sweeps").glob("largest_exponent-*.zarr"))) == 1
+    assert len(CLUSTERS) == 1  # both phase diagrams on one cluster
     assert "centre meas/pred" in out and "slow-mode fraction" in out and "threshold r*sigma_h = 1" in out
     assert "FAILED" not in out
     progress = [line for line in err.splitlines() if line.startswith("reproduce slow-modes")]
     assert len(progress) == len(slow.PARTS) * slow.QUICK_SEEDS
     assert any(line.startswith("sweep spectral_radius") for line in err.splitlines())
+    assert any(line.startswith("sweep largest_exponent") for line in err.splitlines())
+    assert "largest exponent (ln per step)" in out
 
 
 def test_summary_has_the_settings_the_version_and_every_check_passes(summary):
@@ -51,7 +60,8 @@ def test_summary_has_the_settings_the_version_and_every_check_passes(summary):
     assert summary["settings"]["units"] == 200 and summary["settings"]["seeds"] == slow.QUICK_SEEDS
     assert summary["settings"]["quick"] is True and "N = 200" in summary["sizes"]
     assert summary["checks"] == {"disk_centres": True, "disk_radii": True, "slow_fraction_is_closed_fraction": True,
-                                 "fixed_points_independent_of_update_gate": True, "threshold": True}
+                                 "fixed_points_independent_of_update_gate": True, "threshold": True,
+                                 "exponent_below_threshold": True}
 
 
 def test_disk_centres_and_radii_are_the_predictions(summary):
@@ -86,6 +96,19 @@ def test_found_fixed_points_do_not_move_with_the_update_gate_and_the_threshold_h
     assert threshold["unstable_above"] == threshold["points_above"] > 0
 
 
+def test_largest_exponent_is_log_radius_below_the_threshold_and_not_negative_beyond(summary):
+    """Below r̄σ_h = 0.9 every trajectory contracts (λ_max < 0) at the rate of the zero fixed
+    point, ln ρ(J₀); beyond 1.1 the zero fixed point is unstable and no trajectory contracts
+    at a comparable rate (λ_max ≥ −0.1, where ln ρ(J₀) below is ≤ ln 0.95 ≈ −0.05 and mostly far
+    lower)."""
+    exponent, phase = summary["exponent"], summary["phase_diagram"]
+    assert exponent["contracting_below"] == exponent["points_below"] > 0
+    assert exponent["max_gap_to_log_radius_below"] <= slow.EXPONENT_TOLERANCE
+    assert exponent["points_above"] > 0 and exponent["min_above"] >= -0.1
+    assert np.shape(phase["largest_exponent_median"]) == (len(phase["sigma_h"]), len(phase["b_r"]))
+    assert np.shape(phase["spectral_radius_median"]) == np.shape(phase["largest_exponent_median"])
+
+
 def test_figures_have_the_axes_a_reader_needs(quick):
     figures = quick[4]
     assert set(figures) == set(FIGURES)
@@ -98,10 +121,15 @@ def test_figures_have_the_axes_a_reader_needs(quick):
     phase = figures["phase_diagram.png"]
     assert "sigma_h" in phase.axes[0].get_xlabel() and "b_r" in phase.axes[0].get_ylabel()
     assert "rho(J_0)" in phase.axes[1].get_ylabel()  # the colour bar
+    exponent = figures["phase_diagram_exponent.png"]
+    assert "sigma_h" in exponent.axes[0].get_xlabel() and "b_r" in exponent.axes[0].get_ylabel()
+    assert "natural log per step" in exponent.axes[1].get_ylabel()
+    assert any("threshold" in text.get_text() for text in exponent.axes[0].get_legend().get_texts())
 
 
 # ---------------------------------------------------------------------- resume
-def test_a_rerun_reuses_every_seed_and_sweep_point(quick, summary):
+def test_a_rerun_reuses_every_seed_and_sweep_point(quick, summary, monkeypatch):
+    monkeypatch.setattr(_sweep_cluster, "_local_cluster", lambda *a: pytest.fail("a cluster for stored points"))
     code, out, err = run_cli("reproduce", "slow-modes", "--quick", "--out", str(quick[3]))
     assert code == 0, err
     assert "0 computed, 6 reused" in out
@@ -142,6 +170,20 @@ def test_threshold_check_catches_a_stable_point_beyond_the_threshold():
     broken = radii.copy()
     broken[product >= 1.1] = 0.99
     assert not slow.threshold_statistics(broken, settings)["threshold_ok"]
+
+
+def test_exponent_check_catches_growth_below_the_threshold_and_a_wrong_rate():
+    settings = slow.QUICK
+    product = np.asarray(settings.phase_sigmas)[:, None] * slow.sigmoid(settings.phase_biases)[None, :]
+    radii = (0.5 + 0.5 * product)[..., None]
+    exponents = np.log(radii)  # the stable zero fixed point's rate, exactly
+    assert slow.exponent_statistics(exponents, radii, settings)["exponent_ok"]
+    below = product <= 0.9
+    growing = exponents.copy()
+    growing[below] = 0.01  # a trajectory below the threshold that does not contract
+    assert not slow.exponent_statistics(growing, radii, settings)["exponent_ok"]
+    halved = np.where(below[..., None], exponents / 2, exponents)  # contracting, at the wrong rate
+    assert not slow.exponent_statistics(halved, radii, settings)["exponent_ok"]
 
 
 def test_bad_seeds_are_an_error_naming_the_option(tmp_path):

@@ -103,31 +103,44 @@ def slow_mode_figure(closed, slow, groups, *, width: float, note: str = ""):
     return figure
 
 
-def phase_diagram(sigmas, biases, values, *, threshold, note: str = ""):
-    """A heatmap of ``values`` ``(len(sigmas), len(biases))`` (the spectral radius ρ(J₀))
-    over σ_h (x) and the reset bias b_r (y), a diverging colour scale centred at 1, with the
-    curve σ_h = ``threshold(b_r)`` (where the prediction puts ρ = 1)."""
+RADIUS = {"level": 1.0, "symbol": r"\rho(J_0)",
+          "label": r"spectral radius $\rho(J_0)$ at the zero fixed point (median over seeds)",
+          "title": r"Phase diagram of the Chung GRU: $\rho(J_0) > 1$ (red) beyond $\bar r\,\sigma_h = 1$"}
+"""How :func:`phase_diagram` shows the spectral radius at the zero fixed point."""
+EXPONENT = {"level": 0.0, "symbol": r"\lambda_{\max}",
+            "label": r"largest Lyapunov exponent $\lambda_{\max}$ (natural log per step, median over seeds)",
+            "title": r"Chung GRU: $\lambda_{\max} < 0$ (blue) below $\bar r\,\sigma_h = 1$, "
+                     r"$\geq 0$ (white, red: chaos) beyond"}
+"""How :func:`phase_diagram` shows the largest Lyapunov exponent of the trajectories."""
+
+
+def phase_diagram(sigmas, biases, values, *, threshold, shown: Mapping = RADIUS, note: str = ""):
+    """A heatmap of ``values`` ``(len(sigmas), len(biases))`` over σ_h (x) and the reset bias
+    b_r (y), a diverging colour scale centred at ``shown["level"]`` (1 for ρ(J₀), 0 for
+    λ_max: :data:`RADIUS`, :data:`EXPONENT`), the measured contour at that level, and the
+    curve σ_h = ``threshold(b_r)`` (where the prediction puts ρ(J₀) = 1)."""
     from matplotlib.colors import TwoSlopeNorm
 
     sigmas, biases, values = np.asarray(sigmas, float), np.asarray(biases, float), np.asarray(values, float)
+    level = shown["level"]
     figure, axes = _figure(1, width=7.0, height=5.4)
     axis = axes[0][0]
     low, high = float(np.nanmin(values)), float(np.nanmax(values))
-    norm = TwoSlopeNorm(vcenter=1.0, vmin=min(low, 0.99), vmax=max(high, 1.01))
+    norm = TwoSlopeNorm(vcenter=level, vmin=min(low, level - 0.01), vmax=max(high, level + 0.01))
     mesh = axis.pcolormesh(_edges(sigmas), _edges(biases), values.T, cmap="RdBu_r", norm=norm, shading="flat")
     colourbar = figure.colorbar(mesh, ax=axis)
-    colourbar.set_label(r"spectral radius $\rho(J_0)$ at the zero fixed point (median over seeds)")
+    colourbar.set_label(shown["label"])
     fine = np.linspace(biases[0], biases[-1], 200)
     curve = threshold(fine)
     inside = (curve >= sigmas[0]) & (curve <= sigmas[-1])
     axis.plot(curve[inside], fine[inside], "-", color="black", linewidth=2,
               label=r"predicted threshold $\bar r\,\sigma_h = 1$, $\bar r = \mathrm{sigmoid}(b_r)$")
-    axis.contour(sigmas, biases, values.T, levels=[1.0], colors="gold", linewidths=1.4, linestyles="--")
-    axis.plot([], [], "--", color="gold", label=r"measured contour $\rho(J_0) = 1$")
+    axis.contour(sigmas, biases, values.T, levels=[level], colors="gold", linewidths=1.4, linestyles="--")
+    axis.plot([], [], "--", color="gold", label=f"measured contour ${shown['symbol']} = {level:g}$")
     axis.set_xlabel(r"recurrent weight scale $\sigma_h$ ($W_h$ entries $\sim N(0, \sigma_h^2/N)$)")
     axis.set_ylabel(r"reset-gate bias $b_r$")
     axis.legend(fontsize=8, loc="upper right")
-    _title(figure, r"Phase diagram of the Chung GRU: $\rho(J_0) > 1$ (red) beyond $\bar r\,\sigma_h = 1$", note)
+    _title(figure, shown["title"], note)
     return figure
 
 

@@ -31,14 +31,15 @@ def store_path(directory: Path, name: str, settings: Mapping, grid: Mapping, see
 
 
 def run_grid(directory: Path, quantity: str | Callable, grid: Mapping, seeds: int, settings: Mapping, *,
-             progress: bool) -> np.ndarray:
+             progress: bool, cluster=None) -> np.ndarray:
     """Evaluate ``quantity`` (a name of the sweep's quantity registry, or a module-level
     function of a sweep point, so that the spawned workers can import it) over ``grid`` ×
     seeds 0..seeds−1 with the fixed ``settings``, through the sweep engine into
-    :func:`store_path`; the values as an array of shape ``grid's lengths + (seeds,)``, in the
-    grid's order."""
+    :func:`store_path`, on ``cluster`` (a :class:`verify._sweep_cluster.SharedCluster` the
+    reproduction's grids share; a local cluster of its own when None); the values as an array
+    of shape ``grid's lengths + (seeds,)``, in the grid's order."""
     name = quantity if isinstance(quantity, str) else quantity.__name__
     out = store_path(directory, name, settings, grid, seeds)
     out.parent.mkdir(parents=True, exist_ok=True)
-    dataset = sweep(quantity, dict(grid), seeds, settings=dict(settings), out=out, progress=progress)
+    dataset = sweep(quantity, dict(grid), seeds, settings=dict(settings), out=out, scheduler=cluster, progress=progress)
     return np.asarray(dataset[name].transpose(*grid, "seed").values, dtype=float)

@@ -62,6 +62,7 @@ from ._figures import png
 from ._reproduce import (DEFAULT_ROOT, Reproduction, ReproductionSettings, SeedStore, aligned_table, prepare_directory,
                          quartiles, random_stream, run_seeds, seed_count, write_file, write_summary)
 from ._reproduce_dynamics import run_grid
+from ._sweep_cluster import SharedCluster
 
 NAME = "residual-lyapunov"
 DEFAULT_OUT = DEFAULT_ROOT / NAME
@@ -242,11 +243,12 @@ def reproduce_residual(out=DEFAULT_OUT, *, seeds: int | None = None, quick: bool
                                            lambda kind, seed: seed_result(kind, seed, settings),
                                            label=f"reproduce {NAME} spectra", progress=progress)
     fixed = settings.to_dict()
-    deviations = run_grid(directory, spectrum_deviation, {"residual_kind": KINDS, "gamma": settings.gammas}, seeds,
-                          fixed, progress=progress)
-    largest = run_grid(directory, homogeneous_largest_exponent,
-                       {"lam": settings.critical_moduli, "gamma": settings.critical_gammas}, seeds, fixed,
-                       progress=progress)
+    with SharedCluster() as cluster:  # one cluster for both grids, started only if a point is left
+        deviations = run_grid(directory, spectrum_deviation, {"residual_kind": KINDS, "gamma": settings.gammas},
+                              seeds, fixed, progress=progress, cluster=cluster)
+        largest = run_grid(directory, homogeneous_largest_exponent,
+                           {"lam": settings.critical_moduli, "gamma": settings.critical_gammas}, seeds, fixed,
+                           progress=progress, cluster=cluster)
     margins = np.array([[[coupling_margin(g, m, s, settings) for s in range(seeds)] for g in settings.critical_gammas]
                         for m in settings.critical_moduli])
     gamma0 = {kind: {"max_error": max(r["gamma0_error"] for r in per_seed[kind]),

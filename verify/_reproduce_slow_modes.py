@@ -38,10 +38,20 @@ recurrent candidate weight scaled to σ; no input (x = 0); float64.  Four parts:
    σ_h × b_r through the sweep engine (quantity ``spectral_radius``, N = 200).  Predicted
    ρ(J₀) = 1 − z̄ + z̄ r̄ σ_h, above 1 exactly when r̄σ_h > 1.  Checked: ρ < 1 at every point with
    r̄σ_h ≤ 0.9 and ρ > 1 at every point with r̄σ_h ≥ 1.1 (all seeds).
+5. **Phase diagram of the largest Lyapunov exponent** — λ_max of the autonomous trajectory
+   from h₀ ~ N(0, 0.5²) (T = 500 steps, the first 100 left out; natural log per step), over
+   the same grid and seeds through the sweep engine (quantity ``largest_exponent``).  Below
+   the threshold the trajectory falls into the stable zero fixed point, where the exponent
+   of the linearised map is ln ρ(J₀).  Checked: λ_max < 0 at every point with r̄σ_h ≤ 0.9,
+   within :data:`EXPONENT_TOLERANCE` of ln ρ(J₀) of the same network (the frame's alignment
+   over a finite T, slow where several eigenvalues share the disk's edge, is the gap).
+   Reported beyond r̄σ_h ≥ 1.1, where the zero fixed point is unstable: the range of λ_max
+   (≈ 0 where the trajectory settles on a marginal attractor, > 0 where it is chaotic, the
+   fraction above :data:`CHAOS_LEVEL`).
 
 Sizes: N = 400 for the spectra (the circular law's edge within about 6 % there; an N×N
 eigen-decomposition takes a fraction of a second, the LSTM's 2N×2N one about a second) and
-N = 200 for the 156-point phase diagram; the default (6 seeds) took about four minutes on
+N = 200 for the 156-point phase diagrams; the default (6 seeds) took about four minutes on
 a shared two-core machine, most of it the LSTM's 2N×2N eigen-decompositions.
 """
 
@@ -62,6 +72,7 @@ from ._figures import png
 from ._reproduce import (DEFAULT_ROOT, Reproduction, ReproductionSettings, SeedStore, aligned_table, prepare_directory,
                          quartiles, random_stream, run_seeds, seed_count, write_file, write_summary)
 from ._reproduce_dynamics import run_grid
+from ._sweep_cluster import SharedCluster
 
 NAME = "slow-modes"
 DEFAULT_OUT = DEFAULT_ROOT / NAME
@@ -70,6 +81,11 @@ QUICK_SEEDS = 2
 RESULTS_FORMAT = 1
 CENTRE_TOLERANCE = 0.01
 FIXED_POINT_TOLERANCE = 1e-10
+EXPONENT_TOLERANCE = 0.03
+"""|λ_max − ln ρ(J₀)| allowed below the threshold (natural log per step): measured up to 0.015
+at T = 500 (burn-in 100) where several eigenvalues of J₀ have nearly the largest modulus."""
+CHAOS_LEVEL = 0.01
+"""λ_max above this (natural log per step) is reported as chaotic."""
 
 GATES = {
     "gru_chung": ("b_z", 1.0, "W_h"),
@@ -107,6 +123,8 @@ class SlowModeSettings(ReproductionSettings):
     phase_sigmas: tuple[float, ...] = tuple(np.round(np.linspace(0.25, 3.0, 12), 4).tolist())
     phase_biases: tuple[float, ...] = tuple(np.linspace(-3.0, 3.0, 13).tolist())
     threshold_margin: float = 0.1
+    exponent_steps: int = 500
+    exponent_burn_in: int = 100
 
 
 DEFAULT = SlowModeSettings()
@@ -268,8 +286,7 @@ def slow_statistics(records: list[dict], key: str, values, tolerance: float) -> 
 def threshold_statistics(radii: np.ndarray, settings: SlowModeSettings) -> dict:
     """ρ(J₀) on the σ_h × b_r grid (``radii`` ``(σ, b, seeds)``) against r̄σ_h = 1."""
     product = np.asarray(settings.phase_sigmas)[:, None] * sigmoid(settings.phase_biases)[None, :]
-    below = product <= 1 - settings.threshold_margin
-    above = product >= 1 + settings.threshold_margin
+    below, above = _threshold_sides(settings)
     wrong_below = int(np.sum(radii[below] >= 1))
     wrong_above = int(np.sum(radii[above] <= 1))
     return {"points_below": int(below.sum() * radii.shape[-1]), "points_above": int(above.sum() * radii.shape[-1]),
@@ -278,16 +295,38 @@ def threshold_statistics(radii: np.ndarray, settings: SlowModeSettings) -> dict:
             "max_abs_error_vs_prediction": float(np.max(np.abs(np.median(radii, axis=-1) - (0.5 + 0.5 * product))))}
 
 
+def _threshold_sides(settings: SlowModeSettings) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of the grid ``(σ, b)``: r̄σ_h ≤ 1 − margin (below) and ≥ 1 + margin (above)."""
+    product = np.asarray(settings.phase_sigmas)[:, None] * sigmoid(settings.phase_biases)[None, :]
+    return product <= 1 - settings.threshold_margin, product >= 1 + settings.threshold_margin
+
+
+def exponent_statistics(exponents: np.ndarray, radii: np.ndarray, settings: SlowModeSettings) -> dict:
+    """λ_max on the σ_h × b_r grid (``exponents`` ``(σ, b, seeds)``) against ln ρ(J₀) of the same
+    networks (``radii``) below the threshold, and its range beyond."""
+    below, above = _threshold_sides(settings)
+    gaps = np.abs(exponents[below] - np.log(radii[below]))
+    beyond = exponents[above]
+    return {"points_below": int(below.sum() * exponents.shape[-1]),
+            "contracting_below": int(np.sum(exponents[below] < 0)),
+            "max_gap_to_log_radius_below": float(np.max(gaps)), "median_gap_to_log_radius_below": float(np.median(gaps)),
+            "exponent_ok": bool(np.all(exponents[below] < 0)) and float(np.max(gaps)) <= EXPONENT_TOLERANCE,
+            "tolerance": EXPONENT_TOLERANCE, "points_above": int(above.sum() * exponents.shape[-1]),
+            "above": quartiles(beyond.tolist()), "min_above": float(np.min(beyond)), "max_above": float(np.max(beyond)),
+            "chaotic_fraction_above": float(np.mean(beyond > CHAOS_LEVEL)), "chaos_level": CHAOS_LEVEL,
+            "units": "natural log per step"}
+
+
 # ---------------------------------------------------------------------- the run
 _FIGURES = ("spectra_zero_fixed_point.png", "spectra_heterogeneous.png", "spectra_fixed_points.png",
-            "slow_modes.png", "phase_diagram.png")
+            "slow_modes.png", "phase_diagram.png", "phase_diagram_exponent.png")
 
 
 def reproduce_slow_modes(out=DEFAULT_OUT, *, seeds: int | None = None, quick: bool = False,
                          progress: bool = True) -> Reproduction:
     """Run the slow-mode reproduction (module docstring) and write to ``out``: ``summary.json``,
-    five PNG figures, one JSON per (part, seed) under ``out/seeds`` and the phase diagram's
-    zarr store under ``out/sweeps`` (both reused by a re-run at the same settings).  ``seeds``
+    six PNG figures, one JSON per (part, seed) under ``out/seeds`` and the phase diagrams' zarr
+    stores under ``out/sweeps`` (both reused by a re-run at the same settings).  ``seeds``
     defaults to 6 (2 with ``quick=True``, which also halves N)."""
     began = time.perf_counter()
     settings = QUICK if quick else DEFAULT
@@ -298,20 +337,27 @@ def reproduce_slow_modes(out=DEFAULT_OUT, *, seeds: int | None = None, quick: bo
                                           label=f"reproduce {NAME} spectra", progress=progress)
     per_part = {part: [[{**r, "seed": seed} for r in stored["records"]] for seed, stored in enumerate(results[part])]
                 for part in PARTS}
-    radii = run_grid(directory, "spectral_radius", {"gain_W_h": settings.phase_sigmas, "b_r": settings.phase_biases},
-                     seeds, {"cell": "gru_chung", "n": settings.phase_units}, progress=progress)
+    grid = {"gain_W_h": settings.phase_sigmas, "b_r": settings.phase_biases}
+    with SharedCluster() as cluster:  # one cluster for both grids, started only if a point is left
+        radii = run_grid(directory, "spectral_radius", grid, seeds, {"cell": "gru_chung", "n": settings.phase_units},
+                         progress=progress, cluster=cluster)
+        exponents = run_grid(directory, "largest_exponent", grid, seeds,
+                             {"cell": "gru_chung", "n": settings.phase_units, "steps": settings.exponent_steps,
+                              "burn_in": settings.exponent_burn_in}, progress=progress, cluster=cluster)
     flat = {part: [r for records in per_part[part] for r in records] for part in PARTS}
     disks = disk_statistics(flat["disks"], settings)
     heterogeneous = slow_statistics(flat["heterogeneous"], "mean", settings.update_bias_means, settings.slow_tolerance)
     found = slow_statistics(flat["fixed_points"], "update_bias", settings.update_biases, settings.slow_tolerance)
     residuals = [r["point_residual"] for r in flat["fixed_points"] if "point_residual" in r]
     threshold = threshold_statistics(radii, settings)
+    exponent = exponent_statistics(exponents, radii, settings)
     checks = {
         "disk_centres": all(row["centre_ok"] for row in disks),
         "disk_radii": all(row["radius_ok"] for row in disks),
         "slow_fraction_is_closed_fraction": all(row["slow_ok"] for row in heterogeneous),
         "fixed_points_independent_of_update_gate": bool(residuals) and max(residuals) <= FIXED_POINT_TOLERANCE,
         "threshold": threshold["threshold_ok"],
+        "exponent_below_threshold": exponent["exponent_ok"],
     }
     summary = {
         "tool": f"gatejac reproduce {NAME}",
@@ -325,23 +371,30 @@ def reproduce_slow_modes(out=DEFAULT_OUT, *, seeds: int | None = None, quick: bo
         "checks": checks,
         "tolerances": {"centre": CENTRE_TOLERANCE, "relative_radius (median seed)": settings.radius_tolerance,
                        "slow_fraction (median seed)": settings.slow_tolerance,
-                       "fixed_point_residual": FIXED_POINT_TOLERANCE, "threshold_margin": settings.threshold_margin},
+                       "fixed_point_residual": FIXED_POINT_TOLERANCE, "threshold_margin": settings.threshold_margin,
+                       "exponent_vs_log_radius": EXPONENT_TOLERANCE},
         "disks": disks,
         "heterogeneous": heterogeneous,
         "fixed_points": {"cases": found, "max_point_residual": max(residuals) if residuals else None,
                          "counts": [{k: r[k] for k in ("seed", "update_bias", "converged_starts", "distinct_points",
                                                          "nonzero_points")} for r in flat["fixed_points"]]},
         "threshold": threshold,
+        "exponent": exponent,
+        "phase_diagram": {"sigma_h": list(settings.phase_sigmas), "b_r": list(settings.phase_biases),
+                          "spectral_radius_median": np.round(np.median(radii, axis=-1), 6).tolist(),
+                          "largest_exponent_median": np.round(np.median(exponents, axis=-1), 6).tolist()},
         "figures": list(_FIGURES),
     }
     files = [write_summary(directory, summary)]
-    files += _write_figures(directory, flat, radii, settings, seeds)
-    table = slow_modes_table(disks, heterogeneous, found, threshold)
+    files += _write_figures(directory, flat, radii, exponents, settings, seeds)
+    table = slow_modes_table(disks, heterogeneous, found, threshold, exponent)
     return Reproduction(NAME, directory, summary, tuple(files), table, reused, computed, time.perf_counter() - began)
 
 
-def slow_modes_table(disks: list[dict], heterogeneous: list[dict], found: list[dict], threshold: dict) -> str:
-    """The disks (centre and radius, measured/predicted), the slow fractions, the threshold."""
+def slow_modes_table(disks: list[dict], heterogeneous: list[dict], found: list[dict], threshold: dict,
+                     exponent: dict) -> str:
+    """The disks (centre and radius, measured/predicted), the slow fractions, the threshold,
+    the largest exponent on both sides of it."""
     header = ["cell", "bias", "centre meas/pred", "max centre err", "radius meas/pred", "radius err median/worst",
               "check"]
     rows = [[d["cell"], f"{d['parameter']}={d['value']:+g}", f"{d['centre']['median']:.4f}/{d['predicted_centre']:.4f}",
@@ -363,10 +416,15 @@ def slow_modes_table(disks: list[dict], heterogeneous: list[dict], found: list[d
     parts.append(f"threshold r*sigma_h = 1: {threshold['stable_below']}/{threshold['points_below']} grid points "
                  f"stable below {1 - threshold['margin']:g}, {threshold['unstable_above']}/{threshold['points_above']} "
                  f"unstable above {1 + threshold['margin']:g} ({'ok' if threshold['threshold_ok'] else 'FAILED'})")
+    parts.append(f"largest exponent (ln per step): {exponent['contracting_below']}/{exponent['points_below']} grid points "
+                 f"< 0 below, max |LE_max - ln rho(J_0)| {exponent['max_gap_to_log_radius_below']:.4f} "
+                 f"({'ok' if exponent['exponent_ok'] else 'FAILED'}); above: {exponent['min_above']:+.3f}.."
+                 f"{exponent['max_above']:+.3f}, {exponent['chaotic_fraction_above']:.0%} > {exponent['chaos_level']:g}")
     return "\n\n".join(parts)
 
 
-def _write_figures(directory: Path, flat: dict, radii, settings: SlowModeSettings, seeds: int) -> list[Path]:
+def _write_figures(directory: Path, flat: dict, radii, exponents, settings: SlowModeSettings,
+                   seeds: int) -> list[Path]:
     def complex_of(pair):
         return np.asarray(pair[0]) + 1j * np.asarray(pair[1])
 
@@ -415,5 +473,10 @@ def _write_figures(directory: Path, flat: dict, radii, settings: SlowModeSetting
             settings.phase_sigmas, settings.phase_biases, np.median(radii, axis=-1),
             threshold=lambda b: 1 / sigmoid(b),
             note=f"Chung GRU, N = {settings.phase_units}, update gate z̄ = 1/2, {seeds} seeds (sweep engine)"),
+        "phase_diagram_exponent.png": figures.phase_diagram(
+            settings.phase_sigmas, settings.phase_biases, np.median(exponents, axis=-1),
+            threshold=lambda b: 1 / sigmoid(b), shown=figures.EXPONENT,
+            note=f"Chung GRU, N = {settings.phase_units}, z̄ = 1/2, no input, h_0 ~ N(0, 0.5²), "
+                 f"T = {settings.exponent_steps} steps (first {settings.exponent_burn_in} left out), {seeds} seeds"),
     }
     return [write_file(directory / name, png(figure), "a figure", "PNG") for name, figure in drawn.items()]

@@ -10,7 +10,8 @@ zarr store that an interrupted sweep resumes from.
   dimensions, in order, then ``seed``), ``seeds`` a count (0 … seeds−1) or the seeds.
 * **Where** — a LocalCluster of ``workers`` spawned worker processes with
   ``threads_per_worker`` threads each (thread pools limited to match), or the existing cluster
-  at ``scheduler`` (:mod:`verify._sweep_cluster`).  The store path must be visible to every
+  at ``scheduler`` (an address, or a :class:`verify._sweep_cluster.SharedCluster` that several
+  sweeps reuse; :mod:`verify._sweep_cluster`).  The store path must be visible to every
   worker (a shared file system on a cluster).
 * **Storage** — :mod:`verify._sweep_store`: the store is cut into chunks of neighbouring
   points (every seed of a grid point, and neighbours along the last grid axes when the seeds
@@ -145,7 +146,7 @@ def _evaluate(name: str, quantity, point) -> float:
         raise SweepError(f"{name} failed at {point!r}: {type(exc).__name__}: {exc}") from None
 
 
-def sweep(quantity, grid, seeds=1, *, settings=None, out, scheduler: str | None = None, workers: int = 2,
+def sweep(quantity, grid, seeds=1, *, settings=None, out, scheduler=None, workers: int = 2,
           threads_per_worker: int = 1, seeds_per_chunk: int | None = None, progress: bool = True):
     """Evaluate ``quantity`` at every point of ``grid`` × ``seeds`` (see the module docstring)
     and return the xarray Dataset stored at ``out``."""

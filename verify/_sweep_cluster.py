@@ -29,19 +29,50 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"
 _LIMITS: dict = {}
 
 
-def connect(scheduler: str | None, workers: int, threads_per_worker: int):
-    """``(client, cluster, threads)``: a client of the cluster at ``scheduler``, or of a new
-    local cluster (``cluster`` is then the LocalCluster to close, else None); ``threads`` is
-    the number of tasks the cluster runs at once."""
-    import dask
-    from dask.distributed import Client, LocalCluster
+class SharedCluster:
+    """One local cluster for several sweeps (a reproduction's grids): pass it as a sweep's
+    ``scheduler``; the first sweep with points to compute starts it, the others reuse it, and
+    leaving the ``with`` block closes it (a run whose points are all stored starts none)."""
 
-    cluster = None
-    if scheduler is None:
-        environment = {name: str(threads_per_worker) for name in THREAD_VARIABLES}
-        with dask.config.set({"distributed.worker.multiprocessing-method": "spawn"}):
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker, processes=True,
-                                   dashboard_address=None, env=environment, silence_logs=logging.ERROR)
+    def __init__(self, workers: int = 2, threads_per_worker: int = 1):
+        self.workers, self.threads_per_worker = workers, threads_per_worker
+        self.cluster = None
+
+    @property
+    def address(self) -> str:
+        if self.cluster is None:
+            self.cluster = _local_cluster(self.workers, self.threads_per_worker)
+        return self.cluster.scheduler_address
+
+    def __enter__(self) -> SharedCluster:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.cluster is not None:
+            self.cluster.close()
+            self.cluster = None
+
+
+def _local_cluster(workers: int, threads_per_worker: int):
+    """A LocalCluster of ``workers`` spawned processes, thread pools limited (module docstring)."""
+    import dask
+    from dask.distributed import LocalCluster
+
+    environment = {name: str(threads_per_worker) for name in THREAD_VARIABLES}
+    with dask.config.set({"distributed.worker.multiprocessing-method": "spawn"}):
+        return LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker, processes=True,
+                            dashboard_address=None, env=environment, silence_logs=logging.ERROR)
+
+
+def connect(scheduler, workers: int, threads_per_worker: int):
+    """``(client, cluster, threads)``: a client of the cluster at ``scheduler`` (an address or
+    a :class:`SharedCluster`), or of a new local cluster (``cluster`` is then the LocalCluster
+    to close, else None); ``threads`` is the number of tasks the cluster runs at once."""
+    from dask.distributed import Client
+
+    if isinstance(scheduler, SharedCluster):
+        scheduler = scheduler.address
+    cluster = _local_cluster(workers, threads_per_worker) if scheduler is None else None
     try:
         client = Client(scheduler if cluster is None else cluster)
         if cluster is None:
