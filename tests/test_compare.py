@@ -225,6 +225,15 @@ def test_the_comparison_serialises_to_json_and_markdown(wrong):
     assert markdown.startswith("### Your MGUWrongCandidate") and "| `h_tilde` | FAIL |" in markdown
 
 
+def test_the_markdown_renders_the_terms_as_written(mgu, wrong):
+    markdown = pytest.importorskip("markdown", reason="the docs extra renders Markdown")
+    html = markdown.markdown(wrong.to_markdown(), extensions=["tables"])
+    term = _terms(mgu, derive(mgu).parameter("W_h"), ("h", "W_h"))[0]
+    assert term in html.replace("&gt;", ">")  # its * and _ are not read as emphasis
+    assert "<em>" not in html and html.count("<strong>") == 1  # only the verdict's label
+    assert html.count("<table>") == 3
+
+
 def test_the_command_line_exits_0_1_2(capsys):
     spec, impl = str(EXAMPLE / "mgu.py") + ":cell", str(EXAMPLE / "mgu_torch.py")
     assert main(["compare", spec, impl + ":correct"]) == 0

@@ -192,7 +192,8 @@ class Comparison:
         lines = [f"### Your {self.implementation} against `{self.cell}`: {'PASSED' if self.passed else 'FAILED'}", "",
                  f"{self.convention}; {self.dtype}, sizes "
                  f"{', '.join(f'{k}={v}' for k, v in self.sizes.items())}, seed {self.seed}, {self.points} points.", "",
-                 f"Parameters: {self.mapping_text}.", "", f"**{self.verdict().removeprefix('verdict: ')}**"]
+                 f"Parameters: {_escape(self.mapping_text)}.", "",
+                 f"**Verdict:** {_escape(self.verdict().removeprefix('verdict: '))}"]
         for number, stage in enumerate(self.stages, 1):
             lines += ["", f"#### {number}. {STAGES[stage.name]}: {self._stage_verdict(stage)}", ""]
             if stage.results:
@@ -201,7 +202,7 @@ class Comparison:
                           f"{_entry(r)} |" for r in stage.results]
             notes = self._stage_notes(stage)
             if notes:
-                lines += [""] + [f"- {note.strip()}" if not note.startswith("    ") else f"  `{note.strip()}`"
+                lines += [""] + [f"- {_escape(note.strip())}" if not note.startswith("    ") else f"  `{note.strip()}`"
                                  for note in notes]
         return "\n".join(lines) + "\n"
 
@@ -214,6 +215,11 @@ def _table(results: list[CheckResult]) -> list[str]:
     rows += [(r.jacobian, r.status, _number(r.max_error), _number(r.tolerance), _entry(r)) for r in results]
     widths = [max(len(row[k]) for row in rows) for k in range(4)]
     return ["  ".join([*(text.ljust(w) for text, w in zip(row, widths)), row[4]]).rstrip() for row in rows]
+
+
+def _escape(text: str) -> str:
+    """``text`` with Markdown's emphasis characters escaped (term texts hold ``*`` and ``_``)."""
+    return "".join("\\" + c if c in "\\*_`[]" else c for c in text)
 
 
 def _number(value: float | None) -> str:
