@@ -1,41 +1,55 @@
 """Benchmark: the k leading Lyapunov exponents by gatejac (QR on an n×k frame carried by the
-cell's Jacobian–vector products) against the usual route (a dense autograd Jacobian per step
-with ``torch.func.jacrev``, then the same per-step QR).
+step Jacobian's factors, stored by the rollout) against two peers: a JAX scan of the same step's
+Jacobian–vector products with a per-step QR, and the usual PyTorch route (a dense autograd
+Jacobian per step with ``torch.func.jacrev``, then the same per-step QR).
 
 Run:  .venv/bin/python benchmarks/lyapunov.py [--n 256] [--steps 2000] [--count 32] [--cells gru_torch lstm_torch]
+          [--repeats 3] [--threads 1]
 
 For each cell (``torch.nn.GRUCell`` / ``LSTMCell`` and their catalogue twins ``gru_torch`` /
-``lstm_torch`` with the same weights, float64, m = 8 inputs drawn N(0, 1)), both routes start
-from h_0 = 0 (and c_0 = 0) and the same frame Q_0, and each time includes its own rollout:
+``lstm_torch`` with the same weights, float64, batch 1, m = 8 inputs drawn N(0, 1)), every route
+starts from h_0 = 0 (and c_0 = 0) and the same frame Q_0 (``Trajectory.starting_frame``), and
+each time includes its own rollout:
 
 * gatejac (NumPy and torch back-ends): ``numeric.rollout`` then
   ``lyapunov_spectrum(trajectory, k, method="action")`` — J_t is never formed;
-* baseline: a Python loop over t of ``J_t = jacrev(step)(s_{t−1}, x_t)`` (S×S), the step
-  itself, and ``Q_t R_t = qr(J_t Q_{t−1})``.
+* JAX: ``jax.lax.scan`` over t of the step and ``jax.vmap(jax.jvp)`` of it on the k columns,
+  then ``jnp.linalg.qr``, the whole scan ``jax.jit``-compiled (compile time reported apart);
+* jacrev: a Python loop over t of ``J_t = jacrev(step)(s_{t−1}, x_t)`` (S×S), the step, and
+  ``Q_t R_t = qr(J_t Q_{t−1})``.
 
-Each route runs once on 5 steps first (compilation, tracing, first touch of buffers are not
-timed).  It prints one markdown row per cell with the times, the ratio baseline / gatejac's faster
-back-end (issue 12 asks for ≥ 20×), and the largest difference between the two routes'
-exponents (natural log per step), which must be round-off.
+Every route first runs on 5 steps (kernels compiled, torch.func traced, buffers touched), then
+all routes are checked to give the same exponents on the full sequence (the largest
+difference, natural log per step, is printed and must be round-off) before they are timed:
+the gatejac routes and JAX ``--repeats`` times each, interleaved (medians), jacrev once.  With
+``--threads 1`` (the default) every pool — BLAS, torch, XLA's — has one thread.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
+import sys
 import time
 
 import numpy as np
-import torch
-from threadpoolctl import threadpool_limits
 
-from gatejac import numeric
 
-MODULES = {"gru_torch": torch.nn.GRUCell, "lstm_torch": torch.nn.LSTMCell}
+def _configure_threads(threads: int) -> None:
+    """One or more threads for every pool; XLA reads its flags when JAX is first imported."""
+    if threads == 1:
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false "
+                                   "intra_op_parallelism_threads=1").strip()
+
+
 INPUTS = 8
 
 
 def gatejac_route(module, inputs: np.ndarray, count: int, backend: str):
     """Seconds and exponents of rollout + QR by Jacobian actions; also the starting frame."""
+    from gatejac import numeric
+
     cell, params = numeric.from_torch(module, backend=backend)
     compiled = numeric.compile(cell, backend)
     states = {s.name: np.zeros(module.hidden_size) for s in cell.states}
@@ -49,22 +63,29 @@ def gatejac_route(module, inputs: np.ndarray, count: int, backend: str):
     return seconds, numeric.to_numpy(exponents), numeric.to_numpy(trajectory.starting_frame(count))
 
 
-def autograd_route(module, inputs: np.ndarray, frame: np.ndarray):
-    """Seconds and exponents of the loop jacrev + step + QR, from the same frame."""
-    hidden = module.hidden_size
-    lstm = isinstance(module, torch.nn.LSTMCell)
+def _torch_step(module):
+    """The module's step on a flat state vector s = h (GRU) or (h, c) (LSTM)."""
+    import torch
 
-    def step(state, x):
-        if lstm:
+    hidden = module.hidden_size
+    if isinstance(module, torch.nn.LSTMCell):
+        def step(state, x):
             h, c = module(x[None], (state[None, :hidden], state[None, hidden:]))
             return torch.cat([h[0], c[0]])
-        return module(x[None], state[None])[0]
+        return step, 2 * hidden
+    return (lambda state, x: module(x[None], state[None])[0]), hidden
 
+
+def jacrev_route(module, inputs: np.ndarray, frame: np.ndarray):
+    """Seconds and exponents of the loop jacrev + step + QR, from the same frame."""
+    import torch
+
+    step, size = _torch_step(module)
     jacobian = torch.func.jacrev(step)
     sequence = torch.as_tensor(inputs)
     start = time.perf_counter()
     with torch.no_grad():
-        state = torch.zeros(2 * hidden if lstm else hidden, dtype=torch.float64)
+        state = torch.zeros(size, dtype=torch.float64)
         basis, growth = torch.tensor(frame), torch.zeros(frame.shape[-1], dtype=torch.float64)
         for x in sequence:
             step_jacobian = jacobian(state, x)
@@ -72,8 +93,77 @@ def autograd_route(module, inputs: np.ndarray, frame: np.ndarray):
             basis, triangular = torch.linalg.qr(step_jacobian @ basis)
             growth += torch.log(torch.abs(torch.diagonal(triangular)))
     seconds = time.perf_counter() - start
-    exponents = torch.sort(growth / len(sequence), descending=True).values
-    return seconds, exponents.numpy()
+    return seconds, np.sort(growth.numpy() / len(sequence))[::-1]
+
+
+def jax_route(module):
+    """``run(inputs, frame)`` → exponents: the jit-compiled scan of step + vmap(jvp) + QR, with
+    the module's weights (torch's gate order: GRU r, z, n; LSTM i, f, g, o)."""
+    import jax
+    import jax.numpy as jnp
+    import torch
+
+    jax.config.update("jax_enable_x64", True)
+    hidden = module.hidden_size
+    w_ih, w_hh = (jnp.asarray(p.detach().numpy()) for p in (module.weight_ih, module.weight_hh))
+    b_ih, b_hh = (jnp.asarray(p.detach().numpy()) for p in (module.bias_ih, module.bias_hh))
+    lstm = isinstance(module, torch.nn.LSTMCell)
+
+    def gru(state, x):
+        gi, gh = w_ih @ x + b_ih, w_hh @ state + b_hh
+        r = jax.nn.sigmoid(gi[:hidden] + gh[:hidden])
+        z = jax.nn.sigmoid(gi[hidden:2 * hidden] + gh[hidden:2 * hidden])
+        new = jnp.tanh(gi[2 * hidden:] + r * gh[2 * hidden:])
+        return (1 - z) * new + z * state
+
+    def lstm_step(state, x):
+        h, c = state[:hidden], state[hidden:]
+        gates = w_ih @ x + b_ih + w_hh @ h + b_hh
+        i, f, o = (jax.nn.sigmoid(gates[k * hidden:(k + 1) * hidden]) for k in (0, 1, 3))
+        c = f * c + i * jnp.tanh(gates[2 * hidden:3 * hidden])
+        return jnp.concatenate([o * jnp.tanh(c), c])
+
+    step = lstm_step if lstm else gru
+
+    def body(carry, x):
+        state, basis, growth = carry
+        tangent = jax.vmap(lambda v: jax.jvp(lambda s: step(s, x), (state,), (v,)), in_axes=1, out_axes=(None, 1))
+        new, image = tangent(basis)
+        basis, triangular = jnp.linalg.qr(image)
+        return (new, basis, growth + jnp.log(jnp.abs(jnp.diagonal(triangular)))), None
+
+    @jax.jit
+    def run(inputs, frame):
+        start = (jnp.zeros(frame.shape[0]), frame, jnp.zeros(frame.shape[1]))
+        (_, _, growth), _ = jax.lax.scan(body, start, inputs)
+        return jnp.sort(growth / inputs.shape[0])[::-1]
+
+    return run
+
+
+def timed_jax(run, inputs: np.ndarray, frame: np.ndarray):
+    """Seconds and exponents of one call (inputs and frame moved to JAX outside the timing)."""
+    import jax.numpy as jnp
+
+    inputs, frame = jnp.asarray(inputs), jnp.asarray(frame)
+    start = time.perf_counter()
+    exponents = run(inputs, frame).block_until_ready()
+    return time.perf_counter() - start, np.asarray(exponents)
+
+
+CHECK_STEPS = 200
+AGREEMENT = 1e-10
+"""The routes must agree on the exponents of the first CHECK_STEPS steps to this (natural log
+per step) before any is timed: each is an average of logs of O(1) numbers, equal to round-off."""
+
+
+def _check_agreement(module, run, inputs: np.ndarray, frame: np.ndarray, count: int) -> None:
+    results = {backend: gatejac_route(module, inputs, count, backend)[1] for backend in ("numpy", "torch")}
+    results["jax"] = timed_jax(run, inputs, frame)[1]
+    results["jacrev"] = jacrev_route(module, inputs, frame)[1]
+    spread = {key: float(np.max(np.abs(value - results["numpy"]))) for key, value in results.items()}
+    if max(spread.values()) > AGREEMENT:
+        raise SystemExit(f"the routes disagree on the exponents of {len(inputs)} steps: {spread}")
 
 
 def main() -> None:
@@ -81,29 +171,54 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=256, help="hidden size (default 256)")
     parser.add_argument("--steps", type=int, default=2000, help="T (default 2000)")
     parser.add_argument("--count", type=int, default=32, help="k, the number of exponents (default 32)")
-    parser.add_argument("--cells", nargs="+", default=list(MODULES), choices=list(MODULES))
+    parser.add_argument("--cells", nargs="+", default=["gru_torch", "lstm_torch"], choices=["gru_torch", "lstm_torch"])
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of gatejac and JAX, interleaved (median)")
     parser.add_argument("--threads", type=int, default=1,
-                        help="threads of every pool (BLAS, OpenMP, torch) for both routes (default 1: on a shared "
+                        help="threads of every pool (BLAS, torch, XLA) for every route (default 1: on a shared "
                              "machine more threads only fight other load)")
     args = parser.parse_args()
+    _configure_threads(args.threads)
+    import jax
+    import torch
+    from threadpoolctl import threadpool_limits
+
     threadpool_limits(args.threads)
     torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
+    modules = {"gru_torch": torch.nn.GRUCell, "lstm_torch": torch.nn.LSTMCell}
     inputs = np.random.default_rng(0).standard_normal((args.steps, INPUTS))
-    print(f"k = {args.count} exponents, n = {args.n}, T = {args.steps}, float64, rollout included; "
-          f"threads per pool (BLAS, torch): {args.threads}\n")
-    print("| cell | gatejac numpy (s) | gatejac torch (s) | jacrev + QR (s) | ratio | max |ΔLE| |")
-    print("|---|---|---|---|---|---|")
+    print(f"k = {args.count} exponents, n = {args.n}, T = {args.steps}, float64, batch 1, rollout included; "
+          f"threads per pool (BLAS, torch, XLA): {args.threads}; jax {jax.__version__}, torch {torch.__version__}; "
+          f"load {open('/proc/loadavg').read().split()[0]} at start\n")
+    print("| cell | gatejac numpy (s) | gatejac torch (s) | JAX scan (s) | JAX compile (s) | jacrev + QR (s) "
+          "| JAX / gatejac | jacrev / gatejac | max |ΔLE| |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name in args.cells:
-        module = MODULES[name](INPUTS, args.n, dtype=torch.float64)
+        torch.manual_seed(0)
+        module = modules[name](INPUTS, args.n, dtype=torch.float64)
+        run = jax_route(module)
+        frame = gatejac_route(module, inputs[:5], args.count, "numpy")[2]
+        compile_start = time.perf_counter()
+        run.lower(jax.numpy.asarray(inputs), jax.numpy.asarray(frame)).compile()
+        compile_seconds = time.perf_counter() - compile_start
         for backend in ("numpy", "torch"):  # warm-up: kernels compiled, torch.func traced, buffers touched
-            autograd_route(module, inputs[:5], gatejac_route(module, inputs[:5], args.count, backend)[2])
-        by_numpy, exponents, frame = gatejac_route(module, inputs, args.count, "numpy")
-        by_torch, _, _ = gatejac_route(module, inputs, args.count, "torch")
-        baseline, reference = autograd_route(module, inputs, frame)
-        ratio = baseline / min(by_numpy, by_torch)
-        print(f"| {name} | {by_numpy:.2f} | {by_torch:.2f} | {baseline:.1f} | {ratio:.0f}× "
-              f"| {np.max(np.abs(exponents - reference)):.1e} |", flush=True)
+            gatejac_route(module, inputs[:5], args.count, backend)
+        jacrev_route(module, inputs[:5], frame)
+        _check_agreement(module, run, inputs[:CHECK_STEPS], frame, args.count)
+        by_backend = {"numpy": [], "torch": [], "jax": []}
+        results = {}
+        for _ in range(args.repeats):
+            for backend in ("numpy", "torch"):
+                seconds, results[backend], _ = gatejac_route(module, inputs, args.count, backend)
+                by_backend[backend].append(seconds)
+            seconds, results["jax"] = timed_jax(run, inputs, frame)
+            by_backend["jax"].append(seconds)
+        baseline, results["jacrev"] = jacrev_route(module, inputs, frame)
+        spread = max(np.max(np.abs(value - results["numpy"])) for value in results.values())
+        times = {key: statistics.median(value) for key, value in by_backend.items()}
+        best = min(times["numpy"], times["torch"])
+        print(f"| {name} | {times['numpy']:.2f} | {times['torch']:.2f} | {times['jax']:.2f} | {compile_seconds:.2f} "
+              f"| {baseline:.1f} | {times['jax'] / best:.2f}× | {baseline / best:.0f}× | {spread:.1e} |", flush=True)
+    print(f"\nload {open('/proc/loadavg').read().split()[0]} at the end", file=sys.stdout)
 
 
 if __name__ == "__main__":

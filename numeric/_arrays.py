@@ -22,7 +22,7 @@ What a namespace holds (the two back-ends agree on every name):
   ``broadcast_to``, ``broadcast_shapes``, ``expand(v, batch)``, ``flatten_batch(v, batch)``
   (→ ``(B, size)``), ``reshape``, ``transpose`` (last two axes), ``diagonal`` (a writable view
   of the last two axes' diagonal), ``stack(arrays)`` (new leading axis), ``concat(parts)``
-  (along the last axis);
+  (along the last axis), ``concat_rows(parts)`` (along the second-to-last axis);
 * reductions: ``dot(u, v)`` (uᵀv over the last axis, kept as ``(..., 1)``), ``total(x)``
   (the sum of every entry, shape ``(1,)``), ``sum_rows`` (over the second-to-last axis),
   ``sum_to(c, shape)`` (over leading batch axes), ``outer_sum(c, v)`` (Σ_batch c vᵀ),
@@ -180,6 +180,7 @@ def _numpy_namespace() -> types.SimpleNamespace:
         diagonal=lambda block: np.einsum("...ii->...i", block),
         stack=lambda arrays: np.stack(list(arrays), axis=0),
         concat=lambda parts: np.concatenate(list(parts), axis=-1),
+        concat_rows=lambda parts: np.concatenate(list(parts), axis=-2),
         dot=lambda u, v: np.sum(u * v, axis=-1, keepdims=True),
         total=lambda x: np.reshape(np.sum(x), (1,)),
         sum_rows=lambda a: np.sum(a, axis=-2),
@@ -297,6 +298,7 @@ def _torch_namespace() -> types.SimpleNamespace:
         diagonal=lambda block: torch.diagonal(block, 0, -2, -1),
         stack=lambda arrays: torch.stack(list(arrays), dim=0),
         concat=lambda parts: torch.cat(list(parts), dim=-1),
+        concat_rows=lambda parts: torch.cat(list(parts), dim=-2),
         dot=lambda u, v: (u * v).sum(dim=-1, keepdim=True),
         total=lambda x: x.sum().reshape(1),
         sum_rows=lambda a: torch.sum(a, dim=-2),

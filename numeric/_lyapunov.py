@@ -11,8 +11,10 @@ frame Q_0 (S×k),
     Q_t R_t = qr(J_t Q_{t−1}),      LE_i = (1/(T − T_b)) Σ_{t = T_b+1}^{T} ln|(R_t)_ii|,
 
 the first T_b steps (``burn_in``) only aligning the frame.  J_t Q_{t−1} is a Jacobian action
-(``Trajectory.step_apply``): with ``method="action"`` (the default for k < S/4) the cell's jvp
-advances the k columns and the dense S×S Jacobian is never formed.  Cutting the averaging span
+(``Trajectory.stepper``): with ``method="action"`` (the default for k < S/4) the step
+Jacobian's diagonal factors stored by the rollout advance the k columns,
+Σ_a u_a ⊙ (M_a Q) + d ⊙ Q (``_tangent``; the cell's jvp for a cell without that form), and the
+dense S×S Jacobian is never formed.  Cutting the averaging span
 into windows of w steps gives the finite-time exponents
 
     LE_i^(m) = (1/w) Σ_{t in window m} ln|(R_t)_ii|,
@@ -78,9 +80,7 @@ def lyapunov_spectrum(trajectory, count: int | None = None, *, burn_in: int = 0,
     if window is not None:
         check_integer("window", window, 1, span)
 
-    def apply(t, block):
-        return trajectory.step_apply(t, block, method=method)
-
+    apply = trajectory.stepper(int(frame.shape[-1]), method=method)
     frame, _ = qr_log_growth(apply, range(1, burn_in + 1), frame)
     length = span if window is None else window
     pieces, start = [], burn_in
@@ -111,10 +111,8 @@ def log_det_rate(trajectory, burn_in: int = 0, *, chunk: int = 256):
     check_integer("chunk", chunk, 1, None)
     total = 0.0
     for start in range(burn_in, steps, chunk):
-        stop = min(start + chunk, steps)  # J_{start+1} .. J_stop at s_start .. s_{stop−1}, x_{start+1} .. x_stop
-        states = {name: value[start:stop] for name, value in trajectory.states.items()}
-        inputs = {name: value[start:stop] for name, value in trajectory.inputs.items()}
-        jacobians = to_numpy(trajectory.compiled.state_jacobian(states, inputs, trajectory.params))
+        window = trajectory.window(start, min(start + chunk, steps))  # the arguments of J_{start+1} .. J_stop
+        jacobians = to_numpy(trajectory.compiled.state_jacobian(*window, trajectory.params))
         total = total + np.linalg.slogdet(jacobians)[1].sum(axis=0)
     return np.asarray(total) / (steps - burn_in)
 

@@ -173,19 +173,15 @@ class StructuredAction:
         for count in plan.stacks:
             group = matrices[start:start + count]
             start += count
-            self.stacked.append(convert(self._concat_rows(group)) if group else None)
+            self.stacked.append(convert(self.xp.concat_rows(group)) if group else None)
             self.rows.append(np.cumsum([0, *(int(m.shape[-2]) for m in group)]).tolist())
-
-    def _concat_rows(self, group):
-        xp = self.xp
-        return xp.transpose(xp.concat([xp.transpose(m) for m in group]))
 
     def __call__(self, t: int, block):
         """J_t V for the block V ``(..., S, k)``, 1 ≤ t ≤ T."""
         if self.numpy_views and _plain([block]):
             import torch
 
-            return torch.from_numpy(self._apply(np, t - 1, block.numpy()))
+            return torch.from_numpy(self._apply(arrays("numpy"), t - 1, block.numpy()))
         return self._apply(self.xp, t - 1, block)
 
     def _apply(self, xp, index: int, block):
@@ -202,16 +198,13 @@ class StructuredAction:
             value = self.diagonals[position][index][..., :, None] * pieces[col]
             result[row] = value if result[row] is None else _add(result[row], value)
         result = [0 * piece if value is None else value for value, piece in zip(result, pieces)]
-        if len(result) == 1:
-            return result[0]
-        if xp is np:
-            return np.concatenate(result, axis=-2)
-        return xp.transpose(xp.concat([xp.transpose(r) for r in result]))
+        return result[0] if len(result) == 1 else xp.concat_rows(result)
 
 
 def _add(total, value):
-    """``total + value``, in place when ``total`` is a fresh array of the final shape."""
-    if tuple(total.shape) == tuple(np.broadcast_shapes(tuple(total.shape), tuple(value.shape))):
+    """``total + value``, in place when the two have one shape (``total`` is always a fresh
+    array here)."""
+    if total.shape == value.shape:
         total += value
         return total
     return total + value
