@@ -22,8 +22,8 @@ Damping.  The step s ← s + α δ takes the largest α ∈ {1, ½, ¼, …, 2�
 reduced its residual, so only a stationary point of ‖G‖ that is not a root (no fixed point
 nearby), a singular J − I, or round-off stop it.
 
-Every start ends with one of :data:`REASONS`, its residual ‖F(s) − s‖₂ recomputed at the
-returned point, and its iteration count; ``converged`` is ``residual ≤ tolerance`` — a point
+Every start ends with one of :data:`REASONS`, its residual ‖F(s) − s‖₂ at the returned point
+(the one the iteration evaluated there, not computed again), and its iteration count; ``converged`` is ``residual ≤ tolerance`` — a point
 that did not reach the tolerance is never reported as a fixed point.  Deduplication
 (:meth:`FixedPointSearch.unique`) and the stability of the distinct points
 (:meth:`FixedPoints.stability`, :func:`classify`) follow.
@@ -208,8 +208,7 @@ def fixed_points(compiled: CompiledCell, starts: Mapping, inputs: Mapping | None
         method = "dense" if int(state.shape[0]) * size * size <= DENSE_ENTRIES else "krylov"
     solver = _Newton(problem, method, float(tolerance), float(max_step), krylov_dimension, krylov_restarts)
     with xp.dense_scope():  # one BLAS thread throughout: the kernels' dense writes and the solves alternate
-        state, reasons, iterations = solver.run(state, max_iterations)
-    residual = _norm(xp, problem.residual(state, slice(None)))
+        state, residual, reasons, iterations = solver.run(state, max_iterations)
     converged = residual <= tolerance
     reasons = np.where(converged, "converged", np.where(reasons == "converged", "max_iterations", reasons))
     return FixedPointSearch(
@@ -253,6 +252,8 @@ class _Newton:
         self.xp = problem.xp
 
     def run(self, state, max_iterations: int):
+        """``(state, ‖G(state)‖₂, reasons, iterations)`` per start: every norm is the one of the
+        residual evaluated at the state returned (the start's, or the last accepted step's)."""
         xp = self.xp
         count = int(state.shape[0])
         reasons = np.full(count, "converged", dtype=object)
@@ -277,7 +278,7 @@ class _Newton:
             state[moved], residual[moved], norms[moved] = new_state, new_residual, new_norms
             iterations[moved] += 1
             active[moved] = norms[moved] > self.tolerance
-        return state, reasons.astype(str), iterations
+        return state, norms, reasons.astype(str), iterations
 
     def _direction(self, state, residual, norms, rows):
         """δ with (J − I) δ ≈ −G (dense LU or GMRES, see the module docstring)."""

@@ -244,6 +244,20 @@ def test_a_budget_too_small_is_reported():
     assert np.allclose(search.residual, np.linalg.norm(compiled.step({"h": h}, x, params)["h"] - h, axis=1), rtol=1e-12)
 
 
+def test_each_residual_is_evaluated_once(monkeypatch):
+    """One Newton step from starts near h*: F is evaluated once to check the arguments, once at
+    the starts and once per line-search trial (a full step is accepted) — the residual reported
+    is the last trial's, not a further evaluation; every reported residual is ‖F(s) − s‖ there."""
+    compiled, h_star, x, params = _gru_with_fixed_point("gru_chung")
+    calls = []
+    step = compiled.step
+    monkeypatch.setattr(compiled, "step", lambda *a, **k: calls.append(1) or step(*a, **k))
+    search = fixed_points(compiled, {"h": _nearby(h_star, 3, spread=1e-3)}, x, params, max_iterations=1)
+    assert len(calls) == 3
+    h = numeric.to_numpy(search.states["h"])
+    assert np.allclose(search.residual, np.linalg.norm(step({"h": h}, x, params)["h"] - h, axis=1), rtol=1e-14, atol=0)
+
+
 def test_non_finite_start_is_reported():
     compiled, h_star, x, params = _gru_with_fixed_point("gru_chung")
     starts = _nearby(h_star, 2)
