@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import sympy
 import torch
 
 from gatejac import numeric
 from gatejac.numeric._predictions import Disk, Support, heterogeneous_support, zero_fixed_point_disk
 from gatejac.numeric._spectra import eigenvalues, fraction_near
-from gatejac.symbolic import cells
+from gatejac.symbolic import Instance, cells, dense_jacobian, exactly_equal, sigmoid
 
 N = 400
 
@@ -78,6 +79,25 @@ def test_zero_fixed_point_disk(name, centre, sigma_h):
                   Disk(disk.centre, 1.1 * disk.radius, 0, sigma_h, 0.0),
                   Disk(1 - disk.centre, disk.radius, 0, sigma_h, 0.0)):
         assert not _disk_agrees(values, wrong)
+
+
+@pytest.mark.parametrize("name", ["gru_chung", "gru_torch"])
+def test_zero_fixed_point_jacobian_holds_symbolically(name):
+    """MATH G2 in exact arithmetic (SymPy's ``Matrix.jacobian`` of the explicit n = 3 cell, not
+    gatejac's structured engine): at h = 0, x = 0 with a zero candidate bias and uniform gate
+    biases β (update) and ρ (reset), J_0 = (1 − σ(β)) I + σ(β) σ(ρ) W_h; torch's GRU, whose z
+    retains, J_0 = σ(β) I + (1 − σ(β)) σ(ρ) W_hn.  The other convention's form is refused."""
+    instance = Instance(cells.get(name), {"n": 3, "m": 1})
+    beta, rho = sympy.symbols("beta rho", real=True)
+    update, reset, weight, zero = (("b_z", "b_r", "W_h", ("b_h",)) if name == "gru_chung" else
+                                   ("b_iz", "b_ir", "W_hn", ("b_in", "b_hn", "b_hz", "b_hr")))
+    point = {v: 0 for leaf in ("h", "x", *zero) for v in instance.variables(leaf)}
+    point |= {v: beta for v in instance.variables(update)} | {v: rho for v in instance.variables(reset)}
+    jacobian = dense_jacobian(instance, "h", "h").xreplace(point)
+    write = sigmoid(beta) if name == "gru_chung" else 1 - sigmoid(beta)
+    matrix = sympy.Matrix(instance.leaf(weight))
+    assert exactly_equal(jacobian, (1 - write) * sympy.eye(3) + write * sigmoid(rho) * matrix, {})
+    assert not exactly_equal(jacobian, write * sympy.eye(3) + (1 - write) * sigmoid(rho) * matrix, {})  # z unmapped
 
 
 @pytest.mark.parametrize("z_bar", [0.05, 0.3, 1 - 1e-12])
