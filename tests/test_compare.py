@@ -315,3 +315,34 @@ def test_the_same_module_with_a_scaled_parameter_fails_its_forward_step():
     cell = cells.get("lstm_torch")
     result = verify.compare(cell, _NamedParameters(cell, {"n": 3, "m": 2}, scale_first=1.001))
     assert not result.stage("forward").passed
+
+
+class _HandWrittenLSTM(torch.nn.Module):
+    """An LSTM with torch's parameter names, returning its gates too; ``old_cell=True`` is the
+    slip h' = o ⊙ tanh(c) with the previous cell state where the spec has c'."""
+
+    def __init__(self, m, n, old_cell=False):
+        super().__init__()
+        self.weight_ih = torch.nn.Parameter(torch.zeros(4 * n, m))
+        self.weight_hh = torch.nn.Parameter(torch.zeros(4 * n, n))
+        self.bias_ih, self.bias_hh = torch.nn.Parameter(torch.zeros(4 * n)), torch.nn.Parameter(torch.zeros(4 * n))
+        self.old_cell = old_cell
+
+    def forward(self, x, state):
+        h, c = state
+        i, f, g, o = (x @ self.weight_ih.T + self.bias_ih + h @ self.weight_hh.T + self.bias_hh).chunk(4, dim=-1)
+        i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+        c_new = f * c + i * g
+        return {"h": o * torch.tanh(c if self.old_cell else c_new), "c": c_new, "i": i, "f": f, "g": g, "o": o,
+                "c_new": c_new}
+
+
+def test_a_hand_written_two_state_module_passes_and_its_slip_in_one_state_is_named():
+    right = verify.compare("lstm_torch", _HandWrittenLSTM(3, 4))
+    assert right.passed, right.to_text()
+    assert [r.jacobian for r in right.stage("intermediates").results] == ["i", "f", "g", "o", "c_new"]
+    slip = verify.compare("lstm_torch", _HandWrittenLSTM(3, 4, old_cell=True))
+    assert {r.jacobian: r.passed for r in slip.stage("forward").results} == {"h'": False, "c'": True}
+    assert slip.stage("intermediates").passed  # every node is right; only h' reads the wrong c
+    assert "the forward step is wrong in h' (c' agrees)" in slip.verdict()
+    assert slip.first_divergence.name == "h'"

@@ -131,7 +131,7 @@ def resolve(cell: Cell, named_shapes: Mapping[str, tuple[int, ...]], given: Mapp
         resolver.add_given(spec, target)
     resolver.add_torch_layout()
     resolver.add_by_name()
-    chosen = {name: resolver.sizes.get(name, defaults[name]) for name in defaults}
+    chosen = resolver.sizes = {name: resolver.sizes.get(name, defaults[name]) for name in defaults}
     resolver.add_by_shape(shapes(cell, chosen))
     return resolver.finish(shapes(cell, chosen)), chosen
 
@@ -209,7 +209,9 @@ class _Resolver:
             mapped = ParameterMap(tuple(self.pieces.values()), (), self.module_shapes).text() or "nothing"
             raise CompareError(
                 f"cannot map {len(unmapped)} parameter{'s' * (len(unmapped) > 1)} of cell {self.cell.name!r} onto "
-                f"{self.module_name}'s parameters uniquely (by name or by shape); {MAPPING_HINT}\n" + "\n".join(lines)
+                f"{self.module_name}'s parameters uniquely (by name or by shape) at sizes "
+                f"{', '.join(f'{k}={v}' for k, v in self.sizes.items()) or 'the defaults'}; {MAPPING_HINT}\n"
+                + "\n".join(lines)
                 + f"\nmapped so far: {mapped}"
                 + f"\nmodule parameters: {_shapes_text(self.module_shapes)}")
         for spec, piece in self.pieces.items():

@@ -106,7 +106,7 @@ def attribute_block(values: TermValues, jacobian: str, block: tuple[str, str], d
 
 def _shared_verdict(make, shared: np.ndarray) -> TermAttribution:
     for verdict, value, sentence in (("missing", -1.0, "these terms of the spec are missing from your derivative "
-                                                       "(dropped, or cut by a detach())"),
+                                                       "(a path your code does not take, or one cut by a detach())"),
                                      ("sign-flipped", -2.0, "these terms of the spec have the opposite sign in "
                                                             "your derivative")):
         chosen = [k for k, a in enumerate(shared) if abs(a - value) <= 1e-6]
