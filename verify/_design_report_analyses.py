@@ -179,7 +179,7 @@ def expansion_section(network: Network) -> Section:
         return {"exact": {network.cell.name: np.asarray(numeric.to_numpy(values), dtype=float).T}}
 
     figure = norms_figure(by_probe(ratios.a_norms), by_probe(ratios.b_norms), by_probe(ratios.ratios),
-                          note=f"{PROBES} probe sequences of {STEPS} steps; {_units(network)}")
+                          note=f"seeds here: {PROBES} probe sequences of {STEPS} steps; {_units(network)}")
     return Section("expansion", "Expansion validity", sentence, figure=png(figure),
                    alt="spectral norms of A_j and B_j and their ratio r_j over the steps",
                    data={"median": median, "p90": p90, "max": float(np.nanmax(r))})

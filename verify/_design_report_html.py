@@ -43,7 +43,8 @@ th, td { border: 1px solid #ddd; padding: 0.2em 0.6em; text-align: left; } th { 
 td.PASS { color: #17612a; } td.FAIL { color: #8a1010; font-weight: bold; } td.SKIP { color: #777; }
 details { margin: 0.5em 0; } summary { cursor: pointer; color: #333; }
 figure { margin: 0.8em 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
-figcaption { font-size: 0.9em; color: #555; } pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto;
+figcaption { font-size: 0.9em; color: #555; } div.text { overflow-x: auto; }
+div.text code { background: #f3f3f3; padding: 0 0.2em; } pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto;
 font-size: 0.85em; } footer { margin-top: 3em; font-size: 0.85em; color: #666; }
 """
 
@@ -134,6 +135,68 @@ def _unescape(text: str) -> str:
     return text
 
 
+# ---------------------------------------------------------------------- Markdown → HTML
+_SEPARATOR_ROW = re.compile(r"\|(\s*:?-+:?\s*\|)+")
+_INLINE = re.compile(r"`([^`]+)`|\*\*(.+?)\*\*|\\([\\`*_{}\[\]()#+\-.!|])")
+
+
+def _inline_html(text: str) -> str:
+    """Markdown inline markup: ```code```, ``**bold**`` and backslash escapes."""
+    parts, last = [], 0
+    for match in _INLINE.finditer(text):
+        parts.append(html.escape(text[last:match.start()]))
+        code, bold, escaped = match.groups()
+        parts.append(f"<code>{html.escape(code)}</code>" if code is not None
+                     else f"<b>{_inline_html(bold)}</b>" if bold is not None else html.escape(escaped))
+        last = match.end()
+    return "".join(parts) + html.escape(text[last:])
+
+
+def markdown_html(text: str) -> str:
+    """The Markdown of a section's ``text`` (``Comparison.to_markdown()``, a fenced report) as
+    HTML: ``#`` headings (``###`` is ``<h3>``; none above it), pipe tables, ``-`` lists whose indented lines
+    continue the item, fenced code and paragraphs."""
+    lines, out, i = text.splitlines(), [], 0
+
+    def take(condition) -> list[str]:
+        nonlocal i
+        start = i
+        while i < len(lines) and condition(lines[i]):
+            i += 1
+        return lines[start:i]
+
+    while i < len(lines):
+        line = lines[i]
+        if not line.strip():
+            i += 1
+        elif line.startswith("```"):
+            i += 1
+            code = take(lambda x: not x.startswith("```"))
+            i += 1
+            out.append(f"<pre>{html.escape(chr(10).join(code))}</pre>")
+        elif line.startswith("#"):
+            level = min(max(len(line) - len(line.lstrip("#")), 3), 6)
+            out.append(f"<h{level}>{_inline_html(line.lstrip('#').strip())}</h{level}>")
+            i += 1
+        elif line.startswith("|"):
+            rows = [r for r in take(lambda x: x.startswith("|")) if not _SEPARATOR_ROW.fullmatch(r.strip())]
+            cells = [[c.strip() for c in r.strip().strip("|").split("|")] for r in rows]
+            head = "".join(f"<th>{_inline_html(c)}</th>" for c in cells[0])
+            body = "".join("<tr>" + "".join(f"<td>{_inline_html(c)}</td>" for c in row) + "</tr>" for row in cells[1:])
+            out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        elif line.startswith("- "):
+            items = []
+            while i < len(lines) and lines[i].startswith("- "):
+                i += 1
+                more = take(lambda x: x.startswith("  ") and x.strip())
+                items.append("<br>".join(_inline_html(x.strip()) for x in [lines[i - len(more) - 1][2:], *more]))
+            out.append("<ul>" + "".join(f"<li>{item}</li>" for item in items) + "</ul>")
+        else:
+            paragraph = take(lambda x: x.strip() and not x.startswith(("#", "|", "- ", "```")))
+            out.append(f"<p>{_inline_html(' '.join(paragraph))}</p>")
+    return "\n".join(out)
+
+
 # ---------------------------------------------------------------------- HTML
 def _verdict(passed: bool | None) -> str:
     if passed is None:
@@ -172,7 +235,7 @@ def _section_html(section: Section) -> str:
         parts.append(f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(section.alt)}">'
                      f"<figcaption>{html.escape(section.alt[:1].upper() + section.alt[1:])}.</figcaption></figure>")
     if section.text:
-        parts.append(f"<pre>{html.escape(section.text)}</pre>")
+        parts.append(f'<div class="text">{markdown_html(section.text)}</div>')
     return "\n".join(parts) + "\n</section>"
 
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from gatejac.symbolic import Cell, Derivation, GatejacError, cell_latex, derivation_latex
 
 GATE_SPLIT_TITLE = "Gate split"
-"""How ``derivation_latex`` starts the title of its gate-split group."""
+EXPANSION_TITLE = "Gate expansion"
+"""How ``derivation_latex`` starts the titles of its gate-split and gate-expansion groups."""
 
 
 class ReportError(GatejacError, ValueError):
@@ -84,12 +85,15 @@ def derivation_groups(derivation: Derivation) -> list[tuple[str, str]]:
 
 
 def jacobian_sections(derivation: Derivation) -> list[Section]:
-    """Every Jacobian (state, input, parameters, the gate expansion) and, for a cell with a
-    marked gate, the gate split J = A + B on its own (docs/theory.md: “The gate split”)."""
+    """Every Jacobian (state, input, parameters) and, for a cell with a marked gate, the gate
+    split J = A + B and the first-order gate expansion, each on its own (docs/theory.md: “The
+    gate split”, “The first-order gate expansion”)."""
     cell = derivation.cell
     groups = derivation_groups(derivation)
-    split = [g for g in groups if g[0].startswith(GATE_SPLIT_TITLE)]
-    rest = tuple(g for g in groups if g not in split)
+    split = tuple(g for g in groups if g[0].startswith(GATE_SPLIT_TITLE))
+    expanded = [g for g in groups if g[0].startswith(EXPANSION_TITLE)] if cell.gates else []
+    rest = tuple(g for g in groups if g not in split and g not in expanded)
+    expansion = tuple((title.removeprefix(f"{EXPANSION_TITLE}: "), block) for title, block in expanded)
     sections = [Section("jacobians", "Jacobians",
                         "Every Jacobian in closed form, numerator layout J[i, j] = ∂out_i/∂in_j, derived by "
                         "gatejac from the equations above (docs/theory.md: “Conventions”).", math=rest)]
@@ -100,7 +104,12 @@ def jacobian_sections(derivation: Derivation) -> list[Section]:
             f"A is the state Jacobian with the marked gates ({names}) frozen, B the terms that exist only because "
             "a gate reads the state; the first-order gate expansion treats B as the perturbation "
             "(Livi 2025, arXiv:2508.12121; docs/theory.md: “The gate split”).",
-            math=tuple(split), data={"gates": [g.name for g in cell.gates]}))
+            math=split, data={"gates": [g.name for g in cell.gates]}))
+        sections.append(Section(
+            "gate_expansion", "First-order gate expansion",
+            "The product of step Jacobians M_j(ε) = A_j + εB_j over a window, expanded to first order in the gate "
+            "term ε, with its remainder bound and the diagonal effective learning rate it predicts "
+            "(Livi 2025, arXiv:2508.12121; docs/theory.md: “The first-order gate expansion”).", math=expansion))
     return sections
 
 
@@ -140,7 +149,8 @@ def comparison_section(comparison) -> Section:
     if comparison.passed:
         sentence = "The implementation computes the spec: forward outputs, intermediates and every Jacobian agree."
     else:
-        sentence = f"The implementation departs from the spec; first divergence: {comparison.first_divergence}."
+        what = comparison.verdict().split(" — ", 1)[-1]  # the first divergence, the wrong term, the parameter
+        sentence = f"The implementation departs from the spec: {what}."
     return Section("implementation", "Implementation", sentence, text=comparison.to_markdown(),
                    passed=comparison.passed, data=comparison.to_dict())
 
