@@ -15,6 +15,7 @@ import torch
 from gatejac import numeric, verify
 from gatejac.symbolic import Cell, cells, sigmoid, tanh
 from gatejac.verify._cli import main
+from gatejac.verify._design_report_analyses import initial_network, spectrum_section
 from gatejac.verify._design_report_html import mathml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,7 +110,7 @@ ANALYSES = ["spectrum", "lyapunov", "learning_rate", "slow_modes"]
 
 def test_a_gated_cell_has_the_gate_split_and_the_expansion(gru):
     keys = gru[0].keys
-    assert keys[:3] == ["equations", "jacobians", "gate_split"]
+    assert keys[:4] == ["equations", "jacobians", "gate_split", "gate_expansion"]
     assert {"oracles", "implementation", "mutations", "expansion", *ANALYSES} <= set(keys)
     for key in ("spectrum", "lyapunov", "learning_rate", "expansion", "slow_modes"):
         section = gru[0].section(key)
@@ -119,7 +120,7 @@ def test_a_gated_cell_has_the_gate_split_and_the_expansion(gru):
 
 def test_a_gateless_cell_has_no_gate_split_and_no_expansion(elman):
     keys = elman[0].keys
-    assert "gate_split" not in keys and "expansion" not in keys and "implementation" not in keys
+    assert not {"gate_split", "gate_expansion", "expansion", "implementation"} & set(keys)
     assert set(ANALYSES) <= set(keys)
 
 
@@ -133,9 +134,12 @@ def test_the_spectrum_is_the_one_of_the_state_jacobian_at_zero(elman):
 
 
 def test_a_cell_with_a_prediction_shows_its_disk():
-    report = verify.design_report("gru_chung", sizes={"n": 32, "m": 2}, progress=False)
-    disk = report.section("spectrum").data["disk"]
-    assert disk["radius"] > 0 and "predicted disk" in report.section("spectrum").sentence
+    """gru_chung at the zero fixed point: the eigenvalues lie in the disk of numeric.zero_fixed_point_disk."""
+    network = initial_network(cells.get("gru_chung"), {"n": 48, "m": 2}, seed=0)
+    section = spectrum_section(network)
+    disk = section.data["disk"]
+    assert disk["radius"] > 0 and "predicted disk" in section.sentence
+    assert section.data["farthest_from_centre"] <= 1.3 * disk["radius"]  # finite-n edge, well inside 2× the radius
 
 
 def test_a_cell_that_cannot_be_initialised_says_why_instead_of_analyses():
@@ -162,7 +166,7 @@ def test_a_wrong_implementation_fails_the_report(tmp_path):
     bad = verify.design_report(cell.validate(), implementation=step(False), sizes=SMALL, progress=False)
     assert good.passed and good.section("implementation").passed
     assert not bad.passed and bad.section("implementation").passed is False
-    assert "FAIL" in bad.to_html() and "first divergence" in bad.section("implementation").sentence
+    assert "FAIL" in bad.to_html() and "departs from the spec: the forward step is wrong" in bad.section("implementation").sentence
 
 
 def test_a_cell_that_is_not_one_is_refused():
