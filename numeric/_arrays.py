@@ -26,7 +26,8 @@ What a namespace holds (the two back-ends agree on every name):
 * reductions: ``dot(u, v)`` (uᵀv over the last axis, kept as ``(..., 1)``), ``total(x)``
   (the sum of every entry, shape ``(1,)``), ``sum_rows`` (over the second-to-last axis),
   ``sum_to(c, shape)`` (over leading batch axes), ``outer_sum(c, v)`` (Σ_batch c vᵀ),
-  ``max_abs(a)`` (a float), ``all_finite(a)`` (a bool), ``sort_descending`` (last axis);
+  ``max_abs(a)`` (a float), ``all_finite(a)`` (a bool), ``max_last(a)`` (the maximum over the
+  last axis), ``sort_descending`` (last axis);
 * linear algebra: ``qr`` (reduced) and ``svdvals`` (singular values, descending) of the last
   two axes;
 * kernel writes: ``assign_product(block, a, b)`` (block = a·b), ``add_product`` (block += a·b),
@@ -188,6 +189,7 @@ def _numpy_namespace() -> types.SimpleNamespace:
         outer_sum=lambda c, v: _outer_sum(np, c, v),
         max_abs=lambda a: float(np.max(np.abs(a))) if a.size else 0.0,
         all_finite=lambda a: bool(np.all(np.isfinite(a))),
+        max_last=lambda a: np.max(a, axis=-1),
         sort_descending=lambda a: -np.sort(-a, axis=-1),
         qr=np.linalg.qr,
         svdvals=lambda a: np.linalg.svd(a, compute_uv=False),
@@ -306,6 +308,7 @@ def _torch_namespace() -> types.SimpleNamespace:
         outer_sum=lambda c, v: _outer_sum(torch, c, v),
         max_abs=lambda a: float(a.detach().abs().max()) if a.numel() else 0.0,
         all_finite=lambda a: bool(torch.all(torch.isfinite(a))),
+        max_last=lambda a: torch.amax(a, dim=-1),
         sort_descending=lambda a: torch.sort(a, dim=-1, descending=True).values,
         qr=torch.linalg.qr,
         svdvals=torch.linalg.svdvals,

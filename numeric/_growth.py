@@ -20,24 +20,44 @@ def qr_log_growth(apply: Callable, steps: Iterable[int], frame, *, keep_product:
     Q_last · U with U = R_last ⋯ R_first upper triangular, whose diagonal entries multiply:
     growth_i = Σ_j ln|(R_j)_ii| = ln|U_ii| exactly, with no overflow.  Returns
     ``(Q_last, growth)``, growth of shape ``(..., r)``.  With ``keep_product`` also the
-    row-scaled product Ũ = diag(e^{−growth}) U (so U = diag(e^{growth}) Ũ, |Ũ_ii| = 1), built
-    as Ũ_j = N_j Ũ_{j−1} with (N_j)_ab = (R_j)_ab / |(R_j)_aa| · e^{g_b − g_a} (g the growth
-    before step j): ``(Q_last, growth, Ũ)``.  Its entries stay O(1) while the QR frame keeps
-    the growth rates ordered; an entry that would exceed the float range is inf."""
+    row-scaled product Ũ = diag(e^{−ℓ}) U (so U = diag(e^ℓ) Ũ), built as Ũ_j = N_j Ũ_{j−1} with
+    (N_j)_ab = (R_j)_ab / |(R_j)_aa| · e^{ℓ_b − ℓ_a} (ℓ the scales before step j), and
+    ``(Q_last, ℓ, Ũ)`` is returned: ℓ = growth and |Ũ_ii| = 1 while no (R_j)_aa is zero.  A row
+    whose diagonal entry is exactly zero (an exactly singular map) takes the scale of its
+    largest entry instead, ℓ_a = max_b (ln|(R_j)_ab| + ℓ_b), and (N_j)_ab = ±e^{ln|(R_j)_ab| + ℓ_b − ℓ_a}
+    — so U = diag(e^ℓ) Ũ stays exact and finite at any length, ℓ_a = −inf exactly when row a
+    of U is zero (:func:`_scaled_step`).  Ũ's entries stay O(1) while the QR frame keeps the
+    growth rates ordered; an entry that would exceed the float range is inf."""
     xp = arrays_of(frame)
     growth = 0 * frame[..., 0, :]
     scaled = xp.broadcast_to(xp.eye(frame.shape[-1], frame), tuple(frame.shape[:-2]) + (frame.shape[-1],) * 2)
     for step in steps:
         image = apply(step, frame)
-        with xp.quietly():  # ln 0 = −inf for a singular map; e^{g_b − g_a} may overflow to inf
+        with xp.quietly():  # ln 0 = −inf for a singular map; e^{ℓ_b − ℓ_a} may overflow to inf
             frame, triangular = xp.qr(image)
             diagonal = xp.abs(xp.diagonal(triangular))
             if keep_product:
-                exponent = growth[..., None, :] - growth[..., :, None]
-                exponent = xp.where(triangular == 0, 0 * exponent, exponent)
-                scaled = (triangular * xp.exp(exponent) / diagonal[..., :, None]) @ scaled
-            growth = growth + xp.log(diagonal)
+                growth, scaled = _scaled_step(xp, triangular, diagonal, growth, scaled)
+            else:
+                growth = growth + xp.log(diagonal)
     return (frame, growth, scaled) if keep_product else (frame, growth)
+
+
+def _scaled_step(xp, triangular, diagonal, scales, scaled):
+    """The row scales ℓ and Ũ after one step of :func:`qr_log_growth` (``keep_product``)."""
+    exponent = scales[..., None, :] - scales[..., :, None]
+    exponent = xp.where(triangular == 0, 0 * triangular, exponent)
+    factor = triangular * xp.exp(exponent) / diagonal[..., :, None]
+    new = scales + xp.log(diagonal)
+    lost = new == -float("inf")
+    if bool(lost.any()):  # rows without a diagonal entry: scaled by their largest entry instead
+        candidates = xp.log(xp.abs(triangular)) + scales[..., None, :]
+        largest = xp.max_last(candidates)
+        exponent = candidates - largest[..., :, None]
+        exponent = xp.where(exponent == exponent, exponent, candidates)  # −inf − (−inf) in a zero row: −inf
+        factor = xp.where(lost[..., :, None], xp.sign(triangular) * xp.exp(exponent), factor)
+        new = xp.where(lost, largest, new)
+    return new, factor @ scaled
 
 
 def graded_log_singular_values(scaled, log_scales, *, max_sweeps: int = 40):
@@ -63,7 +83,7 @@ def graded_log_singular_values(scaled, log_scales, *, max_sweeps: int = 40):
 def _jacobi_sweeps(xp, scaled, log_scales, max_sweeps: int):
     """The sweeps of :func:`graded_log_singular_values`."""
     norms = xp.sqrt(xp.sum_rows(scaled * scaled))
-    columns, logs = scaled / norms[..., None, :], log_scales + xp.log(norms)
+    columns, logs = scaled / _nonzero(xp, norms)[..., None, :], log_scales + xp.log(norms)
     size = int(scaled.shape[-1])
     tolerance = size * xp.eps(scaled)
     for _ in range(max_sweeps):
@@ -77,7 +97,7 @@ def _jacobi_sweeps(xp, scaled, log_scales, max_sweeps: int):
             new_q = s_up[..., None, :] * m_p + c[..., None, :] * m_q
             for index, new in ((first, new_p), (second, new_q)):
                 length = xp.sqrt(xp.sum_rows(new * new))
-                columns[..., :, index] = new / length[..., None, :]
+                columns[..., :, index] = new / _nonzero(xp, length)[..., None, :]
                 logs[..., index] = logs[..., index] + xp.log(length)
         if worst <= tolerance:
             break
@@ -86,19 +106,26 @@ def _jacobi_sweeps(xp, scaled, log_scales, max_sweeps: int):
 
 def _jacobi_rotation(xp, delta, cosine):
     """(c, s·e^{Δ}, s·e^{−Δ}) of the one-sided Jacobi rotation (see
-    :func:`graded_log_singular_values`); no rotation where the cosine is 0."""
+    :func:`graded_log_singular_values`); no rotation where the cosine is 0 (a zero column,
+    whose log norm −inf makes Δ inf or nan)."""
+    delta = xp.where(cosine == 0, 0 * cosine, delta)
     graded = xp.abs(delta) > 30.0
     near = xp.clip(delta, -30.0, 30.0)
     safe = xp.where(cosine == 0, xp.ones_like(cosine), cosine)
     zeta = -xp.sinh(near) / safe
     t = xp.where(zeta >= 0, xp.ones_like(zeta), -xp.ones_like(zeta)) / (xp.abs(zeta) + xp.sqrt(1 + zeta * zeta))
-    t = xp.where(cosine == 0, 0 * t, t)
+    t = xp.where(cosine == 0, 0 * cosine, t)
     c = 1 / xp.sqrt(1 + t * t)
     s = c * t
     zero = 0 * cosine
     s_up = xp.where(graded, xp.where(delta > 0, -cosine, zero), s * xp.exp(near))
     s_down = xp.where(graded, xp.where(delta < 0, cosine, zero), s * xp.exp(-near))
     return xp.where(graded, xp.ones_like(c), c), s_up, s_down
+
+
+def _nonzero(xp, norms):
+    """``norms`` with 1 for 0: a zero column divided by it stays zero (its log norm is −inf)."""
+    return xp.where(norms == 0, xp.ones_like(norms), norms)
 
 
 def _round_robin(size: int) -> list[tuple[list[int], list[int]]]:

@@ -396,9 +396,10 @@ class Trajectory:
         forward sweeps until two successive results agree to 64·ε·(t − k + 1); a RuntimeWarning
         says so if that takes more than ``max_sweeps`` forward sweeps.  The same realignment is
         used if the growth rates along the first sweep were so far out of order that Ũ
-        overflowed.  An exactly singular Φ (a zero on the diagonal of some R_j, growth −inf)
-        has no graded factor: its singular values are then taken from the dense Φ(t, k), each
-        zero giving ln σ = −inf, with no floating-point warning."""
+        overflowed.  An exactly singular Φ (a zero on the diagonal of some R_j) keeps its
+        graded factor: a row that loses its diagonal entry is scaled by its largest entry
+        (:func:`qr_log_growth`), so the graded factor stays exact and finite at any t − k, and
+        a zero singular value gives ln σ = −inf, with no floating-point warning."""
         self._check_span(t, k)
         frame = self.starting_frame(count, frame)
         count = int(frame.shape[-1])
@@ -410,8 +411,6 @@ class Trajectory:
         tolerance = 64 * xp.eps(frame) * (t - k + 1)
         for _ in range(max_sweeps):
             image, growth, scaled = qr_log_growth(forward, range(k + 1, t + 1), frame, keep_product=True)
-            if not xp.all_finite(growth):
-                return self._dense_log_singular_values(t, k, count)
             values = graded_log_singular_values(xp.transpose(scaled), growth) if xp.all_finite(scaled) else None
             if values is not None and count == self.state_size:
                 return values
@@ -427,12 +426,6 @@ class Trajectory:
             RuntimeWarning, stacklevel=2,
         )
         return previous if previous is not None else xp.sort_descending(growth)
-
-    def _dense_log_singular_values(self, t: int, k: int, count: int):
-        """ln σ_i of the dense Φ(t, k), the ``count`` largest (for an exactly singular Φ)."""
-        xp = arrays(self.compiled.backend)
-        with xp.quietly():
-            return xp.log(xp.svdvals(self._with_batch(self.transport(t, k))))[..., :count]
 
     def starting_frame(self, count: int | None = None, frame=None):
         """Q_0 for the QR sweeps, ``(..., S, count)`` with orthonormal columns.
