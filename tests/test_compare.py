@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from gatejac import verify
-from gatejac.symbolic import cells, derive, term_text
+from gatejac.symbolic import GatejacError, cells, derive, term_text
 from gatejac.verify._cli import main
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "wrong_gate"
@@ -346,3 +346,11 @@ def test_a_hand_written_two_state_module_passes_and_its_slip_in_one_state_is_nam
     assert slip.stage("intermediates").passed  # every node is right; only h' reads the wrong c
     assert "the forward step is wrong in h' (c' agrees)" in slip.verdict()
     assert slip.first_divergence.name == "h'"
+
+
+@pytest.mark.parametrize("options, word", [({"mapping": ["W", "weight_hh"]}, "mapping"),
+                                           ({"intermediates": {"a": 3}}, "intermediates"),
+                                           ({"dtype": "float16"}, "float16"), ({"points": 0}, "points")])
+def test_bad_options_are_gatejac_errors_naming_the_option(options, word):
+    with pytest.raises(GatejacError, match=word):  # CompareError, or UnknownNameError for a dtype
+        verify.compare("elman", torch.nn.RNNCell(3, 4), **options)

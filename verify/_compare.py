@@ -78,6 +78,10 @@ def compare(cell: Cell | str, implementation, *, mapping: Mapping[str, str] | No
     for what, value, minimum in (("points", points, 1), ("seed", seed, 0)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
             raise CompareError(f"compare({what}={value!r}): give an integer ≥ {minimum}")
+    for what, value in (("mapping", mapping), ("intermediates", intermediates)):
+        if value is not None and not (isinstance(value, Mapping) and all(isinstance(v, str) for v in value.values())):
+            raise CompareError(f"compare({what}={value!r}): give a dict of names to module paths, e.g. "
+                               + ('{"W_hz": "weight_hh[4:8]"}' if what == "mapping" else '{"f": "gate"}'))
     defaults = {name: DEFAULT_SIZES.get(name, 3) for name in size_names(cell)}
     given = checked_sizes(cell, sizes, where="compare(sizes=...)", defaults=None) if sizes is not None else {}
     if isinstance(implementation, torch.nn.Module):
