@@ -219,6 +219,28 @@ def test_heterogeneous_support_n1500():
     assert abs(rightmost - wrong.rightmost_real()) > 2e-3
 
 
+@pytest.mark.slow
+def test_heterogeneous_support_of_the_gru_cell_n1000():
+    """Property 27 on the Chung GRU itself (its exact Jacobian at h = 0, x = 0, b_h = 0, per-unit
+    biases b_z ~ N(−1, 2²), b_r ~ N(0.5, 1), σ_h = 1.2, N = 1000): the rightmost real eigenvalue
+    within 2e-3 of the support's root, the fraction within 0.05 of 1 within 2 points of the
+    fraction of units with z_i < 0.05; the support without the reset gate (ρ ≡ 1) misses the
+    edge."""
+    n, sigma_h = 1000, 1.2
+    rng = np.random.default_rng(11)
+    compiled, params = _gru("gru_chung", z_bar=0.5, r_bar=0.5, sigma_h=sigma_h, n=n, seed=11)
+    params.update(b_z=rng.normal(-1, 2, n), b_r=rng.normal(0.5, 1, n))
+    states, inputs = {"h": np.zeros(n)}, {"x": np.zeros(2)}
+    values = numeric.jacobian_eigenvalues(compiled, states, inputs, params)
+    support = heterogeneous_support(compiled, states, inputs, params, sigma=sigma_h)
+    rightmost = np.max(values.real[np.abs(values.imag) < 1e-12])
+    assert abs(rightmost - support.rightmost_real()) <= 2e-3
+    closed = np.mean(1 / (1 + np.exp(-params["b_z"])) < 0.05)
+    assert support.slow_fraction(0.05) == closed
+    assert abs(fraction_near(values, 1.0, 0.05) - closed) <= 0.02
+    assert abs(rightmost - Support(support.a, support.l, np.ones(n), sigma_h).rightmost_real()) > 2e-3
+
+
 def test_support_of_uniform_gates_is_the_disk():
     support = Support(np.full(50, 0.6), np.full(50, 0.2), np.full(50, 0.5), 1.5)
     radius = 0.2 * 0.5 * 1.5
