@@ -40,7 +40,7 @@ def add_compare(commands) -> None:
                              "(repeatable)")
     parser.add_argument("--intermediate", action="append", default=[], type=_pair, metavar="NODE=PATH",
                         help="the submodule or attribute of your module holding spec node NODE (repeatable)")
-    add_point_options(parser, points=COMPARE_POINTS, sizes_default=None, sizes_text="the module's, else n=4, m=3")
+    add_point_options(parser, points=COMPARE_POINTS, sizes_default=None, sizes_text="n=4, m=3")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the comparison as JSON")
     parser.add_argument("--markdown", type=Path, metavar="PATH", help="also write the comparison as Markdown")
 
@@ -50,7 +50,8 @@ def _compare(args: argparse.Namespace) -> int:
     step (if it is wrong, the Jacobian failures follow from it), the named intermediates you
     expose (the first that diverges is named), every state, input and parameter Jacobian
     (torch.func.jacrev through yours) with the spec's term that accounts for a difference.
-    Exit code 1 if anything disagrees."""
+    Sizes are read from a module's parameters (--sizes is for a step function, or to check
+    them).  Exit code 1 if anything disagrees."""
     from ._compare import compare
 
     for path, what in ((args.json, "the JSON comparison"), (args.markdown, "the Markdown comparison")):
