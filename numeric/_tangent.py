@@ -163,39 +163,38 @@ class StructuredAction:
         self.plan = plan
         self.xp = arrays(backend)
         matrices = plan.matrices(*values)
-        self.numpy_views = backend == "torch" and _plain([*matrices, *coefficients, *diagonals])
-        convert = to_numpy if self.numpy_views else (lambda value: value)
-        self.coefficients = [convert(c) for c in coefficients]
-        self.diagonals = [convert(d) for d in diagonals]
         self.offsets = np.cumsum([0, *sizes]).tolist()
-        self.stacked, self.rows = [], []
-        start = 0
+        stacked, self.rows, start = [], [], 0
         for count in plan.stacks:
             group = matrices[start:start + count]
             start += count
-            self.stacked.append(convert(self.xp.concat_rows(group)) if group else None)
+            stacked.append(self.xp.concat_rows(group) if group else None)
             self.rows.append(np.cumsum([0, *(int(m.shape[-2]) for m in group)]).tolist())
+        self.operands = (stacked, coefficients, diagonals)
+        self.numpy_views = backend == "torch" and _plain([*matrices, *coefficients, *diagonals])
+        if self.numpy_views:  # the same memory, seen by NumPy
+            self.numpy_operands = tuple([None if v is None else to_numpy(v) for v in group] for group in self.operands)
 
     def __call__(self, t: int, block):
         """J_t V for the block V ``(..., S, k)``, 1 ≤ t ≤ T."""
         if self.numpy_views and _plain([block]):
             import torch
 
-            return torch.from_numpy(self._apply(arrays("numpy"), t - 1, block.numpy()))
-        return self._apply(self.xp, t - 1, block)
+            return torch.from_numpy(self._apply(arrays("numpy"), t - 1, block.numpy(), *self.numpy_operands))
+        return self._apply(self.xp, t - 1, block, *self.operands)
 
-    def _apply(self, xp, index: int, block):
+    def _apply(self, xp, index: int, block, stacked: list, coefficients: list, diagonals: list):
         offsets = self.offsets
         pieces = [block[..., offsets[j]:offsets[j + 1], :] for j in range(len(offsets) - 1)]
-        products = [None if stacked is None else stacked @ piece for stacked, piece in zip(self.stacked, pieces)]
+        products = [None if matrix is None else matrix @ piece for matrix, piece in zip(stacked, pieces)]
         result = [None] * len(pieces)
         for term in self.plan.terms:
             rows = self.rows[term.col]
             product = products[term.col][..., rows[term.product]:rows[term.product + 1], :]
-            value = self.coefficients[term.coefficient][index][..., :, None] * product
+            value = coefficients[term.coefficient][index][..., :, None] * product
             result[term.row] = value if result[term.row] is None else _add(result[term.row], value)
         for row, col, position in self.plan.diagonals:
-            value = self.diagonals[position][index][..., :, None] * pieces[col]
+            value = diagonals[position][index][..., :, None] * pieces[col]
             result[row] = value if result[row] is None else _add(result[row], value)
         result = [0 * piece if value is None else value for value, piece in zip(result, pieces)]
         return result[0] if len(result) == 1 else xp.concat_rows(result)

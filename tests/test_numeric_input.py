@@ -140,3 +140,57 @@ def test_log_singular_values_of_a_singular_jacobian_are_minus_inf_without_warnin
 
 def test_the_errors_of_this_page_are_gatejac_errors():
     assert issubclass(ArgumentError, GatejacError) and issubclass(ArgumentError, ValueError)
+
+
+# ------------------------------------------------------- checks once per signature (numeric/_compiled.py)
+def _lstm(backend: str):
+    cell = cells.get("lstm_torch")
+    return numeric.compile(cell, backend), *numeric.random_values(cell, SIZES, batch=(2,), seed=3, backend=backend)
+
+
+@pytest.mark.parametrize("backend", numeric.BACKENDS)
+def test_a_remembered_signature_skips_the_checks_and_gives_the_checked_results(backend, monkeypatch):
+    """The second call with the same names, types, dtypes, shapes and devices is not checked
+    again, and every result is bit for bit that of the checked first call and of the raw kernel
+    on ``arguments_of`` — also with the states passed in another key order (the values still
+    reach the kernel in declaration order)."""
+    compiled, states, inputs, params = _lstm(backend)
+    tangents = {"h": states["h"] * 0.5, "x": inputs["x"]}
+    first = (compiled.step(states, inputs, params), compiled.jvp(states, inputs, params, tangents),
+             compiled.state_jacobian(states, inputs, params))
+    checks = []
+    original = numeric.CompiledCell._check_arguments
+    monkeypatch.setattr(numeric.CompiledCell, "_check_arguments", lambda *a: checks.append(1) or original(*a))
+    swapped = {"c": states["c"], "h": states["h"]}
+    for given in (states, swapped):
+        again = (compiled.step(given, inputs, params), compiled.jvp(given, inputs, params, tangents),
+                 compiled.state_jacobian(given, inputs, params))
+        for before, after in zip(first, again):
+            for name in (before if isinstance(before, dict) else {"J": None}):
+                pair = (before[name], after[name]) if isinstance(before, dict) else (before, after)
+                assert np.array_equal(numeric.to_numpy(pair[0]), numeric.to_numpy(pair[1]))
+    assert checks == [1]  # only the swapped key order is a new signature
+    raw = compiled.kernel("jvp")(*compiled.arguments_of(states, inputs, params), d_h=tangents["h"], d_x=tangents["x"])
+    assert np.array_equal(numeric.to_numpy(raw[0]), numeric.to_numpy(first[1]["h"]))
+
+
+@pytest.mark.parametrize("backend", numeric.BACKENDS)
+def test_a_new_signature_after_a_remembered_one_gets_the_clear_error(backend):
+    """Remembering a valid call does not let a mistake through: another dtype, shape, kind of
+    value or a read-only out (same shape and dtype) is checked in full and named."""
+    compiled, states, inputs, params = _lstm(backend)
+    compiled.state_jacobian(states, inputs, params)
+    compiled.jvp(states, inputs, params, {"h": states["h"]})
+    cast = (lambda v: v.astype(np.float32)) if backend == "numpy" else (lambda v: v.float())
+    with pytest.raises(ArgumentError, match=r"states\['c'\] has dtype .*float32 but earlier values have"):
+        compiled.state_jacobian({**states, "c": cast(states["c"])}, inputs, params)
+    with pytest.raises(ArgumentError, match=r"tangents\['h'\] has dtype .*float32 but the values have"):
+        compiled.jvp(states, inputs, params, {"h": cast(states["h"])})
+    with pytest.raises(ArgumentError, match=r"params\['b_hi'\].*size n = 4 here but n = 3"):
+        compiled.state_jacobian(states, inputs, {**params, "b_hi": params["b_hi"][:1].repeat(4)})
+    if backend == "numpy":
+        out = np.empty((2, 6, 6))
+        compiled.state_jacobian(states, inputs, params, out=out)
+        out.flags.writeable = False
+        with pytest.raises(ArgumentError, match="out is read-only"):
+            compiled.state_jacobian(states, inputs, params, out=out)

@@ -472,3 +472,59 @@ def test_log_singular_values_of_an_exactly_singular_product_over_a_long_horizon(
         assert values[sample, -1] == -np.inf and reference[-1] == -np.inf
         _assert_close(values[sample, :-1], reference[:-1])
         assert reference[-2] < np.log(np.finfo(float).tiny)  # beyond what a dense product holds
+
+
+# ------------------------------------------------------- the structured action (numeric/_tangent.py)
+def _jvp_columns(trajectory: Trajectory, t: int, block) -> np.ndarray:
+    """J_t V column by column from the public checked ``jvp``, which recomputes the step."""
+    xp = numeric.arrays(trajectory.compiled.backend)
+    offsets = np.cumsum([0, *trajectory.state_sizes.values()])
+    columns = []
+    for j in range(int(block.shape[-1])):
+        tangents = {name: block[..., offsets[i]:offsets[i + 1], j] for i, name in enumerate(trajectory.state_sizes)}
+        result = trajectory.compiled.jvp(trajectory.states_at(t - 1), trajectory.inputs_at(t), trajectory.params,
+                                         tangents)
+        columns.append(xp.concat([result[name] for name in trajectory.state_sizes]))
+    return numeric.to_numpy(xp.stack(columns)).transpose(*range(1, block.ndim - 1), -1, 0)
+
+
+@pytest.mark.parametrize("backend", numeric.BACKENDS)
+@pytest.mark.parametrize("name", sorted(cells.names()))
+def test_the_action_on_stored_factors_equals_the_recomputing_jvp(name, backend):
+    """For every catalogue cell, J_t V from the factors the rollout stored (or, for a cell
+    without diag(u)·M structure, from the jvp kernel) equals the checked jvp that recomputes the
+    step, column by column, to round-off — and so do the factors of a Trajectory built without
+    them (one batched kernel call over the steps)."""
+    cell = cells.get(name)
+    states, inputs, params = _values(cell, backend=backend)
+    trajectory = rollout(numeric.compile(cell, backend), states, inputs, params)
+    rebuilt = Trajectory(trajectory.compiled, trajectory.states, trajectory.inputs, trajectory.params)
+    block = np.random.default_rng(3).standard_normal((*BATCH, trajectory.state_size, 4))
+    block = block if backend == "numpy" else torch.as_tensor(block)
+    for t in (1, 5, STEPS):
+        reference = _jvp_columns(trajectory, t, block)
+        _assert_close(numeric.to_numpy(trajectory.stepper(4, method="action")(t, block)), reference)
+        _assert_close(numeric.to_numpy(rebuilt.step_apply(t, block, method="action")), reference)
+
+
+def test_a_wrong_stored_factor_is_caught():
+    """The comparison above fails when one stored coefficient is off by 1e-6 relative."""
+    trajectory = _trajectory("gru_torch")
+    block = np.random.default_rng(3).standard_normal((*BATCH, trajectory.state_size, 4))
+    coefficients, _ = trajectory._cache["factors"]
+    coefficients[0][2] *= 1 + 1e-6  # step 3's first coefficient
+    trajectory._cache.pop("action", None)
+    _assert_close(trajectory.step_apply(2, block, method="action"), _jvp_columns(trajectory, 2, block))
+    with pytest.raises(AssertionError, match="worst entry"):
+        _assert_close(trajectory.step_apply(3, block, method="action"), _jvp_columns(trajectory, 3, block))
+
+
+def test_torch_actions_on_tensors_autograd_tracks_stay_differentiable():
+    """Plain CPU tensors are multiplied through NumPy views; a block that requires grad takes
+    the torch operations, so the gradient of a Lyapunov-style sum reaches the block."""
+    trajectory = _trajectory("lstm_torch", backend="torch")
+    block = torch.randn(*BATCH, trajectory.state_size, 3, dtype=torch.float64, requires_grad=True)
+    image = trajectory.step_apply(4, block, method="action")
+    image.sum().backward()
+    expected = trajectory.step_jacobian(4).sum(dim=-2)[..., None].expand(*BATCH, trajectory.state_size, 3)
+    _assert_close(block.grad.numpy(), expected.numpy())
