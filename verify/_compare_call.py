@@ -112,8 +112,9 @@ class Implementation:
             return self._call(states, inputs, params, capture)
         outputs = [self._call(*_sample(states, inputs, b), params, capture)
                    for b in range(next(iter(states.values())).shape[0])]
-        stack = lambda group: {k: torch.stack([o[group][k] for o in outputs]) for k in outputs[0][group]}  # noqa: E731
-        return stack(0), {k: v for k, v in stack(1).items() if all(k in o[1] for o in outputs)}
+        common = [set(o[1]) for o in outputs]  # an intermediate exposed for every sample
+        exposed = {k: torch.stack([o[1][k] for o in outputs]) for k in outputs[0][1] if all(k in c for c in common)}
+        return {k: torch.stack([o[0][k] for o in outputs]) for k in outputs[0][0]}, exposed
 
     def _attempt(self, states, inputs, params, *, batched: bool) -> str | None:
         """``None`` if a call in this mode gives new states of the right shapes, else what happened."""
