@@ -49,9 +49,10 @@ def add_sweep(commands) -> None:
 def _sweep(args: argparse.Namespace) -> int:
     """Evaluate QUANTITY at every point of the grid (--grid, one dimension each) times the
     seeds, with the --set settings fixed, on a local Dask cluster of worker processes (or the
-    one at --scheduler), writing every point to the zarr store --out as soon as it is
-    computed.  Run it again with the same arguments to resume an interrupted sweep: finished
-    points are not recomputed.  Prints the mean over seeds at each grid point.
+    one at --scheduler), writing the points to the zarr store --out as they are computed (in
+    chunks of up to 32 points, each stored when finished or after 0.25 s of unstored work).
+    Run it again with the same arguments to resume an interrupted sweep: stored points are not
+    recomputed.  Prints the mean over seeds at each grid point.
 
     Settings: cell (a catalogue name), its options and sizes (n, m), scheme, gain,
     gain_<MATRIX> (a factor on one weight matrix: gain_W_h is σ_h), a parameter name with a
