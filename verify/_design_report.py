@@ -73,6 +73,7 @@ class DesignReport:
 
     @property
     def keys(self) -> list[str]:
+        """The keys of the sections present, in report order."""
         return [s.key for s in self.sections]
 
     def _summary(self) -> list[str]:
@@ -89,14 +90,17 @@ class DesignReport:
         return report_html(f"Design report: {self.cell}", self._summary(), list(self.sections), self._footer())
 
     def to_markdown(self) -> str:
+        """The report as Markdown: equations in ``$$`` blocks, figures named (they are in the HTML)."""
         return report_markdown(f"Design report: {self.cell}", self._summary(), list(self.sections), self._footer())
 
     def to_dict(self) -> dict:
+        """The JSON record: verdict, settings, build time and every section's data."""
         return {"cell": self.cell, "passed": self.passed, "gatejac": gatejac.__version__,
                 "settings": dict(self.settings), "seconds": round(self.seconds, 1),
                 "sections": [s.to_dict() for s in self.sections]}
 
     def to_json(self) -> str:
+        """:meth:`to_dict` as strict JSON."""
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False, allow_nan=False)
 
     def write(self, out: str | Path) -> list[Path]:

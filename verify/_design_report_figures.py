@@ -52,12 +52,8 @@ def lyapunov_figure(exponents, *, title: str):
     axis.plot(index, exponents, ".-", color=_COLOURS[0], markersize=3, linewidth=1.0,
               label="Lyapunov exponents (QR method)")
     axis.axhline(0.0, color="grey", linestyle=":", linewidth=1.0, label="0 (neutral: no growth or decay)")
-    axis.set_xlabel("index i (exponents in decreasing order)")
-    axis.set_ylabel("exponent (natural log per step)")
-    axis.grid(True, alpha=0.3)
-    axis.legend(fontsize=9, loc="lower left")
-    _title(figure, title, "")
-    return figure
+    return _finish(figure, axis, "index i (exponents in decreasing order)", "exponent (natural log per step)", title,
+                   legend="lower left")
 
 
 def learning_rate_figure(lags, measured, predicted, fitted, *, slope: float, title: str):
@@ -76,12 +72,8 @@ def learning_rate_figure(lags, measured, predicted, fitted, *, slope: float, tit
         if shown.any():
             axis.plot(np.asarray(lags)[shown], values[shown], style, color=colour, linewidth=1.6, label=label)
     axis.set_yscale("log")
-    axis.set_xlabel("lag h = t − k (steps)")
-    axis.set_ylabel("effective learning rate (relative to lag 1)")
-    axis.grid(True, which="major", alpha=0.3)
-    axis.legend(fontsize=8, loc="lower left")
-    _title(figure, title, "")
-    return figure
+    return _finish(figure, axis, "lag h = t − k (steps)", "effective learning rate (relative to lag 1)", title,
+                   legend="lower left")
 
 
 def slow_mode_figure(widths, fractions, *, chosen: float, title: str):
@@ -93,9 +85,15 @@ def slow_mode_figure(widths, fractions, *, chosen: float, title: str):
     axis.axvline(chosen, color=_COLOURS[3], linestyle="--", linewidth=1.0, label=f"w = {chosen:g} (the summary)")
     axis.set_xscale("log")
     axis.set_ylim(0, 1.02)
-    axis.set_xlabel("distance w from 1 (dimensionless)")
-    axis.set_ylabel("fraction of eigenvalues")
+    return _finish(figure, axis, "distance w from 1 (dimensionless)", "fraction of eigenvalues", title,
+                   legend="upper left")
+
+
+def _finish(figure, axis, xlabel: str, ylabel: str, title: str, *, legend: str):
+    """Axis labels, the major grid, the legend at ``legend`` and the title."""
+    axis.set_xlabel(xlabel)
+    axis.set_ylabel(ylabel)
     axis.grid(True, which="major", alpha=0.3)
-    axis.legend(fontsize=9, loc="upper left")
+    axis.legend(fontsize=8, loc=legend)
     _title(figure, title, "")
     return figure
