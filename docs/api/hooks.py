@@ -3,9 +3,8 @@
 * The three layers live at the repository's top level and install as ``gatejac.symbolic``,
   ``gatejac.numeric`` and ``gatejac.verify`` through pyproject's ``package-dir``, so the folders
   do not form a ``gatejac`` package on disk. :func:`source_tree` builds one in
-  ``build/api-source`` out of symbolic links, and mkdocstrings reads the source there
-  (``paths: [build/api-source]``): the reference is built from the working tree without
-  importing gatejac.
+  ``build/api-source`` out of symbolic links, and mkdocstrings reads the docstrings there from
+  the source files (``paths: [build/api-source]``), as written, attribute docstrings included.
 * The docstrings write cross-references as Sphinx roles (``:func:`compile```); the rendered
   pages keep the code span and drop the role.  A paragraph that introduces a literal block
   the reST way (``Equations as implemented::``) ends in one colon.
@@ -21,11 +20,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import importlib.util
 import io
 import json
 import os
 import re
-import tomllib
 from pathlib import Path
 
 from mkdocs.plugins import event_priority
@@ -38,23 +37,24 @@ _HELP_WIDTH = "100"
 _DIRECTIVE = re.compile(r"^::: ([\w.]+)\n((?:[ \t]+.*\n)*?)([ \t]+)members: __all__$", re.M)
 
 
-def source_tree(root: Path = ROOT, target: Path = SOURCE_TREE) -> Path:
-    """``target/gatejac/...``: one symbolic link per package of pyproject's ``package-dir`` (the
-    top-level package's ``__init__.py``, and a folder link for each layer); idempotent."""
-    mapping = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
-    links = {Path("gatejac", "__init__.py"): root / mapping["gatejac"] / "__init__.py"}
-    for package, folder in mapping.items():
-        if package != "gatejac":
-            links[Path(*package.split("."))] = root / folder
+def source_tree(target: Path = SOURCE_TREE) -> Path:
+    """``target/gatejac/...``: a symbolic link to the package's ``__init__.py`` and one to each
+    layer's folder, where Python finds them (the working tree, for the editable install of
+    ``.ci/setup``); idempotent."""
+    import gatejac
+
+    links = {Path("gatejac", "__init__.py"): Path(gatejac.__file__).resolve()}
+    for layer in (name for name in gatejac.__all__ if not name.startswith("_")):
+        links[Path("gatejac", layer)] = Path(importlib.util.find_spec(f"gatejac.{layer}").origin).resolve().parent
     for link, source in links.items():
         path = target / link
         path.parent.mkdir(parents=True, exist_ok=True)
-        if path.is_symlink() and path.resolve() == source.resolve():
+        if path.is_symlink() and path.resolve() == source:
             continue
         if path.is_symlink():
             path.unlink()
         with contextlib.suppress(FileExistsError):  # another build made the same link meanwhile
-            path.symlink_to(source.resolve())
+            path.symlink_to(source)
     return target
 
 
