@@ -9,15 +9,40 @@ that live on another device or inside a ``torch.func`` transform, and block rows
 :data:`FUSED_MIN_BYTES`, are written term by term with array operations instead
 (:func:`write_by_terms`).
 
+The strategy is chosen by the block row's size (B = 256, one numba thread, minimum of 40–60
+interleaved repeats, float64; the by-terms cost grows with the number of terms, the fused one
+barely does):
+
+==============  =========================  ==============================
+block row       1 term: fused / by terms   3 terms + diagonal (the GRU)
+==============  =========================  ==============================
+16 KiB (B = 8)  12 / 6 µs                  14 / 14 µs
+64 KiB          20 / 17 µs                 19 / 32 µs
+256 KiB (n=16)  31 / 36 µs                 38 / 110 µs
+1 MiB (n=32)    62 / 104 µs                77 / 330 µs
+8 MiB (n=64)    0.30 / 0.69 ms             0.40 / 3.4 ms
+==============  =========================  ==============================
+
+* below :data:`FUSED_MIN_BYTES` (64 KiB): term by term — the fused writer's fixed cost
+  (packing its inputs, the call into numba: about 10 µs) is more than it saves;
+* up to :data:`PARALLEL_MIN_BYTES` (2 MiB): the fused writer on the calling thread alone.
+  Starting numba's threads costs more than a second thread saves on so little work, and a
+  parallel region waits for its slowest thread: on a loaded machine (load 10 on 2 cores) the
+  median GRU block row at n = 16 took 24 ms on two threads and 0.10 ms on one;
+* from :data:`PARALLEL_MIN_BYTES`: the fused writer on numba's threads.
+
+Until issue 13 the fused writer started at 2 MiB and smaller block rows were written term by
+term (the GRU at n = 16, B = 256: 0.24 ms by terms against 0.09 ms now).
+
 ``dense_scope()`` is the context the dense Jacobian kernels run in (large outputs only:
 :func:`dense_scope_needed`).  For NumPy it limits the BLAS library (OpenBLAS) to one thread
 (for the whole process, while any thread is inside it): after a multi-threaded matrix product
 OpenBLAS's idle threads keep spinning for about 0.1 s, and two of them on a 2-core machine
-halve the cores left to the fused writer (measured: a three-term block row at B = n = 256
-right after a product took 25 ms instead of 13 ms).  The products of a dense kernel are a few
-(B, n)·(n, n) GEMMs, a small part of its time.  On leaving, the limit the user had is put back.
-torch runs its products on its own thread pool, which does not hold the cores, so its scope
-does nothing.
+halve the cores left to the parallel fused writer (measured: a three-term block row at
+B = n = 256 right after a product took 25 ms instead of 13 ms).  The products of a dense kernel
+are a few (B, n)·(n, n) GEMMs, a small part of its time.  On leaving, the limit the user had is
+put back.  torch runs its products on its own thread pool, which does not hold the cores, so
+its scope does nothing.
 """
 
 from __future__ import annotations
@@ -25,20 +50,27 @@ from __future__ import annotations
 import math
 import threading
 
-FUSED_MIN_BYTES = 2**21
-"""Block rows of fewer output bytes are written term by term: below this the fused loop's
-fixed cost (packing its inputs, starting its threads: about 0.15 ms) is more than it saves."""
+FUSED_MIN_BYTES = 2**16
+"""Block rows of fewer output bytes are written term by term (see the module docstring)."""
+
+PARALLEL_MIN_BYTES = 2**21
+"""Block rows of at least this many output bytes are written on numba's threads, smaller ones
+on the calling thread (see the module docstring)."""
+
+
+def _block_row_bytes(out, rows: slice) -> int:
+    return out.shape[0] * (rows.stop - rows.start) * out.shape[-1] * out.itemsize
 
 
 def small_block_row(out, rows: slice) -> bool:
     """Whether the block row ``out[:, rows, :]`` is below :data:`FUSED_MIN_BYTES`."""
-    return out.shape[0] * (rows.stop - rows.start) * out.shape[-1] * out.itemsize < FUSED_MIN_BYTES
+    return _block_row_bytes(out, rows) < FUSED_MIN_BYTES
 
 
 def dense_scope_needed(shape: tuple, itemsize: int) -> bool:
-    """Whether a dense output of ``shape`` is large enough for the fused writer (and so for
-    ``dense_scope``): smaller outputs have only small block rows."""
-    return math.prod(shape) * itemsize >= FUSED_MIN_BYTES
+    """Whether a dense output of ``shape`` is large enough for the parallel fused writer (and
+    so for ``dense_scope``): smaller outputs have only block rows written on one thread."""
+    return math.prod(shape) * itemsize >= PARALLEL_MIN_BYTES
 
 
 def write_by_terms(xp, out, rows: slice, segments) -> None:
@@ -59,10 +91,12 @@ def write_by_terms(xp, out, rows: slice, segments) -> None:
 
 
 def write_fused(out, rows: slice, segments) -> None:
-    """The block row in one pass by the numba kernel (NumPy arrays; imports numba on first use)."""
+    """The block row in one pass by the numba kernel (NumPy arrays; imports numba on first use),
+    on numba's threads from :data:`PARALLEL_MIN_BYTES`, else on the calling thread."""
     from . import _fused
 
-    _fused.write_block_row(out, rows, [_fused.Segment(*segment) for segment in segments])
+    _fused.write_block_row(out, rows, [_fused.Segment(*segment) for segment in segments],
+                           parallel=_block_row_bytes(out, rows) >= PARALLEL_MIN_BYTES)
 
 
 class _SerialBlas:

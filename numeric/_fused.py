@@ -82,11 +82,12 @@ class Segment:
     diagonals: list
 
 
-def write_block_row(out: np.ndarray, rows: slice, segments: list[Segment]) -> None:
+def write_block_row(out: np.ndarray, rows: slice, segments: list[Segment], parallel: bool = True) -> None:
     """Write ``out[:, rows, segment.cols]`` for every segment, each output row once.
 
     ``out``: a C-contiguous (B, rows, cols) array; columns of ``rows`` that no segment
-    covers are left as they are.
+    covers are left as they are.  ``parallel``: on numba's threads, or else on the calling
+    thread only (small block rows, see ``_blockrow``).
     """
     batch, height = out.shape[0], rows.stop - rows.start
     for segment in segments:
@@ -97,8 +98,25 @@ def write_block_row(out: np.ndarray, rows: slice, segments: list[Segment]) -> No
             )
     table, offsets, packed, stacked, diagonals = _pack(out, rows, segments)
     tile = max(1, min(height, TILE_BYTES // max(1, stacked.shape[1] * stacked.itemsize)))
-    sample_block = _sample_block(batch, -(-height // tile), _thread_count())
-    _write_rows(out, rows.start, table, offsets, packed, stacked, diagonals, tile, sample_block)
+    threads = _thread_count()
+    if not parallel:
+        with _threads(1):
+            _write_rows(out, rows.start, table, offsets, packed, stacked, diagonals, tile,
+                        _sample_block(batch, -(-height // tile), 1))
+        return
+    _write_rows(out, rows.start, table, offsets, packed, stacked, diagonals, tile,
+                _sample_block(batch, -(-height // tile), threads))
+
+
+@contextlib.contextmanager
+def _threads(count: int):
+    """numba's thread count for parallel regions started by this thread, for the block."""
+    before = numba.get_num_threads()
+    numba.set_num_threads(count)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
 
 
 _LAUNCH = threading.Lock()

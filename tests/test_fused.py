@@ -147,26 +147,75 @@ def test_torch_tensors_that_require_grad_are_written_when_no_graph_is_recorded()
     _assert_close(fused.numpy(), by_terms.detach().numpy())
 
 
+# the three ways a block row can be written, by the thresholds that select them
+_PATHS = {"by terms": (float("inf"), float("inf")), "fused, one thread": (0, float("inf")), "fused, parallel": (0, 0)}
+
+
+def _path(monkeypatch, path: str) -> None:
+    fused_min, parallel_min = _PATHS[path]
+    monkeypatch.setattr(_blockrow, "FUSED_MIN_BYTES", fused_min)
+    monkeypatch.setattr(_blockrow, "PARALLEL_MIN_BYTES", parallel_min)
+
+
+@pytest.mark.parametrize("path", ["fused, one thread", "fused, parallel"])
+@pytest.mark.parametrize("n, batch", [(5, 3), (16, 9), (40, 6)])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
 @pytest.mark.parametrize("name", cells.names())
-def test_catalogue_dense_jacobians_agree_between_fused_and_term_by_term(name, backend, monkeypatch):
+def test_catalogue_dense_jacobians_agree_between_fused_and_term_by_term(name, backend, dtype, n, batch, path,
+                                                                        monkeypatch):
     """Every dense state / input Jacobian (and the gate split) of every catalogue cell, written
-    by the fused loop and by the term-by-term path (which ``test_kernels`` checks against
-    ``torch.func``): the size threshold between them is moved so that each writes them all."""
+    by the fused loop (on one thread and on numba's threads) and by the term-by-term path (which
+    ``test_kernels`` checks against ``torch.func``): the size thresholds between them are moved
+    so that each writes them all.  Sizes: a sample group and a remainder, n = 16 (the size whose
+    strategy changed from term by term to one-thread fused), a tile that is not a power of two."""
     cell = cells.get(name)
     compiled = numeric.compile(cell, backend)
-    values = numeric.random_values(cell, {"n": 5, "m": 3}, batch=(3,), seed=11, backend=backend)
+    values = numeric.random_values(cell, {"n": n, "m": 3}, batch=(batch,), seed=11, backend=backend, dtype=dtype)
     methods = ["state_jacobian"] + (["input_jacobian"] if cell.inputs else [])
 
     def dense():
         results = [getattr(compiled, method)(*values) for method in methods]
         return results + (list(compiled.gate_split(*values)) if cell.gates else [])
 
-    monkeypatch.setattr(_blockrow, "FUSED_MIN_BYTES", 0)
+    _path(monkeypatch, path)
     fused = dense()
-    monkeypatch.setattr(_blockrow, "FUSED_MIN_BYTES", float("inf"))
+    _path(monkeypatch, "by terms")
     for actual, expected in zip(fused, dense()):
-        _assert_close(np.asarray(actual), np.asarray(expected, dtype=np.float64))
+        assert actual.dtype == expected.dtype
+        _assert_close(numeric.to_numpy(actual), numeric.to_numpy(expected).astype(np.float64))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("n, batch, expected", [
+    (16, 1, "by terms"),  # 2 KiB
+    (16, 64, "fused, one thread"),  # 128 KiB
+    (16, 256, "fused, one thread"),  # 512 KiB: written term by term before issue 13
+    (64, 256, "fused, parallel"),  # 8 MiB
+])
+def test_the_writing_strategy_is_chosen_by_the_block_rows_size(backend, n, batch, expected, monkeypatch):
+    cell = cells.get("gru_torch")
+    compiled = numeric.compile(cell, backend)
+    values = numeric.random_values(cell, {"n": n, "m": 4}, batch=(batch,), seed=3, backend=backend)
+    taken = []
+    by_terms, fused = _blockrow.write_by_terms, _fused.write_block_row
+    monkeypatch.setattr(_blockrow, "write_by_terms", lambda *a: (taken.append("by terms"), by_terms(*a))[1])
+    monkeypatch.setattr(_fused, "write_block_row", lambda *a, parallel: (
+        taken.append("fused, parallel" if parallel else "fused, one thread"), fused(*a, parallel=parallel))[1])
+    jacobian = compiled.state_jacobian(*values)
+    assert taken == [expected]
+    monkeypatch.setattr(_blockrow, "FUSED_MIN_BYTES", float("inf"))  # the old path for reference
+    _assert_close(numeric.to_numpy(jacobian), numeric.to_numpy(compiled.state_jacobian(*values)))
+
+
+def test_a_one_thread_write_leaves_numbas_thread_count_as_it_was():
+    import numba
+
+    rng = np.random.default_rng(4)
+    before = numba.get_num_threads()
+    out = np.zeros((4, 6, 6))
+    _fused.write_block_row(out, slice(0, 6), [_segment(rng, slice(0, 6), 6, 4, 2, 1, np.float64)], parallel=False)
+    assert numba.get_num_threads() == before
 
 
 def _large_gru(backend: str):
@@ -210,13 +259,13 @@ def test_numpy_dense_kernels_hold_blas_to_one_thread_and_restore_it(monkeypatch)
     def blas_threads():
         return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
 
-    monkeypatch.setattr(_blockrow, "FUSED_MIN_BYTES", 0)
+    _path(monkeypatch, "fused, parallel")
     before = blas_threads()
     assert before, "threadpoolctl sees no BLAS library, so this test would check nothing"
     compiled, values = _large_gru("numpy")
     seen = []
     real = _fused.write_block_row
-    monkeypatch.setattr(_fused, "write_block_row", lambda *args: (seen.append(blas_threads()), real(*args)))
+    monkeypatch.setattr(_fused, "write_block_row", lambda *args, **kw: (seen.append(blas_threads()), real(*args, **kw)))
     with numeric.arrays("numpy").dense_scope():  # nested scopes: the inner exit must not restore
         compiled.state_jacobian(*values)
         assert blas_threads() == [1] * len(before)
