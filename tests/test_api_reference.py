@@ -1,10 +1,11 @@
 """The API reference (``mkdocs.yml``, ``docs/api/``): it builds offline in strict mode, and every
 public name is on a page with its docstring.
 
-A public name is an entry of the ``__all__`` of a public module (``gatejac``,
-``gatejac.symbolic``, ``gatejac.symbolic.cells``, ``gatejac.numeric``, ``gatejac.verify`` — its
-lazy export table —, ``gatejac.verify.strategies``), a fixture or a command-line option of the
-pytest plugin, or a command of ``gatejac``.  Docstrings are read the way the reference reads
+A public name is an entry of the ``__all__`` of a public module (every module of the package
+whose dotted name has no part starting with ``_``: ``gatejac``, ``gatejac.symbolic``,
+``gatejac.symbolic.cells``, ``gatejac.numeric``, ``gatejac.verify`` — its lazy export table —,
+``gatejac.verify.strategies``), a fixture or a command-line option of the pytest plugin, or a
+command of ``gatejac``.  Docstrings are read the way the reference reads
 them (griffe, from the source), so a dataclass's generated ``__doc__`` or a constant without a
 docstring counts as undocumented.  :func:`undocumented` is the checker; a test runs it on a
 made-up package to show it catches a name with no docstring and a name on no page.
@@ -27,8 +28,8 @@ griffe = pytest.importorskip("griffe", reason="the API reference needs the docs 
 pytest.importorskip("mkdocstrings", reason="the API reference needs the docs extra: pip install -e '.[docs]'")
 
 ROOT = Path(__file__).resolve().parents[1]
-PUBLIC_MODULES = ["gatejac", "gatejac.symbolic", "gatejac.symbolic.cells", "gatejac.numeric", "gatejac.verify",
-                  "gatejac.verify.strategies"]
+KNOWN_PUBLIC_MODULES = {"gatejac", "gatejac.symbolic", "gatejac.symbolic.cells", "gatejac.numeric", "gatejac.verify",
+                        "gatejac.verify.strategies"}
 PLUGIN = "gatejac.verify._plugin"
 BUILD_SECONDS = 30
 
@@ -100,13 +101,27 @@ def docstrings(module: griffe.Module, names: list[str]) -> dict[str, str | None]
 
 
 # --------------------------------------------------------------------------- the public names
+def public_modules(module: griffe.Module) -> list[str]:
+    """``module`` and its submodules, recursively, whose dotted names have no private part."""
+    if any(part.startswith("_") for part in module.path.split(".")):
+        return []
+    found = [module.path]
+    for member in module.members.values():
+        if not member.is_alias and member.is_module:  # not a module imported by this one
+            found += public_modules(member)
+    return found
+
+
 def public_names(loader: griffe.GriffeLoader) -> dict[str, str | None]:
     """Every public name of gatejac with its docstring (dunders such as ``__version__`` aside)."""
-    loader.load("gatejac", try_relative_path=False)  # not ./gatejac: the folder without the layers
+    package = loader.load("gatejac", try_relative_path=False)  # not ./gatejac: the folder without the layers
     loader.resolve_aliases(external=False)
+    modules = public_modules(package)
+    assert KNOWN_PUBLIC_MODULES <= set(modules), f"the public modules found are only {modules}"
     public = {}
-    for module in PUBLIC_MODULES:
-        names = [name for name in importlib.import_module(module).__all__ if not name.startswith("__")]
+    for module in modules:
+        names = [name for name in getattr(importlib.import_module(module), "__all__", ["__all__ is missing"])
+                 if not name.startswith("__")]
         public |= docstrings(loader.modules_collection[module], names)
     plugin = loader.modules_collection[PLUGIN]
     fixtures = [name for name, member in plugin.members.items() if not member.is_alias and member.is_function
