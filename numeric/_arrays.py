@@ -32,6 +32,9 @@ What a namespace holds (the two back-ends agree on every name):
   two axes;
 * kernel writes: ``assign_product(block, a, b)`` (block = a·b), ``add_product`` (block += a·b),
   ``fill_zero``, ``write_block_row`` and ``dense_scope`` (see ``_blockrow``);
+* ``numpy_views(values)``: whether every array among ``values`` can be used through a NumPy
+  view of its memory with nothing lost — always for NumPy; for torch, plain float CPU tensors
+  that autograd does not track, outside ``torch.func`` transforms;
 * ``quietly()``: a context in which overflow, division by zero and invalid operations give
   inf / nan without a warning (NumPy; torch never warns), for callers that handle them.
 
@@ -199,6 +202,7 @@ def _numpy_namespace() -> types.SimpleNamespace:
         write_block_row=write_block_row,
         dense_scope=_blockrow.serial_blas,
         quietly=lambda: np.errstate(over="ignore", divide="ignore", invalid="ignore"),
+        numpy_views=lambda values: True,
     )
     return namespace
 
@@ -318,5 +322,6 @@ def _torch_namespace() -> types.SimpleNamespace:
         write_block_row=write_block_row,
         dense_scope=contextlib.nullcontext,
         quietly=contextlib.nullcontext,
+        numpy_views=lambda values: not recording() and all(map(plain_cpu, values)),
     )
     return namespace

@@ -440,10 +440,10 @@ def _signature(groups: tuple):
 
 
 def _value_signature(value):
-    shape = getattr(value, "shape", None)
-    if shape is None:
+    try:  # an array (NumPy ≥ 2 and torch have all four); a shape is a tuple, torch.Size one too
+        return type(value), value.dtype, value.shape, value.device
+    except AttributeError:
         return type(value)
-    return type(value), value.dtype, tuple(shape), getattr(value, "device", None)
 
 
 def _out_signature(out):

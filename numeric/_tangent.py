@@ -21,10 +21,11 @@ FLOPs of a Jacobian–vector product and nothing else: the gates and pre-activat
 recomputed.  A cell whose Jacobian has any other term (a rank-one or Kronecker term) has no
 such form (:func:`tangent_plan` returns None) and keeps the cell's jvp kernel.
 
-Torch tensors that autograd does not track (plain CPU tensors) are multiplied through NumPy
-views of the same memory: torch's MKL runs these (3n×n)·(n×k) products 1.75× slower than
-NumPy's OpenBLAS on the AMD EPYC this was measured on (0.54 against 0.31 ms at n = 256,
-k = 32, one thread), and the result is the same arithmetic.
+Torch tensors that autograd does not track (plain CPU tensors, ``arrays("torch").numpy_views``)
+are multiplied through NumPy views of the same memory: torch's MKL runs these (3n×n)·(n×k)
+products 1.75× slower than NumPy's OpenBLAS on the AMD EPYC this was measured on (0.54 against
+0.31 ms at n = 256, k = 32, one thread), and the result is the same arithmetic.  (The rollout
+does the same for its steps: see ``numeric.rollout``.)
 """
 
 from __future__ import annotations
@@ -171,13 +172,13 @@ class StructuredAction:
             stacked.append(self.xp.concat_rows(group) if group else None)
             self.rows.append(np.cumsum([0, *(int(m.shape[-2]) for m in group)]).tolist())
         self.operands = (stacked, coefficients, diagonals)
-        self.numpy_views = backend == "torch" and _plain([*matrices, *coefficients, *diagonals])
+        self.numpy_views = backend == "torch" and self.xp.numpy_views([*matrices, *coefficients, *diagonals])
         if self.numpy_views:  # the same memory, seen by NumPy
             self.numpy_operands = tuple([None if v is None else to_numpy(v) for v in group] for group in self.operands)
 
     def __call__(self, t: int, block):
         """J_t V for the block V ``(..., S, k)``, 1 ≤ t ≤ T."""
-        if self.numpy_views and _plain([block]):
+        if self.numpy_views and self.xp.numpy_views([block]):
             import torch
 
             return torch.from_numpy(self._apply(arrays("numpy"), t - 1, block.numpy(), *self.numpy_operands))
@@ -207,12 +208,3 @@ def _add(total, value):
         total += value
         return total
     return total + value
-
-
-def _plain(values) -> bool:
-    """Whether every tensor among ``values`` is a plain CPU tensor autograd does not track."""
-    import torch
-
-    return all(not isinstance(v, torch.Tensor) or (type(v) is torch.Tensor and v.device.type == "cpu"
-                                                     and not v.requires_grad and not v.is_conj() and not v.is_neg())
-               for v in values)

@@ -1,0 +1,98 @@
+"""Benchmark: the per-call cost of the compiled kernels at a small size, where the arithmetic is
+cheap and what a call costs besides it (argument checks, broadcasting, dispatch) shows.
+
+Run:  .venv/bin/python benchmarks/per_call.py [--n 16] [--calls 2000] [--repeats 5]
+
+For ``leaky``, ``gru_torch`` and ``lstm_torch`` at n = 16, m = 8, one sample (states ``(n,)``),
+float64, one thread per pool, on both back-ends, the median over ``--repeats`` of the mean time
+of ``--calls`` calls, in µs, of:
+
+* the checked public calls ``step``, ``jvp`` (a tangent of every state) and ``state_jacobian``;
+* the raw generated ``step`` kernel on the same values (``CompiledCell.kernel``): the
+  arithmetic and the kernel's own Python, with no checking — ``step − raw step`` is the
+  per-call overhead of the checked interface;
+* one step of ``numeric.rollout`` (T = ``--calls``) and one step of
+  ``lyapunov_spectrum(trajectory, 4, method="action")`` (rollout excluded).
+
+The script only uses names that existed before the checks were cached, so the same file
+times an older checkout for a before/after comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+
+def _mean_call(function, calls: int, repeats: int) -> float:
+    """Median over ``repeats`` of the mean µs per call of ``function()`` over ``calls`` calls."""
+    function()
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            function()
+        samples.append((time.perf_counter() - start) / calls * 1e6)
+    return statistics.median(samples)
+
+
+def _row(numeric, cells, name: str, backend: str, n: int, calls: int, repeats: int) -> dict:
+    cell = cells.get(name)
+    compiled = numeric.compile(cell, backend)
+    states, inputs, params = numeric.random_values(cell, {"n": n, "m": 8}, seed=0, backend=backend)
+    values = {**states, **inputs, **params}
+    ordered = [values[argument] for argument in compiled.arguments]
+    raw = compiled.kernel("step")
+    tangents = {s.name: states[s.name] for s in cell.states}
+    sequence = numeric.random_values(cell, {"n": n, "m": 8}, batch=(calls,), seed=1, backend=backend)[1]
+    times = {
+        "step": _mean_call(lambda: compiled.step(states, inputs, params), calls, repeats),
+        "raw step": _mean_call(lambda: raw(*ordered), calls, repeats),
+        "jvp": _mean_call(lambda: compiled.jvp(states, inputs, params, tangents), calls, repeats),
+        "state_jacobian": _mean_call(lambda: compiled.state_jacobian(states, inputs, params), calls, repeats),
+    }
+    rollouts, spectra = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        trajectory = numeric.rollout(compiled, states, sequence, params)
+        middle = time.perf_counter()
+        numeric.lyapunov_spectrum(trajectory, 4, method="action")
+        rollouts.append((middle - start) / calls * 1e6)
+        spectra.append((time.perf_counter() - middle) / calls * 1e6)
+    times["rollout step"] = statistics.median(rollouts)
+    times["Lyapunov step"] = statistics.median(spectra)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=16, help="state size (default 16)")
+    parser.add_argument("--calls", type=int, default=2000, help="calls per timing, and T of the rollout")
+    parser.add_argument("--repeats", type=int, default=5, help="timings per entry (median)")
+    parser.add_argument("--cells", nargs="+", default=["leaky", "gru_torch", "lstm_torch"])
+    args = parser.parse_args()
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    import gatejac
+    from gatejac import numeric
+    from gatejac.symbolic import cells
+
+    threadpool_limits(1)
+    torch.set_num_threads(1)
+    columns = ["step", "raw step", "jvp", "state_jacobian", "rollout step", "Lyapunov step"]
+    print(f"per-call cost in µs, n = {args.n}, m = 8, one sample, float64, one thread; gatejac from "
+          f"{gatejac.__file__.rsplit('/', 2)[0]}; load {open('/proc/loadavg').read().split()[0]} at start\n")
+    print("| cell | backend | " + " | ".join(columns) + " | step − raw step |")
+    print("|---|---|" + "---|" * (len(columns) + 1))
+    for name in args.cells:
+        for backend in ("numpy", "torch"):
+            times = _row(numeric, cells, name, backend, args.n, args.calls, args.repeats)
+            cells_text = " | ".join(f"{times[c]:.1f}" for c in columns)
+            print(f"| {name} | {backend} | {cells_text} | {times['step'] - times['raw step']:.1f} |", flush=True)
+    print(f"\nload {open('/proc/loadavg').read().split()[0]} at the end")
+
+
+if __name__ == "__main__":
+    main()
