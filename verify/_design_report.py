@@ -106,13 +106,7 @@ class DesignReport:
     def write(self, out: str | Path) -> list[Path]:
         """Write :data:`FILES` into ``out`` (created if missing), each atomically; a
         :class:`ReportError` if one cannot be written."""
-        out = Path(out)
-        if out.exists() and not out.is_dir():
-            raise ReportError(f"out={str(out)!r} is a file; give a directory for {', '.join(FILES)}")
-        out.mkdir(parents=True, exist_ok=True)
-        paths = [out / name for name in FILES]
-        for path, what in zip(paths, ("the HTML report", "the Markdown report", "the JSON report")):
-            output.claim(path, what)
+        paths = _prepared(out)
         contents = (self.to_html(), self.to_markdown(), self.to_json())  # render all before writing any
         notes = ("open in a browser; no network needed", "the same report as Markdown", "every section's data")
         for path, content, note in zip(paths, contents, notes):
@@ -148,18 +142,18 @@ def design_report(cell: Cell | str, *, implementation=None, mapping=None, interm
     derivation = derive(cell)
     sections: list[Section] = []
     total = 3 + (implementation is not None) + 1 + ANALYSES  # spec, oracles, [comparison], mutations, init, analyses
+    if out is not None:
+        _prepared(out)  # an unwritable directory fails now, not after the work
+    small = {name: 3 if name == "n" else 2 for name in size_names(cell)}
+    stages = [("equations and Jacobians", lambda: [equations_section(cell), *jacobian_sections(derivation)]),
+              ("oracles", lambda: [oracle_section(check(cell, seed=seed, derivation=derivation))])]
+    if implementation is not None:
+        stages.append(("implementation", lambda: [comparison_section(compare(
+            cell, implementation, mapping=mapping, intermediates=intermediates, seed=seed))]))
+    stages.append(("mutations", lambda: [mutation_section(mutation_suite(cell, sizes=small, seed=seed))]))
     with Progress(total, f"report {cell.name}", enabled=progress) as bar:
-        sections += [equations_section(cell), *jacobian_sections(derivation)]
-        bar.advance("equations and Jacobians")
-        sections.append(oracle_section(check(cell, seed=seed, derivation=derivation)))
-        bar.advance("oracles")
-        if implementation is not None:
-            comparison = compare(cell, implementation, mapping=mapping, intermediates=intermediates, seed=seed)
-            sections.append(comparison_section(comparison))
-            bar.advance("implementation")
-        small = {name: 3 if name == "n" else 2 for name in size_names(cell)}
-        sections.append(mutation_section(mutation_suite(cell, sizes=small, seed=seed)))
-        bar.advance("mutations")
+        for label, stage in stages:
+            sections += _staged(bar, label, stage)
         sections += _analyses(cell, sizes, seed, bar)
     settings = {"sizes": dict(sizes), "seed": seed, "initialisation": "gaussian (weights N(0, 1/fan-in), biases 0)",
                 "implementation": None if implementation is None else _name(implementation), "command": command}
@@ -172,6 +166,7 @@ def design_report(cell: Cell | str, *, implementation=None, mapping=None, interm
 def _analyses(cell: Cell, sizes: dict, seed: int, bar: Progress) -> list[Section]:
     """The analyses that apply; a cell that cannot be initialised (a fixed parameter without a
     default) gets one section saying why instead."""
+    bar.skip(0, "initialisation …")
     try:
         network = initial_network(cell, sizes, seed)
     except GatejacError as exc:
@@ -180,12 +175,30 @@ def _analyses(cell: Cell, sizes: dict, seed: int, bar: Progress) -> list[Section
                         f"Not run: the cell cannot be initialised without more input ({exc}).")]
     bar.advance("initialisation")
     chosen = analysis_sections(network)
-    sections = []
-    for key, function in chosen:
-        sections.append(function(network))
-        bar.advance(key.replace("_", " "))
+    sections = [section for key, function in chosen
+                for section in _staged(bar, key.replace("_", " "), lambda: [function(network)])]
     bar.skip(ANALYSES - len(chosen))  # a cell without a gate has no expansion section
     return sections
+
+
+def _staged(bar: Progress, label: str, stage) -> list[Section]:
+    """Run ``stage``, the bar saying ``label …`` while it runs and ``label`` when it is done."""
+    bar.skip(0, f"{label} …")
+    sections = stage()
+    bar.advance(label)
+    return sections
+
+
+def _prepared(out: str | Path) -> list[Path]:
+    """The paths of :data:`FILES` in ``out``, created if missing and checked writable."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ReportError(f"out={str(out)!r} is a file; give a directory for {', '.join(FILES)}")
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / name for name in FILES]
+    for path, what in zip(paths, ("the HTML report", "the Markdown report", "the JSON report")):
+        output.claim(path, what)
+    return paths
 
 
 def _name(implementation) -> str:

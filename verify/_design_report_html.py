@@ -31,7 +31,7 @@ body { font-family: "DejaVu Sans", Helvetica, Arial, sans-serif; margin: 0 auto;
        padding: 1.5em 2em 3em; color: #1d1d1f; line-height: 1.45; }
 h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.2em;
 margin-top: 2em; } h3 { font-size: 1.0em; margin: 1.2em 0 0.4em; color: #333; }
-nav ol { columns: 2; padding-left: 1.4em; } code { font-size: 0.95em; }
+nav ol { columns: 2; padding-left: 1.4em; } code { font-family: "DejaVu Sans Mono", monospace; font-size: 0.85em; }
 p.sentence { font-size: 1.05em; } .verdict { font-weight: bold; padding: 0.1em 0.5em; border-radius: 4px; }
 .pass { background: #dff3e3; color: #17612a; } .fail { background: #fbe0e0; color: #8a1010; }
 div.math { overflow-x: auto; padding: 0.4em 0.2em; margin: 0.3em 0; background: #fafafa;
@@ -152,6 +152,11 @@ def _inline_html(text: str) -> str:
     return "".join(parts) + html.escape(text[last:])
 
 
+def _status(cell: str) -> str:
+    """The class of a table cell that holds a verdict (coloured by the style sheet)."""
+    return f' class="{cell}"' if cell in ("PASS", "FAIL", "SKIP") else ""
+
+
 def markdown_html(text: str) -> str:
     """The Markdown of a section's ``text`` (``Comparison.to_markdown()``, a fenced report) as
     HTML: ``#`` headings (``###`` is ``<h3>``; none above it), pipe tables, ``-`` lists whose indented lines
@@ -182,7 +187,8 @@ def markdown_html(text: str) -> str:
             rows = [r for r in take(lambda x: x.startswith("|")) if not _SEPARATOR_ROW.fullmatch(r.strip())]
             cells = [[c.strip() for c in r.strip().strip("|").split("|")] for r in rows]
             head = "".join(f"<th>{_inline_html(c)}</th>" for c in cells[0])
-            body = "".join("<tr>" + "".join(f"<td>{_inline_html(c)}</td>" for c in row) + "</tr>" for row in cells[1:])
+            body = "".join("<tr>" + "".join(f"<td{_status(c)}>{_inline_html(c)}</td>" for c in row) + "</tr>"
+                           for row in cells[1:])
             out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
         elif line.startswith("- "):
             items = []
@@ -210,8 +216,7 @@ def _table_html(rows) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     lines = []
     for row in body:
-        cells = "".join(f'<td{f" class={chr(34)}{v}{chr(34)}" if k == status else ""}>{html.escape(v)}</td>'
-                        for k, v in enumerate(row))
+        cells = "".join(f'<td{_status(v) if k == status else ""}>{html.escape(v)}</td>' for k, v in enumerate(row))
         lines.append(f"<tr>{cells}</tr>")
     table = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(lines)}</tbody></table>"
     if len(body) > FOLD_ROWS:  # long tables fold, their size in the summary

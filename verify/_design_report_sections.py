@@ -93,7 +93,8 @@ def jacobian_sections(derivation: Derivation) -> list[Section]:
     split = tuple(g for g in groups if g[0].startswith(GATE_SPLIT_TITLE))
     expanded = [g for g in groups if g[0].startswith(EXPANSION_TITLE)] if cell.gates else []
     rest = tuple(g for g in groups if g not in split and g not in expanded)
-    expansion = tuple((title.removeprefix(f"{EXPANSION_TITLE}: "), block) for title, block in expanded)
+    captions = [title.removeprefix(f"{EXPANSION_TITLE}: ") for title, _ in expanded]
+    expansion = tuple((c[:1].upper() + c[1:], block) for c, (_, block) in zip(captions, expanded))
     sections = [Section("jacobians", "Jacobians",
                         "Every Jacobian in closed form, numerator layout J[i, j] = ∂out_i/∂in_j, derived by "
                         "gatejac from the equations above (docs/theory.md: “Conventions”).", math=rest)]
