@@ -171,7 +171,7 @@ def expansion_section(network: Network) -> Section:
     r = np.asarray(numeric.to_numpy(ratios.ratios), dtype=float)
     median, p90 = (float(v) for v in np.nanpercentile(r, [50, 90]))
     regime = "small" if p90 < 0.3 else "not small"
-    sentence = (f"The gate term is {regime} against the frozen-gate part: r_j = ‖B_j‖₂/‖A_j‖₂ has median {median:.2f} "
+    sentence = (f"The gate term is {regime} against the frozen-gate part: r = ‖B‖₂/‖A‖₂ per step has median {median:.2f} "
                 f"and 90th percentile {p90:.2f}, so the first-order gate expansion is "
                 f"{'a good' if regime == 'small' else 'a rough'} guide to this cell at initialisation (Livi 2025).")
 
@@ -181,7 +181,7 @@ def expansion_section(network: Network) -> Section:
     figure = norms_figure(by_probe(ratios.a_norms), by_probe(ratios.b_norms), by_probe(ratios.ratios),
                           note=f"seeds here: {PROBES} probe sequences of {STEPS} steps; {_units(network)}")
     return Section("expansion", "Expansion validity", sentence, figure=png(figure),
-                   alt="spectral norms of A_j and B_j and their ratio r_j over the steps",
+                   alt="spectral norms of the frozen-gate part A and the gate term B of each step, and their ratio r, over the steps",
                    data={"median": median, "p90": p90, "max": float(np.nanmax(r))})
 
 
@@ -196,7 +196,7 @@ def slow_mode_section(network: Network) -> Section:
                 f"{'slow modes that integrate' if fraction > 0 else 'no slow modes: nothing integrates'} over long "
                 "time-scales (Can, Krishnamurthy & Schwab 2020).")
     figure = slow_mode_figure(widths, fractions, chosen=SLOW_WIDTH,
-                              title=f"Slow modes: eigenvalues of J_t near 1 over {PROBES}×{STEPS} steps\n"
+                              title=f"Slow modes: eigenvalues of $J_t$ near 1 over {PROBES}×{STEPS} steps\n"
                                     f"({_units(network)})")
     return Section("slow_modes", "Slow-mode fraction", sentence, figure=png(figure),
                    alt="fraction of eigenvalues within w of 1 against w",
