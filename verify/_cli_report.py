@@ -33,7 +33,7 @@ def add_report(commands) -> None:
     parser.add_argument("--out", type=Path, default=Path("report"), metavar="DIR",
                         help="directory for report.html, report.md and report.json (default ./report)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
-    add_point_options(parser, points=None, sizes_default=None, sizes_text="n=64, others 8")
+    add_point_options(parser, points=None, sizes_default=None, sizes_text="n=64, m=8")
 
 
 def _report(args: argparse.Namespace) -> int:
