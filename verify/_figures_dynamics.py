@@ -108,9 +108,9 @@ RADIUS = {"level": 1.0, "symbol": r"\rho(J_0)",
           "title": r"Phase diagram of the Chung GRU: $\rho(J_0) > 1$ (red) beyond $\bar r\,\sigma_h = 1$"}
 """How :func:`phase_diagram` shows the spectral radius at the zero fixed point."""
 EXPONENT = {"level": 0.0, "symbol": r"\lambda_{\max}",
-            "label": r"largest Lyapunov exponent $\lambda_{\max}$ (natural log per step, median over seeds)",
-            "title": r"Chung GRU: $\lambda_{\max} < 0$ (blue) below $\bar r\,\sigma_h = 1$, "
-                     r"$\geq 0$ (white, red: chaos) beyond"}
+            "label": r"largest Lyapunov exponent $\lambda_{\max}$ (natural log per step), median over seeds",
+            "title": r"Chung GRU: $\lambda_{\max} < 0$ (blue) below $\bar r\,\sigma_h = 1$; "
+                     r"beyond, $\lambda_{\max} \approx 0$ (white) or $> 0$ (red: chaos)"}
 """How :func:`phase_diagram` shows the largest Lyapunov exponent of the trajectories."""
 
 

@@ -51,8 +51,10 @@ recurrent candidate weight scaled to σ; no input (x = 0); float64.  Four parts:
 
 Sizes: N = 400 for the spectra (the circular law's edge within about 6 % there; an N×N
 eigen-decomposition takes a fraction of a second, the LSTM's 2N×2N one about a second) and
-N = 200 for the 156-point phase diagrams; the default (6 seeds) took about four minutes on
-a shared two-core machine, most of it the LSTM's 2N×2N eigen-decompositions.
+N = 200 for the two 156-point phase diagrams; the default (6 seeds) costs about 200 CPU-seconds
+(11 min wall at load 11–14 on a shared two-core machine, about four minutes before the exponent
+diagram when it was less loaded), most of it the LSTM's 2N×2N eigen-decompositions and the 936
+exponents (about 0.12 CPU-s each).
 """
 
 from __future__ import annotations
@@ -366,8 +368,8 @@ def reproduce_slow_modes(out=DEFAULT_OUT, *, seeds: int | None = None, quick: bo
         "settings": {**settings.to_dict(), "seeds": seeds, "quick": quick},
         "sizes": f"N = {settings.units} for the spectra (the circular law's edge is within about "
                  f"{settings.radius_tolerance:.0%} there for the median seed), N = {settings.phase_units} for the "
-                 f"phase diagram's {len(settings.phase_sigmas) * len(settings.phase_biases)} grid points: the "
-                 "default took about four minutes on a shared two-core machine",
+                 f"phase diagrams' {len(settings.phase_sigmas) * len(settings.phase_biases)} grid points: the "
+                 "default costs about 200 CPU-seconds (11 min wall at load 11-14 on a shared two-core machine)",
         "checks": checks,
         "tolerances": {"centre": CENTRE_TOLERANCE, "relative_radius (median seed)": settings.radius_tolerance,
                        "slow_fraction (median seed)": settings.slow_tolerance,
@@ -476,7 +478,7 @@ def _write_figures(directory: Path, flat: dict, radii, exponents, settings: Slow
         "phase_diagram_exponent.png": figures.phase_diagram(
             settings.phase_sigmas, settings.phase_biases, np.median(exponents, axis=-1),
             threshold=lambda b: 1 / sigmoid(b), shown=figures.EXPONENT,
-            note=f"Chung GRU, N = {settings.phase_units}, z̄ = 1/2, no input, h_0 ~ N(0, 0.5²), "
-                 f"T = {settings.exponent_steps} steps (first {settings.exponent_burn_in} left out), {seeds} seeds"),
+            note=f"N = {settings.phase_units}, z̄ = 1/2, no input, h₀ ~ N(0, 0.5²), T = {settings.exponent_steps} "
+                 f"(first {settings.exponent_burn_in} steps left out), {seeds} seeds"),
     }
     return [write_file(directory / name, png(figure), "a figure", "PNG") for name, figure in drawn.items()]
