@@ -213,3 +213,13 @@ def test_the_checker_catches_an_undocumented_name_and_a_missing_one(tmp_path):
         "fake.dropped: on no page of the API reference",
         "fake.stale: api/fake.html does not show its docstring's first line 'The new first line.'",
     ]
+
+
+def test_roles_become_code_linked_to_the_one_object_they_name():
+    on_page_content = _hooks().on_page_content
+    page = ('<h2 id="gatejac.numeric.compile" class="doc doc-heading"></h2>'
+            '<h2 id="gatejac.numeric.A.step" class="doc doc-heading"></h2><h2 id="gatejac.numeric.B.step"></h2>'
+            '<p>:func:<code>compile</code>, :meth:<code>step</code>, :class:<code>~verify.Report</code>::</p>')
+    html = on_page_content(page, page=None, config=None, files=None)
+    assert ('<p><a href="#gatejac.numeric.compile"><code>compile</code></a>, <code>step</code>, '
+            '<code>verify.Report</code>:</p>') in html  # unique: linked; two steps, no Report: code only

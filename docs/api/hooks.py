@@ -6,7 +6,8 @@
   ``build/api-source`` out of symbolic links, and mkdocstrings reads the docstrings there from
   the source files (``paths: [build/api-source]``), as written, attribute docstrings included.
 * The docstrings write cross-references as Sphinx roles (``:func:`compile```); the rendered
-  pages keep the code span and drop the role.  A paragraph that introduces a literal block
+  pages keep the code span, drop the role, and link the name where it names exactly one
+  object documented on the same page.  A paragraph that introduces a literal block
   the reST way (``Equations as implemented::``) ends in one colon.
 * ``members: __all__`` in the options of a ``::: module`` block is replaced with the list of
   the module's ``__all__`` read at run time: ``gatejac.verify`` builds its ``__all__`` from its
@@ -32,7 +33,8 @@ from mkdocs.plugins import event_priority
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE_TREE = ROOT / "build" / "api-source"
 CLI_MARKER = "<!-- gatejac command-line help -->"
-_ROLE = re.compile(r":(?:func|class|mod|data|attr|meth|exc|obj|const):<code>~?")
+_ROLE = re.compile(r":(?:func|class|mod|data|attr|meth|exc|obj|const):<code>~?([^<]*)</code>")
+_ANCHOR = re.compile(r'id="(gatejac\.[\w.]+)"')
 _HELP_WIDTH = "100"
 _DIRECTIVE = re.compile(r"^::: ([\w.]+)\n((?:[ \t]+.*\n)*?)([ \t]+)members: __all__$", re.M)
 
@@ -117,6 +119,14 @@ def on_page_markdown(markdown: str, page, config, files, **kwargs) -> str:
 
 
 def on_page_content(html: str, page, config, files, **kwargs) -> str:
-    """Drop the Sphinx role in front of a rendered code span (``:class:`Report``` → ``Report``)
-    and the second colon of a paragraph's closing ``::``."""
-    return _ROLE.sub("<code>", html).replace("::</p>", ":</p>")
+    """Drop the Sphinx role in front of a rendered code span (``:class:`Report``` → ``Report``),
+    linked to the one object of the page it names, if there is one; and the second colon of a
+    paragraph's closing ``::``."""
+    anchors = set(_ANCHOR.findall(html))
+
+    def reference(match: re.Match) -> str:
+        name, code = match.group(1).removesuffix("()"), f"<code>{match.group(1)}</code>"
+        targets = [anchor for anchor in anchors if anchor == name or anchor.endswith(f".{name}")]
+        return f'<a href="#{targets[0]}">{code}</a>' if len(targets) == 1 else code
+
+    return _ROLE.sub(reference, html).replace("::</p>", ":</p>")
