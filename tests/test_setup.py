@@ -87,31 +87,30 @@ def test_a_failed_install_is_retried_on_the_next_run(checkout):
     assert retried.returncode == 0 and "pip install --quiet -e .[sweeps,docs,browser]" in calls
 
 
-def test_latex_is_installed_only_when_asked_and_waits_for_the_package_managers_lock(checkout):
+@pytest.mark.parametrize("flag, packages, announced", [
+    ("--latex", "texlive-latex-base", "setup: installing pdflatex"),
+    ("--browser", "chromium chromium-driver", "setup: installing chromium"),  # tests/test_report_browser.py
+])
+def test_system_packages_are_installed_only_when_asked_and_wait_for_the_package_managers_lock(checkout, flag,
+                                                                                             packages, announced):
     _setup(checkout)
     plain, calls = _setup(checkout)
     assert not any(call.startswith("apt-get") for call in calls)
-    latex, calls = _setup(checkout, "--latex")
-    assert latex.returncode == 0, latex.stderr
+    installed, calls = _setup(checkout, flag)
+    assert installed.returncode == 0, installed.stderr
     apt = [call for call in calls if call.startswith("apt-get")]
     assert len(apt) == 2 and all("-o DPkg::Lock::Timeout=600" in call for call in apt)
-    assert "install -y -qq --no-install-recommends texlive-latex-base" in apt[1]
-    assert latex.stderr.count("\n") == 1 and latex.stderr.startswith("setup: installing pdflatex")
+    assert f"install -y -qq --no-install-recommends {packages}" in apt[1]
+    assert installed.stderr.count("\n") == 1 and installed.stderr.startswith(announced)
 
 
-def test_the_browser_is_installed_only_when_asked_and_the_test_job_asks_for_it(checkout):
-    """``--browser``: Debian's chromium and chromium-driver (tests/test_report_browser.py), through
-    the same locked apt-get as LaTeX; ``.ci/test`` asks for both."""
+def test_the_test_job_asks_for_latex_and_the_browser(checkout):
+    """``.ci/test`` sets up both; asked together, each is installed once."""
     _setup(checkout)
-    browser, calls = _setup(checkout, "--browser")
-    assert browser.returncode == 0, browser.stderr
-    apt = [call for call in calls if call.startswith("apt-get")]
-    assert len(apt) == 2 and all("-o DPkg::Lock::Timeout=600" in call for call in apt)
-    assert "install -y -qq --no-install-recommends chromium chromium-driver" in apt[1]
-    assert browser.stderr.count("\n") == 1 and browser.stderr.startswith("setup: installing chromium")
     both, calls = _setup(checkout, "--latex", "--browser")
     installs = [call for call in calls if " install " in call]
     assert both.returncode == 0 and len(installs) == 2 and "texlive-latex-base" in installs[0]
+    assert "chromium-driver" in installs[1]
     assert "bash .ci/setup --latex --browser" in (ROOT / ".ci" / "test").read_text()
 
 
