@@ -223,3 +223,13 @@ def test_roles_become_code_linked_to_the_one_object_they_name():
     html = on_page_content(page, page=None, config=None, files=None)
     assert ('<p><a href="#gatejac.numeric.compile"><code>compile</code></a>, <code>step</code>, '
             '<code>verify.Report</code>:</p>') in html  # unique: linked; two steps, no Report: code only
+
+
+def test_math_becomes_mathml_and_tex_it_cannot_render_is_a_warning(caplog):
+    math = _hooks().math
+    page = '<p><span class="arithmatex">\\(x_1 \\lvert y\\)</span></p><div class="arithmatex">\\[\\sigma(a)\\]</div>'
+    converted = math(page, "probe.md")
+    assert converted.count("<math") == 2 and "arithmatex" not in converted and "\\" not in converted
+    assert not caplog.records
+    assert math('<span class="arithmatex">\\(\\nosuchcommand{x}\\)</span>', "probe.md") == "<code>\\nosuchcommand{x}</code>"
+    assert [record.levelname for record in caplog.records] == ["WARNING"] and "probe.md" in caplog.text

@@ -9,6 +9,10 @@
   pages keep the code span, drop the role, and link the name where it names exactly one
   object documented on the same page.  A paragraph that introduces a literal block
   the reST way (``Equations as implemented::``) ends in one colon.
+* The math of the pages (``$…$``, ``$$…$$``, kept whole by ``pymdownx.arithmatex``) becomes
+  MathML, as in the design reports (``verify._design_report_html.mathml``): the site renders it
+  offline, with no script.  A formula that would still show TeX is a warning, so a strict build
+  fails on it.
 * ``members: __all__`` in the options of a ``::: module`` block is replaced with the list of
   the module's ``__all__`` read at run time: ``gatejac.verify`` builds its ``__all__`` from its
   lazy export table, which a static reader cannot evaluate.
@@ -23,7 +27,9 @@ import contextlib
 import importlib
 import importlib.util
 import io
+import html as markup
 import json
+import logging
 import os
 import re
 from pathlib import Path
@@ -35,6 +41,10 @@ SOURCE_TREE = ROOT / "build" / "api-source"
 CLI_MARKER = "<!-- gatejac command-line help -->"
 _ROLE = re.compile(r":(?:func|class|mod|data|attr|meth|exc|obj|const):<code>~?([^<]*)</code>")
 _ANCHOR = re.compile(r'id="(gatejac\.[\w.]+)"')
+_MATH = re.compile(r'<(span|div) class="arithmatex">(.*?)</\1>', re.S)
+_SPELLINGS = (("\\lvert", "|"), ("\\rvert", "|"), ("\\lVert", "\\|"), ("\\rVert", "\\|"))
+"""TeX that latex2mathml does not know, spelt the way it does."""
+_LOG = logging.getLogger("mkdocs.hooks.gatejac")
 _HELP_WIDTH = "100"
 _DIRECTIVE = re.compile(r"^::: ([\w.]+)\n((?:[ \t]+.*\n)*?)([ \t]+)members: __all__$", re.M)
 
@@ -118,10 +128,30 @@ def on_page_markdown(markdown: str, page, config, files, **kwargs) -> str:
     return markdown
 
 
+def math(html: str, where: str) -> str:
+    """``html`` with every ``arithmatex`` span (inline) and div (display) as MathML."""
+    from gatejac.verify import ReportError
+    from gatejac.verify._design_report_html import mathml  # the design reports' converter
+
+    def convert(match: re.Match) -> str:
+        tex = markup.unescape(match.group(2)).strip()
+        display = "block" if tex.startswith("\\[") else "inline"
+        tex = tex[2:-2].strip()
+        for spelling, known in _SPELLINGS:
+            tex = tex.replace(spelling, known)
+        try:
+            return mathml(tex, display=display)
+        except ReportError as error:
+            _LOG.warning(f"{where}: {error}")
+            return f"<code>{markup.escape(tex)}</code>"
+
+    return _MATH.sub(convert, html)
+
+
 def on_page_content(html: str, page, config, files, **kwargs) -> str:
-    """Drop the Sphinx role in front of a rendered code span (``:class:`Report``` → ``Report``),
-    linked to the one object of the page it names, if there is one; and the second colon of a
-    paragraph's closing ``::``."""
+    """Math as MathML; drop the Sphinx role in front of a rendered code span (``:class:`Report```
+    → ``Report``), linked to the one object of the page it names, if there is one; and the
+    second colon of a paragraph's closing ``::``."""
     anchors = set(_ANCHOR.findall(html))
 
     def reference(match: re.Match) -> str:
@@ -129,4 +159,5 @@ def on_page_content(html: str, page, config, files, **kwargs) -> str:
         targets = [anchor for anchor in anchors if anchor == name or anchor.endswith(f".{name}")]
         return f'<a href="#{targets[0]}">{code}</a>' if len(targets) == 1 else code
 
+    html = math(html, page.file.src_path if page is not None else "a page")
     return _ROLE.sub(reference, html).replace("::</p>", ":</p>")
