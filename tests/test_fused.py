@@ -271,3 +271,19 @@ def test_numpy_dense_kernels_hold_blas_to_one_thread_and_restore_it(monkeypatch)
         assert blas_threads() == [1] * len(before)
     assert seen and all(threads == [1] * len(before) for threads in seen)
     assert blas_threads() == before
+
+
+@pytest.mark.parametrize("n, batch", [(4, 2), (16, 64), (64, 64)], ids=["by terms", "one thread", "parallel"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("name", cells.names())
+def test_out_receives_what_allocation_returns_on_every_path(name, backend, dtype, n, batch):
+    """``state_jacobian(out=)`` into a NaN-filled buffer equals the allocating call, at sizes whose
+    block rows take each writing strategy at the default thresholds (float32 halves the bytes)."""
+    cell = cells.get(name)
+    compiled = numeric.compile(cell, backend)
+    values = numeric.random_values(cell, {"n": n, "m": 3}, batch=(batch,), seed=5, backend=backend, dtype=dtype)
+    expected = compiled.state_jacobian(*values)
+    out = expected * np.nan if backend == "numpy" else expected * float("nan")
+    assert compiled.state_jacobian(*values, out=out) is out
+    _assert_close(numeric.to_numpy(out), numeric.to_numpy(expected).astype(np.float64))
