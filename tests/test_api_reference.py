@@ -149,14 +149,14 @@ class _OptionRecorder:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> dict[str, str]:
-    """The site built by ``mkdocs build --strict``: ``{page path: html}`` of the API pages."""
+    """The site built by ``mkdocs build --strict``: ``{page path: html}`` of every page."""
     mkdocs = shutil.which("mkdocs", path=str(Path(sys.executable).parent)) or shutil.which("mkdocs")
     assert mkdocs is not None, "mkdocs is not installed: pip install -e '.[docs]'"
     out = tmp_path_factory.mktemp("site")
     done = subprocess.run([mkdocs, "build", "--strict", "--site-dir", str(out)], cwd=ROOT, capture_output=True,
                           text=True, timeout=10 * BUILD_SECONDS)
     assert done.returncode == 0, done.stderr[-4000:]
-    return {str(path.relative_to(out)): path.read_text(encoding="utf-8") for path in sorted((out / "api").rglob("*.html"))}
+    return {str(path.relative_to(out)): path.read_text(encoding="utf-8") for path in sorted(out.rglob("*.html"))}
 
 
 @pytest.fixture(scope="module")
@@ -170,6 +170,13 @@ def test_every_public_name_is_documented_on_a_page(site, loader):
     public = public_names(loader)
     assert len(public) > 200, f"only {len(public)} public names found: the lists are not being read"
     assert undocumented(public, site) == []
+
+
+def test_no_page_loads_anything_from_the_network(site):
+    remote = re.compile(r'<(?:script|img|link|iframe)\b[^>]*\b(?:src|href)="(?:https?:)?//[^"]*"[^>]*>')
+    assert "api/index.html" in site and "tutorial/index.html" in site
+    assert {page: remote.findall(text) for page, text in site.items() if remote.search(text)} == {}
+    assert remote.search('<script src="https://cdn.example/x.js"></script>')  # the pattern sees a CDN script
 
 
 def test_every_plugin_option_and_the_marker_are_on_the_plugin_page(site):
