@@ -210,7 +210,8 @@ def test_the_checker_catches_an_undocumented_name_and_a_missing_one(tmp_path):
         'def dropped():\n    """Dropped from the pages."""\n'
         'def stale():\n    """The new first line."""\n'
     )
-    public = docstrings(griffe.GriffeLoader(search_paths=[tmp_path]).load("fake", try_relative_path=False), ["bare", "dropped", "kept", "stale"])
+    fake = griffe.GriffeLoader(search_paths=[tmp_path]).load("fake", try_relative_path=False)
+    public = docstrings(fake, ["bare", "dropped", "kept", "stale"])
     pages = {"api/fake.html": '<h2 id="fake.kept" class="doc doc-heading">kept</h2><p>Kept: with <code>code</code> '
                               'and a <code>role</code>.</p>'
                               '<h2 id="fake.bare" class="doc doc-heading">bare</h2>'
@@ -238,5 +239,6 @@ def test_math_becomes_mathml_and_tex_it_cannot_render_is_a_warning(caplog):
     converted = math(page, "probe.md")
     assert converted.count("<math") == 2 and "arithmatex" not in converted and "\\" not in converted
     assert not caplog.records
-    assert math('<span class="arithmatex">\\(\\nosuchcommand{x}\\)</span>', "probe.md") == "<code>\\nosuchcommand{x}</code>"
+    unknown = '<span class="arithmatex">\\(\\nosuchcommand{x}\\)</span>'
+    assert math(unknown, "probe.md") == "<code>\\nosuchcommand{x}</code>"
     assert [record.levelname for record in caplog.records] == ["WARNING"] and "probe.md" in caplog.text

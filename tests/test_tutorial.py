@@ -109,7 +109,8 @@ def run(page: str, directory: Path) -> int:
                 output = done.stdout
             else:
                 assert output is not None, f"{where}: an output block with no code block before it"
-                assert shows(block.body, output), f"{where}: the page shows\n{block.body}\nbut the code printed\n{output}"
+                assert shows(block.body, output), \
+                    f"{where}: the page shows\n{block.body}\nbut the code printed\n{output}"
                 output = None
             ran += block.kind != "text"
     finally:

@@ -26,7 +26,6 @@ import argparse
 import contextlib
 import importlib
 import importlib.util
-import io
 import html as markup
 import json
 import logging
