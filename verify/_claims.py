@@ -13,8 +13,9 @@ dict with the same keys) holds any of three kinds:
                 ``column``, ``row``, ``eye_kron``, ``kron_eye``).  Blocks left out are
                 taken from ``symbolic.derive(cell)`` (the report lists them).
 ``functions``   ``{jacobian: f}``: the dense Jacobian computed by the user's own NumPy code;
-``torch_step``  the user's own torch implementation of the step
-                (both: :mod:`verify._code_claims`).
+``torch_step``  the user's own torch implementation of the step, batched or written for one
+                sample, compared as ``verify.compare`` compares one (a wrong forward step
+                is said first; both: :mod:`verify._code_claims`).
 
 Example (the multi-gated leaky cell ``h' = (1 − g) ⊙ h + g ⊙ tanh(a)``, ``g = σ(a_g)``)::
 
@@ -113,10 +114,10 @@ def check_claims(cell: Cell, claims=None, *, backend: str = "numpy", sizes: Mapp
         results.append(ClaimResult(f"functions:{name}", "function", _report(cell, [result], spec),
                                    code=getattr(code, "__name__", "")))
     if claims.torch_step is not None:
-        step_results = check_torch_step(cell, claims.torch_step, derivation=derivation, sizes=spec.sizes, seed=seed,
-                                        points=points)
+        step_results, finding = check_torch_step(cell, claims.torch_step, sizes=spec.sizes, seed=seed,
+                                                 points=points)
         results.append(ClaimResult("torch_step", "torch_step", _report(cell, step_results, spec, "torch"),
-                                   code=getattr(claims.torch_step, "__name__", "")))
+                                   code=getattr(claims.torch_step, "__name__", ""), finding=finding))
     return ClaimsReport(cell.name, spec, results, source, again)
 
 

@@ -23,7 +23,9 @@ from ._report import Report
 class ClaimResult:
     """One claim: its name and kind (``"terms"``, ``"function"``, ``"torch_step"``), the
     check :class:`Report` that decides it, the name of the user's code (``code``: the
-    function or step), and for labelled terms the attribution."""
+    function or step), for labelled terms the attribution, and for a torch step what is
+    wrong first (``finding``: a wrong forward step, the first diverging intermediate, the
+    wrong term)."""
 
     name: str
     kind: str
@@ -31,6 +33,7 @@ class ClaimResult:
     attributions: list[BlockAttribution] = field(default_factory=list)
     unclaimed: list[tuple[str, str]] = field(default_factory=list)
     code: str = ""
+    finding: str = ""
 
     @property
     def passed(self) -> bool:
@@ -52,7 +55,8 @@ class ClaimResult:
     def to_dict(self) -> dict:
         return {"claim": self.name, "kind": self.kind, "code": self.code, "passed": self.passed,
                 "wrong_terms": self.wrong_terms, "attributions": [a.to_dict() for a in self.attributions],
-                "unclaimed_blocks": [list(b) for b in self.unclaimed], "report": self.report.to_dict()}
+                "unclaimed_blocks": [list(b) for b in self.unclaimed], "finding": self.finding,
+                "report": self.report.to_dict()}
 
 
 @dataclass
@@ -89,6 +93,9 @@ class ClaimsReport:
             lines.append("no claims given: return (cell, verify.Claims(...)) to check your own Jacobians")
         for claim in self.claims:
             lines += ["", f"claim {claim.name!r} ({claim.description}): {_verdict(claim.report)}"]
+            if claim.finding:
+                lines += [("  first: " if k == 0 else "         ") + line
+                          for k, line in enumerate(claim.finding.splitlines())]
             for attribution in claim.attributions:
                 lines += _attribution_text(attribution)
             if claim.unclaimed:
@@ -113,7 +120,8 @@ class ClaimsReport:
                 continue
             wrong = claim.wrong_terms
             parts.append(f"claim {claim.name!r} is wrong" + (
-                f" — wrong term{'s' if len(wrong) > 1 else ''}: {', '.join(map(repr, wrong))}" if wrong else ""))
+                f" — wrong term{'s' if len(wrong) > 1 else ''}: {', '.join(map(repr, wrong))}" if wrong else "")
+                + (f" — {claim.finding.splitlines()[0]}" if claim.finding else ""))
         return "verdict: FAILED — " + "; ".join(parts)
 
 

@@ -8,52 +8,53 @@
                 flattened row-major).  Each is compared with the ``"ad"`` oracle
                 (``torch.func`` through the spec's step) at the ``"ad"`` tolerance.
 ``torch_step``  ``f(states, inputs, params) -> {state: new value}``: the user's own torch
-                implementation of the step (float64 tensors, batch ``(B,)``).  Its new
-                states are compared with the spec's step (``"reference"`` tolerance), and
-                its state, input and parameter Jacobians — ``torch.func.jacrev`` through
-                the user's step, the views of the ``"ad"`` oracle — with gatejac's closed
-                forms (``"ad"`` tolerance).
+                implementation of the step, on float64 tensors keyed by spec name, batched
+                ``(B, size)`` or written for one sample ``(size,)`` (gatejac then calls it
+                sample by sample).  It is compared as ``verify.compare`` compares an
+                implementation (:mod:`verify._compare`, docs/verification.md: “Checking
+                your own implementation”): its new states with the spec's step
+                (``"reference"`` tolerance) first, then the spec's named intermediates it
+                returns in its dict (``{"h": ..., "f": ...}``), then its state, input and
+                parameter Jacobians — ``torch.func.jacrev`` through the user's step — with
+                gatejac's closed forms (``"ad"`` tolerance), each differing block with the
+                spec's term that accounts for it.  What is wrong first (a wrong forward
+                step: the Jacobian failures follow from it) heads the claim in the report.
 
 The user's code never raises through gatejac: an exception, or a result that is not an
-array of numbers, fails the comparison at that point with what happened.  Report rows name
-the user's code as theirs: ``step (your torch_step)``, ``state (jacrev of your torch_step)``,
-``input (your function input_jacobian)``.
+array of numbers, fails the comparison at that point with what happened; a step that can be
+called neither batched nor one sample at a time fails with how gatejac called it and what it
+expected.  Report rows name the user's code as theirs: ``step (your torch_step)``
+(``step h' (your …)`` for each state of a multi-state cell), ``intermediate f (your …)``,
+``state (jacrev of your torch_step)``, ``input (your function input_jacobian)``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 
-from gatejac import numeric
 from gatejac.numeric import to_numpy
-from gatejac.symbolic import Cell, Derivation
+from gatejac.symbolic import Cell
 
+from ._compare import run_comparison
+from ._compare_call import Implementation, call, name_of
+from ._compare_errors import CompareError
 from ._comparison import compare, comparison_result, failed, max_abs
 from ._jacobians import jacobian_names, parse_jacobian
-from ._oracles import LeafView, Oracles, make_point, oracles_for, point_views
+from ._oracles import make_point, oracles_for, point_views
 from ._report import CheckResult
 from ._tolerances import tolerance
 
 FUNCTION_KINDS = ("state", "input", "parameter", "gate_split")
 """Jacobians a function may claim: the dense ones (of the gate split only A, the
 derivative of the frozen step; B is a difference of two derivatives)."""
-STEP_KINDS = ("state", "input", "parameter")
-"""Jacobians of a user's torch step compared with the closed forms."""
 
 
 def function_names(cell: Cell) -> list[str]:
     """The Jacobian names a ``functions`` claim may use for ``cell``."""
     return [name for name in jacobian_names(cell, kinds=FUNCTION_KINDS) if name != "gate_split:B"]
-
-
-def call(function: Callable, what: str, *arguments):
-    """``(function(*arguments), None)``, or ``(None, what happened)`` if the user's code raised."""
-    try:
-        return function(*arguments), None
-    except Exception as exc:  # the user's code: report, never a traceback
-        return None, f"{what} raised {type(exc).__name__}: {exc}"
 
 
 def _as_float64(value, what: str):
@@ -87,46 +88,34 @@ def check_function(cell: Cell, jacobian: str, function: Callable, *, sizes, seed
                              (view.row_names(), view.column_names()), outcomes)
 
 
-def check_torch_step(cell: Cell, step: Callable, *, derivation: Derivation, sizes, seed: int,
-                     points: int) -> list[CheckResult]:
-    """A user's torch step: its new states against the spec's step, its Jacobians
-    (``torch.func.jacrev`` through it) against the derived closed forms."""
-    name = getattr(step, "__name__", "torch_step")
-    compiled = numeric.compile(derivation, "numpy")
-    user = Oracles(cell, sizes, torch_step=lambda states, inputs, params, override: step(states, inputs, params))
-    state_names = [s.name for s in cell.states]
-    jacobians = [parse_jacobian(cell, j) for j in jacobian_names(cell, kinds=STEP_KINDS)]
-    views = point_views(cell, sizes, {}, {})
-    outcomes: dict[str, list] = {"step": [], **{j.name: [] for j in jacobians}}
-    for k in range(points):
-        point = make_point(cell, sizes, seed, k)
-        new, error = call(step, f"your {name}(states, inputs, params)", *point.values("torch", "float64"))
-        if error is None and not (isinstance(new, Mapping) and set(new) == set(state_names)):
-            error = f"your {name} returned {type(new).__name__} {_keys(new)}; return a dict with the keys {state_names}"
-        if error is not None:
-            for key in outcomes:
-                outcomes[key].append(failed(k, error))
-            continue
-        actual = np.concatenate([_as_float64(new[s], name)[0] for s in state_names], axis=-1)[..., None]
-        values = point.values("numpy", "float64")
-        spec_new = compiled.step(*values)
-        expected = np.concatenate([spec_new[s] for s in state_names], axis=-1)[..., None]
-        outcomes["step"].append(compare(actual, expected, tolerance("reference", "float64", max_abs(expected)), k))
-        for jacobian in jacobians:
-            matrix, error = call(user.jacobian, f"torch.func.jacrev through your {name}", "ad",
-                                 views[jacobian.view], point)
-            expected = np.asarray(jacobian.kernel(compiled, *values))
-            outcomes[jacobian.name].append(
-                failed(k, error) if error else
-                compare(matrix, expected, tolerance("ad", "float64", max_abs(expected)), k))
-    step_names = (LeafView(cell, sizes, "states").row_names(), ["value"])
-    results = [comparison_result(cell.name, f"step (your {name})", "spec step", "torch", "float64", seed,
-                                 step_names, outcomes["step"])]
-    results += [comparison_result(cell.name, f"{j.name} (jacrev of your {name})", "closed form", "torch", "float64",
-                                  seed, (views[j.view].row_names(), views[j.view].column_names()), outcomes[j.name])
-                for j in jacobians]
-    return results
-
-
-def _keys(value) -> str:
-    return f"with keys {sorted(map(str, value))}" if isinstance(value, Mapping) else ""
+def check_torch_step(cell: Cell, step: Callable, *, sizes, seed: int, points: int) -> tuple[list[CheckResult], str]:
+    """A user's torch step through ``verify.compare``'s machinery (:func:`verify._compare.run_comparison`,
+    called as ``step(states, inputs, params)``, batched or one sample at a time): its new
+    states, the spec's intermediates it returns, and its Jacobians as report rows, and what is
+    wrong first (``""`` when it agrees) — a wrong forward step before the Jacobian failures that
+    follow from it, the first diverging intermediate, the spec's term that accounts for a
+    differing block."""
+    name = name_of(step)
+    try:
+        comparison = run_comparison(cell, Implementation(cell, step, None, keyed=True), sizes, seed=seed,
+                                    points=points)
+    except CompareError as error:  # called neither batched nor one sample at a time: nothing to differentiate
+        row = comparison_result(cell.name, f"step (your {name})", "spec step", "torch", "float64", seed, ([], []),
+                                [failed(k, str(error)) for k in range(points)])
+        return [row], str(error).splitlines()[0]
+    stages = {stage.name: stage for stage in comparison.stages}
+    single = len(cell.states) == 1
+    labels = {"forward": lambda r: f"step{'' if single else ' ' + r.jacobian} (your {name})",
+              "intermediates": lambda r: f"intermediate {r.jacobian} (your {name})",
+              "jacobians": lambda r: f"{r.jacobian} (jacrev of your {name})"}
+    results = []
+    for key, label in labels.items():
+        for result in stages[key].results:
+            found = [a for a in comparison.attributions if key == "jacobians" and a.jacobian == result.jacobian]
+            detail = "; ".join(f"{a.verdict} in d{a.block[0]}'/d{a.block[1]}: {' + '.join(a.terms)}"
+                               for a in found if a.terms) or result.detail
+            results.append(dataclasses.replace(result, jacobian=label(result),
+                                               oracle="closed form" if key == "jacobians" else "spec step",
+                                               detail=detail, term=found[0].terms[0] if found and found[0].terms
+                                               else result.term))
+    return results, "" if comparison.passed else comparison.verdict().removeprefix("verdict: FAILED — ")

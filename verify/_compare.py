@@ -33,11 +33,12 @@ from gatejac import numeric
 from gatejac.symbolic import Cell, Jacobian, cells, unknown_name
 
 from ._check import DEFAULT_SIZES
-from ._code_claims import call
-from ._compare_call import Implementation
+from ._claims_attribution import ATTRIBUTION_POINTS
+from ._compare_call import Implementation, call, name_of
 from ._compare_errors import CompareError
-from ._compare_mapping import resolve
+from ._compare_mapping import function_map, resolve
 from ._compare_report import Comparison, Stage
+from ._compare_targets import ParameterMap
 from ._compare_terms import attribute_block
 from ._comparison import compare as compare_arrays
 from ._comparison import comparison_result, failed, max_abs
@@ -47,12 +48,6 @@ from ._sizes import checked_sizes, size_names
 from ._terms import TermValues
 from ._tolerances import tolerance
 
-DTYPES = ("float64", "float32")
-"""The dtypes the implementation may be run in (a copy of a module is converted)."""
-ATTRIBUTED_POINTS = 2
-"""Points at which a failed block is attributed to terms (exact evaluation is slow)."""
-
-
 def compare(cell: Cell | str, implementation, *, mapping: Mapping[str, str] | None = None,
             intermediates: Mapping[str, str] | None = None, sizes: Mapping[str, int] | None = None,
             dtype: str = "float64", seed: int = 0, points: int = 2) -> Comparison:
@@ -60,7 +55,9 @@ def compare(cell: Cell | str, implementation, *, mapping: Mapping[str, str] | No
     ``cell`` (a :class:`symbolic.Cell` or a catalogue name) and return a :class:`Comparison`.
 
     ``mapping`` gives spec parameter → module parameter targets where they cannot be inferred
-    (``{"W_hz": "weight_hh[4:8]", "U": "lin.weight.T"}``, :mod:`verify._compare_mapping`);
+    (``{"W_hz": "weight_hh[4:8]", "W_z": "gate.weight[:, :4]", "U": "lin.weight.T"}``,
+    :mod:`verify._compare_targets`); for a step function it renames or packs its ``params``
+    (:func:`verify._compare_mapping.function_map`);
     ``intermediates`` gives spec node → submodule or attribute path where the names differ.
     ``sizes`` default to the module's (read from its parameters), else to ``verify.check``'s.
     A call that fails raises :class:`~verify.CompareError` saying what was expected.
@@ -73,8 +70,8 @@ def compare(cell: Cell | str, implementation, *, mapping: Mapping[str, str] | No
     import torch
 
     cell = _cell(cell)
-    if dtype not in DTYPES:
-        raise unknown_name("dtype", dtype, list(DTYPES), "(compare runs the implementation in it)")
+    if dtype not in numeric.DTYPES:
+        raise unknown_name("dtype", dtype, list(numeric.DTYPES), "(compare runs the implementation in it)")
     for what, value, minimum in (("points", points, 1), ("seed", seed, 0)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
             raise CompareError(f"compare({what}={value!r}): give an integer ≥ {minimum}")
@@ -88,16 +85,21 @@ def compare(cell: Cell | str, implementation, *, mapping: Mapping[str, str] | No
         shapes = {path: tuple(p.shape) for path, p in implementation.named_parameters()}
         parameter_map, chosen = resolve(cell, shapes, mapping, given, defaults, type(implementation).__name__)
     elif callable(implementation):
-        if mapping:
-            raise CompareError("mapping= is for a torch.nn.Module; a step function receives the spec's parameters "
-                               "by name: step(x, h, params) with params['W'] ...")
-        parameter_map, chosen = None, checked_sizes(cell, given, where="compare(sizes=...)", defaults=defaults)
+        chosen = checked_sizes(cell, given, where="compare(sizes=...)", defaults=defaults)
+        parameter_map = function_map(cell, mapping, chosen, name_of(implementation)) if mapping else None
     else:
         raise CompareError(f"compare() takes a torch.nn.Module or a step function step(x, h, params); got "
                            f"{type(implementation).__name__} {implementation!r}")
-    runner = _Run(cell, Implementation(cell, implementation, parameter_map, intermediates, dtype), chosen, dtype,
-                  seed, points)
-    return runner.comparison(parameter_map)
+    return run_comparison(cell, Implementation(cell, implementation, parameter_map, intermediates, dtype), chosen,
+                          dtype=dtype, seed=seed, points=points)
+
+
+def run_comparison(cell: Cell, implementation: Implementation, sizes: Mapping[str, int], *, dtype: str = "float64",
+                   seed: int = 0, points: int = 2) -> Comparison:
+    """The three stages of :func:`compare` for an :class:`Implementation` at ``sizes`` (also
+    ``verify.Claims(torch_step=...)``'s comparison); :class:`CompareError` if it cannot be
+    called as it says."""
+    return _Run(cell, implementation, dict(sizes), dtype, seed, points).comparison(implementation.parameter_map)
 
 
 def _cell(cell) -> Cell:
@@ -120,7 +122,7 @@ class _Run:
         self.matrices: dict[str, list] = {}
         self.oracle = "ad" if dtype == "float64" else "reference"  # the Jacobians' tolerance
 
-    def comparison(self, parameter_map) -> Comparison:
+    def comparison(self, parameter_map: ParameterMap | None) -> Comparison:
         forward, exposed = self._forward()
         jacobians = self._jacobians()
         failed_names = [result.jacobian for result in jacobians.results if not result.passed]
@@ -198,15 +200,13 @@ class _Run:
         jacobian = parse_jacobian(self.cell, name)
         blocks = jacobian.blocks(self.compiled.derivation)
         values = TermValues(self.cell, self.sizes)
-        chosen = self.points[:ATTRIBUTED_POINTS]
+        chosen = self.points[:ATTRIBUTION_POINTS]
         substitutions = [values.substitution(p, b) for p in chosen for b in range(p.states[self.cell.states[0].name]
                                                                                   .shape[0])]
         yours = np.concatenate([self.matrices[name][p.index] for p in chosen])
         expected = np.concatenate([np.asarray(jacobian.kernel(self.compiled, *p.values("numpy", "float64")))
                                    for p in chosen])
-        shapes = numeric.shapes(self.cell, self.sizes)
-        row_slices = _slices(blocks.rows, shapes)
-        col_slices = _slices(blocks.cols, shapes)
+        row_slices, col_slices = values.slices(blocks.rows), values.slices(blocks.cols)
         found = []
         for row in blocks.rows:
             for col in blocks.cols:
@@ -218,12 +218,3 @@ class _Run:
                 found.append(attribute_block(values, name, (row, col), derived, yours[part], substitutions,
                                              jacobian.parameter, self.oracle, self.dtype))
         return found
-
-
-def _slices(names, shapes) -> dict[str, slice]:
-    offsets, start = {}, 0
-    for name in names:
-        size = int(np.prod(shapes[name], dtype=int))
-        offsets[name] = slice(start, start + size)
-        start += size
-    return offsets

@@ -12,7 +12,11 @@ implementation              called as
                             (``torch.func.functional_call``, :mod:`verify._compare_mapping`);
                             the module itself is never modified (a float64 copy is called).
 a function                  ``step(x, h, params)`` / ``step(x, (h, c), params)`` with
-                            ``params`` the spec's parameters by name (torch tensors)
+                            ``params`` the spec's parameters by name (torch tensors), or
+                            renamed and packed as ``mapping=`` says
+                            (:func:`verify._compare_mapping.function_map`)
+a function, ``keyed=True``  ``step(states, inputs, params)``, each a dict keyed by spec
+                            name: ``verify.Claims(torch_step=...)``'s convention
 ==========================  ==============================================================
 
 The result is the new state: a tensor (one state), a tuple or list of tensors in the spec's
@@ -21,10 +25,11 @@ intermediates of the spec too (``{"h": h_new, "f": f}``).
 
 *Batched or not*: the first call passes a batch of two samples, ``x`` of shape ``(2, m)``;
 if that raises, or returns new states that are not ``(2, n)``, one sample is passed,
-``x`` of shape ``(m,)``, and from then on every sample is called on its own and the results
-are stacked (gatejac adds and removes the batch dimension; the report says so).  If both
-calls fail, :class:`~verify.CompareError` says how the implementation was called, with which
-shapes, what each call raised, and what gatejac expects.
+``x`` of shape ``(m,)`` (:meth:`Implementation.probe`), and from then on every sample is
+called on its own and the results are stacked (gatejac adds and removes the batch
+dimension; the report says so).  If both calls fail, :class:`~verify.CompareError` says how
+the implementation was called, with which shapes, what each call raised, and what gatejac
+expects.
 
 *Named intermediates* (the spec's gates and ``let`` nodes, compared one by one) are taken,
 for each node name ``f`` (or the path ``intermediates={"f": path}`` gives), from
@@ -43,9 +48,16 @@ from collections.abc import Callable, Mapping
 
 from gatejac.symbolic import Cell
 
-from ._code_claims import call
 from ._compare_errors import CompareError
-from ._compare_mapping import ParameterMap
+from ._compare_targets import ParameterMap
+
+
+def call(function: Callable, what: str, *arguments):
+    """``(function(*arguments), None)``, or ``(None, what happened)`` if the user's code raised."""
+    try:
+        return function(*arguments), None
+    except Exception as exc:  # the user's code: report, never a traceback
+        return None, f"{what} raised {type(exc).__name__}: {exc}"
 
 
 class Implementation:
@@ -55,14 +67,15 @@ class Implementation:
     intermediates."""
 
     def __init__(self, cell: Cell, implementation, parameter_map: ParameterMap | None,
-                 intermediates: Mapping[str, str] | None = None, dtype: str = "float64"):
+                 intermediates: Mapping[str, str] | None = None, dtype: str = "float64", *, keyed: bool = False):
         import torch
 
         self.cell, self.parameter_map = cell, parameter_map
         self.dtype = getattr(torch, dtype)
         self.is_module = isinstance(implementation, torch.nn.Module)
+        self.keyed = keyed and not self.is_module
         self.callable = copy.deepcopy(implementation).to(self.dtype) if self.is_module else implementation
-        self.name = _name(implementation)
+        self.name = name_of(implementation)
         self.batched = True
         self.nodes = [n.name for n in cell.named]
         self.sources = {node: (intermediates or {}).get(node, node) for node in self.nodes}
@@ -76,8 +89,8 @@ class Implementation:
         inputs = [i.name for i in self.cell.inputs]
         states = [s.name for s in self.cell.states]
         state = states[0] if len(states) == 1 else "(" + ", ".join(states) + ")"
-        arguments = ", ".join([*inputs, state] + ([] if self.is_module else ["params"]))
-        return f"{'module' if self.is_module else 'step'}({arguments})"
+        arguments = "states, inputs" if self.keyed else ", ".join([*inputs, state])
+        return f"module({arguments})" if self.is_module else f"step({arguments}, params)"
 
     def convention(self) -> str:
         """The signature and the batching, e.g. ``GRUCell called as module(x, h), batched ...``."""
@@ -136,13 +149,18 @@ class Implementation:
         arguments = [cast(inputs[i.name]) for i in self.cell.inputs]
         names = [s.name for s in self.cell.states]
         state = cast(states[names[0]]) if len(names) == 1 else tuple(cast(states[n]) for n in names)
+        if self.parameter_map is not None:
+            params = self.parameter_map.tensors(params)
+        params = {k: cast(v) for k, v in params.items()}
         self._captured = {} if capture else None
         try:
             if self.is_module:
-                tensors = {path: cast(t) for path, t in self.parameter_map.tensors(params).items()}
-                output = torch.func.functional_call(self.callable, tensors, (*arguments, state))
+                output = torch.func.functional_call(self.callable, params, (*arguments, state))
+            elif self.keyed:
+                output = self.callable({n: cast(states[n]) for n in names},
+                                       {i.name: cast(inputs[i.name]) for i in self.cell.inputs}, params)
             else:
-                output = self.callable(*arguments, state, {k: cast(v) for k, v in params.items()})
+                output = self.callable(*arguments, state, params)
             new, exposed = self._parse(output)
             if capture:
                 exposed = {**self._captured, **self._attributes(), **exposed}
@@ -218,7 +236,8 @@ def _describe(value) -> str:
     return type(value).__name__
 
 
-def _name(implementation) -> str:
+def name_of(implementation) -> str:
+    """What the report calls the user's code: a function's name, else its class's."""
     if inspect.isfunction(implementation) or inspect.ismethod(implementation):
         return implementation.__name__
     return type(implementation).__name__

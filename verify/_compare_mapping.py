@@ -1,20 +1,14 @@
-"""Which tensor of a user's ``torch.nn.Module`` holds which parameter of the spec.
+"""Which tensor of a user's ``torch.nn.Module`` (or which key of a step function's
+``params``) holds which parameter of the spec.
 
-``verify.compare`` calls the module with the spec's parameter values: each module parameter
-(by its path, ``"gate.weight"``) is rebuilt from spec parameters, so that ``torch.func``
-differentiates through the module with respect to the spec's names.  A *target* says where
-a spec parameter lives:
+``verify.compare`` calls the implementation with the spec's parameter values: each module
+parameter (by its path, ``"gate.weight"``) is rebuilt from spec parameters, so that
+``torch.func`` differentiates through the module with respect to the spec's names.  A
+*target* (:mod:`verify._compare_targets`) says where a spec parameter lives: a whole
+tensor, a row or column block of it (``"weight_hh[4:8]"``, ``"gate.weight[:, :4]"``), or
+its transpose (``"lin.weight.T"``).
 
-==============================  =======================================================
-target                          the spec parameter is
-==============================  =======================================================
-``"gate.weight"``               the whole module tensor
-``"weight_hh[4:8]"``            rows 4–7 of it (torch stacks gates' row blocks)
-``"lin.weight.T"``              its transpose (the module computes ``x @ W``)
-``"weight_ih[0:4].T"``          the transpose of a row block
-==============================  =======================================================
-
-The map is built in this order; each step maps only what the earlier ones left:
+For a module, the map is built in this order; each step maps only what the earlier ones left:
 
 1. ``mapping={spec parameter: target}`` as given;
 2. the torch layout of the catalogue's torch-convention cells (``elman``, ``gru_torch``,
@@ -27,18 +21,27 @@ The map is built in this order; each step maps only what the earlier ones left:
    is ``w_f``, ``cell.W_f`` and ``W_f.weight``), as it is or transposed, whichever fits;
 4. by shape: the one module parameter left whose shape is the spec parameter's at the sizes.
 
+Blocks of a tensor are never inferred: a ``Linear`` over ``torch.cat([h, x])`` has a weight
+``(n, n + m)`` that ``[W | U]`` and ``[U | W]`` fit alike — which comes first is decided by
+the order of the concatenation in ``forward``, which shapes cannot tell (inferring it from
+the forward step's values would hide exactly the swapped-blocks bug the comparison should
+catch).  The error lists such blocks as candidates to give in ``mapping=``.
+
 Sizes not given are read from the module tensors of steps 1–3 (``n`` from ``weight_hh``'s
 columns, ...), then default as in ``verify.check``.  When a spec parameter is left with no
 module tensor, or with several, :class:`~verify.CompareError` lists every unmapped spec
 parameter with its shape and its candidates; a module parameter no spec parameter fills is
 an error too (the comparison would otherwise run with a random weight).
+
+A step function's ``params`` are the spec's parameters under their own names; ``mapping=``
+renames or packs them (:func:`function_map`): ``{"W_z": "W[:, :4]", "U_z": "W[:, 4:]"}``
+passes one tensor ``params["W"] = [W_z, U_z]``.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import sympy
 
@@ -46,80 +49,7 @@ from gatejac.numeric import module_parameters, shapes
 from gatejac.symbolic import SCALAR, Cell, MatrixParameter, unknown_name
 
 from ._compare_errors import CompareError
-
-_TARGET = re.compile(r"^(?P<path>[A-Za-z_][\w.]*?)(?:\[(?P<start>\d+):(?P<stop>\d+)\])?(?P<T>\.T)?$")
-MAPPING_HINT = ('give mapping={spec parameter: module parameter}, e.g. {"W_hz": "weight_hh[4:8]", '
-                '"U": "lin.weight.T"} (a row slice [a:b] and .T for a transpose are allowed)')
-
-
-@dataclass(frozen=True)
-class Piece:
-    """Spec parameter ``spec`` is rows ``rows`` (all of them when ``None``) of module tensor
-    ``path``, transposed if ``transpose``; ``how`` says how the map was found."""
-
-    spec: str
-    path: str
-    rows: tuple[int, int] | None = None
-    transpose: bool = False
-    how: str = "given"
-
-    @property
-    def target(self) -> str:
-        rows = "" if self.rows is None else f"[{self.rows[0]}:{self.rows[1]}]"
-        return f"{self.path}{rows}{'.T' if self.transpose else ''}"
-
-
-@dataclass(frozen=True)
-class ParameterMap:
-    """Every module tensor as spec parameters: the ``pieces``, the tensors set to ``zeros``,
-    and each module tensor's shape."""
-
-    pieces: tuple[Piece, ...]
-    zeros: tuple[str, ...]
-    module_shapes: Mapping[str, tuple[int, ...]]
-
-    def tensors(self, params: Mapping) -> dict:
-        """``{module path: tensor}`` built from the spec's ``params`` (torch tensors; the
-        result is differentiable with respect to them)."""
-        import torch
-
-        out = {}
-        for path, shape in self.module_shapes.items():
-            if path in self.zeros:
-                reference = next(iter(params.values()))
-                out[path] = torch.zeros(shape, dtype=reference.dtype, device=reference.device)
-                continue
-            parts = sorted((p for p in self.pieces if p.path == path), key=lambda p: p.rows or (0, 0))
-            blocks = [params[p.spec].T if p.transpose else params[p.spec] for p in parts]
-            out[path] = blocks[0] if len(blocks) == 1 else torch.cat(blocks)
-        return out
-
-    def to_dict(self) -> dict[str, str]:
-        """``{spec parameter: target}`` (a mapping ``compare`` accepts back)."""
-        return {p.spec: p.target for p in self.pieces}
-
-    def text(self) -> str:
-        """Each module tensor as spec parameters, ``weight_hh = [W_hr; W_hz; W_hn] (torch
-        layout), lin.weight = Uᵀ (by name)``, on one line."""
-        parts = []
-        for path in self.module_shapes:
-            held = sorted((p for p in self.pieces if p.path == path), key=lambda p: p.rows or (0, 0))
-            if path in self.zeros:
-                parts.append(f"{path} = 0 (torch adds it to another)")
-            elif held:
-                blocks = [p.spec + ("ᵀ" if p.transpose else "") for p in held]
-                value = blocks[0] if len(blocks) == 1 else "[" + "; ".join(blocks) + "]"
-                parts.append(f"{path} = {value} ({held[0].how})")
-        return ", ".join(parts)
-
-
-def parse_target(spec: str, target) -> Piece:
-    """The :class:`Piece` of ``mapping[spec] = target``, or :class:`CompareError`."""
-    match = _TARGET.match(target) if isinstance(target, str) else None
-    if match is None or (match["start"] is not None and int(match["start"]) >= int(match["stop"])):
-        raise CompareError(f"mapping[{spec!r}] = {target!r} is not a module parameter target; {MAPPING_HINT}")
-    rows = None if match["start"] is None else (int(match["start"]), int(match["stop"]))
-    return Piece(spec, match["path"], rows, bool(match["T"]))
+from ._compare_targets import MAPPING_HINT, ParameterMap, Piece, grid, parse_target, place
 
 
 def resolve(cell: Cell, named_shapes: Mapping[str, tuple[int, ...]], given: Mapping | None, sizes: Mapping | None,
@@ -136,6 +66,32 @@ def resolve(cell: Cell, named_shapes: Mapping[str, tuple[int, ...]], given: Mapp
     return resolver.finish(shapes(cell, chosen)), chosen
 
 
+def function_map(cell: Cell, given: Mapping[str, str], sizes: Mapping[str, int], name: str) -> ParameterMap:
+    """The ``params`` of step function ``name`` under ``given`` targets (spec parameter →
+    key of ``params``, a block or a transpose of it); the spec parameters not given keep
+    their names.  Each key's shape is that of the blocks it holds."""
+    spec_shapes, names = shapes(cell, sizes), [p.name for p in cell.parameters]
+    for spec in given:
+        if spec not in names:
+            raise unknown_name("spec parameter", spec, names, f"(mapping= keys are cell {cell.name!r}'s parameters)")
+    pieces = [place(spec, parse_target(spec, given[spec]), None, spec_shapes[spec]) if spec in given
+              else Piece(spec, spec, how="own name") for spec in names]
+    keys: dict[str, tuple[int, ...]] = {}
+    for piece in pieces:
+        own = spec_shapes[piece.spec][::-1] if piece.transpose else spec_shapes[piece.spec]
+        rows, cols = piece.box(own)
+        ends = ((rows[1],) + ((cols[1],) if cols else ())) if own else ()
+        keys[piece.path] = tuple(map(max, keys[piece.path], ends)) if piece.path in keys else ends
+    for path, shape in keys.items():
+        held = [p for p in pieces if p.path == path]
+        if any(p.shape_in(shape) != spec_shapes[p.spec] for p in held) or grid(held, shape) is None:
+            texts = ", ".join(f"{p.spec} {spec_shapes[p.spec]} ← {p.target}" for p in held)
+            raise CompareError(f"mapping=: the spec parameters given for params[{path!r}] of your {name} do not tile "
+                               f"one tensor as blocks, each entry once, at sizes {dict(sizes)}: {texts}; "
+                               + MAPPING_HINT)
+    return ParameterMap(tuple(pieces), (), keys)
+
+
 class _Resolver:
     def __init__(self, cell: Cell, module_shapes: dict, sizes: dict, module_name: str):
         self.cell, self.module_shapes, self.sizes, self.module_name = cell, module_shapes, sizes, module_name
@@ -148,10 +104,11 @@ class _Resolver:
         if spec not in self.dims:
             raise unknown_name("spec parameter", spec, list(self.dims), f"(mapping= keys are cell {self.cell.name!r}'s "
                                                                        "parameters)")
-        piece = parse_target(spec, target)
-        if piece.path not in self.module_shapes:
-            raise unknown_name("module parameter", piece.path, list(self.module_shapes),
+        parsed = parse_target(spec, target)
+        if parsed.path not in self.module_shapes:
+            raise unknown_name("module parameter", parsed.path, list(self.module_shapes),
                                f"(mapping[{spec!r}] = {target!r}; {self.module_name}.named_parameters())")
+        piece = place(spec, parsed, self.module_shapes[parsed.path], None)
         shape = self._piece_shape(piece)
         if shape is None or not self._bind(self.dims[spec], shape):
             raise CompareError(f"mapping[{spec!r}] = {target!r}: that is a tensor of shape {shape}, but {spec} has "
@@ -205,7 +162,9 @@ class _Resolver:
             lines = []
             for spec in unmapped:
                 candidates = ", ".join(p.target for p in self._candidates(spec, spec_shapes)) or "none"
-                lines.append(f"  {spec} {spec_shapes[spec]}: candidates {candidates}")
+                blocks = " or ".join(self._blocks(spec_shapes[spec]))
+                lines.append(f"  {spec} {spec_shapes[spec]}: candidates {candidates}"
+                             + (f"; blocks of the right shape (not inferred: give one): {blocks}" if blocks else ""))
             mapped = ParameterMap(tuple(self.pieces.values()), (), self.module_shapes).text() or "nothing"
             raise CompareError(
                 f"cannot map {len(unmapped)} parameter{'s' * (len(unmapped) > 1)} of cell {self.cell.name!r} onto "
@@ -226,16 +185,29 @@ class _Resolver:
         for path, shape in self.module_shapes.items():
             if path in self.zeros:
                 continue
-            parts = sorted((p for p in self.pieces.values() if p.path == path), key=lambda p: p.rows or (0, 0))
-            rows = [p.rows or (0, shape[0] if shape else 0) for p in parts]
-            whole = len(parts) == 1 and parts[0].rows is None
-            tiled = bool(parts) and rows[0][0] == 0 and rows[-1][1] == (shape[0] if shape else 0) and all(
-                a[1] == b[0] for a, b in zip(rows, rows[1:]))
-            if not (whole or (tiled and all(p.rows is not None for p in parts))):
+            parts = [p for p in self.pieces.values() if p.path == path]
+            if not parts or grid(parts, shape) is None:
                 held = ", ".join(f"{p.spec} ← {p.target}" for p in parts) or "no spec parameter"
                 raise CompareError(f"{self.module_name}'s parameter {path} {shape} is not filled by the spec's "
                                    f"parameters (it holds {held}); every module parameter must be one spec parameter, "
-                                   f"or row blocks of several covering it; {MAPPING_HINT}")
+                                   f"or blocks of several that tile it, each entry once; {MAPPING_HINT}")
+
+    def _blocks(self, wanted: tuple[int, ...]) -> list[str]:
+        """Row or column blocks of the right shape at either end of a module tensor not yet
+        held whole: the hint for a parameter that shares a tensor with others."""
+        whole = {p.path for p in self.pieces.values() if p.rows is None and p.cols is None} | set(self.zeros)
+        found = []
+        for path, shape in self.module_shapes.items():
+            if path in whole or len(shape) != len(wanted) or not shape:
+                continue
+            for axis in range(len(shape)):
+                others = shape[:axis] + shape[axis + 1:] == wanted[:axis] + wanted[axis + 1:]
+                if others and shape[axis] > wanted[axis]:
+                    for start in (0, shape[axis] - wanted[axis]):
+                        block = (start, start + wanted[axis])
+                        rows, cols = (block, None) if axis == 0 else (None, block)
+                        found.append(Piece("", path, rows, cols=cols).target)
+        return found
 
     def _used_paths(self) -> set[str]:
         return {p.path for p in self.pieces.values()} | set(self.zeros)
@@ -250,12 +222,7 @@ class _Resolver:
         return pieces
 
     def _piece_shape(self, piece: Piece) -> tuple[int, ...] | None:
-        shape = self.module_shapes[piece.path]
-        if piece.rows is not None:
-            if not shape or piece.rows[1] > shape[0]:
-                return None
-            shape = (piece.rows[1] - piece.rows[0], *shape[1:])
-        return shape[::-1] if piece.transpose else shape
+        return piece.shape_in(self.module_shapes[piece.path])
 
     def _bind(self, dims: tuple, shape: tuple[int, ...] | None) -> bool:
         """Whether ``shape`` fits the symbolic ``dims``; binds the sizes it determines."""

@@ -144,9 +144,9 @@ class Comparison:
         if not forward.passed:
             wrong = [r.jacobian for r in forward.results if not r.passed]
             right = [r.jacobian for r in forward.results if r.passed]
-            parts.append(f"the forward step is wrong in {', '.join(wrong)}" + (f" ({', '.join(right)} agree{'s' * (len(right) == 1)})"
-                                                                               if right else "")
-                         + " — the Jacobian failures follow from it")
+            agree = f" ({', '.join(right)} agree{'s' * (len(right) == 1)})" if right else ""
+            parts.append(f"the forward step is wrong in {', '.join(wrong)}{agree} — the Jacobian failures follow "
+                         "from it")
         failure = self.stage("intermediates").first_failure
         if failure is not None:
             parts.append(f"the first diverging intermediate is {failure.jacobian} = {self.equations[failure.jacobian]} "

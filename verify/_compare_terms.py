@@ -11,6 +11,8 @@ and samples.  Two fits, at the tolerance the Jacobian was compared at (``"ad"``;
    term with ``a_k = −1`` is **missing** from the implementation (dropped, or cut by a
    ``detach()``), ``a_k = −2`` **sign-flipped**, any other nonzero ``a_k`` **scaled**.  These
    differences are in the implementation's derivative itself (its forward step may be right).
+   A fitted coefficient counts as exactly 0, −1 or −2 when the fit still holds, at the same
+   tolerance, with it set to that value — no threshold on the coefficients themselves.
 2. *one coefficient per term and row* (each sample and output entry its own): the spec's
    terms with other diagonal coefficients.  When this fits, the implementation's block has
    the structure of the spec's, with different values on its diagonals — values that follow
@@ -78,42 +80,59 @@ def attribute_block(values: TermValues, jacobian: str, block: tuple[str, str], d
         jacobian, block, verdict, tuple(texts[k] for k in chosen), sentence, parameter)
     if not terms:
         return make("structure", [], "the spec's block is zero; yours is not")
-    shared = _fit(stacked.reshape(len(terms), -1).T, difference.ravel())
-    if np.all(np.abs(stacked.reshape(len(terms), -1).T @ shared - difference.ravel()) <= bound.ravel()):
-        return _shared_verdict(make, shared)
-    columns = yours.shape[-1]
-    rows = _row_fits(stacked, difference)
-    if rows is not None and np.all(np.abs(rows[1] - difference) <= bound):
-        if columns <= len(terms):
-            return make("undetermined", [], f"a row has {columns} entries for {len(terms)} terms: "
+    flat = stacked.reshape(len(terms), -1).T
+    shared = _fit(flat, difference.ravel())
+    if np.all(np.abs(flat @ shared - difference.ravel()) <= bound.ravel()):
+        return _shared_verdict(make, _snapped(shared, lambda a: np.all(np.abs(flat @ a - difference.ravel())
+                                                                       <= bound.ravel()), (0.0, -1.0, -2.0)))
+    coefficients = _row_fits(stacked, difference)  # (terms, samples, rows): yours = Σ (1 + c) T
+    fitted = lambda c: np.einsum("ksi,ksij->sij", c, stacked)  # noqa: E731
+    if np.all(np.abs(fitted(coefficients) - difference) <= bound):
+        if yours.shape[-1] <= len(terms):
+            return make("undetermined", [], f"a row has {yours.shape[-1]} entries for {len(terms)} terms: "
                                             "no fit can say which term differs")
-        coefficients = rows[0]  # (terms, samples, rows): yours = Σ (1 + c) T
-        active = [np.linalg.norm(stacked[k], axis=-1) > 0 for k in range(len(terms))]
-        missing = [k for k in range(len(terms)) if active[k].any()
-                   and np.allclose(coefficients[k][active[k]], -1.0, atol=1e-6)]
-        changed = [k for k in range(len(terms)) if not np.allclose(coefficients[k][active[k]], 0.0, atol=1e-6)]
+        snapped = _snapped(coefficients, lambda c: np.all(np.abs(fitted(c) - difference) <= bound), (0.0, -1.0))
+        active = [bool(np.any(stacked[k])) for k in range(len(terms))]
+        missing = [k for k in range(len(terms)) if active[k] and np.all(snapped[k] == -1.0)]
         if missing:
             return make("missing", missing, "your block lacks these terms of the spec; the others have the "
                                              "spec's structure with other values on their diagonals")
+        changed = [k for k in range(len(terms)) if active[k] and not np.all(snapped[k] == 0.0)]
         return make("values", changed, "the spec's structure with other values on these terms' diagonals: "
                                        "values that follow from a wrong forward step or intermediate")
-    residual = difference - (rows[1] if rows is not None else 0.0)
+    residual = difference - fitted(coefficients)
     share = [float(np.linalg.norm(residual * (stacked[k] != 0))) for k in range(len(terms))]
-    best = int(np.argmax(share))
-    return make("structure", [best], "no combination of the spec's terms gives your block: the structure "
-                                     "differs, in this term's place")
+    return make("structure", [int(np.argmax(share))], "no combination of the spec's terms gives your block: the "
+                                                      "structure differs, in this term's place")
+
+
+def _snapped(coefficients: np.ndarray, fits, choices: tuple[float, ...]) -> np.ndarray:
+    """``coefficients`` (one entry, or one array, per term) with each term's set exactly to one
+    of ``choices`` wherever the fit still holds (``fits``: the attribution's tolerance), the
+    terms nearest a choice first; the others keep their fitted values."""
+    out = coefficients.copy()
+    distance = lambda k, c: float(np.max(np.abs(coefficients[k] - c)))  # noqa: E731
+    for k in sorted(range(len(out)), key=lambda k: min(distance(k, c) for c in choices)):
+        for choice in sorted(choices, key=lambda c: distance(k, c)):
+            trial = out.copy()
+            trial[k] = choice
+            if fits(trial):
+                out = trial
+                break
+    return out
 
 
 def _shared_verdict(make, shared: np.ndarray) -> TermAttribution:
+    """The verdict of one coefficient per term, each snapped to 0, −1 or −2 where it fits."""
     for verdict, value, sentence in (("missing", -1.0, "these terms of the spec are missing from your derivative "
                                                        "(a path your code does not take, or one cut by a detach())"),
                                      ("sign-flipped", -2.0, "these terms of the spec have the opposite sign in "
                                                             "your derivative")):
-        chosen = [k for k, a in enumerate(shared) if abs(a - value) <= 1e-6]
-        others = [k for k, a in enumerate(shared) if k not in chosen and abs(a) > 1e-6]
+        chosen = [k for k, a in enumerate(shared) if a == value]
+        others = [k for k, a in enumerate(shared) if a not in (0.0, value)]
         if chosen and not others:
             return make(verdict, chosen, sentence)
-    chosen = [k for k, a in enumerate(shared) if abs(a) > 1e-6]
+    chosen = [k for k, a in enumerate(shared) if a != 0.0]
     factors = ", ".join(f"{1 + shared[k]:.3g}" for k in chosen)
     return make("scaled", chosen, f"these terms of the spec appear in your derivative multiplied by {factors}")
 
@@ -122,15 +141,12 @@ def _fit(matrix: np.ndarray, target: np.ndarray) -> np.ndarray:
     return np.linalg.lstsq(matrix, target, rcond=None)[0]
 
 
-def _row_fits(stacked: np.ndarray, difference: np.ndarray):
-    """Per (sample, row) least squares of the difference on the terms' rows:
-    ``(coefficients (terms, samples, rows), fitted (samples, rows, cols))``."""
+def _row_fits(stacked: np.ndarray, difference: np.ndarray) -> np.ndarray:
+    """Per (sample, row) least squares of the difference on the terms' rows: the
+    coefficients ``(terms, samples, rows)``."""
     terms, samples, rows, _ = stacked.shape
     coefficients = np.zeros((terms, samples, rows))
-    fitted = np.zeros_like(difference)
     for s in range(samples):
         for i in range(rows):
-            basis = stacked[:, s, i, :].T
-            coefficients[:, s, i] = _fit(basis, difference[s, i])
-            fitted[s, i] = basis @ coefficients[:, s, i]
-    return coefficients, fitted
+            coefficients[:, s, i] = _fit(stacked[:, s, i, :].T, difference[s, i])
+    return coefficients

@@ -16,7 +16,7 @@ from pathlib import Path
 from gatejac.symbolic import Cell, GatejacError, unknown_name
 
 from ._claims import Claims
-from ._code_claims import call
+from ._compare_call import call
 from ._errors import ClaimsError
 
 

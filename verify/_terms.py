@@ -64,14 +64,21 @@ class TermValues:
         value = sympy.sympify(dense_term(self.instance, term, self._rows(block))[i, j]).xreplace(values).evalf(DIGITS)
         return float(value) if value.is_real and value.is_finite else float("nan")
 
+    def slices(self, names) -> dict[str, slice]:
+        """``{leaf: its entries}`` in the concatenation of the flattened leaves ``names`` (the
+        rows or columns of a Jacobian)."""
+        found, start = {}, 0
+        for name in names:
+            size = int(np.prod(self.shapes[name], dtype=int))
+            found[name], start = slice(start, start + size), start + size
+        return found
+
     def locate(self, names, index: int) -> tuple[str, int]:
         """The leaf among ``names`` (concatenated, flattened) holding entry ``index``, and the
         index within it."""
-        for name in names:
-            size = int(np.prod(self.shapes[name], dtype=int))
-            if index < size:
-                return name, index
-            index -= size
+        for name, entries in self.slices(names).items():
+            if index < entries.stop:
+                return name, index - entries.start
         raise IndexError(index)
 
 
