@@ -110,7 +110,10 @@ class _Resolver:
                                f"(mapping[{spec!r}] = {target!r}; {self.module_name}.named_parameters())")
         piece = place(spec, parsed, self.module_shapes[parsed.path], None)
         shape = self._piece_shape(piece)
-        if shape is None or not self._bind(self.dims[spec], shape):
+        if shape is None:
+            raise CompareError(f"mapping[{spec!r}] = {target!r}: the slice does not fit {parsed.path} "
+                               f"{self.module_shapes[parsed.path]}; {MAPPING_HINT}")
+        if not self._bind(self.dims[spec], shape):
             raise CompareError(f"mapping[{spec!r}] = {target!r}: that is a tensor of shape {shape}, but {spec} has "
                                f"shape {self._spec_shape_text(spec)}{self._sizes_text()}")
         self.pieces[spec] = piece

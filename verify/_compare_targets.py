@@ -130,6 +130,8 @@ def place(spec: str, target: Target, tensor: tuple[int, ...] | None, spec_shape:
             stop = block[1]
         elif tensor is not None and len(tensor) > axis:
             stop = tensor[axis]
+        elif tensor is not None:
+            raise CompareError(f"mapping[{spec!r}]: the slice does not fit {target.path} {tensor}; {MAPPING_HINT}")
         elif extent is not None and len(extent) > axis:
             stop = start + extent[axis]
         else:
