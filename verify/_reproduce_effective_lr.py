@@ -249,7 +249,8 @@ def differences(exact: list[dict], author: list[dict]) -> dict:
     result = {}
     for index, iteration in enumerate(exact[0]["checkpoints"]):
         slopes = [a["slope"][index] - e["slope"][index] for e, a in zip(exact, author)]
-        profiles = [relative_profile_difference(a["profile"][index], e["profile"][index]) for e, a in zip(exact, author)]
+        profiles = [relative_profile_difference(a["profile"][index], e["profile"][index])
+                    for e, a in zip(exact, author)]
         result[str(iteration)] = {"slope_difference": quartiles(slopes),
                                   "max_relative_profile_difference": quartiles(profiles)}
     return result
