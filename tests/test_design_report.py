@@ -214,3 +214,15 @@ def test_a_bad_implementation_is_a_usage_error(capsys, tmp_path):
     code, _, err = run(capsys, "report", "gru_torch", "--impl", f"{ROOT}/examples/ugrnn/module.py:UGRNN", "--out",
                        str(tmp_path / "r"), "--sizes", "n=4,m=2")
     assert code == 2 and "is a class" in err and not (tmp_path / "r").exists()
+
+
+def test_the_wrong_gate_example_fails_and_its_report_names_the_intermediate_term_and_parameter(capsys, tmp_path):
+    """examples/wrong_gate: the MGU module whose candidate reads h where the spec says f ⊙ h."""
+    folder = ROOT / "examples" / "wrong_gate"
+    code, out, err = run(capsys, "report", f"{folder}/mgu.py:cell", "--impl", f"{folder}/mgu_torch.py:wrong",
+                         "--out", str(tmp_path), "--sizes", "n=4,m=2", "--quiet")
+    assert code == 1 and err == ""
+    line = next(line for line in out.splitlines() if line.startswith("FAIL  Implementation:"))
+    assert "first diverging intermediate is h_tilde" in line and "parameter W_h" in line and "wrong term" in line
+    page = (tmp_path / "report.html").read_text()
+    assert '<span class="verdict fail">FAIL</span>' in page and "first diverging intermediate is h_tilde" in page
