@@ -6,7 +6,8 @@ implementation against a cell spec (``verify.compare``, :mod:`verify._compare`).
 
 * a ``torch.nn.Module`` instance, or a step function ``step(x, h, params)``;
 * a function of no arguments giving one of those, or an ``(implementation, mapping)`` pair
-  (``mapping``: spec parameter → module parameter target, :mod:`verify._compare_mapping`).
+  (``mapping``: spec parameter → target, a tensor or a row or column block of it,
+  :mod:`verify._compare_targets`).
 
 ``--mapping`` entries are added to (and override) the file's mapping; ``--intermediate
 NODE=PATH`` names the submodule or attribute holding a spec node.  Exit code 0 when the
@@ -36,8 +37,8 @@ def add_compare(commands) -> None:
     parser.add_argument("implementation", metavar="FILE.py:IMPL",
                         help="your torch.nn.Module or step function (or a function giving it, or (it, mapping))")
     parser.add_argument("--mapping", action="append", default=[], type=_pair, metavar="SPEC=TARGET",
-                        help="spec parameter = module parameter, e.g. W_hz=weight_hh[4:8] or U=lin.weight.T "
-                             "(repeatable)")
+                        help="spec parameter = module parameter, e.g. W_hz=weight_hh[4:8], 'W_z=gate.weight[:, :4]' "
+                             "or U=lin.weight.T (repeatable)")
     parser.add_argument("--intermediate", action="append", default=[], type=_pair, metavar="NODE=PATH",
                         help="the submodule or attribute of your module holding spec node NODE (repeatable)")
     add_point_options(parser, points=COMPARE_POINTS, sizes_default=None, sizes_text="n=4, m=3")
@@ -75,7 +76,7 @@ def _compare(args: argparse.Namespace) -> int:
 def load_implementation(target: str):
     """``(implementation, mapping or None)`` from ``path/to/file.py:NAME`` (see the module
     docstring)."""
-    from ._code_claims import call
+    from ._compare_call import call
     from ._target import import_file
 
     path_text, sep, name = target.rpartition(":")
