@@ -173,7 +173,8 @@ def test_a_wrong_implementation_fails_the_report(tmp_path):
     bad = verify.design_report(cell.validate(), implementation=step(False), sizes=SMALL, progress=False)
     assert good.passed and good.section("implementation").passed
     assert not bad.passed and bad.section("implementation").passed is False
-    assert "FAIL" in bad.to_html() and "departs from the spec: the forward step is wrong" in bad.section("implementation").sentence
+    assert "FAIL" in bad.to_html()
+    assert "departs from the spec: the forward step is wrong" in bad.section("implementation").sentence
 
 
 def test_a_cell_that_is_not_one_is_refused():

@@ -115,16 +115,18 @@ class DesignReport:
         return paths
 
 
-def design_report(cell: Cell | str, *, implementation=None, mapping=None, intermediates=None, out: str | Path | None = None,
-                  sizes: Mapping[str, int] | None = None, seed: int = 0, progress: bool = True,
+def design_report(cell: Cell | str, *, implementation=None, mapping=None, intermediates=None,
+                  out: str | Path | None = None, sizes: Mapping[str, int] | None = None, seed: int = 0,
+                  progress: bool = True,
                   command: str = "") -> DesignReport:
     """Build the design report of ``cell`` (a :class:`symbolic.Cell` or catalogue name) and, with
     ``out``, write ``report.html``, ``report.md`` and ``report.json`` there (module docstring).
 
     ``implementation`` (a ``torch.nn.Module`` or step function), ``mapping`` and
-    ``intermediates`` go to ``verify.compare``; ``sizes`` are those of the analyses at initialisation (default n = 64,
-    other sizes 8); ``seed`` seeds the checks and the initialisation; ``progress`` shows a
-    progress bar on stderr; ``command`` is recorded in the footer (the CLI passes its command line).
+    ``intermediates`` go to ``verify.compare``; ``sizes`` are those of the analyses at
+    initialisation (default n = 64, other sizes 8); ``seed`` seeds the checks and the
+    initialisation; ``progress`` shows a progress bar on stderr; ``command`` is recorded in the
+    footer (the CLI passes its command line).
 
     Example::
 

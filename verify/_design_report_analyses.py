@@ -171,8 +171,8 @@ def expansion_section(network: Network) -> Section:
     r = np.asarray(numeric.to_numpy(ratios.ratios), dtype=float)
     median, p90 = (float(v) for v in np.nanpercentile(r, [50, 90]))
     regime = "small" if p90 < 0.3 else "not small"
-    sentence = (f"The gate term is {regime} against the frozen-gate part: r = ‖B‖₂/‖A‖₂ per step has median {median:.2f} "
-                f"and 90th percentile {p90:.2f}, so the first-order gate expansion is "
+    sentence = (f"The gate term is {regime} against the frozen-gate part: r = ‖B‖₂/‖A‖₂ per step has "
+                f"median {median:.2f} and 90th percentile {p90:.2f}, so the first-order gate expansion is "
                 f"{'a good' if regime == 'small' else 'a rough'} guide to this cell at initialisation (Livi 2025).")
 
     def by_probe(values):  # (T, probes) -> (probes, T): the figure's bands run over the probes
@@ -181,7 +181,8 @@ def expansion_section(network: Network) -> Section:
     figure = norms_figure(by_probe(ratios.a_norms), by_probe(ratios.b_norms), by_probe(ratios.ratios),
                           note=f"seeds here: {PROBES} probe sequences of {STEPS} steps; {_units(network)}")
     return Section("expansion", "Expansion validity", sentence, figure=png(figure),
-                   alt="spectral norms of the frozen-gate part A and the gate term B of each step, and their ratio r, over the steps",
+                   alt="spectral norms of the frozen-gate part A and the gate term B of each step, and their ratio r, "
+                       "over the steps",
                    data={"median": median, "p90": p90, "max": float(np.nanmax(r))})
 
 
