@@ -92,14 +92,15 @@ def prepare(out, variable: str, units: str, settings: dict, coords: dict, chunks
 
         shape = tuple(len(values) for values in coords.values())
         dims = tuple(coords)
-        dataset = xr.Dataset(
-            {variable: (dims, dask.array.full(shape, np.nan, chunks=chunks)),
-             DONE: (dims, dask.array.zeros(shape, dtype=bool, chunks=chunks))},
+        dataset = xr.Dataset(  # one dask chunk each: nothing is computed, and a graph per zarr chunk costs
+            {variable: (dims, dask.array.full(shape, np.nan, chunks=shape)),
+             DONE: (dims, dask.array.zeros(shape, dtype=bool, chunks=shape))},
             coords=coords, attrs=attrs,
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # zarr: string coordinates have no frozen v3 specification yet
-            dataset.to_zarr(out, compute=False, mode="w-", consolidated=False)
+            dataset.to_zarr(out, compute=False, mode="w-", consolidated=False, safe_chunks=False,
+                            encoding={variable: {"chunks": chunks}, DONE: {"chunks": chunks}})
     _check_same(out, open_dataset(out), attrs, coords)
     import zarr
 
