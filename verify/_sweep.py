@@ -25,7 +25,7 @@ zarr store that an interrupted sweep resumes from.
   so a chunk of 10–32 points costs about 0.1–0.2 ms per point.
 * **Tasks** — chunks go to the cluster in batches sized from the measured time per point
   (about :data:`TASK_SECONDS` per task, at most half of an even share of what is left), so
-  Dask's overhead per task (about 3 ms of CPU, benchmarks/sweep.py) stays small against cheap
+  Dask's overhead per task (about 2 ms of CPU, benchmarks/sweep.py) stays small against cheap
   quantities while a slow quantity runs one chunk per task; at most two batches per thread are
   in flight.
 * **Progress** — a bar on stderr (one line per update when stderr is not a terminal).
