@@ -8,24 +8,14 @@ The cells are the user's leaky cell of test_claims_report.py and the Minimal Gat
 examples/wrong_gate/ (whose wrong candidate reads h where the spec has f ⊙ h).
 """
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
+from test_claims_report import my_leaky, my_step
+from test_compare import MGU_SPEC
 
 from gatejac.verify import Claims, check_claims
-from test_claims_report import my_leaky, my_step
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "wrong_gate"
 OPTIONS = dict(points=1, oracles=("ad",))
-
-
-def _mgu():
-    spec = importlib.util.spec_from_file_location("wrong_gate_mgu_claims", EXAMPLE / "mgu.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.mgu().validate()
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +25,7 @@ def leaky():
 
 @pytest.fixture(scope="module")
 def mgu():
-    return _mgu()
+    return MGU_SPEC.mgu().validate()
 
 
 def one_sample_step(states, inputs, params):

@@ -8,26 +8,14 @@ concatenates in the other order than its mapping says must fail at the forward s
 ``f`` first — also when ``n = m`` and both orders fit the shapes.
 """
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
+from test_compare import MGU_SPEC
 
 from gatejac import verify
 from gatejac.symbolic import GatejacError, cells
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "wrong_gate"
-
-
-def _mgu():
-    spec = importlib.util.spec_from_file_location("wrong_gate_mgu_blocks", EXAMPLE / "mgu.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.mgu().validate()
-
-
-MGU = _mgu()
+MGU = MGU_SPEC.mgu().validate()
 
 
 class ConcatenatedMGU(torch.nn.Module):
