@@ -8,6 +8,9 @@ The cells are the user's leaky cell of test_claims_report.py and the Minimal Gat
 examples/wrong_gate/ (whose wrong candidate reads h where the spec has f ⊙ h).
 """
 
+import importlib.util
+from pathlib import Path
+
 import pytest
 import torch
 from test_claims_report import my_leaky, my_step
@@ -114,3 +117,22 @@ def test_the_right_steps_pass_and_say_nothing_first(leaky, mgu):
         report = check_claims(cell, Claims(torch_step=step), **OPTIONS)
         assert report.passed, report.to_text()
         assert report.claims[0].finding == "" and "first:" not in report.to_text()
+
+
+def test_a_transposed_gate_weight_is_named_by_its_parameter_not_by_a_dense_state_term():
+    """The state block's dense terms fill the same entries and cannot single one out; the
+    verdict names the block of the gate's own weight, whose one term differs in structure."""
+    path = Path(__file__).resolve().parents[1] / "examples" / "multigate_claims.py"
+    spec = importlib.util.spec_from_file_location("multigate_claims_torch_step", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+
+    def untransposed_gate(states, inputs, params):
+        h, x = states["h"], inputs["x"]
+        g = torch.sigmoid(h @ params["W_rg"] + x @ params["W_ig"].T + params["b_g"])  # W_rg not transposed
+        a = h @ params["W_r"].T + x @ params["W_i"].T + params["b"]
+        return {"h": (1 - g) * h + g * torch.tanh(a)}
+
+    cell = example.multigate_cell()[0]
+    finding = check_claims(cell, Claims(torch_step=untransposed_gate), **OPTIONS).claims[0].finding
+    assert "wrong term (structure)" in finding and finding.endswith("of dh'/dW_rg, parameter W_rg")

@@ -21,7 +21,9 @@ and samples.  Two fits, at the tolerance the Jacobian was compared at (``"ad"``;
    entries than there are terms.
 3. Otherwise no combination of the spec's terms gives the implementation's block: its
    **structure** differs (e.g. ``W_h`` multiplies ``h`` where the spec has ``f ⊙ h``).  The
-   block's term that reads the most of the unexplained difference is named.
+   block's term whose entries carry the most of the unexplained difference is named — every
+   such term when several fill the same entries (dense terms of a state block), so that the
+   verdict prefers a block where one term is singled out.
 """
 
 from __future__ import annotations
@@ -102,8 +104,10 @@ def attribute_block(values: TermValues, jacobian: str, block: tuple[str, str], d
                                        "values that follow from a wrong forward step or intermediate")
     residual = difference - fitted(coefficients)
     share = [float(np.linalg.norm(residual * (stacked[k] != 0))) for k in range(len(terms))]
-    return make("structure", [int(np.argmax(share))], "no combination of the spec's terms gives your block: the "
-                                                      "structure differs, in this term's place")
+    tied = [k for k in range(len(terms)) if share[k] == max(share)]  # terms filling the same entries tie exactly
+    return make("structure", tied, "no combination of the spec's terms gives your block: the structure differs, "
+                + ("in this term's place" if len(tied) == 1 else "in the place of one of these terms (they fill "
+                   "the same entries)"))
 
 
 def _snapped(coefficients: np.ndarray, fits, choices: tuple[float, ...]) -> np.ndarray:
