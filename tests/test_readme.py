@@ -39,3 +39,10 @@ def test_the_expansion_example_runs_and_its_slope_is_two(capsys):
     study = namespace["study"]
     assert tuple(namespace["A"].shape) == (100, 64, 64) and abs(float(study.slope) - 2) < 0.05
     assert "lambda_j" in capsys.readouterr().out
+
+
+def test_the_compare_example_runs_and_the_lstm_cell_agrees_with_the_spec(capsys):
+    (block,) = [block for block in _python_blocks() if "verify.compare(" in block]
+    exec(compile(block, str(README), "exec"), {})
+    printed = capsys.readouterr().out
+    assert "against cell 'lstm_torch': PASSED" in printed and "FAIL" not in printed
