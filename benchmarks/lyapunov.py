@@ -18,7 +18,9 @@ each time includes its own rollout:
 * jacrev: a Python loop over t of ``J_t = jacrev(step)(s_{t−1}, x_t)`` (S×S), the step, and
   ``Q_t R_t = qr(J_t Q_{t−1})``.
 
-Every route first runs on 5 steps (kernels compiled, torch.func traced, buffers touched), then
+Times are the process's CPU time (and wall time): on a shared machine the wall time also
+counts the waits for a core, which with other load swamp the differences; with one thread per
+pool the two agree on a quiet machine.  Every route first runs on 5 steps (kernels compiled, torch.func traced, buffers touched), then
 all routes are checked to give the same exponents on the full sequence (the largest
 difference, natural log per step, is printed and must be round-off) before they are timed:
 the gatejac routes and JAX ``--repeats`` times each, interleaved (medians), jacrev once.  With
@@ -32,6 +34,7 @@ import os
 import statistics
 import sys
 import time
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -46,8 +49,23 @@ def _configure_threads(threads: int) -> None:
 INPUTS = 8
 
 
+class _Clock:
+    """Process CPU time and wall time of a ``with clock.timing():`` block, in seconds.  On this
+    shared machine the CPU time is the measure (the wall time also counts waiting for a core);
+    with one thread per pool the two agree on a quiet machine."""
+
+    def __init__(self):
+        self.cpu = self.wall = 0.0
+
+    @contextmanager
+    def timing(self):
+        cpu, wall = time.process_time(), time.perf_counter()
+        yield self
+        self.cpu, self.wall = time.process_time() - cpu, time.perf_counter() - wall
+
+
 def gatejac_route(module, inputs: np.ndarray, count: int, backend: str):
-    """Seconds and exponents of rollout + QR by Jacobian actions; also the starting frame."""
+    """Times and exponents of rollout + QR by Jacobian actions; also the starting frame."""
     from gatejac import numeric
 
     cell, params = numeric.from_torch(module, backend=backend)
@@ -56,11 +74,10 @@ def gatejac_route(module, inputs: np.ndarray, count: int, backend: str):
     sequence = {"x": inputs}
     if backend == "torch":
         states, sequence = numeric.convert(states, "torch", "float64"), numeric.convert(sequence, "torch", "float64")
-    start = time.perf_counter()
-    trajectory = numeric.rollout(compiled, states, sequence, params)
-    exponents = numeric.lyapunov_spectrum(trajectory, count, method="action").exponents
-    seconds = time.perf_counter() - start
-    return seconds, numeric.to_numpy(exponents), numeric.to_numpy(trajectory.starting_frame(count))
+    with _Clock().timing() as clock:
+        trajectory = numeric.rollout(compiled, states, sequence, params)
+        exponents = numeric.lyapunov_spectrum(trajectory, count, method="action").exponents
+    return clock, numeric.to_numpy(exponents), numeric.to_numpy(trajectory.starting_frame(count))
 
 
 def _torch_step(module):
@@ -77,14 +94,13 @@ def _torch_step(module):
 
 
 def jacrev_route(module, inputs: np.ndarray, frame: np.ndarray):
-    """Seconds and exponents of the loop jacrev + step + QR, from the same frame."""
+    """Times and exponents of the loop jacrev + step + QR, from the same frame."""
     import torch
 
     step, size = _torch_step(module)
     jacobian = torch.func.jacrev(step)
     sequence = torch.as_tensor(inputs)
-    start = time.perf_counter()
-    with torch.no_grad():
+    with _Clock().timing() as clock, torch.no_grad():
         state = torch.zeros(size, dtype=torch.float64)
         basis, growth = torch.tensor(frame), torch.zeros(frame.shape[-1], dtype=torch.float64)
         for x in sequence:
@@ -92,8 +108,7 @@ def jacrev_route(module, inputs: np.ndarray, frame: np.ndarray):
             state = step(state, x)
             basis, triangular = torch.linalg.qr(step_jacobian @ basis)
             growth += torch.log(torch.abs(torch.diagonal(triangular)))
-    seconds = time.perf_counter() - start
-    return seconds, np.sort(growth.numpy() / len(sequence))[::-1]
+    return clock, np.sort(growth.numpy() / len(sequence))[::-1]
 
 
 def jax_route(module):
@@ -142,13 +157,13 @@ def jax_route(module):
 
 
 def timed_jax(run, inputs: np.ndarray, frame: np.ndarray):
-    """Seconds and exponents of one call (inputs and frame moved to JAX outside the timing)."""
+    """Times and exponents of one call (inputs and frame moved to JAX outside the timing)."""
     import jax.numpy as jnp
 
     inputs, frame = jnp.asarray(inputs), jnp.asarray(frame)
-    start = time.perf_counter()
-    exponents = run(inputs, frame).block_until_ready()
-    return time.perf_counter() - start, np.asarray(exponents)
+    with _Clock().timing() as clock:
+        exponents = run(inputs, frame).block_until_ready()
+    return clock, np.asarray(exponents)
 
 
 CHECK_STEPS = 200
@@ -189,7 +204,8 @@ def main() -> None:
     print(f"k = {args.count} exponents, n = {args.n}, T = {args.steps}, float64, batch 1, rollout included; "
           f"threads per pool (BLAS, torch, XLA): {args.threads}; jax {jax.__version__}, torch {torch.__version__}; "
           f"load {open('/proc/loadavg').read().split()[0]} at start\n")
-    print("| cell | gatejac numpy (s) | gatejac torch (s) | JAX scan (s) | JAX compile (s) | jacrev + QR (s) "
+    print("CPU seconds of the process (wall seconds in brackets), medians of the repeats:\n")
+    print("| cell | gatejac numpy | gatejac torch | JAX scan | JAX compile (wall) | jacrev + QR "
           "| JAX / gatejac | jacrev / gatejac | max |ΔLE| |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name in args.cells:
@@ -204,20 +220,22 @@ def main() -> None:
             gatejac_route(module, inputs[:5], args.count, backend)
         jacrev_route(module, inputs[:5], frame)
         _check_agreement(module, run, inputs[:CHECK_STEPS], frame, args.count)
-        by_backend = {"numpy": [], "torch": [], "jax": []}
+        clocks = {"numpy": [], "torch": [], "jax": []}
         results = {}
         for _ in range(args.repeats):
             for backend in ("numpy", "torch"):
-                seconds, results[backend], _ = gatejac_route(module, inputs, args.count, backend)
-                by_backend[backend].append(seconds)
-            seconds, results["jax"] = timed_jax(run, inputs, frame)
-            by_backend["jax"].append(seconds)
+                clock, results[backend], _ = gatejac_route(module, inputs, args.count, backend)
+                clocks[backend].append(clock)
+            clock, results["jax"] = timed_jax(run, inputs, frame)
+            clocks["jax"].append(clock)
         baseline, results["jacrev"] = jacrev_route(module, inputs, frame)
         spread = max(np.max(np.abs(value - results["numpy"])) for value in results.values())
-        times = {key: statistics.median(value) for key, value in by_backend.items()}
-        best = min(times["numpy"], times["torch"])
-        print(f"| {name} | {times['numpy']:.2f} | {times['torch']:.2f} | {times['jax']:.2f} | {compile_seconds:.2f} "
-              f"| {baseline:.1f} | {times['jax'] / best:.2f}× | {baseline / best:.0f}× | {spread:.1e} |", flush=True)
+        cpu = {key: statistics.median(c.cpu for c in value) for key, value in clocks.items()}
+        wall = {key: statistics.median(c.wall for c in value) for key, value in clocks.items()}
+        best = min(cpu["numpy"], cpu["torch"])
+        print(f"| {name} | {cpu['numpy']:.2f} ({wall['numpy']:.2f}) | {cpu['torch']:.2f} ({wall['torch']:.2f}) "
+              f"| {cpu['jax']:.2f} ({wall['jax']:.2f}) | {compile_seconds:.2f} | {baseline.cpu:.1f} ({baseline.wall:.1f}) "
+              f"| {cpu['jax'] / best:.2f}× | {baseline.cpu / best:.0f}× | {spread:.1e} |", flush=True)
     print(f"\nload {open('/proc/loadavg').read().split()[0]} at the end", file=sys.stdout)
 
 

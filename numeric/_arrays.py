@@ -188,7 +188,7 @@ def _numpy_namespace() -> types.SimpleNamespace:
         expand=lambda v, batch: np.broadcast_to(v, tuple(batch) + np.shape(v)[-1:]).copy(),
         flatten_batch=lambda v, batch: np.broadcast_to(v, tuple(batch) + v.shape[-1:]).reshape(-1, v.shape[-1]),
         reshape=np.reshape,
-        transpose=lambda m: np.swapaxes(m, -1, -2),
+        transpose=operator.attrgetter("mT") if hasattr(np.ndarray, "mT") else (lambda m: np.swapaxes(m, -1, -2)),
         diagonal=lambda block: np.einsum("...ii->...i", block),
         stack=lambda arrays: np.stack(list(arrays), axis=0),
         concat=lambda parts: np.concatenate(list(parts), axis=-1),

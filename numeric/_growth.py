@@ -6,14 +6,35 @@ no floating-point warning."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 
 from ._arrays import arrays_of
+
+SPREAD_BUDGET = math.log(16.0)
+"""How far apart (natural log) the frame's columns may grow between two QRs of the Lyapunov
+sweep: at most a factor 16, so each QR loses at most 4 bits of the smallest column's growth."""
+
+MAX_INTERVAL = 8
+"""The most steps between two QRs of the Lyapunov sweep."""
+
+GROWTH_RANGE = 200.0
+"""The most (natural log) any column may grow or shrink between two QRs: far inside the float
+range (e^{±709})."""
 
 
 def qr_log_growth(apply: Callable, steps: Iterable[int], frame, *, keep_product: bool = False):
     """Carry an orthonormal frame through linear maps: Q_j R_j = qr(apply(j, Q_{j−1})) for
     j in ``steps`` (Benettin et al. 1980; docs/theory.md: “Lyapunov exponents”).
+
+    Without ``keep_product`` the QR is taken every m steps, Q R = qr(apply(j+m, ⋯ apply(j+1, Q))),
+    which in exact arithmetic gives the same Q and the product R = R_{j+m} ⋯ R_{j+1} of the
+    per-step factors, whose diagonal entries multiply — the same growth.  m (1 to
+    :data:`MAX_INTERVAL`, and always 1 after a step whose rates are not finite) is chosen after
+    each QR from the per-step rates it found, ρ_i = ln|R_ii| / m: the next m keeps
+    m·(max ρ − min ρ) ≤ :data:`SPREAD_BUDGET` (the columns drift apart by at most a factor 16,
+    so the smallest R_ii keeps all but 4 bits) and m·max|ρ| ≤ :data:`GROWTH_RANGE`.  The last
+    step always ends with a QR.
 
     ``apply(j, Q)`` returns the j-th map applied to the block ``Q`` (..., S, r); ``frame`` is
     Q_0 with orthonormal columns.  The product of the maps applied to Q_0 equals
@@ -30,17 +51,41 @@ def qr_log_growth(apply: Callable, steps: Iterable[int], frame, *, keep_product:
     growth rates ordered; an entry that would exceed the float range is inf."""
     xp = arrays_of(frame)
     growth = 0 * frame[..., 0, :]
+    if not keep_product:
+        return _benettin(xp, apply, list(steps), frame, growth)
     scaled = xp.broadcast_to(xp.eye(frame.shape[-1], frame), tuple(frame.shape[:-2]) + (frame.shape[-1],) * 2)
     for step in steps:
         image = apply(step, frame)
         with xp.quietly():  # ln 0 = −inf for a singular map; e^{ℓ_b − ℓ_a} may overflow to inf
             frame, triangular = xp.qr(image)
-            diagonal = xp.abs(xp.diagonal(triangular))
-            if keep_product:
-                growth, scaled = _scaled_step(xp, triangular, diagonal, growth, scaled)
-            else:
-                growth = growth + xp.log(diagonal)
-    return (frame, growth, scaled) if keep_product else (frame, growth)
+            growth, scaled = _scaled_step(xp, triangular, xp.abs(xp.diagonal(triangular)), growth, scaled)
+    return frame, growth, scaled
+
+
+def _benettin(xp, apply, steps: list, frame, growth):
+    """The sweep of :func:`qr_log_growth` without ``keep_product``: a QR every m steps."""
+    pending, interval = 0, 1
+    for position, step in enumerate(steps):
+        frame = apply(step, frame)
+        pending += 1
+        if pending < interval and position + 1 < len(steps):
+            continue
+        with xp.quietly():  # ln 0 = −inf for a singular map
+            frame, triangular = xp.qr(frame)
+            logs = xp.log(xp.abs(xp.diagonal(triangular)))
+        growth = growth + logs
+        interval, pending = _interval(xp, logs / pending), 0
+    return frame, growth
+
+
+def _interval(xp, rates) -> int:
+    """Steps to the next QR for per-step growth rates ``rates`` (see :func:`qr_log_growth`)."""
+    with xp.quietly():
+        spread = xp.max_abs(xp.max_last(rates) + xp.max_last(-rates))
+        level = xp.max_abs(rates)
+    if not (math.isfinite(spread) and math.isfinite(level)):
+        return 1
+    return max(1, min(MAX_INTERVAL, int(SPREAD_BUDGET / max(spread, 1e-300)), int(GROWTH_RANGE / max(level, 1e-300))))
 
 
 def _scaled_step(xp, triangular, diagonal, scales, scaled):
