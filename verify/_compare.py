@@ -38,7 +38,6 @@ from ._compare_call import Implementation, call, name_of
 from ._compare_errors import CompareError
 from ._compare_mapping import function_map, resolve
 from ._compare_report import Comparison, Stage
-from ._compare_targets import ParameterMap
 from ._compare_terms import attribute_block
 from ._comparison import compare as compare_arrays
 from ._comparison import comparison_result, failed, max_abs
@@ -99,7 +98,7 @@ def run_comparison(cell: Cell, implementation: Implementation, sizes: Mapping[st
     """The three stages of :func:`compare` for an :class:`Implementation` at ``sizes`` (also
     ``verify.Claims(torch_step=...)``'s comparison); :class:`CompareError` if it cannot be
     called as it says."""
-    return _Run(cell, implementation, dict(sizes), dtype, seed, points).comparison(implementation.parameter_map)
+    return _Run(cell, implementation, dict(sizes), dtype, seed, points).comparison()
 
 
 def _cell(cell) -> Cell:
@@ -122,7 +121,8 @@ class _Run:
         self.matrices: dict[str, list] = {}
         self.oracle = "ad" if dtype == "float64" else "reference"  # the Jacobians' tolerance
 
-    def comparison(self, parameter_map: ParameterMap | None) -> Comparison:
+    def comparison(self) -> Comparison:
+        parameter_map = self.implementation.parameter_map
         forward, exposed = self._forward()
         jacobians = self._jacobians()
         failed_names = [result.jacobian for result in jacobians.results if not result.passed]
