@@ -68,15 +68,29 @@ def _index(node, symbol) -> str | None:
     return None
 
 
+def _trailing_subscript(tex: str) -> int | None:
+    """Where the ``_`` of ``tex``'s final braced subscript sits (``c_{\\mathrm{new}}`` → 1), or None."""
+    if not tex.endswith("}"):
+        return None
+    depth = 0
+    for i in range(len(tex) - 1, -1, -1):
+        depth += {"}": 1, "{": -1}.get(tex[i], 0)
+        if depth == 0:
+            return i - 1 if i > 0 and tex[i - 1] == "_" else None
+    return None
+
+
 def indexed_latex(tex: str, index: str) -> str:
-    """``tex`` with the subscript ``index`` added: ``h`` → ``h_{j-1}``, ``a_{g}`` → ``a_{g,j}``."""
-    braced = re.fullmatch(r"(.*)_\{([^{}]*)\}", tex)
-    if braced:
-        return f"{braced.group(1)}_{{{braced.group(2)},{index}}}"
+    """``tex`` with the subscript ``index`` added: ``h`` → ``h_{j-1}``, ``a_{g}`` → ``a_{g,j}``,
+    ``c_{\\mathrm{new}}`` → ``c_{\\mathrm{new},j}`` (one subscript, never ``c_{…}_j``, which
+    pdflatex rejects as a double subscript)."""
+    underscore = _trailing_subscript(tex)
+    if underscore is not None:
+        return f"{tex[:underscore]}_{{{tex[underscore + 2:-1]},{index}}}"
     single = re.fullmatch(r"(.*)_(\w)", tex)
     if single:
         return f"{single.group(1)}_{{{single.group(2)},{index}}}"
-    if "^" in tex or "'" in tex:
+    if "^" in tex or "'" in tex or "_" in tex:
         tex = "{%s}" % tex
     return f"{tex}_{{{index}}}" if len(index) > 1 else f"{tex}_{index}"
 

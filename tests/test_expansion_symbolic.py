@@ -26,8 +26,9 @@ import pytest
 import sympy
 
 from gatejac.symbolic import (
-    Expansion, Instance, RemainderBound, SpecError, WindowCoefficient, WindowProduct, cells, dense_block,
-    compile_latex, dense_jacobian, dense_term, derivation_latex, derive, exactly_equal, expand, random_point,
+    Cell, Expansion, Instance, RemainderBound, SpecError, WindowCoefficient, WindowProduct, cells, dense_block,
+    compile_latex, dense_jacobian, dense_term, derivation_latex, derive, exactly_equal, expand, random_point, sigmoid,
+    tanh,
 )
 
 EPS = sympy.Symbol("varepsilon")
@@ -243,6 +244,39 @@ def test_gate_expansions_index_the_step_and_show_the_authors_updated_state():
                   r"\Big(\prod_{j>i} A_{j}\Big) B_i \Big(\prod_{j<i} A_{j}\Big)", r"\lambda_j &= 1 - g_j"):
         assert piece in tex, piece
     assert r"h_{j}" not in tex and "h_j" in author.to_latex()
+
+
+def suffixed_names_cell() -> Cell:
+    """A gated cell whose intermediate and gate carry suffixed names (``c_new``, ``f_gate``), whose
+    default LaTeX already has a braced subscript (``c_{\\mathrm{new}}``)."""
+    cell = Cell("suffixed")
+    c, x = cell.state("c", "n"), cell.input("x", "n")
+    W, U = cell.parameter("W", ("n", "n")), cell.parameter("U", ("n", "n"))
+    f = cell.gate("f_gate", sigmoid(W @ c + x))
+    c_new = cell.let("c_new", f * c + (1 - f) * tanh(U @ c))
+    cell.update(c, tanh(c_new))
+    return cell.validate()
+
+
+def _expansion_displays(cell: Cell) -> list[str]:
+    return [expand(cell, convention=c).to_latex() for c in ("exact", "author")] + [derivation_latex(derive(cell))]
+
+
+def test_a_name_with_a_braced_subscript_gets_one_subscript_at_step_j():
+    """``c_{\\mathrm{new}}`` at step ``j`` is ``c_{\\mathrm{new},j}``; ``c_{\\mathrm{new}}_j`` would be a
+    double subscript, which LaTeX rejects."""
+    for tex in _expansion_displays(suffixed_names_cell()):
+        assert r"c_{\mathrm{new},j}" in tex and r"f_{\mathrm{gate},j}" in tex, tex
+        assert not re.search(r"_\{[^{}]*(\{[^{}]*\}[^{}]*)*\}_", tex), tex
+
+
+@pytest.mark.latex
+def test_a_name_with_a_braced_subscript_compiles_with_pdflatex(tmp_path):
+    body = "\n".join(f"\\[\n{d}\n\\]" for d in _expansion_displays(suffixed_names_cell()))
+    tex = tmp_path / "suffixed.tex"
+    tex.write_text(f"\\documentclass{{article}}\n\\usepackage{{amsmath,amssymb}}\n\\begin{{document}}\n{body}\n"
+                   "\\end{document}\n")
+    assert compile_latex(tex).stat().st_size > 0
 
 
 def test_the_scalar_gates_modes_and_the_leaky_schedule_print_their_closed_forms():
