@@ -69,6 +69,18 @@ def test_blocks_are_not_inferred_and_the_error_lists_them():
     assert "gate.weight[:, :4]" in message  # the hint shows how to give a column block
 
 
+def test_the_one_block_the_given_ones_leave_is_inferred_but_only_where_one_tensor_fits():
+    biases = {"b_f": "forget.bias", "b_h": "candidate.bias"}
+    given = {k: v for k, v in _column_mapping(4).items() if k != "U_h"}
+    result = verify.compare(MGU, ConcatenatedMGU(3, 4), mapping={**given, **biases})
+    assert result.passed, result.to_text()
+    assert result.mapping["U_h"] == "candidate.weight[:, 4:7]"  # the rest of the candidate's weight
+    both_left = {k: v for k, v in given.items() if k != "U_f"}  # U_f and U_h fit either rest
+    with pytest.raises(verify.CompareError) as caught:
+        verify.compare(MGU, ConcatenatedMGU(3, 4), mapping={**both_left, **biases})
+    assert "U_f (4, 3): candidates forget.weight[:, 4:7], candidate.weight[:, 4:7]" in str(caught.value)
+
+
 @pytest.mark.parametrize("bad, word", [({"U_f": "forget.weight[:, 3:6]"}, "not filled"),  # overlaps W_f
                                        ({"U_f": "forget.weight[:, 5:2]"}, "not a parameter target"),
                                        ({"U_f": "forget.weight[:, ::2]"}, "not a parameter target"),

@@ -21,11 +21,14 @@ For a module, the map is built in this order; each step maps only what the earli
    is ``w_f``, ``cell.W_f`` and ``W_f.weight``), as it is or transposed, whichever fits;
 4. by shape: the one module parameter left whose shape is the spec parameter's at the sizes.
 
-Blocks of a tensor are never inferred: a ``Linear`` over ``torch.cat([h, x])`` has a weight
-``(n, n + m)`` that ``[W | U]`` and ``[U | W]`` fit alike — which comes first is decided by
-the order of the concatenation in ``forward``, which shapes cannot tell (inferring it from
-the forward step's values would hide exactly the swapped-blocks bug the comparison should
-catch).  The error lists such blocks as candidates to give in ``mapping=``.
+Where blocks of a tensor lie is not inferred: a ``Linear`` over ``torch.cat([h, x])`` has a
+weight ``(n, n + m)`` that ``[W | U]`` and ``[U | W]`` fit alike — which comes first is
+decided by the order of the concatenation in ``forward``, which shapes cannot tell (inferring
+it from the forward step's values would hide exactly the swapped-blocks bug the comparison
+should catch).  The error lists such blocks as candidates to give in ``mapping=``.  Once the
+given blocks leave one contiguous run of rows or columns of a tensor, that block's position
+is known, and step 4 gives it to the one spec parameter of its shape (``mapping={"W_f":
+"gate.weight[:, :4]"}`` leaves ``gate.weight[:, 4:7]``, which is ``U_f``).
 
 Sizes not given are read from the module tensors of steps 1–3 (``n`` from ``weight_hh``'s
 columns, ...), then default as in ``verify.check``.  When a spec parameter is left with no
@@ -222,7 +225,31 @@ class _Resolver:
         if len(wanted) == 2 and wanted[0] != wanted[1]:
             pieces += [Piece(spec, path, None, True, "by shape") for path in free
                        if self.module_shapes[path] == wanted[::-1]]
+        for gap in filter(None, map(self._gap, self.module_shapes)):
+            for transpose in (False, True) if len(wanted) == 2 and wanted[0] != wanted[1] else (False,):
+                piece = Piece(spec, gap.path, gap.rows, transpose, "by shape: the rest of the tensor", gap.cols)
+                if piece.shape_in(self.module_shapes[gap.path]) == wanted:
+                    pieces.append(piece)
         return pieces
+
+    def _gap(self, path: str) -> Piece | None:
+        """The one block of tensor ``path`` that the pieces mapped so far leave, when they are
+        row blocks (or column blocks) leaving one contiguous run of rows (of columns): its
+        position is then known, so the spec parameter of its shape is unambiguous."""
+        shape = self.module_shapes[path]
+        boxes = [p.box(shape) for p in self.pieces.values() if p.path == path]
+        if not boxes or path in self.zeros:
+            return None
+        for axis in range(len(shape)):
+            across = [box[1 - axis] for box in boxes] if len(shape) == 2 else []
+            if any(span != (0, shape[1 - axis]) for span in across):
+                continue
+            covered = sorted(box[axis] for box in boxes)
+            edges = [0] + [e for span in covered for e in span] + [shape[axis]]
+            gaps = [(a, b) for a, b in zip(edges[::2], edges[1::2]) if a < b]
+            if len(gaps) == 1 and all(a <= b for a, b in zip(edges, edges[1:])):
+                return Piece("", path, gaps[0] if axis == 0 else None, cols=gaps[0] if axis == 1 else None)
+        return None
 
     def _piece_shape(self, piece: Piece) -> tuple[int, ...] | None:
         return piece.shape_in(self.module_shapes[piece.path])
