@@ -4,8 +4,9 @@ cheap and what a call costs besides it (argument checks, broadcasting, dispatch)
 Run:  .venv/bin/python benchmarks/per_call.py [--n 16] [--calls 2000] [--repeats 5]
 
 For ``leaky``, ``gru_torch`` and ``lstm_torch`` at n = 16, m = 8, one sample (states ``(n,)``),
-float64, one thread per pool, on both back-ends, the median over ``--repeats`` of the mean time
-of ``--calls`` calls, in µs, of:
+float64, one thread per pool, on both back-ends, the median over ``--repeats`` of the mean
+process CPU time of ``--calls`` calls, in µs (CPU time: on a shared machine the wall time also
+counts the waits for a core), of:
 
 * the checked public calls ``step``, ``jvp`` (a tangent of every state) and ``state_jacobian``;
 * the raw generated ``step`` kernel on the same values (``CompiledCell.kernel``): the
@@ -30,10 +31,10 @@ def _mean_call(function, calls: int, repeats: int) -> float:
     function()
     samples = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = time.process_time()
         for _ in range(calls):
             function()
-        samples.append((time.perf_counter() - start) / calls * 1e6)
+        samples.append((time.process_time() - start) / calls * 1e6)
     return statistics.median(samples)
 
 
@@ -54,12 +55,12 @@ def _row(numeric, cells, name: str, backend: str, n: int, calls: int, repeats: i
     }
     rollouts, spectra = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = time.process_time()
         trajectory = numeric.rollout(compiled, states, sequence, params)
-        middle = time.perf_counter()
+        middle = time.process_time()
         numeric.lyapunov_spectrum(trajectory, 4, method="action")
         rollouts.append((middle - start) / calls * 1e6)
-        spectra.append((time.perf_counter() - middle) / calls * 1e6)
+        spectra.append((time.process_time() - middle) / calls * 1e6)
     times["rollout step"] = statistics.median(rollouts)
     times["Lyapunov step"] = statistics.median(spectra)
     return times
@@ -82,7 +83,7 @@ def main() -> None:
     threadpool_limits(1)
     torch.set_num_threads(1)
     columns = ["step", "raw step", "jvp", "state_jacobian", "rollout step", "Lyapunov step"]
-    print(f"per-call cost in µs, n = {args.n}, m = 8, one sample, float64, one thread; gatejac from "
+    print(f"per-call CPU time in µs, n = {args.n}, m = 8, one sample, float64, one thread; gatejac from "
           f"{gatejac.__file__.rsplit('/', 2)[0]}; load {open('/proc/loadavg').read().split()[0]} at start\n")
     print("| cell | backend | " + " | ".join(columns) + " | step − raw step |")
     print("|---|---|" + "---|" * (len(columns) + 1))

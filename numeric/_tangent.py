@@ -2,13 +2,13 @@
 while the trajectory is rolled out, so that no Jacobian action recomputes the step.
 
 Every state block of a catalogue cell's step Jacobian is a sum of diagonal-times-matrix terms
-(docs/theory.md: “The state Jacobian”):
+(docs/theory.md: “Lyapunov exponents”):
 
     ∂s'_i/∂s_j = Σ_a diag(u_{ija}) M_{ija} + diag(d_{ij}),
 
 with M a fixed matrix (a weight, its transpose, a sum of them) and u, d vectors that depend on
-the step's states and inputs (Can, Krishnamurthy & Schwab 2020 write the GRU's and LSTM's
-Jacobians in this form; Livi 2025, Section III, the gated cell's).  One generated kernel,
+the step's states and inputs — the form in which Can, Krishnamurthy & Schwab 2020
+(arXiv:2002.00025) write the GRU's and LSTM's state-to-state Jacobians.  One generated kernel,
 ``factors``, evaluates the step and every u and d in one pass with shared subexpressions
 (the same ``sympy.cse`` as the other kernels); the rollout calls it instead of ``step`` and
 keeps the factors.  For an S×k frame V with row blocks V_j the action is then
@@ -18,8 +18,8 @@ keeps the factors.  For an S×k frame V with row blocks V_j the action is then
 where the products of each column block are one matrix product with the distinct matrices
 stacked, P_j = [M_{j1}; M_{j2}; …] V_j — 3n×n·n×k for the GRU, 4n×n·n×k for the LSTM, the
 FLOPs of a Jacobian–vector product and nothing else: the gates and pre-activations are not
-recomputed.  A cell whose Jacobian has any other term (a rank-one or Kronecker term) has no
-such form (:func:`tangent_plan` returns None) and keeps the cell's jvp kernel.
+recomputed.  A cell whose Jacobian has any other term (diag(u)·M·diag(v), as where the Chung and
+Cho GRUs' reset gate multiplies the state inside the product, or a rank-one term) has no such form (:func:`tangent_plan` returns None) and keeps the cell's jvp kernel.
 
 Torch tensors that autograd does not track (plain CPU tensors, ``arrays("torch").numpy_views``)
 are multiplied through NumPy views of the same memory: torch's MKL runs these (3n×n)·(n×k)
