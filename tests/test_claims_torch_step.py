@@ -136,3 +136,31 @@ def test_a_transposed_gate_weight_is_named_by_its_parameter_not_by_a_dense_state
     cell = example.multigate_cell()[0]
     finding = check_claims(cell, Claims(torch_step=untransposed_gate), **OPTIONS).claims[0].finding
     assert "wrong term (structure)" in finding and finding.endswith("of dh'/dW_rg, parameter W_rg")
+
+
+def lstm_step(states, inputs, params, *, old_cell: bool = False):
+    """torch's LSTM cell (gates i, f, g, o) on the spec's parameters, keyed by spec name."""
+    h, c, x = states["h"], states["c"], inputs["x"]
+    pre = {k: x @ params[f"W_i{k}"].T + params[f"b_i{k}"] + h @ params[f"W_h{k}"].T + params[f"b_h{k}"]
+           for k in "ifgo"}
+    i, f, o = (torch.sigmoid(pre[k]) for k in "ifo")
+    g = torch.tanh(pre["g"])
+    c_new = f * c + i * g
+    return {"h": o * torch.tanh(c if old_cell else c_new), "c": c_new}
+
+
+def test_a_two_state_step_has_a_row_per_state_and_its_slip_in_one_state_is_said_first():
+    from gatejac.symbolic import cells
+
+    cell = cells.get("lstm_torch")
+    right = check_claims(cell, Claims(torch_step=lstm_step), **OPTIONS)
+    assert right.passed, right.to_text()
+    rows = [r.jacobian for r in right.claims[0].report.results]
+    assert rows[:2] == ["step h' (your lstm_step)", "step c' (your lstm_step)"]
+
+    def slip(states, inputs, params):
+        return lstm_step(states, inputs, params, old_cell=True)
+
+    wrong = check_claims(cell, Claims(torch_step=slip), **OPTIONS).claims[0]
+    assert [r.passed for r in wrong.report.results[:2]] == [False, True]
+    assert wrong.finding.startswith("the forward step is wrong in h' (c' agrees)")
