@@ -319,8 +319,8 @@ class Trajectory:
     def stepper(self, columns: int, *, method: str = "auto", transpose: bool = False) -> Callable:
         """``apply(t, block)`` = J_t V (J_tᵀ U with ``transpose``) for blocks of ``columns``
         columns in the trajectory's dtype, 1 ≤ t ≤ T, by ``method`` as in :meth:`step_apply`:
-        the unchecked form of :meth:`step_apply` that loops over many steps call (the method is
-        resolved and the arguments checked once, here)."""
+        the unchecked form of :meth:`step_apply` for loops over many steps (the method is
+        resolved once, here; ``t`` and the block are not checked)."""
         method = self._resolve(method, columns, transpose)
         if method == "jacobian":
             xp = arrays(self.compiled.backend)
