@@ -31,7 +31,11 @@ values a target reads):
 ``delaysum``    target = ¼ Σ_{d ∈ {4, 12, 24, 36}} u_{T−1−d} of channel 0; other channels 0
 ``narma10``     u ~ U(0, 0.5) in channel 0, other channels 0; y_0 = 0 and for t = 0 … T−1
                 y_{t+1} = 0.3 y_t + 0.05 y_t Σ_{i=0}^{9} y_{t−i} + 1.5 u_{t−9} u_t + 0.1 (terms with a
-                negative index are 0); target y_T
+                negative index are 0); target y_T.  For a few draws the recursion diverges
+                (y grows like y², to inf and nan within ~10 steps; at T = 120 about one
+                sequence in a few hundred): a sequence whose |y_T| exceeds 10 or is not finite
+                is redrawn from the same stream (the paper's code keeps it, and its MSE loss
+                turns non-finite)
 ==============  ==================================================================================
 
 ``jitter`` > 0 adds jitter·N(0, 1) to the training inputs after the target is computed (the
@@ -142,12 +146,24 @@ def _sinmix(rng, batch, length, channels):
     return inputs, _sinmix_target(inputs)
 
 
+DIVERGED = 10.0
+"""A target beyond this size (or not finite) marks a diverged NARMA recursion (see the module docstring)."""
+
+
 def _of_channel_zero(target: Callable, high: float = 1.0) -> Callable:
-    """A task whose only signal is u ~ U(0, high) in channel 0 (the other channels are 0)."""
+    """A task whose only signal is u ~ U(0, high) in channel 0 (the other channels are 0); a
+    sequence whose target diverged (|y| > DIVERGED or not finite) is redrawn from the same stream."""
     def draw(rng, batch, length, channels):
         inputs = np.zeros((batch, length, channels))
         inputs[:, :, 0] = rng.uniform(0.0, high, (batch, length))
-        return inputs, target(inputs)
+        with np.errstate(over="ignore", invalid="ignore"):
+            targets = target(inputs)
+            diverged = ~(np.abs(targets[:, 0]) <= DIVERGED)
+            while diverged.any():
+                inputs[diverged, :, 0] = rng.uniform(0.0, high, (int(diverged.sum()), length))
+                targets[diverged] = target(inputs[diverged])
+                diverged = ~(np.abs(targets[:, 0]) <= DIVERGED)
+        return inputs, targets
     return draw
 
 
