@@ -25,10 +25,10 @@ block row       1 term: fused / by terms   3 terms + diagonal (the GRU)
 
 * below :data:`FUSED_MIN_BYTES` (64 KiB): term by term — the fused writer's fixed cost
   (packing its inputs, the call into numba: about 10 µs) is more than it saves;
-* up to :data:`PARALLEL_MIN_BYTES` (2 MiB): the fused writer on the calling thread alone.
-  Starting numba's threads costs more than a second thread saves on so little work, and a
-  parallel region waits for its slowest thread: on a loaded machine (load 10 on 2 cores) the
-  median GRU block row at n = 16 took 24 ms on two threads and 0.10 ms on one;
+* up to :data:`PARALLEL_MIN_BYTES` (2 MiB): the fused writer's serial build, on the calling
+  thread alone.  Starting numba's threads costs more than a second thread saves on so little
+  work, and a parallel region waits for its slowest thread: on a loaded machine (load 10 on 2
+  cores) the median GRU block row at n = 16 took 24 ms on two threads and 0.10 ms on one;
 * from :data:`PARALLEL_MIN_BYTES`: the fused writer on numba's threads.
 
 Until issue 13 the fused writer started at 2 MiB and smaller block rows were written term by

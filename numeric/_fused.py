@@ -30,7 +30,10 @@ Layout decisions (measured at B = n = 256 on a 2-core machine):
   (``_numba_cache``: ``$XDG_CACHE_HOME/gatejac/numba`` or ``~/.cache/gatejac/numba``, or
   ``$GATEJAC_CACHE_DIR/numba``, or numba's ``NUMBA_CACHE_DIR``);
 * the coefficients are packed into one (P, B, R) array and the matrices side by side into
-  one (R, ΣC_k) array, so the kernel takes a fixed set of arrays.
+  one (R, ΣC_k) array, so the kernel takes a fixed set of arrays;
+* the kernel is built twice from one task body (:func:`_write_task`): ``_write_rows`` runs the
+  tasks on numba's threads, ``_write_rows_serial`` on the calling thread without touching
+  numba's thread pool (block rows under 2 MiB, see ``_blockrow``).
 
 The first call on a machine compiles the kernel: 9.2 CPU seconds per dtype here
 (``benchmarks/cold_start.py``; 30 s of wall time on the machine loaded tenfold).  Later processes
@@ -101,25 +104,12 @@ def write_block_row(out: np.ndarray, rows: slice, segments: list[Segment], paral
             )
     table, offsets, packed, stacked, diagonals = _pack(out, rows, segments)
     tile = max(1, min(height, TILE_BYTES // max(1, stacked.shape[1] * stacked.itemsize)))
-    threads = _thread_count()
-    if not parallel:
-        with _threads(1):
-            _write_rows(out, rows.start, table, offsets, packed, stacked, diagonals, tile,
-                        _sample_block(batch, -(-height // tile), 1))
-        return
-    _write_rows(out, rows.start, table, offsets, packed, stacked, diagonals, tile,
-                _sample_block(batch, -(-height // tile), threads))
-
-
-@contextlib.contextmanager
-def _threads(count: int):
-    """numba's thread count for parallel regions started by this thread, for the block."""
-    before = numba.get_num_threads()
-    numba.set_num_threads(count)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(before)
+    if parallel:
+        _write_rows(out, rows.start, table, offsets, packed, stacked, diagonals, tile,
+                    _sample_block(batch, -(-height // tile), _thread_count()))
+    else:
+        _write_rows_serial(out, rows.start, table, offsets, packed, stacked, diagonals, tile,
+                           _sample_block(batch, -(-height // tile), 1))
 
 
 _LAUNCH = threading.Lock()
@@ -376,6 +366,29 @@ def _segment_rows_4(out, b, i, row, col0, width, first, count, diagonal, packed,
         r3[i] += diagonals[diagonal, b + 3, i]
 
 
+@numba.njit(inline="always")
+def _write_task(out, row0, table, offsets, packed, stacked, diagonals, tile, sample_block, task):
+    """One task of the kernels below: rows ``[t·tile, (t + 1)·tile)`` of the samples of one
+    sample block, for every segment; samples are taken four at a time (the rest one at a time)."""
+    batch, height = out.shape[0], packed.shape[2]
+    blocks = -(-batch // sample_block)
+    first_row = (task // blocks) * tile
+    first_sample = (task % blocks) * sample_block
+    last_sample = min(batch, first_sample + sample_block)
+    b = first_sample
+    while b < last_sample:
+        group = SAMPLE_GROUP if last_sample - b >= SAMPLE_GROUP else 1
+        for i in range(first_row, min(height, first_row + tile)):
+            for s in range(table.shape[0]):
+                if group == SAMPLE_GROUP:
+                    _segment_rows_4(out, b, i, row0 + i, table[s, 0], table[s, 1], table[s, 2], table[s, 3],
+                                    table[s, 4], packed, stacked, offsets, diagonals)
+                else:
+                    _segment_row(out, b, i, row0 + i, table[s, 0], table[s, 1], table[s, 2], table[s, 3],
+                                 table[s, 4], packed, stacked, offsets, diagonals)
+        b += group
+
+
 @cached_njit(parallel=True)
 def _write_rows(out, row0, table, offsets, packed, stacked, diagonals, tile, sample_block):
     """The kernel: ``out[b, row0 + i, cols]`` for every row i, segment and sample b.
@@ -383,23 +396,16 @@ def _write_rows(out, row0, table, offsets, packed, stacked, diagonals, tile, sam
     ``table`` has one row per segment: first column, width, first packed term, term count,
     diagonal index (or -1); term k's matrix row i is ``stacked[i, offsets[k]:offsets[k] +
     width]``, its coefficient ``packed[k, b, i]``.  The work is split into tiles of ``tile``
-    rows times blocks of ``sample_block`` samples, run in parallel; within a block, samples
-    are taken four at a time (the rest one at a time)."""
-    batch, height = out.shape[0], packed.shape[2]
-    tiles, blocks = -(-height // tile), -(-batch // sample_block)
-    for task in numba.prange(tiles * blocks):
-        first_row = (task // blocks) * tile
-        first_sample = (task % blocks) * sample_block
-        last_sample = min(batch, first_sample + sample_block)
-        b = first_sample
-        while b < last_sample:
-            group = SAMPLE_GROUP if last_sample - b >= SAMPLE_GROUP else 1
-            for i in range(first_row, min(height, first_row + tile)):
-                for s in range(table.shape[0]):
-                    if group == SAMPLE_GROUP:
-                        _segment_rows_4(out, b, i, row0 + i, table[s, 0], table[s, 1], table[s, 2], table[s, 3],
-                                        table[s, 4], packed, stacked, offsets, diagonals)
-                    else:
-                        _segment_row(out, b, i, row0 + i, table[s, 0], table[s, 1], table[s, 2], table[s, 3],
-                                     table[s, 4], packed, stacked, offsets, diagonals)
-            b += group
+    rows times blocks of ``sample_block`` samples (:func:`_write_task`), run in parallel."""
+    tasks = -(-packed.shape[2] // tile) * -(-out.shape[0] // sample_block)
+    for task in numba.prange(tasks):
+        _write_task(out, row0, table, offsets, packed, stacked, diagonals, tile, sample_block, task)
+
+
+@cached_njit()
+def _write_rows_serial(out, row0, table, offsets, packed, stacked, diagonals, tile, sample_block):
+    """:func:`_write_rows` on the calling thread alone, never touching numba's thread pool (a
+    parallel region run with one thread still met the pool's spinning workers)."""
+    tasks = -(-packed.shape[2] // tile) * -(-out.shape[0] // sample_block)
+    for task in range(tasks):
+        _write_task(out, row0, table, offsets, packed, stacked, diagonals, tile, sample_block, task)
