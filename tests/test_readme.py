@@ -42,7 +42,7 @@ def test_the_expansion_example_runs_and_its_slope_is_two(capsys):
 
 
 def test_the_compare_example_runs_and_the_lstm_cell_agrees_with_the_spec(capsys):
-    (block,) = [block for block in _python_blocks() if "verify.compare(" in block]
+    (block,) = [block for block in _python_blocks() if 'verify.compare("lstm_torch"' in block]
     exec(compile(block, str(README), "exec"), {})
     printed = capsys.readouterr().out
     assert "against cell 'lstm_torch': PASSED" in printed and "FAIL" not in printed
