@@ -23,7 +23,7 @@ from reproduce_runs import assert_wrote_every_file, quick_run, run_cli
 import gatejac
 from gatejac import numeric, verify
 from gatejac.symbolic import cells
-from gatejac.verify import _figures_anisotropy
+from gatejac.verify import _figures_anisotropy, _tasks
 from gatejac.verify._reproduce_anisotropy import (MODELS, PAPER, QUICK, QUICK_SEEDS, TASKS, measure,
                                                   reproduce_anisotropy, task_for)
 from gatejac.verify._tolerances import tolerance
@@ -186,6 +186,22 @@ def test_conventions_measure_different_products_at_the_same_weights():
     ce = (np.array(exact["jacobian"]["ce_full"]), np.array(author["jacobian"]["ce_full"]))
     assert np.min(np.abs(ce[0][1:] - ce[1][1:])) > 1e-6
     assert exact["gradient"] == author["gradient"]
+
+
+def test_narma10_redraws_a_diverged_sequence():
+    """The S2 probe batch of seed 0 (T = 120, 64 sequences) holds one draw whose NARMA10
+    recursion diverges: the raw recursion on the first draw gives a target beyond 10 (or inf /
+    nan); the task redraws that sequence, so every target is finite and small."""
+    task = verify.Task("narma10", length=120, channels=6, probe_size=64)
+    first = np.zeros((64, 120, 6))
+    first[:, :, 0] = task._rng(task.probe_seed, "probe", 0).uniform(0.0, 0.5, (64, 120))
+    with np.errstate(over="ignore", invalid="ignore"):
+        raw = _tasks._narma10_target(first)[:, 0]
+    assert np.sum(~(np.abs(raw) <= _tasks.DIVERGED)) >= 1
+    targets = task.probe()[1].numpy()[:, 0]
+    assert np.all(np.isfinite(targets)) and np.all(np.abs(targets) <= _tasks.DIVERGED)
+    kept = np.abs(raw) <= _tasks.DIVERGED  # the other sequences are the first draw's
+    assert np.allclose(targets[kept], raw[kept], rtol=tolerance("reference", "float32", 1.0).rtol)
 
 
 # ---------------------------------------------------------------------- MATH group G, 37 (slow)
