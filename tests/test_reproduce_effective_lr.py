@@ -22,7 +22,7 @@ import os
 
 import numpy as np
 import pytest
-from reproduce_runs import assert_wrote_every_file, quick_run, run_cli
+from reproduce_runs import assert_bad_options_are_errors, assert_wrote_every_file, quick_run, run_cli
 
 import gatejac
 from gatejac import numeric, verify
@@ -291,18 +291,9 @@ def test_ctrl_c_on_the_command_line_exits_130_and_says_how_to_resume(tmp_path, m
 
 # ---------------------------------------------------------------------- errors
 def test_bad_options_are_errors_naming_the_option(tmp_path):
-    with pytest.raises(verify.ReproduceError, match="seeds=0"):
-        verify.reproduce_effective_lr(tmp_path, seeds=0)
+    assert_bad_options_are_errors(tmp_path, "effective-lr", verify.reproduce_effective_lr)
     with pytest.raises(verify.ReproduceError, match="seeds=2.5"):
         verify.reproduce_effective_lr(tmp_path, seeds=2.5)
-    with pytest.raises(verify.ReproduceError, match="convention='paper'.*'exact', 'author', 'both'"):
-        verify.reproduce_effective_lr(tmp_path, convention="paper")
-    blocker = tmp_path / "file"
-    blocker.write_text("")
-    code, _, err = run_cli("reproduce", "effective-lr", "--quick", "--out", str(blocker / "sub"))
-    assert code == 2 and "cannot use" in err and "nothing was run" in err
-    code, _, err = run_cli("reproduce", "effective-lr", "--seeds", "0")
-    assert code == 2 and "'0' is not an integer ≥ 1" in err
     code, _, err = run_cli("reproduce", "effective-lr", "--convention", "paper")
     assert code == 2 and "--convention" in err and "invalid choice" in err
 

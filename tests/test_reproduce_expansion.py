@@ -11,7 +11,7 @@ import json
 
 import numpy as np
 import pytest
-from reproduce_runs import assert_wrote_every_file, quick_run, run_cli
+from reproduce_runs import assert_bad_options_are_errors, assert_wrote_every_file, quick_run, run_cli
 
 import gatejac
 from gatejac import verify
@@ -206,16 +206,7 @@ def test_a_seed_with_an_outlying_truncation_error_is_dropped_from_the_statistics
 
 # ---------------------------------------------------------------------- errors
 def test_bad_options_are_errors_naming_the_option(tmp_path):
-    with pytest.raises(verify.ReproduceError, match="seeds=0"):
-        verify.reproduce_expansion(tmp_path, seeds=0)
-    with pytest.raises(verify.ReproduceError, match="convention='paper'.*'exact', 'author', 'both'"):
-        verify.reproduce_expansion(tmp_path, convention="paper")
-    blocker = tmp_path / "file"
-    blocker.write_text("")
-    code, _, err = run_cli("reproduce", "expansion", "--quick", "--out", str(blocker / "sub"))
-    assert code == 2 and "cannot use" in err and "nothing was run" in err
-    code, _, err = run_cli("reproduce", "expansion", "--seeds", "0")
-    assert code == 2 and "'0' is not an integer ≥ 1" in err
+    assert_bad_options_are_errors(tmp_path, "expansion", verify.reproduce_expansion)
     code, _, err = run_cli("reproduce", "nothing")
     assert code == 2 and "invalid choice" in err
 

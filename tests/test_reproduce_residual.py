@@ -9,7 +9,7 @@ import json
 
 import numpy as np
 import pytest
-from reproduce_runs import assert_wrote_every_file, quick_run
+from reproduce_runs import assert_bad_options_are_errors, assert_wrote_every_file, quick_run
 
 import gatejac
 from gatejac import numeric, verify
@@ -132,6 +132,7 @@ def test_criticality_check_catches_a_wrong_label():
     assert not all(r["agree"] for r in residual.criticality_statistics(shifted, margins, moduli, gammas))
 
 
-def test_bad_seeds_are_an_error_naming_the_option(tmp_path):
+def test_bad_options_are_errors_naming_the_option(tmp_path):
+    assert_bad_options_are_errors(tmp_path, "residual-lyapunov", residual.reproduce_residual, convention=False)
     with pytest.raises(verify.ReproduceError, match="seeds=-1"):
         residual.reproduce_residual(tmp_path, seeds=-1)

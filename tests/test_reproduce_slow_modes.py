@@ -9,10 +9,9 @@ import json
 
 import numpy as np
 import pytest
-from reproduce_runs import assert_wrote_every_file, quick_run, run_cli
+from reproduce_runs import assert_bad_options_are_errors, assert_wrote_every_file, quick_run, run_cli
 
 import gatejac
-from gatejac import verify
 from gatejac.verify import _reproduce_slow_modes as slow
 from gatejac.verify import _sweep_cluster
 
@@ -186,8 +185,5 @@ def test_exponent_check_catches_growth_below_the_threshold_and_a_wrong_rate():
     assert not slow.exponent_statistics(halved, radii, settings)["exponent_ok"]
 
 
-def test_bad_seeds_are_an_error_naming_the_option(tmp_path):
-    with pytest.raises(verify.ReproduceError, match="seeds=0"):
-        slow.reproduce_slow_modes(tmp_path, seeds=0)
-    code, _, err = run_cli("reproduce", "slow-modes", "--seeds", "0")
-    assert code == 2 and "'0' is not an integer ≥ 1" in err
+def test_bad_options_are_errors_naming_the_option(tmp_path):
+    assert_bad_options_are_errors(tmp_path, "slow-modes", slow.reproduce_slow_modes, convention=False)

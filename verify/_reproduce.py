@@ -213,6 +213,17 @@ def run_seeds(store: SeedStore, cases: Sequence[str], seeds: int, compute: Calla
 
 
 # ---------------------------------------------------------------------- statistics over seeds
+def statistics_by_part(results: Mapping[str, Sequence[Mapping]], parts: Sequence[str],
+                       summarise: Callable) -> tuple[dict, dict]:
+    """``(per_seed, statistics)`` from :func:`run_seeds` results with ``parts``:
+    ``per_seed[case][part]`` is the list over seeds of that part's results and
+    ``statistics[case][part]`` is ``summarise`` of that list."""
+    per_seed = {case: {part: [stored[part] for stored in seeds] for part in parts} for case, seeds in results.items()}
+    statistics = {case: {part: summarise(values) for part, values in by_part.items()}
+                  for case, by_part in per_seed.items()}
+    return per_seed, statistics
+
+
 def quartiles(values) -> dict:
     """``{"median", "q25", "q75", "iqr"}`` of the finite ``values`` (NaN when there is none)."""
     finite = np.asarray(values, dtype=float)
@@ -237,6 +248,12 @@ def iqr_outliers(values) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- files and text
+def summary_header(name: str, paper: str) -> dict:
+    """The first entries of every ``summary.json``: the command (``gatejac reproduce NAME``),
+    the gatejac version and the ``paper`` reproduced."""
+    return {"tool": f"gatejac reproduce {name}", "gatejac": gatejac.__version__, "paper": paper}
+
+
 def write_summary(directory: Path, summary: Mapping) -> Path:
     """Write ``summary`` to ``directory/summary.json`` atomically (non-finite numbers as
     ``null``: strict JSON); raise :class:`ReproduceError` if it cannot be written."""

@@ -57,13 +57,13 @@ from pathlib import Path
 
 import numpy as np
 
-import gatejac
 from gatejac import numeric
 from gatejac.symbolic import CONVENTIONS, cells
 
 from . import _figures_learning as figures
 from ._reproduce import (DEFAULT_ROOT, Reproduction, ReproductionSettings, SeedStore, aligned_table, check_choice,
-                         prepare_directory, quartiles, run_seeds, seed_count, write_file, write_summary)
+                         prepare_directory, quartiles, run_seeds, seed_count, statistics_by_part, summary_header,
+                         write_file, write_summary)
 from ._tasks import Task
 from ._training import train
 
@@ -182,12 +182,10 @@ def reproduce_effective_lr(out=DEFAULT_OUT, *, seeds: int | None = None, quick: 
 
     results, reused, computed = run_seeds(SeedStore(directory, settings.to_dict()), settings.models, seeds, compute,
                                           label=f"reproduce {NAME}", progress=progress, parts=conventions)
-    per_seed = {model: {c: [stored[c] for stored in results[model]] for c in conventions} for model in settings.models}
-    statistics = {model: {c: summarise(per_seed[model][c]) for c in conventions} for model in settings.models}
+    per_seed, statistics = statistics_by_part(results, conventions, summarise)
     summary = {
-        "tool": f"gatejac reproduce {NAME}",
-        "gatejac": gatejac.__version__,
-        "paper": "Livi 2025, arXiv:2508.12121, Section VII-A (experiment S1: lag-dependent effective learning rates)",
+        **summary_header(NAME, "Livi 2025, arXiv:2508.12121, Section VII-A (experiment S1: lag-dependent "
+                               "effective learning rates)"),
         "settings": {**settings.to_dict(), "quick": quick, "seeds": seeds, "conventions": list(conventions)},
         "conventions": {c: CONVENTION_TEXT[c] for c in conventions},
         "results": statistics,

@@ -36,14 +36,13 @@ from pathlib import Path
 
 import numpy as np
 
-import gatejac
 from gatejac import numeric
 from gatejac.symbolic import CONVENTIONS, cells
 
 from . import _figures as figures
 from ._reproduce import (DEFAULT_ROOT, ReproduceError, Reproduction, ReproductionSettings, SeedStore, aligned_table,
                          check_choice, iqr_outliers, prepare_directory, quartiles, random_stream, run_seeds,
-                         seed_count, write_file, write_summary)
+                         seed_count, statistics_by_part, summary_header, write_file, write_summary)
 
 NAME = "expansion"
 DEFAULT_OUT = DEFAULT_ROOT / NAME
@@ -169,12 +168,9 @@ def reproduce_expansion(out=DEFAULT_OUT, *, seeds: int | None = None, convention
     directory = prepare_directory(out, _FIGURES)
     results, reused, computed = run_seeds(SeedStore(directory, PAPER.to_dict()), PAPER.gates, seeds, seed_results,
                                           label=f"reproduce {NAME}", progress=progress, parts=conventions)
-    per_seed = {gate: {c: [stored[c] for stored in results[gate]] for c in conventions} for gate in PAPER.gates}
-    statistics = {gate: {c: summarise(per_seed[gate][c]) for c in conventions} for gate in PAPER.gates}
+    per_seed, statistics = statistics_by_part(results, conventions, summarise)
     summary = {
-        "tool": f"gatejac reproduce {NAME}",
-        "gatejac": gatejac.__version__,
-        "paper": "Livi 2025, arXiv:2508.12121, appendix (first-order gate expansion)",
+        **summary_header(NAME, "Livi 2025, arXiv:2508.12121, appendix (first-order gate expansion)"),
         "settings": {**PAPER.to_dict(), "seeds": seeds, "conventions": list(conventions),
                      "plateau_epsilon": PLATEAU_EPSILON},
         "conventions": {c: _CONVENTION_TEXT[c] for c in conventions},

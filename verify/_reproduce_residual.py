@@ -53,14 +53,13 @@ from pathlib import Path
 
 import numpy as np
 
-import gatejac
 from gatejac import numeric
 from gatejac.symbolic import cells
 
 from . import _figures_dynamics as figures
 from ._figures import png
 from ._reproduce import (DEFAULT_ROOT, Reproduction, ReproductionSettings, SeedStore, aligned_table, prepare_directory,
-                         quartiles, random_stream, run_seeds, seed_count, write_file, write_summary)
+                         quartiles, random_stream, run_seeds, seed_count, summary_header, write_file, write_summary)
 from ._reproduce_dynamics import run_grid
 from ._sweep_cluster import SharedCluster
 
@@ -262,9 +261,7 @@ def reproduce_residual(out=DEFAULT_OUT, *, seeds: int | None = None, quick: bool
         "criticality_labels": all(r["agree"] for r in regimes),
     }
     summary = {
-        "tool": f"gatejac reproduce {NAME}",
-        "gatejac": gatejac.__version__,
-        "paper": "Dubinin & Effenberger 2024, arXiv:2307.14823 (weakly coupled residual RNNs)",
+        **summary_header(NAME, "Dubinin & Effenberger 2024, arXiv:2307.14823 (weakly coupled residual RNNs)"),
         "settings": {**settings.to_dict(), "seeds": seeds, "quick": quick, "window": WINDOW},
         "sizes": "N = 20 units as in the O(gamma) setting; T >= 2000 so that the finite-T error of the exponents "
                  "(about T^-1/2) stays below the smallest deviation; a point takes about a second, the default "

@@ -65,14 +65,13 @@ from pathlib import Path
 
 import numpy as np
 
-import gatejac
 from gatejac import numeric
 from gatejac.symbolic import cells
 
 from . import _figures_dynamics as figures
 from ._figures import png
 from ._reproduce import (DEFAULT_ROOT, Reproduction, ReproductionSettings, SeedStore, aligned_table, prepare_directory,
-                         quartiles, random_stream, run_seeds, seed_count, write_file, write_summary)
+                         quartiles, random_stream, run_seeds, seed_count, summary_header, write_file, write_summary)
 from ._reproduce_dynamics import run_grid
 from ._sweep_cluster import SharedCluster
 
@@ -362,9 +361,7 @@ def reproduce_slow_modes(out=DEFAULT_OUT, *, seeds: int | None = None, quick: bo
         "exponent_below_threshold": exponent["exponent_ok"],
     }
     summary = {
-        "tool": f"gatejac reproduce {NAME}",
-        "gatejac": gatejac.__version__,
-        "paper": "Can, Krishnamurthy & Schwab 2020, arXiv:2002.00025 (gating, slow modes, spectral radius)",
+        **summary_header(NAME, "Can, Krishnamurthy & Schwab 2020, arXiv:2002.00025 (gating, slow modes, spectral radius)"),
         "settings": {**settings.to_dict(), "seeds": seeds, "quick": quick},
         "sizes": f"N = {settings.units} for the spectra (the circular law's edge is within about "
                  f"{settings.radius_tolerance:.0%} there for the median seed), N = {settings.phase_units} for the "
