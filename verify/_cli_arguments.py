@@ -5,16 +5,57 @@ for its keyword options) or ``path/to/file.py:NAME``: the file is imported with 
 directory on ``sys.path`` and ``NAME`` — a :class:`symbolic.Cell`, a function giving one, or
 a ``(cell, claims)`` pair — is taken, exactly as ``gatejac check`` reads it
 (``verify._target.load_target``).
+
+Options whose choices or defaults live in heavy modules (the back-ends and dtypes of
+:mod:`numeric`, a reproduction's seeds and output directory) are added by a
+:class:`DeferredParser` only when their subcommand is used, so that ``gatejac --version``,
+``gatejac list`` and ``gatejac --help`` import neither NumPy nor torch nor a reproduction.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+from collections.abc import Callable
 
 from gatejac.symbolic import Cell, GatejacError
 from gatejac.symbolic import cells as catalogue
 from gatejac.symbolic import unknown_name
+
+
+class DeferredParser(argparse.ArgumentParser):
+    """An argument parser (and, through ``add_subparsers``, each of its subcommands' parsers)
+    that adds the options given to :func:`defer` only when it is used: before it parses its
+    arguments or formats its usage or help."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._deferred: list[Callable[[argparse.ArgumentParser], None]] = []
+
+    def _add_deferred(self) -> None:
+        while self._deferred:
+            self._deferred.pop(0)(self)
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._add_deferred()
+        return super().parse_known_args(args, namespace)
+
+    def format_usage(self) -> str:
+        self._add_deferred()
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        self._add_deferred()
+        return super().format_help()
+
+
+def defer(parser: argparse.ArgumentParser, add_options: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Call ``add_options(parser)`` when ``parser`` is first used if it is a
+    :class:`DeferredParser` (``gatejac``'s own), else now (a plain parser, e.g. a test's)."""
+    if isinstance(parser, DeferredParser):
+        parser._deferred.append(add_options)
+    else:
+        add_options(parser)
 
 
 class CommandLineError(GatejacError):

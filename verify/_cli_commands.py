@@ -38,12 +38,11 @@ from collections import Counter
 from pathlib import Path
 
 import gatejac
-from gatejac.numeric import BACKENDS
 from gatejac.symbolic import GatejacError, compile_latex, derivation_text, derive, document_latex
 from gatejac.symbolic import cells as catalogue
 
 from . import _cli_output as output
-from ._cli_arguments import add_point_options, subcommand, cell_of, cells_of, option, sizes_for
+from ._cli_arguments import DeferredParser, add_point_options, subcommand, cell_of, cells_of, defer, option, sizes_for
 from ._cli_reproduce import add_reproduce
 from ._cli_compare import add_compare
 from ._cli_report import add_report
@@ -68,7 +67,7 @@ def run(argv: list[str] | None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = DeferredParser(  # each subcommand's options are added when it is used (verify._cli_arguments)
         prog="gatejac",
         description="Exact, structured Jacobians of RNN cells: derive, print, export and verify them.",
     )
@@ -142,6 +141,12 @@ def _pdf(document: str) -> bytes:
 def _add_check(commands) -> None:
     checking = subcommand(commands, "check", _check_file,
                           "check a cell from a Python file and the user's claims about it")
+    defer(checking, _check_options)
+
+
+def _check_options(checking: argparse.ArgumentParser) -> None:
+    from gatejac.numeric import BACKENDS  # NumPy loads only when `gatejac check` is used
+
     checking.add_argument("target", metavar="FILE.py:NAME", help="e.g. examples/multigate_claims.py:cell")
     checking.add_argument("--backend", choices=BACKENDS, default="numpy", help="kernels to check (default numpy)")
     add_point_options(checking, points=VERIFY_POINTS, sizes_default=None, sizes_text="n=4, m=3")

@@ -17,11 +17,11 @@ finished seed, and the next run with the same settings reuses them (:mod:`verify
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 
-from ._cli_arguments import count, subcommand
-from ._reproduce import SEEDS_DIRECTORY
+from ._cli_arguments import count, defer, subcommand
 
 
 def add_reproduce(commands) -> None:
@@ -39,62 +39,59 @@ def add_reproduce(commands) -> None:
 
 
 def _add_expansion(experiments) -> None:
-    from ._reproduce_expansion import CONVENTION_CHOICES, DEFAULT_OUT, DEFAULT_SEEDS, QUICK_SEEDS
-
     expansion = subcommand(experiments, "expansion", run_expansion,
                            "the first-order gate expansion check of Livi 2025 (arXiv:2508.12121, appendix)")
-    expansion.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
-                           help=f"output directory (default ./{DEFAULT_OUT})")
-    expansion.add_argument("--quick", action="store_true",
-                           help=f"{QUICK_SEEDS} seeds instead of {DEFAULT_SEEDS} (the paper's settings otherwise)")
-    expansion.add_argument("--seeds", type=count(1), default=None, metavar="N",
-                           help=f"number of seeds 0..N-1 (default {DEFAULT_SEEDS}, or {QUICK_SEEDS} with --quick)")
-    expansion.add_argument("--convention", choices=CONVENTION_CHOICES, default="both",
-                           help="exact: the Jacobian (gate term at h_{j-1}, later steps on the left); author: the "
-                                "paper's public code (h_j, earlier steps on the left); both side by side (default)")
+    _add_common(expansion, "_reproduce_expansion",
+                quick="{quick} seeds instead of {default} (the paper's settings otherwise)",
+                convention="exact: the Jacobian (gate term at h_{j-1}, later steps on the left); author: the "
+                           "paper's public code (h_j, earlier steps on the left); both side by side (default)")
 
 
-def _add_common(parser, module) -> None:
-    """``--out``, ``--quick`` and ``--seeds`` of a reproduction whose module defines
-    ``DEFAULT_OUT``, ``DEFAULT_SEEDS`` and ``QUICK_SEEDS``."""
-    parser.add_argument("--out", type=Path, default=module.DEFAULT_OUT, metavar="DIR",
-                        help=f"output directory (default ./{module.DEFAULT_OUT})")
-    parser.add_argument("--quick", action="store_true",
-                        help=f"smaller sizes and {module.QUICK_SEEDS} seeds: seconds, for tests")
-    parser.add_argument("--seeds", type=count(1), default=None, metavar="N",
-                        help=f"number of seeds 0..N-1 (default {module.DEFAULT_SEEDS}, or {module.QUICK_SEEDS} "
-                             "with --quick)")
+def _add_common(parser, module_name: str, *, quick: str = "smaller sizes and {quick} seeds: seconds, for tests",
+                convention: str | None = None) -> None:
+    """``--out``, ``--quick`` (``quick``: its help, with the ``{quick}`` and ``{default}`` seed
+    counts) and ``--seeds`` of the reproduction in ``verify.<module_name>``, which defines
+    ``DEFAULT_OUT``, ``DEFAULT_SEEDS`` and ``QUICK_SEEDS``, and with ``convention`` (its help)
+    ``--convention`` among its ``CONVENTION_CHOICES``.  They are added when the reproduction is
+    used (:func:`~verify._cli_arguments.defer`): building the command line does not import a
+    reproduction (nor NumPy and torch with it)."""
+    def add_options(parser) -> None:
+        module = importlib.import_module(f"{__package__}.{module_name}")
+        parser.add_argument("--out", type=Path, default=module.DEFAULT_OUT, metavar="DIR",
+                            help=f"output directory (default ./{module.DEFAULT_OUT})")
+        parser.add_argument("--quick", action="store_true",
+                            help=quick.format(quick=module.QUICK_SEEDS, default=module.DEFAULT_SEEDS))
+        parser.add_argument("--seeds", type=count(1), default=None, metavar="N",
+                            help=f"number of seeds 0..N-1 (default {module.DEFAULT_SEEDS}, or {module.QUICK_SEEDS} "
+                                 "with --quick)")
+        if convention is not None:
+            parser.add_argument("--convention", choices=module.CONVENTION_CHOICES, default="both", help=convention)
+
+    defer(parser, add_options)
 
 
 def _add_slow_modes(experiments) -> None:
-    from . import _reproduce_slow_modes
-
     parser = subcommand(experiments, "slow-modes", run_slow_modes,
                         "GRU and LSTM Jacobian spectra against the random-matrix predictions: slow modes and the "
                         "stability threshold (Can, Krishnamurthy & Schwab 2020, arXiv:2002.00025)")
-    _add_common(parser, _reproduce_slow_modes)
+    _add_common(parser, "_reproduce_slow_modes")
 
 
 def _add_residual(experiments) -> None:
-    from . import _reproduce_residual
-
     parser = subcommand(experiments, "residual-lyapunov", run_residual,
                         "Lyapunov exponents of weakly coupled residual RNNs against ln|eig R|, O(gamma) and the "
                         "criticality labels (Dubinin & Effenberger 2024, arXiv:2307.14823)")
-    _add_common(parser, _reproduce_residual)
+    _add_common(parser, "_reproduce_residual")
 
 
 def _add_anisotropy(experiments) -> None:
-    from . import _reproduce_anisotropy
-
     parser = subcommand(experiments, "anisotropy", run_anisotropy,
                         "anisotropy of Jacobian products and per-example gradients: gated RNNs + SGD against a "
                         "plain RNN + Adam on five tasks (Livi 2025, arXiv:2508.12121, Section VII-B, S2)")
-    _add_common(parser, _reproduce_anisotropy)
-    parser.add_argument("--convention", choices=_reproduce_anisotropy.CONVENTION_CHOICES, default="both",
-                        help="exact: a fresh batch per step and chain-order products of the Jacobians; author: the "
-                             "paper's public code (one batch for every step, reversed products of its factors); "
-                             "both side by side (default)")
+    _add_common(parser, "_reproduce_anisotropy",
+                convention="exact: a fresh batch per step and chain-order products of the Jacobians; author: the "
+                           "paper's public code (one batch for every step, reversed products of its factors); "
+                           "both side by side (default)")
 
 
 def _run(function, args: argparse.Namespace, kept: str | None = None, **options) -> int:
@@ -113,16 +110,13 @@ def _run(function, args: argparse.Namespace, kept: str | None = None, **options)
 
 
 def _add_effective_lr(experiments) -> None:
-    from . import _reproduce_effective_lr as module
-
     parser = subcommand(experiments, "effective-lr", run_effective_lr,
                         "lag-dependent effective learning rates over training: leaky, scalar and multi-gate cells "
                         "on the adding task (Livi 2025, arXiv:2508.12121, Section VII-A, S1)")
-    _add_common(parser, module)
-    parser.add_argument("--convention", choices=module.CONVENTION_CHOICES, default="both",
-                        help="exact: singular values of the chain-order Jacobian products; author: the paper's "
-                             "public code (5 power iterations, earlier steps on the left, gate term at h_j); both "
-                             "side by side (default)")
+    _add_common(parser, "_reproduce_effective_lr",
+                convention="exact: singular values of the chain-order Jacobian products; author: the paper's "
+                           "public code (5 power iterations, earlier steps on the left, gate term at h_j); both "
+                           "side by side (default)")
 
 
 def run_effective_lr(args: argparse.Namespace) -> int:
@@ -186,6 +180,7 @@ def run_expansion(args: argparse.Namespace) -> int:
     r_j = ‖B_j‖₂/‖A_j‖₂ and the largest |A + B − J| against autograd; writes summary.json, four
     PNG figures, and one JSON per gate, convention and seed under DIR/seeds (a re-run reuses
     them)."""
+    from ._reproduce import SEEDS_DIRECTORY
     from ._reproduce_expansion import reproduce_expansion
 
     return _run(reproduce_expansion, args, f"the finished seeds are kept in {args.out / SEEDS_DIRECTORY}",

@@ -14,16 +14,18 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-
-from ._cli_arguments import count, is_file_target, option, subcommand
+from ._cli_arguments import count, defer, is_file_target, option, subcommand
 
 
 def add_sweep(commands) -> None:
-    """Register ``gatejac sweep`` on the subcommands ``commands``."""
-    from ._sweep_quantities import QUANTITIES
-
+    """Register ``gatejac sweep`` on the subcommands ``commands`` (its options are added when it is used)."""
     parser = subcommand(commands, "sweep", _sweep, "evaluate a quantity over a grid of settings × seeds on Dask")
+    defer(parser, _add_options)
+
+
+def _add_options(parser: argparse.ArgumentParser) -> None:
+    from ._sweep_quantities import QUANTITIES  # NumPy and numeric load only when `gatejac sweep` is used
+
     parser.add_argument("quantity", metavar="QUANTITY",
                         help=f"one of {', '.join(QUANTITIES)}, or path/to/file.py:NAME (a function of a point)")
     parser.add_argument("--set", dest="settings", action="append", default=[], type=option, metavar="KEY=VALUE",
@@ -108,6 +110,8 @@ def axis(text: str) -> tuple[str, list]:
             raise argparse.ArgumentTypeError(f"{text!r}: START:STOP:NUM needs two numbers and a count") from None
         if number < 1:
             raise argparse.ArgumentTypeError(f"{text!r}: NUM must be at least 1")
+        import numpy as np  # not at the top: building the parser does not import NumPy
+
         return key, [float(v) for v in np.linspace(start, stop, number)]
     return key, [option(f"{key}={v.strip()}")[1] for v in values.split(",") if v.strip()]
 

@@ -20,11 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import gatejac
-from gatejac.numeric import BACKENDS, DTYPES
 from gatejac.symbolic import document_latex
 
 from . import _cli_output as output
-from ._cli_arguments import add_point_options, subcommand, cells_of, names, option, sizes_for
+from ._cli_arguments import add_point_options, subcommand, cells_of, defer, names, option, sizes_for
 
 VERIFY_ORACLES = ("ad", "fd", "taylor")
 """The oracles ``gatejac verify`` runs for float64 unless ``--oracles`` says otherwise."""
@@ -36,6 +35,12 @@ DEFAULT_LATEX = Path("gatejac-derivations.tex")
 def add_verify(commands) -> None:
     verify = subcommand(commands, "verify", run_verify,
                         "check every Jacobian of the catalogue (or of the named cells) against the oracles")
+    defer(verify, _verify_options)
+
+
+def _verify_options(verify: argparse.ArgumentParser) -> None:
+    from gatejac.numeric import BACKENDS, DTYPES  # NumPy loads only when `gatejac verify` is used
+
     verify.add_argument("cells", nargs="*", metavar="CELL",
                         help="catalogue names or path/to/file.py:NAME (default: the whole catalogue)")
     verify.add_argument("--backend", choices=(*BACKENDS, "both"), default="both",
@@ -57,6 +62,8 @@ def run_verify(args: argparse.Namespace) -> int:
     """Check every Jacobian kernel (state, input, every parameter, gate split, JVP, VJP) of the
     catalogue cells, or of the named ones, against the oracles, print a summary table, and write
     a JSON report and a LaTeX appendix of the derivations.  Exit code 1 if any check fails."""
+    from gatejac.numeric import BACKENDS, DTYPES
+
     from ._check import check  # numeric's kernels and the oracles load only for the commands that check
 
     cells = cells_of(args.cells, dict(args.option))
