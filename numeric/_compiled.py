@@ -402,6 +402,7 @@ class _Signatures:
         self.size = size
         self.names = names
         self._entries: dict = {}
+        self._lock = threading.Lock()  # remembering is rare (a new signature); reading needs none
 
     def __contains__(self, key) -> bool:
         return key in self._entries
@@ -409,10 +410,11 @@ class _Signatures:
     def remember(self, key, call: _Call, shape: tuple) -> None:
         if key is None:
             return
-        if len(self._entries) >= self.size:
-            self._entries.pop(next(iter(self._entries)))
         position = next((i for i, v in enumerate(call.values) if v is call.reference), None)
-        self._entries[key] = (call.sizes, call.batch, position, shape)
+        with self._lock:
+            if len(self._entries) >= self.size:
+                self._entries.pop(next(iter(self._entries)))
+            self._entries[key] = (call.sizes, call.batch, position, shape)
 
     def call(self, key, states, inputs, params) -> _Call:
         """The call of remembered signature ``key`` for these values."""

@@ -194,3 +194,19 @@ def test_a_new_signature_after_a_remembered_one_gets_the_clear_error(backend):
         out.flags.writeable = False
         with pytest.raises(ArgumentError, match="out is read-only"):
             compiled.state_jacobian(states, inputs, params, out=out)
+
+
+def test_the_remembered_signatures_stay_within_their_bound():
+    """A loop over ever new batch shapes does not grow the memory of checked signatures past
+    ``SIGNATURES``; the oldest are dropped and checked again when they come back."""
+    from gatejac.numeric._compiled import SIGNATURES
+
+    cell = cells.get("leaky")
+    compiled = numeric.compile(cell)
+    params = numeric.random_values(cell, SIZES, seed=0)[2]
+    for batch in range(1, SIGNATURES + 20):
+        states, inputs, _ = numeric.random_values(cell, SIZES, batch=(batch,), seed=0)
+        compiled.step(states, inputs, params)
+    assert len(compiled._signatures._entries) == SIGNATURES
+    first = numeric.random_values(cell, SIZES, batch=(1,), seed=0)
+    assert compiled.step(first[0], first[1], params)["h"].shape == (1, SIZES["n"])
