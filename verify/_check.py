@@ -28,8 +28,9 @@ import numpy as np
 
 from gatejac import numeric
 from gatejac.numeric import DTYPES, to_numpy
-from gatejac.symbolic import Cell, Derivation, cells, unknown_name
+from gatejac.symbolic import Cell, Derivation, unknown_name
 
+from ._cells import resolve_cell
 from ._comparison import Outcome, compare, comparison_result, max_abs, worst_of
 from ._errors import CheckError, VerificationError
 from ._jacobians import JacobianName, jacobian_names, parse_jacobian
@@ -97,12 +98,7 @@ def check(cell: Cell | str, *, backend: str = "numpy", dtype: str = "float64", s
 # --------------------------------------------------------------------------- arguments
 def _resolve(cell, derivation) -> tuple[Cell, Derivation | None]:
     """The validated cell and the explicit derivation (or None)."""
-    if isinstance(cell, str):
-        cell = cells.get(cell)
-    if not isinstance(cell, Cell):
-        raise CheckError(f"check() takes a symbolic.Cell or a catalogue name (see symbolic.cells.names()), "
-                         f"got {type(cell).__name__} {cell!r}")
-    cell = cell.validate()
+    cell = resolve_cell(cell, "check", CheckError)
     if derivation is None:
         return cell, None
     if not isinstance(derivation, Derivation):

@@ -30,8 +30,9 @@ from collections.abc import Mapping
 import numpy as np
 
 from gatejac import numeric
-from gatejac.symbolic import Cell, Jacobian, cells, unknown_name
+from gatejac.symbolic import Cell, Jacobian, unknown_name
 
+from ._cells import resolve_cell
 from ._check import DEFAULT_SIZES
 from ._claims_attribution import ATTRIBUTION_POINTS
 from ._compare_call import Implementation, call, name_of
@@ -68,7 +69,7 @@ def compare(cell: Cell | str, implementation, *, mapping: Mapping[str, str] | No
     """
     import torch
 
-    cell = _cell(cell)
+    cell = resolve_cell(cell, "compare", CompareError)
     if dtype not in numeric.DTYPES:
         raise unknown_name("dtype", dtype, list(numeric.DTYPES), "(compare runs the implementation in it)")
     for what, value, minimum in (("points", points, 1), ("seed", seed, 0)):
@@ -99,15 +100,6 @@ def run_comparison(cell: Cell, implementation: Implementation, sizes: Mapping[st
     ``verify.Claims(torch_step=...)``'s comparison); :class:`CompareError` if it cannot be
     called as it says."""
     return _Run(cell, implementation, dict(sizes), dtype, seed, points).comparison()
-
-
-def _cell(cell) -> Cell:
-    if isinstance(cell, str):
-        cell = cells.get(cell)
-    if not isinstance(cell, Cell):
-        raise CompareError(f"compare() takes a symbolic.Cell or a catalogue name (see symbolic.cells.names()), "
-                           f"got {type(cell).__name__} {cell!r}")
-    return cell.validate()
 
 
 class _Run:

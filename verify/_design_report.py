@@ -30,9 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import gatejac
-from gatejac.symbolic import Cell, GatejacError, cells, derive
+from gatejac.symbolic import Cell, GatejacError, derive
 
 from . import _cli_output as output
+from ._cells import resolve_cell
 from ._check import check
 from ._compare import compare
 from ._design_report_analyses import analysis_sections, initial_network
@@ -134,11 +135,7 @@ def design_report(cell: Cell | str, *, implementation=None, mapping=None, interm
         print(report.section("lyapunov").sentence)
     """
     start = time.perf_counter()
-    if isinstance(cell, str):
-        cell = cells.get(cell)
-    if not isinstance(cell, Cell):
-        raise ReportError(f"design_report() takes a symbolic.Cell or a catalogue name, got {type(cell).__name__}")
-    cell = cell.validate()
+    cell = resolve_cell(cell, "design_report", ReportError)
     defaults = {name: ANALYSIS_SIZES.get(name, OTHER_SIZE) for name in size_names(cell)}
     sizes = checked_sizes(cell, sizes, where="design_report(sizes=...)", defaults=defaults)
     derivation = derive(cell)

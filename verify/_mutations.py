@@ -46,9 +46,10 @@ import sympy
 from sympy.matrices.expressions import ZeroMatrix
 
 from gatejac.symbolic import (
-    Cell, Column, Derivation, Kron, Mat, Row, Scale, Term, author_term, cells, derive, states_read, term_text,
+    Cell, Column, Derivation, Kron, Mat, Row, Scale, Term, author_term, derive, states_read, term_text,
 )
 
+from ._cells import resolve_cell
 from ._check import check
 from ._errors import CheckError
 from ._jacobians import jacobian_names, parse_jacobian
@@ -357,10 +358,7 @@ def mutation_suite(cell: Cell | str, *, backend: str = "numpy", dtype: str = "fl
         print(report.to_text())
         assert report.catch_rate == 1.0
     """
-    if isinstance(cell, str):
-        cell = cells.get(cell)
-    if not isinstance(cell, Cell):
-        raise CheckError(f"mutation_suite() takes a symbolic.Cell or a catalogue name, got {type(cell).__name__}")
+    cell = resolve_cell(cell, "mutation_suite", CheckError)
     unknown = [k for k in ([kinds] if isinstance(kinds, str) else kinds) if k not in KINDS]
     if unknown:
         raise CheckError(f"kinds={kinds!r}: unknown mutation kind(s) {unknown}; choose from {list(KINDS)}")
