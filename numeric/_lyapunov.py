@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._arrays import arrays, to_numpy
+from ._arrays import arrays, arrays_of, to_numpy
 from ._errors import check_integer
 from ._growth import qr_log_growth
 
@@ -80,7 +80,11 @@ def lyapunov_spectrum(trajectory, count: int | None = None, *, burn_in: int = 0,
     if window is not None:
         check_integer("window", window, 1, span)
 
-    apply = trajectory.stepper(int(frame.shape[-1]), method=method)
+    columns, xp = int(frame.shape[-1]), arrays(trajectory.compiled.backend)
+    apply, back = trajectory.stepper(columns, method=method), (lambda value: value)
+    native = trajectory.numpy_stepper(columns, method=method)
+    if native is not None and xp.numpy_views([frame]):  # the whole sweep in NumPy, converted once
+        apply, frame, back = native, to_numpy(frame), (lambda value: xp.asarray(value, str(value.dtype)))
     frame, _ = qr_log_growth(apply, range(1, burn_in + 1), frame)
     length = span if window is None else window
     pieces, start = [], burn_in
@@ -89,7 +93,6 @@ def lyapunov_spectrum(trajectory, count: int | None = None, *, burn_in: int = 0,
         frame, growth = qr_log_growth(apply, range(start + 1, stop + 1), frame)
         pieces.append((growth, stop - start))
         start = stop
-    xp = arrays(trajectory.compiled.backend)
     total = pieces[0][0]
     for growth, _ in pieces[1:]:
         total = total + growth
@@ -97,8 +100,9 @@ def lyapunov_spectrum(trajectory, count: int | None = None, *, burn_in: int = 0,
     exponents = _take(total / span, order)
     finite_time = None
     if window is not None:
-        finite_time = xp.stack([_take(growth / size, order) for growth, size in pieces if size == window])
-    return LyapunovSpectrum(exponents, finite_time, span, burn_in, window)
+        finite_time = back(arrays_of(total).stack([_take(growth / size, order) for growth, size in pieces
+                                                   if size == window]))
+    return LyapunovSpectrum(back(exponents), finite_time, span, burn_in, window)
 
 
 def log_det_rate(trajectory, burn_in: int = 0, *, chunk: int = 256):

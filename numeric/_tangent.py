@@ -181,8 +181,12 @@ class StructuredAction:
         if self.numpy_views and self.xp.numpy_views([block]):
             import torch
 
-            return torch.from_numpy(self._apply(arrays("numpy"), t - 1, block.numpy(), *self.numpy_operands))
+            return torch.from_numpy(self.numpy_apply(t, block.numpy()))
         return self._apply(self.xp, t - 1, block, *self.operands)
+
+    def numpy_apply(self, t: int, block):
+        """J_t V for a NumPy block, with the NumPy views of a torch action's operands."""
+        return self._apply(arrays("numpy"), t - 1, block, *self.numpy_operands)
 
     def _apply(self, xp, index: int, block, stacked: list, coefficients: list, diagonals: list):
         """J V computed transposed, (J V)ᵀ = Σ (V_jᵀ Mᵀ) diag(u) + V_jᵀ diag(d): the (k×n)·(n×R)
