@@ -25,13 +25,16 @@ The same sweeps work on any stack of per-step factors (:func:`prefix_products`,
 :func:`suffix_products`, :func:`lag_products`), e.g. the frozen-gate parts A_t of
 :meth:`Trajectory.gate_splits` for the first-order expansion of docs/theory.md: “The first-order gate expansion”
 
-Jacobian actions never form J: for an S×r block V, ``step_apply`` evaluates J_t V with the
-cell's ``jvp`` (the r columns become a batch axis) and ``step_apply_transpose`` evaluates
-J_tᵀ U with its ``vjp``.  An action costs about r·B·S² per matrix term of the Jacobian and
+Jacobian actions never form J: for an S×r block V, ``step_apply`` evaluates J_t V from the
+step Jacobian's diagonal factors the rollout stored (``_tangent``: Σ u ⊙ (M V) + d ⊙ V, one
+product by the stacked weights, the step not recomputed), or with the cell's ``jvp`` for a
+cell without that form (the r columns become a batch axis), and ``step_apply_transpose``
+evaluates J_tᵀ U with its ``vjp``.  An action costs about r·B·S² per matrix term of the Jacobian and
 O(r·B·S) memory; the ``vjp`` also forms every parameter cotangent, which makes it several
 times dearer.  The dense route costs one ``state_jacobian`` (O(B·S²) memory, formed per step,
 never stacked) and a B·S²·r product.  Measured with NumPy (B = 8–16, S = 64–256; multi-gate,
-GRU, LSTM) the jvp action wins below r ≈ S/4 and the vjp action below r ≈ S/16, so
+GRU, LSTM; with the jvp kernel, which does the same products as the stored factors and more)
+the jvp action wins below r ≈ S/4 and the vjp action below r ≈ S/16, so
 ``method="auto"`` uses the action there and the dense Jacobian otherwise;
 ``method="action"`` never forms J, ``method="jacobian"`` always does.
 
