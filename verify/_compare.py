@@ -83,7 +83,9 @@ def compare(cell: Cell | str, implementation, *, mapping: Mapping[str, str] | No
     given = checked_sizes(cell, sizes, where="compare(sizes=...)", defaults=None) if sizes is not None else {}
     if isinstance(implementation, torch.nn.Module):
         shapes = {path: tuple(p.shape) for path, p in implementation.named_parameters()}
-        parameter_map, chosen = resolve(cell, shapes, mapping, given, defaults, type(implementation).__name__)
+        buffers = {path: tuple(b.shape) for path, b in implementation.named_buffers() if b.is_floating_point()}
+        parameter_map, chosen = resolve(cell, shapes, mapping, given, defaults, type(implementation).__name__,
+                                        buffers)
     elif callable(implementation):
         chosen = checked_sizes(cell, given, where="compare(sizes=...)", defaults=defaults)
         parameter_map = function_map(cell, mapping, chosen, name_of(implementation)) if mapping else None

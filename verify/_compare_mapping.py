@@ -8,6 +8,12 @@ parameter (by its path, ``"gate.weight"``) is rebuilt from spec parameters, so t
 tensor, a row or column block of it (``"weight_hh[4:8]"``, ``"gate.weight[:, :4]"``), or
 its transpose (``"lin.weight.T"``).
 
+The module tensors considered are its parameters and its floating-point buffers
+(``register_buffer``: where a fixed, non-trainable spec parameter such as a gate's offset
+legitimately lives).  A mapped buffer is rebuilt from the spec's parameter like a module
+parameter (``torch.func.functional_call`` replaces both); a buffer no spec parameter fills (a
+mask, a running statistic) keeps the module's value.
+
 For a module, the map is built in this order; each step maps only what the earlier ones left:
 
 1. ``mapping={spec parameter: target}`` as given;
@@ -19,7 +25,8 @@ For a module, the map is built in this order; each step maps only what the earli
 3. by name: the one module parameter whose path, its last component, or the path of its
    submodule for a ``.weight`` is the spec name (case, dots and underscores ignored: ``W_f``
    is ``w_f``, ``cell.W_f`` and ``W_f.weight``), as it is or transposed, whichever fits;
-4. by shape: the one module parameter left whose shape is the spec parameter's at the sizes.
+4. by shape: the one module parameter left whose shape is the spec parameter's at the sizes;
+   a buffer only where no module parameter has that shape.
 
 Where blocks of a tensor lie is not inferred: a ``Linear`` over ``torch.cat([h, x])`` has a
 weight ``(n, n + m)`` that ``[W | U]`` and ``[U | W]`` fit alike — which comes first is
@@ -33,8 +40,9 @@ is known, and step 4 gives it to the one spec parameter of its shape (``mapping=
 Sizes not given are read from the module tensors of steps 1–3 (``n`` from ``weight_hh``'s
 columns, ...), then default as in ``verify.check``.  When a spec parameter is left with no
 module tensor, or with several, :class:`~verify.CompareError` lists every unmapped spec
-parameter with its shape and its candidates; a module parameter no spec parameter fills is
-an error too (the comparison would otherwise run with a random weight).
+parameter with its shape and its candidates, then the module's parameters and buffers; a
+module parameter no spec parameter fills is an error too (the comparison would otherwise run
+with a random weight).
 
 A step function's ``params`` are the spec's parameters under their own names; ``mapping=``
 renames or packs them (:func:`function_map`): ``{"W_z": "W[:, :4]", "U_z": "W[:, 4:]"}``
@@ -56,10 +64,12 @@ from ._compare_targets import MAPPING_HINT, ParameterMap, Piece, grid, parse_tar
 
 
 def resolve(cell: Cell, named_shapes: Mapping[str, tuple[int, ...]], given: Mapping | None, sizes: Mapping | None,
-            defaults: Mapping[str, int], module_name: str) -> tuple[ParameterMap, dict[str, int]]:
+            defaults: Mapping[str, int], module_name: str,
+            buffer_shapes: Mapping[str, tuple[int, ...]] | None = None) -> tuple[ParameterMap, dict[str, int]]:
     """The :class:`ParameterMap` of ``cell`` onto a module whose parameters have
-    ``named_shapes`` (``{path: shape}``), and the sizes (see the module docstring)."""
-    resolver = _Resolver(cell, dict(named_shapes), dict(sizes or {}), module_name)
+    ``named_shapes`` (``{path: shape}``) and whose floating-point buffers have
+    ``buffer_shapes``, and the sizes (see the module docstring)."""
+    resolver = _Resolver(cell, dict(named_shapes), dict(buffer_shapes or {}), dict(sizes or {}), module_name)
     for spec, target in (given or {}).items():
         resolver.add_given(spec, target)
     resolver.add_torch_layout()
@@ -96,8 +106,10 @@ def function_map(cell: Cell, given: Mapping[str, str], sizes: Mapping[str, int],
 
 
 class _Resolver:
-    def __init__(self, cell: Cell, module_shapes: dict, sizes: dict, module_name: str):
-        self.cell, self.module_shapes, self.sizes, self.module_name = cell, module_shapes, sizes, module_name
+    def __init__(self, cell: Cell, parameter_shapes: dict, buffer_shapes: dict, sizes: dict, module_name: str):
+        self.cell, self.sizes, self.module_name = cell, sizes, module_name
+        self.parameter_shapes, self.buffer_shapes = parameter_shapes, buffer_shapes
+        self.module_shapes = {**parameter_shapes, **buffer_shapes}
         self.dims = {p.name: _dims(p) for p in cell.parameters}
         self.pieces: dict[str, Piece] = {}
         self.zeros: list[str] = []
@@ -110,7 +122,8 @@ class _Resolver:
         parsed = parse_target(spec, target)
         if parsed.path not in self.module_shapes:
             raise unknown_name("module parameter", parsed.path, list(self.module_shapes),
-                               f"(mapping[{spec!r}] = {target!r}; {self.module_name}.named_parameters())")
+                               f"(mapping[{spec!r}] = {target!r}; {self.module_name}.named_parameters() and "
+                               "its floating-point named_buffers())")
         piece = place(spec, parsed, self.module_shapes[parsed.path], None)
         shape = self._piece_shape(piece)
         if shape is None:
@@ -174,27 +187,32 @@ class _Resolver:
             mapped = ParameterMap(tuple(self.pieces.values()), (), self.module_shapes).text() or "nothing"
             raise CompareError(
                 f"cannot map {len(unmapped)} parameter{'s' * (len(unmapped) > 1)} of cell {self.cell.name!r} onto "
-                f"{self.module_name}'s parameters uniquely (by name or by shape) at sizes "
+                f"{self.module_name}'s parameters and buffers uniquely (by name or by shape) at sizes "
                 f"{', '.join(f'{k}={v}' for k, v in self.sizes.items()) or 'the defaults'}; {MAPPING_HINT}\n"
                 + "\n".join(lines)
                 + f"\nmapped so far: {mapped}"
-                + f"\nmodule parameters: {_shapes_text(self.module_shapes)}")
+                + f"\nmodule parameters: {_shapes_text(self.parameter_shapes)}"
+                + f"\nmodule buffers: {_shapes_text(self.buffer_shapes)}")
         for spec, piece in self.pieces.items():
             if self._piece_shape(piece) != spec_shapes[spec]:
                 raise CompareError(f"{spec} ← {piece.target} ({piece.how}) has shape {self._piece_shape(piece)}, but "
                                    f"{spec} has shape {spec_shapes[spec]}{self._sizes_text()}; {MAPPING_HINT}")
         self._check_coverage()
-        return ParameterMap(tuple(self.pieces[spec] for spec in self.dims), tuple(self.zeros), self.module_shapes)
+        held = {p.path for p in self.pieces.values()}  # a buffer no spec parameter fills keeps its value
+        return ParameterMap(tuple(self.pieces[spec] for spec in self.dims), tuple(self.zeros),
+                            {path: shape for path, shape in self.module_shapes.items()
+                             if path in self.parameter_shapes or path in held})
 
     # ------------------------------------------------------------------ helpers
     def _check_coverage(self) -> None:
         for path, shape in self.module_shapes.items():
-            if path in self.zeros:
-                continue
             parts = [p for p in self.pieces.values() if p.path == path]
+            if path in self.zeros or (path in self.buffer_shapes and not parts):
+                continue
             if not parts or grid(parts, shape) is None:
                 held = ", ".join(f"{p.spec} ← {p.target}" for p in parts) or "no spec parameter"
-                raise CompareError(f"{self.module_name}'s parameter {path} {shape} is not filled by the spec's "
+                kind = "buffer" if path in self.buffer_shapes else "parameter"
+                raise CompareError(f"{self.module_name}'s {kind} {path} {shape} is not filled by the spec's "
                                    f"parameters (it holds {held}); every module parameter must be one spec parameter, "
                                    f"or blocks of several that tile it, each entry once; {MAPPING_HINT}")
 
@@ -230,7 +248,8 @@ class _Resolver:
                 piece = Piece(spec, gap.path, gap.rows, transpose, "by shape: the rest of the tensor", gap.cols)
                 if piece.shape_in(self.module_shapes[gap.path]) == wanted:
                     pieces.append(piece)
-        return pieces
+        parameters = [p for p in pieces if p.path in self.parameter_shapes]
+        return parameters or pieces  # a buffer only where no parameter fits
 
     def _gap(self, path: str) -> Piece | None:
         """The one block of tensor ``path`` that the pieces mapped so far leave, when they are
