@@ -211,10 +211,12 @@ def test_a_bad_cell_is_a_usage_error_naming_it(capsys, tmp_path, target, message
     assert not (tmp_path / "r").exists()
 
 
-def test_a_bad_implementation_is_a_usage_error(capsys, tmp_path):
+def test_a_bad_implementation_is_a_usage_error_before_any_work(capsys, tmp_path):
+    """UGRNN's class is built, but its parameters are not gru_torch's: the mapping fails first."""
     code, _, err = run(capsys, "report", "gru_torch", "--impl", f"{ROOT}/examples/ugrnn/module.py:UGRNN", "--out",
                        str(tmp_path / "r"), "--sizes", "n=4,m=2")
-    assert code == 2 and "is a class" in err and not (tmp_path / "r").exists()
+    assert code == 2 and "cannot map" in err and "UGRNN" in err and not (tmp_path / "r").exists()
+    assert "oracles" not in err  # no stage ran
 
 
 def test_the_wrong_gate_example_fails_and_its_report_names_the_intermediate_term_and_parameter(capsys, tmp_path):

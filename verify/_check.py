@@ -45,6 +45,12 @@ DEFAULT_SIZES = {"n": 4, "m": 3}
 """Sizes used when ``sizes`` does not give one; any other size defaults to 3."""
 
 
+def default_sizes(cell: Cell) -> dict[str, int]:
+    """Every size of ``cell`` at its default (:data:`DEFAULT_SIZES`, else 3), as ``verify.check``
+    and ``verify.compare`` take them."""
+    return {name: DEFAULT_SIZES.get(name, 3) for name in size_names(cell)}
+
+
 def assert_passed(report: Report) -> None:
     """Raise :class:`VerificationError` with ``report.to_text()`` unless ``report`` passed."""
     __tracebackhide__ = True  # pytest: show the caller's line, not this helper's
@@ -80,8 +86,7 @@ def check(cell: Cell | str, *, backend: str = "numpy", dtype: str = "float64", s
         raise unknown_name("dtype", dtype, list(DTYPES))
     _check_count("points", points, minimum=1)
     _check_count("seed", seed, minimum=0)
-    defaults = {name: DEFAULT_SIZES.get(name, 3) for name in size_names(cell)}
-    sizes = checked_sizes(cell, sizes, where="check(sizes=...)", defaults=defaults)
+    sizes = checked_sizes(cell, sizes, where="check(sizes=...)", defaults=default_sizes(cell))
     oracles = _names("oracle", oracles, list(ORACLES), "")
     names = jacobian_names(cell)
     selected = _names("jacobian", names if jacobians is None else jacobians, names, f"(cell {cell.name!r})")

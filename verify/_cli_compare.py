@@ -5,6 +5,9 @@ implementation against a cell spec (``verify.compare``, :mod:`verify._compare`).
 ``IMPL`` names, in a Python file (imported as ``gatejac check`` imports one):
 
 * a ``torch.nn.Module`` instance, or a step function ``step(x, h, params)``;
+* a ``torch.nn.Module`` class: gatejac instantiates it with no arguments, or with the sizes
+  when its constructor's parameters are named after them (``n``, ``m``, ``hidden_size``,
+  ``input_size``; :mod:`verify._compare_class`), else says what the constructor needs;
 * a function of no arguments giving one of those, or an ``(implementation, mapping)`` pair
   (``mapping``: spec parameter → target, a tensor or a row or column block of it,
   :mod:`verify._compare_targets`).
@@ -35,7 +38,9 @@ def add_compare(commands) -> None:
                         "check your own PyTorch module or step function against a cell spec, term by term")
     parser.add_argument("cell", metavar="CELL", help="a catalogue name or path/to/file.py:NAME (the spec)")
     parser.add_argument("implementation", metavar="FILE.py:IMPL",
-                        help="your torch.nn.Module or step function (or a function giving it, or (it, mapping))")
+                        help="your torch.nn.Module (an instance, or its class: built with no arguments or from "
+                             "the sizes, e.g. MyCell(input_size, hidden_size)) or step function (or a function "
+                             "giving it, or (it, mapping))")
     parser.add_argument("--mapping", action="append", default=[], type=_pair, metavar="SPEC=TARGET",
                         help="spec parameter = module parameter, e.g. W_hz=weight_hh[4:8], 'W_z=gate.weight[:, :4]' "
                              "or U=lin.weight.T (repeatable)")
@@ -75,20 +80,18 @@ def _compare(args: argparse.Namespace) -> int:
 
 def load_implementation(target: str):
     """``(implementation, mapping or None)`` from ``path/to/file.py:NAME`` (see the module
-    docstring)."""
+    docstring); a class is returned as it is (``verify.compare`` instantiates it)."""
     from ._compare_call import call
     from ._target import import_file
 
     path_text, sep, name = target.rpartition(":")
     if not sep or not path_text or not name.isidentifier() or not Path(path_text).is_file():
-        raise CompareError(f"{target!r}: give path/to/file.py:NAME with NAME your module, step function, or a "
-                           "function giving it (e.g. examples/wrong_gate/mgu_torch.py:wrong)")
+        raise CompareError(f"{target!r}: give path/to/file.py:NAME with NAME your module (or its class), step "
+                           "function, or a function giving it (e.g. examples/wrong_gate/mgu_torch.py:wrong)")
     module = import_file(Path(path_text))
     if name not in vars(module):
         raise CompareError(f"{target!r}: {path_text} defines no {name!r}")
-    value = getattr(module, name)
-    if inspect.isclass(value):
-        raise CompareError(f"{target!r}: {name} is a class; give an instance, or a function returning one")
+    value = getattr(module, name)  # a class is instantiated by compare(), which knows the sizes
     if inspect.isfunction(value) and _takes_no_arguments(value):
         value, error = call(value, f"{name}()")
         if error is not None:

@@ -5,8 +5,9 @@
 ``CELL`` is a catalogue name (with ``--option key=value``) or ``path/to/file.py:NAME``, read as
 ``gatejac check`` reads it.  ``--impl`` names the user's implementation exactly as
 ``gatejac compare`` does (:func:`verify._cli_compare.load_implementation`: a ``torch.nn.Module``
-instance, a step function, a function of no arguments giving one, or an ``(implementation,
-mapping)`` pair).  Exit code 0 when every check passes (the oracles, the mutations, the
+instance or class — built with no arguments, or from the sizes its constructor's parameters are
+named after, :mod:`verify._compare_class` —, a step function, a function of no arguments giving
+one, or an ``(implementation, mapping)`` pair).  Exit code 0 when every check passes (the oracles, the mutations, the
 comparison), 1 when one fails or a file cannot be written, 2 for a usage error.
 """
 
@@ -28,8 +29,9 @@ def add_report(commands) -> None:
     parser.add_argument("--option", "-o", action="append", default=[], type=option, metavar="KEY=VALUE",
                         help="a keyword option of a catalogue cell, e.g. n=8 (repeatable)")
     parser.add_argument("--impl", metavar="FILE.py:IMPL",
-                        help="your torch.nn.Module instance or step function (or a function giving it), compared "
-                             "with the spec term by term (as `gatejac compare`)")
+                        help="your torch.nn.Module (an instance, or its class: built with no arguments or from the "
+                             "sizes, e.g. MyCell(input_size, hidden_size)) or step function (or a function giving "
+                             "it), compared with the spec term by term (as `gatejac compare`)")
     parser.add_argument("--out", type=Path, default=Path("report"), metavar="DIR",
                         help="directory for report.html, report.md and report.json (default ./report)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar on stderr")

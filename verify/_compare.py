@@ -25,6 +25,7 @@ called with those values (a module's parameters replaced by the spec's through t
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 
 import numpy as np
@@ -33,9 +34,10 @@ from gatejac import numeric
 from gatejac.symbolic import Cell, Jacobian, unknown_name
 
 from ._cells import resolve_cell
-from ._check import DEFAULT_SIZES
+from ._check import default_sizes
 from ._claims_attribution import ATTRIBUTION_POINTS
 from ._compare_call import Implementation, call, name_of
+from ._compare_class import instantiate
 from ._compare_errors import CompareError
 from ._compare_mapping import function_map, resolve
 from ._compare_report import Comparison, Stage
@@ -44,7 +46,7 @@ from ._comparison import compare as compare_arrays
 from ._comparison import comparison_result, failed, max_abs
 from ._jacobians import jacobian_names, parse_jacobian
 from ._oracles import Oracles, entry_names, make_point, point_views
-from ._sizes import checked_sizes, size_names
+from ._sizes import checked_sizes
 from ._terms import TermValues
 from ._tolerances import tolerance
 
@@ -53,6 +55,9 @@ def compare(cell: Cell | str, implementation, *, mapping: Mapping[str, str] | No
             dtype: str = "float64", seed: int = 0, points: int = 2) -> Comparison:
     """Compare ``implementation`` — a ``torch.nn.Module`` or a step function — with the spec
     ``cell`` (a :class:`symbolic.Cell` or a catalogue name) and return a :class:`Comparison`.
+    A class is instantiated first: with no arguments, or with the sizes when its constructor's
+    parameters are named after them (``n``, ``m``, ``hidden_size``, ``input_size``;
+    :func:`verify._compare_class.instantiate`).
 
     ``mapping`` gives spec parameter → module parameter targets where they cannot be inferred
     (``{"W_hz": "weight_hh[4:8]", "W_z": "gate.weight[:, :4]", "U": "lin.weight.T"}``,
@@ -67,20 +72,33 @@ def compare(cell: Cell | str, implementation, *, mapping: Mapping[str, str] | No
         result = verify.compare("gru_torch", torch.nn.GRUCell(3, 4))
         print(result.to_text())        # PASSED: forward, intermediates, every Jacobian
     """
+    for what, value, minimum in (("points", points, 1), ("seed", seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+            raise CompareError(f"compare({what}={value!r}): give an integer ≥ {minimum}")
+    cell, prepared, chosen = prepare(cell, implementation, mapping=mapping, intermediates=intermediates, sizes=sizes,
+                                     dtype=dtype)
+    return run_comparison(cell, prepared, chosen, dtype=dtype, seed=seed, points=points)
+
+
+def prepare(cell: Cell | str, implementation, *, mapping: Mapping[str, str] | None = None,
+            intermediates: Mapping[str, str] | None = None, sizes: Mapping[str, int] | None = None,
+            dtype: str = "float64") -> tuple[Cell, Implementation, dict[str, int]]:
+    """Everything :func:`compare` does before it calls the implementation — the cell, a class
+    built, the parameter map resolved, the sizes chosen — so that a caller with more work to do
+    (``verify.design_report``) finds a bad implementation or mapping before doing it."""
     import torch
 
     cell = resolve_cell(cell, "compare", CompareError)
     if dtype not in numeric.DTYPES:
         raise unknown_name("dtype", dtype, list(numeric.DTYPES), "(compare runs the implementation in it)")
-    for what, value, minimum in (("points", points, 1), ("seed", seed, 0)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-            raise CompareError(f"compare({what}={value!r}): give an integer ≥ {minimum}")
     for what, value in (("mapping", mapping), ("intermediates", intermediates)):
         if value is not None and not (isinstance(value, Mapping) and all(isinstance(v, str) for v in value.values())):
             raise CompareError(f"compare({what}={value!r}): give a dict of names to module paths, e.g. "
                                + ('{"W_hz": "weight_hh[4:8]"}' if what == "mapping" else '{"f": "gate"}'))
-    defaults = {name: DEFAULT_SIZES.get(name, 3) for name in size_names(cell)}
+    defaults = default_sizes(cell)
     given = checked_sizes(cell, sizes, where="compare(sizes=...)", defaults=None) if sizes is not None else {}
+    if inspect.isclass(implementation):
+        implementation = instantiate(implementation, cell, {**defaults, **given})
     if isinstance(implementation, torch.nn.Module):
         shapes = {path: tuple(p.shape) for path, p in implementation.named_parameters()}
         buffers = {path: tuple(b.shape) for path, b in implementation.named_buffers() if b.is_floating_point()}
@@ -92,8 +110,7 @@ def compare(cell: Cell | str, implementation, *, mapping: Mapping[str, str] | No
     else:
         raise CompareError(f"compare() takes a torch.nn.Module or a step function step(x, h, params); got "
                            f"{type(implementation).__name__} {implementation!r}")
-    return run_comparison(cell, Implementation(cell, implementation, parameter_map, intermediates, dtype), chosen,
-                          dtype=dtype, seed=seed, points=points)
+    return cell, Implementation(cell, implementation, parameter_map, intermediates, dtype), chosen
 
 
 def run_comparison(cell: Cell, implementation: Implementation, sizes: Mapping[str, int], *, dtype: str = "float64",

@@ -35,7 +35,7 @@ from gatejac.symbolic import Cell, GatejacError, derive
 from . import _cli_output as output
 from ._cells import resolve_cell
 from ._check import check
-from ._compare import compare
+from ._compare import prepare, run_comparison
 from ._design_report_analyses import analysis_sections, initial_network
 from ._design_report_html import report_html, report_markdown
 from ._design_report_sections import (
@@ -123,7 +123,7 @@ def design_report(cell: Cell | str, *, implementation=None, mapping=None, interm
     """Build the design report of ``cell`` (a :class:`symbolic.Cell` or catalogue name) and, with
     ``out``, write ``report.html``, ``report.md`` and ``report.json`` there (module docstring).
 
-    ``implementation`` (a ``torch.nn.Module`` or step function), ``mapping`` and
+    ``implementation`` (a ``torch.nn.Module``, its class, or a step function), ``mapping`` and
     ``intermediates`` go to ``verify.compare``; ``sizes`` are those of the analyses at
     initialisation (default n = 64, other sizes 8); ``seed`` seeds the checks and the
     initialisation; ``progress`` shows a progress bar on stderr; ``command`` is recorded in the
@@ -136,6 +136,8 @@ def design_report(cell: Cell | str, *, implementation=None, mapping=None, interm
     """
     start = time.perf_counter()
     cell = resolve_cell(cell, "design_report", ReportError)
+    comparing = None if implementation is None else prepare(  # a bad implementation or mapping fails before any work
+        cell, implementation, mapping=mapping, intermediates=intermediates)
     defaults = {name: ANALYSIS_SIZES.get(name, OTHER_SIZE) for name in size_names(cell)}
     sizes = checked_sizes(cell, sizes, where="design_report(sizes=...)", defaults=defaults)
     derivation = derive(cell)
@@ -147,8 +149,7 @@ def design_report(cell: Cell | str, *, implementation=None, mapping=None, interm
     stages = [("equations and Jacobians", lambda: [equations_section(cell), *jacobian_sections(derivation)]),
               ("oracles", lambda: [oracle_section(check(cell, seed=seed, derivation=derivation))])]
     if implementation is not None:
-        stages.append(("implementation", lambda: [comparison_section(compare(
-            cell, implementation, mapping=mapping, intermediates=intermediates, seed=seed))]))
+        stages.append(("implementation", lambda: [comparison_section(run_comparison(*comparing, seed=seed))]))
     stages.append(("mutations", lambda: [mutation_section(mutation_suite(cell, sizes=small, seed=seed))]))
     with Progress(total, f"report {cell.name}", enabled=progress) as bar:
         for label, stage in stages:
