@@ -4,7 +4,8 @@ spec.py:cell impl.py:Class``, ``gatejac report spec.py:cell --impl impl.py:Class
 gatejac builds it with no arguments when the constructor allows it, else from the sizes its
 constructor's parameters are named after; otherwise the error names what the constructor needs
 and how to pass an instance or a factory instead.  The sizes each test expects are the ones it
-passes (or ``verify.check``'s defaults), read back from the built module's parameters.
+passes (or ``verify.check``'s defaults), read back from the built module's parameters.  A module
+that cannot be copied (compare calls a float64 copy) is an error saying why, not a traceback.
 """
 
 from pathlib import Path
@@ -97,3 +98,12 @@ def test_a_report_with_a_class_gatejac_cannot_build_stops_before_any_work(capsys
     err = capsys.readouterr().err
     assert code == 2 and "Needs(hidden_size, beta) needs beta" in err
     assert not (tmp_path / "r").exists()
+
+
+def test_a_module_that_cannot_be_copied_is_an_error_saying_why():
+    import threading
+
+    module = torch.nn.RNNCell(3, 4)
+    module.lock = threading.Lock()  # compare calls a float64 copy; a lock cannot be copied
+    with pytest.raises(verify.CompareError, match=r"cannot copy your RNNCell: copy.deepcopy raised TypeError.*lock"):
+        verify.compare("elman", module)

@@ -74,14 +74,23 @@ class Implementation:
         self.dtype = getattr(torch, dtype)
         self.is_module = isinstance(implementation, torch.nn.Module)
         self.keyed = keyed and not self.is_module
-        self.callable = copy.deepcopy(implementation).to(self.dtype) if self.is_module else implementation
         self.name = name_of(implementation)
+        self.callable = self._copy(implementation, dtype) if self.is_module else implementation
         self.batched = True
         self.nodes = [n.name for n in cell.named]
         self.sources = {node: (intermediates or {}).get(node, node) for node in self.nodes}
         self._captured: dict | None = None
         if self.is_module:
             self._hook_submodules()
+
+    def _copy(self, module, dtype: str):
+        """The module in ``dtype``, a deep copy (the user's module is never modified)."""
+        copied, error = call(copy.deepcopy, "copy.deepcopy", module)
+        if error is not None:
+            raise CompareError(f"cannot copy your {self.name}: {error}. gatejac calls a {dtype} copy of your module "
+                               "and never modifies it; keep what cannot be copied (a lock, an open file) out of its "
+                               "attributes, e.g. at module level")
+        return copied.to(self.dtype)
 
     # ------------------------------------------------------------------ what the report says
     def signature(self) -> str:
