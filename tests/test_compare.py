@@ -187,6 +187,7 @@ def test_an_ambiguous_mapping_lists_each_parameter_with_its_shape_and_candidates
     assert "W_f (4, 4): candidates forget_h.weight, candidate_h.weight" in message
     assert "b_h (4,): candidates forget_x.bias, candidate_x.bias" in message
     assert "mapping=" in message
+    assert "blocks of the right shape" not in message  # whole tensors fit: a block of a square weight is no hint
 
 
 def test_a_module_parameter_left_unmapped_is_an_error(mgu):

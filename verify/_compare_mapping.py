@@ -32,7 +32,8 @@ Where blocks of a tensor lie is not inferred: a ``Linear`` over ``torch.cat([h, 
 weight ``(n, n + m)`` that ``[W | U]`` and ``[U | W]`` fit alike — which comes first is
 decided by the order of the concatenation in ``forward``, which shapes cannot tell (inferring
 it from the forward step's values would hide exactly the swapped-blocks bug the comparison
-should catch).  The error lists such blocks as candidates to give in ``mapping=``.  Once the
+should catch).  For a spec parameter no whole tensor fits, the error lists such blocks as
+candidates to give in ``mapping=``.  Once the
 given blocks leave one contiguous run of rows or columns of a tensor, that block's position
 is known, and step 4 gives it to the one spec parameter of its shape (``mapping={"W_f":
 "gate.weight[:, :4]"}`` leaves ``gate.weight[:, 4:7]``, which is ``U_f``).
@@ -181,7 +182,7 @@ class _Resolver:
             lines = []
             for spec in unmapped:
                 candidates = ", ".join(p.target for p in self._candidates(spec, spec_shapes)) or "none"
-                blocks = " or ".join(self._blocks(spec_shapes[spec]))
+                blocks = " or ".join(self._blocks(spec_shapes[spec])) if candidates == "none" else ""
                 lines.append(f"  {spec} {spec_shapes[spec]}: candidates {candidates}"
                              + (f"; blocks of the right shape (not inferred: give one): {blocks}" if blocks else ""))
             mapped = ParameterMap(tuple(self.pieces.values()), (), self.module_shapes).text() or "nothing"
@@ -218,7 +219,8 @@ class _Resolver:
 
     def _blocks(self, wanted: tuple[int, ...]) -> list[str]:
         """Row or column blocks of the right shape at either end of a module tensor not yet
-        held whole: the hint for a parameter that shares a tensor with others."""
+        held whole: the hint for a parameter that has no whole tensor as a candidate and may
+        share a tensor with others."""
         whole = {p.path for p in self.pieces.values() if p.rows is None and p.cols is None} | set(self.zeros)
         found = []
         for path, shape in self.module_shapes.items():
