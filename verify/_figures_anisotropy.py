@@ -47,6 +47,11 @@ def draw(statistics: dict, lags, rank: int, top: int, note: str) -> dict:
     }
 
 
+def _plain_number(value, _position) -> str:
+    """A log-axis tick as a plain number: 1, 10, 100, 1e+04 (no offset, no TeX)."""
+    return f"{value:g}"
+
+
 def _last(quartile_lists, key: str) -> np.ndarray:
     return np.array([q[key] for q in quartile_lists[-1]], dtype=float)
 
@@ -54,7 +59,7 @@ def _last(quartile_lists, key: str) -> np.ndarray:
 def lag_figure(statistics: dict, lags, metric: str, ylabel: str, *, log: bool, title: str, note: str):
     """One panel per (convention: row, task: column), one band per model: the Jacobian
     ``metric`` at the last checkpoint against the lag."""
-    from matplotlib.ticker import NullFormatter, ScalarFormatter
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     tasks = list(statistics)
     conventions = list(next(iter(statistics[tasks[0]].values())))
@@ -75,7 +80,7 @@ def lag_figure(statistics: dict, lags, metric: str, ylabel: str, *, log: bool, t
             axis.set_xticks(ticks, [str(lag) for lag in ticks])
             if log:
                 axis.set_yscale("log")
-                axis.yaxis.set_major_formatter(ScalarFormatter())
+                axis.yaxis.set_major_formatter(FuncFormatter(_plain_number))
                 axis.yaxis.set_minor_formatter(NullFormatter())
             axis.set_xlabel("lag $t - k$ (steps)")
             if column == 0:
@@ -92,7 +97,7 @@ def lag_figure(statistics: dict, lags, metric: str, ylabel: str, *, log: bool, t
 def gradient_figure(statistics: dict, rank: int, note: str):
     """AI_r (log scale) and CE_r (rows) of the gradient directions per convention (column):
     bars grouped by task, one per model, median over seeds with the IQR as error bars."""
-    from matplotlib.ticker import NullFormatter, ScalarFormatter
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     tasks = list(statistics)
     models = list(statistics[tasks[0]])
@@ -116,7 +121,7 @@ def gradient_figure(statistics: dict, rank: int, note: str):
             axis.set_ylabel(ylabel, fontsize=8)
             if log:
                 axis.set_yscale("log")
-                axis.yaxis.set_major_formatter(ScalarFormatter())
+                axis.yaxis.set_major_formatter(FuncFormatter(_plain_number))
                 axis.yaxis.set_minor_formatter(NullFormatter())
             axis.set_title(TRAINING_NAMES.get(convention, convention), fontsize=9)
             axis.grid(True, axis="y", which="major", alpha=0.3)
