@@ -227,7 +227,8 @@ def _share_multi_at_least_adam(results, pick) -> float:
 @pytest.mark.slow
 def test_claim_multi_gate_sgd_jacobian_ce_matches_or_exceeds_adam_at_most_lags_and_tasks(paper_run):
     """MATH group G, 37 (soft): median CE₁₀ (top-16) of multi-gate + SGD ≥ plain + Adam's at the
-    last checkpoint, at more than half of the (task, lag) pairs."""
+    last checkpoint, at more than half of the (task, lag) pairs.  Does NOT hold in the committed
+    default run (1 seed): 16 % of the pairs (author convention: 4 %)."""
     share = _share_multi_at_least_adam(paper_run, lambda s: [q["median"] for q in s["jacobian"]["ce_top"][-1]])
     print(f"multi-gate + SGD Jacobian CE10 >= plain + Adam at {share:.0%} of (task, lag)")
     assert share > 0.5
@@ -235,7 +236,8 @@ def test_claim_multi_gate_sgd_jacobian_ce_matches_or_exceeds_adam_at_most_lags_a
 
 @pytest.mark.slow
 def test_claim_multi_gate_sgd_gradient_ce_matches_or_exceeds_adam_on_most_tasks(paper_run):
-    """The same claim for the update anisotropy: gradient-covariance CE₁₀ at the last checkpoint."""
+    """The same claim for the update anisotropy: gradient-covariance CE₁₀ at the last checkpoint.
+    Holds in the committed default run (1 seed): all five tasks, both conventions."""
     share = _share_multi_at_least_adam(paper_run, lambda s: s["gradient"]["ce_full"][-1]["median"])
     print(f"multi-gate + SGD gradient CE10 >= plain + Adam on {share:.0%} of the tasks")
     assert share > 0.5
@@ -243,7 +245,8 @@ def test_claim_multi_gate_sgd_gradient_ce_matches_or_exceeds_adam_on_most_tasks(
 
 @pytest.mark.slow
 def test_claim_multi_gate_sgd_jacobian_ai_matches_or_exceeds_adam_at_most_lags_and_tasks(paper_run):
-    """MATH §3.8, L5: gated models concentrate gradient flow — AI₁₀ up as well as CE₁₀."""
+    """MATH §3.8, L5: gated models concentrate gradient flow — AI₁₀ up as well as CE₁₀.  Does NOT
+    hold in the committed default run (1 seed): 44 % of the pairs (author convention: 22 %)."""
     share = _share_multi_at_least_adam(paper_run, lambda s: [q["median"] for q in s["jacobian"]["ai"][-1]])
     print(f"multi-gate + SGD Jacobian AI10 >= plain + Adam at {share:.0%} of (task, lag)")
     assert share > 0.5
