@@ -1,5 +1,6 @@
 """S2 propagation anisotropy (numeric/_anisotropy.py; Livi 2025, arXiv:2508.12121, Section VII-B):
-the spectrum metrics and the Jacobian products of sampled pairs — MATH §6 group D (21, 23).
+the spectrum metrics and the Jacobian products of sampled pairs — the bounds and invariances of
+docs/theory.md: “Anisotropy of transports and updates”.
 
 Oracles: closed forms (Φ = cQ, rank one, flat spectra), and the dense transports of the
 trajectory engine (``Trajectory.transport``) with ``numpy.linalg.svd``.  Tolerances: singular
@@ -86,7 +87,7 @@ def _linear_trajectory(residual, steps=45, batch=3):
 
 @pytest.mark.parametrize("convention", ["exact", "author"])
 def test_products_of_a_scaled_rotation_are_isotropic_at_every_lag(convention):
-    """MATH group D, 21 through the whole pipeline: Φ = (cQ)^h = c^h Q^h gives AI₁₀ = 1,
+    """Bounds (docs/theory.md: “Anisotropy of transports and updates”) through the whole pipeline: Φ = (cQ)^h = c^h Q^h gives AI₁₀ = 1,
     CE₁₀ = 10/64 (full) and 10/16 (top-16) at every lag, under both conventions (the guard
     1e-12 acts on Φ/‖Φ‖_F, whose singular values are 1/8: a relative 8e-12); a non-orthogonal
     R of the same norm is caught."""
@@ -103,7 +104,7 @@ def test_products_of_a_scaled_rotation_are_isotropic_at_every_lag(convention):
 
 
 def test_products_of_a_rank_one_step_concentrate_all_energy():
-    """MATH group D, 21: a rank-one Φ (R = c u vᵀ, so R^h = c^h (vᵀu)^{h−1} u vᵀ) has CE₁₀ = 1
+    """Bounds: a rank-one Φ (R = c u vᵀ, so R^h = c^h (vᵀu)^{h−1} u vᵀ) has CE₁₀ = 1
     (both normalisations) and a participation ratio of 1 at every lag."""
     rng = np.random.default_rng(6)
     u, v = rng.standard_normal(32), rng.standard_normal(32)

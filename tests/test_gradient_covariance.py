@@ -114,7 +114,7 @@ def test_directions_normalise_centre_drop_and_jitter():
 
 @pytest.mark.parametrize("shape", [(40, 114), (300, 50)])
 def test_svd_and_covariance_eigenvalue_routes_agree(shape):
-    """MATH group D, 22: CE and AI from the SVD of G equal those from the eigenvalues of GᵀG/M."""
+    """Two routes: CE and AI from the SVD of G equal those from the eigenvalues of GᵀG/M."""
     rng = np.random.default_rng(1)
     raw = rng.standard_normal(shape) @ np.diag(np.exp(rng.normal(0, 1, shape[1])))
     directions = gradient_directions(raw, seed=2)
@@ -139,7 +139,7 @@ def test_route_check_catches_a_wrong_normalisation():
 
 
 def test_row_scaling_invariance_and_its_failure_without_normalisation():
-    """MATH group D, 23: scaling raw rows by c > 0 leaves AI and CE unchanged (jitter 0); the
+    """Invariance: scaling raw rows by c > 0 leaves AI and CE unchanged (jitter 0); the
     same metrics on centred raw rows (no unit rows) change."""
     model = UnrolledCell()
     inputs, targets = _data()
@@ -161,7 +161,7 @@ def test_participation_ratio_of_directions_within_rank():
 
 @pytest.mark.parametrize("route", ["svd", "eigh"])
 def test_flat_direction_covariance_has_participation_ratio_equal_to_its_rank(route):
-    """MATH group D, 23: M orthogonal gradients of different sizes become, after unit rows and
+    """Invariance: M orthogonal gradients of different sizes become, after unit rows and
     centring, G = I − 11ᵀ/M, whose covariance has M − 1 equal eigenvalues and one 0: PR and
     the effective rank equal the rank M − 1, AI₁₀ = 1 and CE₁₀ = 10/(M − 1).  Without the unit
     rows (the raw rows centred) the spectrum is not flat: caught."""

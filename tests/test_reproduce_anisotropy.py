@@ -2,7 +2,7 @@
 (arXiv:2508.12121, Section VII-B) run with ``--quick`` (small sizes, six updates, every task and
 model, both conventions), its summary and per-seed files, their reuse, its options; the
 author convention's same-batch training; and, marked ``slow`` (run with ``-m slow``), the
-paper's S2 claim (MATH group G, 37) at the paper's settings under the exact convention.
+paper's S2 claim (Livi 2025, Section VII-B: multi-gate + SGD matches or exceeds plain + Adam) at the paper's settings under the exact convention.
 
 Tolerances: the metrics are ratios of sums of squared singular values, exact to a few ulps;
 the bounds below are checked with the float64 tolerance of verify._tolerances at scale 1.
@@ -63,7 +63,7 @@ def test_quick_run_exits_0_prints_the_table_and_writes_every_file(quick):
 
 
 def test_paper_settings_are_the_defaults():
-    """MATH §3.6: T = 120, N = 64, M = 6, batches 64, M_g = 256, checkpoints 0/400/800/1200 after
+    """The paper's S2 settings (Section VII-B and its public code): T = 120, N = 64, M = 6, batches 64, M_g = 256, checkpoints 0/400/800/1200 after
     the update (1201 updates), the nine lags, 64 pairs, r = 10, k = 16, jitter 1e-6, SGD 1e-2 and
     Adam 1e-3."""
     assert (PAPER.length, PAPER.state_size, PAPER.channels, PAPER.batch_size, PAPER.probe_size) == (120, 64, 6, 64, 64)
@@ -95,11 +95,11 @@ def test_summary_has_the_settings_the_version_and_every_statistic(summary):
                 jacobian = s["jacobian"]
                 assert len(jacobian["ai"]) == len(QUICK.checkpoints)
                 assert all(len(per_lag) == len(QUICK.lags) for per_lag in jacobian["ce_top"])
-                assert s["gradient_routes_ce_difference"] <= 1e-10  # MATH group D, 22, on real gradients
+                assert s["gradient_routes_ce_difference"] <= 1e-10  # the two routes agree on real gradients
 
 
 def test_metrics_lie_within_their_bounds(summary):
-    """MATH group D, 21 on every recorded median: AI ≥ 1, CE_r ∈ [r/k, 1] (top-k energy), the full
+    """The bounds on every recorded median: AI ≥ 1, CE_r ∈ [r/k, 1] (top-k energy), the full
     energy's CE ≤ the top-k's, the participation ratio ≥ 1.  A spectrum with one wrong value
     (AI < 1) is caught by the same check."""
     r, k = QUICK.rank, QUICK.top
@@ -204,7 +204,7 @@ def test_narma10_redraws_a_diverged_sequence():
     assert np.allclose(targets[kept], raw[kept], rtol=tolerance("reference", "float32", 1.0).rtol)
 
 
-# ---------------------------------------------------------------------- MATH group G, 37 (slow)
+# ---------------------------------------------------------------------- the paper's S2 claim (slow)
 @pytest.fixture(scope="module")
 def paper_run(request, tmp_path_factory):
     """The paper's settings, exact convention, one seed, in a temporary directory (≈ 10 min on a
@@ -226,7 +226,7 @@ def _share_multi_at_least_adam(results, pick) -> float:
 
 @pytest.mark.slow
 def test_claim_multi_gate_sgd_jacobian_ce_matches_or_exceeds_adam_at_most_lags_and_tasks(paper_run):
-    """MATH group G, 37 (soft): median CE₁₀ (top-16) of multi-gate + SGD ≥ plain + Adam's at the
+    """The paper's claim, as a soft check: median CE₁₀ (top-16) of multi-gate + SGD ≥ plain + Adam's at the
     last checkpoint, at more than half of the (task, lag) pairs.  Does NOT hold in the committed
     default run (1 seed): 16 % of the pairs (author convention: 4 %)."""
     share = _share_multi_at_least_adam(paper_run, lambda s: [q["median"] for q in s["jacobian"]["ce_top"][-1]])
@@ -245,7 +245,7 @@ def test_claim_multi_gate_sgd_gradient_ce_matches_or_exceeds_adam_on_most_tasks(
 
 @pytest.mark.slow
 def test_claim_multi_gate_sgd_jacobian_ai_matches_or_exceeds_adam_at_most_lags_and_tasks(paper_run):
-    """MATH §3.8, L5: gated models concentrate gradient flow — AI₁₀ up as well as CE₁₀.  Does NOT
+    """The paper's claim that gated models concentrate gradient flow — AI₁₀ up as well as CE₁₀.  Does NOT
     hold in the committed default run (1 seed): 44 % of the pairs (author convention: 22 %)."""
     share = _share_multi_at_least_adam(paper_run, lambda s: [q["median"] for q in s["jacobian"]["ai"][-1]])
     print(f"multi-gate + SGD Jacobian AI10 >= plain + Adam at {share:.0%} of (task, lag)")
