@@ -155,12 +155,11 @@ def measure(model, settings: AnisotropySettings, probe, examples, convention: st
 
 
 def copy_in_float64(model):
-    """A float64 copy of ``model`` (the per-example gradients are taken in float64)."""
-    import copy
-
-    import torch
-
-    return copy.deepcopy(model).to(torch.float64)
+    """A float64 copy of ``model`` (the per-example gradients are taken in float64): a new module
+    of the same cell and sizes with the model's weights loaded."""
+    double = numeric.module(model.cell, model.sizes, outputs=model.readout.out_features, dtype="float64")
+    double.load_state_dict(model.state_dict())
+    return double
 
 
 def seed_results(case: str, seed: int, conventions, settings: AnisotropySettings, directory) -> dict:
