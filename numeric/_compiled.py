@@ -404,6 +404,17 @@ class _Signatures:
         self._entries: dict = {}
         self._lock = threading.Lock()  # remembering is rare (a new signature); reading needs none
 
+    def __getstate__(self) -> dict:
+        """Copies and pickles (``copy.deepcopy`` of a module holding a compiled cell,
+        ``torch.save``) carry the remembered signatures, not the lock."""
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def __contains__(self, key) -> bool:
         return key in self._entries
 

@@ -210,3 +210,15 @@ def test_the_remembered_signatures_stay_within_their_bound():
     assert len(compiled._signatures._entries) == SIGNATURES
     first = numeric.random_values(cell, SIZES, batch=(1,), seed=0)
     assert compiled.step(first[0], first[1], params)["h"].shape == (1, SIZES["n"])
+
+
+
+def test_a_module_holding_a_compiled_cell_with_remembered_signatures_deep_copies():
+    """verify.compare deep-copies a user's module: a compiled cell that has remembered signatures
+    (and so holds a lock) must survive it, giving the same outputs."""
+    import copy
+
+    module = numeric.module(cells.get("gru_torch"), {"n": 3, "m": 2})
+    x = torch.zeros(2, 4, 2, dtype=next(module.parameters()).dtype)
+    expected = module(x)  # remembers the call's signature
+    assert torch.equal(copy.deepcopy(module)(x), expected)
