@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from reproduce_runs import assert_wrote_every_file, quick_run, run_cli
+from reproduce_runs import assert_bad_options_are_errors, assert_wrote_every_file, quick_run, run_cli
 
 import gatejac
 from gatejac import numeric, verify
@@ -136,14 +136,9 @@ def test_a_rerun_recomputes_nothing_and_gives_the_same_summary(quick, summary):
 
 
 def test_bad_options_raise_reproduce_error(tmp_path):
-    with pytest.raises(verify.ReproduceError, match="seeds=0"):
-        reproduce_anisotropy(tmp_path / "a", seeds=0, quick=True)
-    with pytest.raises(verify.ReproduceError, match="convention='both-ways'"):
-        reproduce_anisotropy(tmp_path / "b", quick=True, convention="both-ways")
-    blocker = tmp_path / "file"
-    blocker.write_text("not a directory")
+    assert_bad_options_are_errors(tmp_path, "anisotropy", reproduce_anisotropy)
     with pytest.raises(verify.ReproduceError, match="output directory"):
-        reproduce_anisotropy(blocker / "out", quick=True)
+        reproduce_anisotropy(tmp_path / "file" / "out", quick=True)
     code, _, err = run_cli("reproduce", "anisotropy", "--convention", "sideways", "--out", str(tmp_path / "c"))
     assert code == 2 and "sideways" in err
 

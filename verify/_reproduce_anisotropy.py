@@ -57,13 +57,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-import gatejac
 from gatejac import numeric
 from gatejac.symbolic import CONVENTIONS, cells
 
 from . import _figures_anisotropy as figures
 from ._reproduce import (DEFAULT_ROOT, Reproduction, ReproductionSettings, SeedStore, aligned_table, check_choice,
-                         prepare_directory, quartiles, run_seeds, seed_count, write_file, write_summary)
+                         prepare_directory, quartiles, run_seeds, seed_count, statistics_by_part, summary_header,
+                         write_file, write_summary)
 from ._tasks import Task
 from ._training import train
 
@@ -213,12 +213,10 @@ def reproduce_anisotropy(out=DEFAULT_OUT, *, seeds: int | None = None, quick: bo
     results, reused, computed = run_seeds(
         store, cases, seeds, lambda case, seed, missing: seed_results(case, seed, missing, settings, training),
         label=f"reproduce {NAME}", progress=progress, parts=conventions)
-    statistics = {task: {model: {c: summarise([stored[c] for stored in results[f"{task}-{model}"]])
-                                 for c in conventions} for model in settings.models} for task in settings.tasks}
+    by_case = statistics_by_part(results, conventions, summarise)[1]
+    statistics = {task: {model: by_case[f"{task}-{model}"] for model in settings.models} for task in settings.tasks}
     summary = {
-        "tool": f"gatejac reproduce {NAME}",
-        "gatejac": gatejac.__version__,
-        "paper": "Livi 2025, arXiv:2508.12121, Section VII-B (experiment S2)",
+        **summary_header(NAME, "Livi 2025, arXiv:2508.12121, Section VII-B (experiment S2)"),
         "settings": {**settings.to_dict(), "seeds": seeds, "conventions": list(conventions), "quick": quick,
                      "models": {name: {"cell": cell, "optimizer": optimizer} for name, (cell, optimizer) in
                                 MODELS.items() if name in settings.models}},
