@@ -17,7 +17,7 @@ Norms (``norm=``):
   symmetric eigensolver (as accurate as an SVD for σ₁: λ_max carries an absolute error of a
   few ε·‖ΦᵀΦ‖ = ε·σ₁², i.e. a relative error of a few ε in σ₁, and it is faster than the
   batched SVD: 5.2 s against 7.0 s for the 38 880 pairs of T = 80, N = 64, 12 sequences,
-  benchmarks/sensitivity.py);
+  benchmarks/learning.py);
 * ``"power5"`` — the public code's estimate: five power iterations v ← Φv/‖Φv‖ from a random
   Gaussian start (drawn from ``numpy.random.default_rng(seed)``), then ‖Φv‖.  The iteration
   on Φ itself converges to the spectral radius |λ_max(Φ)|, not to ‖Φ‖₂, so it is only a
