@@ -1,6 +1,6 @@
 """What the reproduce tests share: running the command line in-process, one ``--quick`` run
-of a reproduction with the figure objects it rendered kept for inspection, and the checks of
-the options every reproduction takes."""
+of a reproduction with the figure objects it rendered kept for inspection, the check that
+``--jobs`` changes no number, and the checks of the options every reproduction takes."""
 
 from __future__ import annotations
 
@@ -21,14 +21,15 @@ def run_cli(*argv) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def quick_run(directory, module, name: str, figures) -> tuple:
-    """``gatejac reproduce NAME --quick --out DIRECTORY``: (exit code, stdout, stderr, directory,
-    ``{figure file: the figure object}``), the figures caught at ``module.png`` in file order."""
+def quick_run(directory, module, name: str, figures, *options: str) -> tuple:
+    """``gatejac reproduce NAME --quick --out DIRECTORY OPTIONS``: (exit code, stdout, stderr,
+    directory, ``{figure file: the figure object}``), the figures caught at ``module.png`` in
+    file order."""
     drawn = []
     render = module.png
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(module, "png", lambda figure: drawn.append(figure) or render(figure))
-        code, out, err = run_cli("reproduce", name, "--quick", "--out", str(directory))
+        code, out, err = run_cli("reproduce", name, "--quick", "--out", str(directory), *options)
     return code, out, err, directory, dict(zip(figures, drawn))
 
 
@@ -41,12 +42,42 @@ def assert_wrote_every_file(run, figures) -> None:
         assert f"wrote {directory / name}" in out
 
 
-def assert_bad_options_are_errors(directory, name: str, reproduce, *, convention: bool = True) -> None:
-    """``reproduce(DIRECTORY, seeds=0)`` (and, if it takes one, ``convention="paper"``) raise a
-    :class:`ReproduceError` naming the option; ``gatejac reproduce NAME`` with an ``--out`` below
-    a file or ``--seeds 0`` exits 2 saying why (and, for the directory, that nothing was run)."""
+def assert_jobs_change_no_number(run, name: str) -> str:
+    """A ``quick_run`` with ``--jobs 2`` wrote the same ``summary.json`` and per-seed files, bit
+    for bit, as ``gatejac reproduce NAME --quick --jobs 1`` (every seed computed in this
+    process) does, and both printed the same table; the stderr of the ``--jobs 1`` run."""
+    code, out, err, directory, _ = run
+    assert code == 0, err
+    serial = directory.parent / f"{directory.name}-jobs1"
+    code, serial_out, err = run_cli("reproduce", name, "--quick", "--jobs", "1", "--out", str(serial))
+    assert code == 0, err
+    assert _table(serial_out) == _table(out) and _table(out)
+    for path in [directory / "summary.json", *sorted((directory / "seeds").iterdir())]:
+        assert path.read_text() == (serial / path.relative_to(directory)).read_text(), path
+    assert len(list((serial / "seeds").iterdir())) == len(list((directory / "seeds").iterdir()))
+    return err
+
+
+def _table(out: str) -> str:
+    """The printed table(s): stdout without the ``wrote PATH`` lines and the last line (where
+    the files are and how long it took)."""
+    return "\n".join([line for line in out.splitlines() if not line.startswith("wrote ")][:-1]).strip()
+
+
+def assert_bad_options_are_errors(directory, name: str, reproduce, *, convention: bool = True,
+                                  jobs: bool = False) -> None:
+    """``reproduce(DIRECTORY, seeds=0)`` (and, if it takes them, ``convention="paper"`` and
+    ``jobs=0``) raise a :class:`ReproduceError` naming the option; ``gatejac reproduce NAME``
+    with an ``--out`` below a file, ``--seeds 0`` (or ``--jobs 0``) exits 2 saying why (and, for
+    the directory, that nothing was run)."""
     with pytest.raises(ReproduceError, match="seeds=0"):
         reproduce(directory, seeds=0)
+    if jobs:
+        with pytest.raises(ReproduceError, match="jobs=0 must be a positive integer"):
+            reproduce(directory / "jobs", jobs=0)
+        assert not (directory / "jobs").exists()  # checked before any work
+        code, _, err = run_cli("reproduce", name, "--jobs", "0")
+        assert code == 2 and "--jobs" in err and "'0' is not an integer ≥ 1" in err
     if convention:
         with pytest.raises(ReproduceError, match="convention='paper'.*'exact', 'author', 'both'"):
             reproduce(directory, convention="paper")

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from reproduce_runs import assert_bad_options_are_errors, assert_wrote_every_file, quick_run, run_cli
+from reproduce_runs import (assert_bad_options_are_errors, assert_jobs_change_no_number, assert_wrote_every_file,
+                            quick_run, run_cli)
 
 import gatejac
 from gatejac import numeric, verify
@@ -38,7 +39,7 @@ ATOL = tolerance("reference", "float64", 1.0).bound(0.0)
 def quick(tmp_path_factory):
     """One ``gatejac reproduce anisotropy --quick`` run: (exit code, stdout, stderr, directory,
     the figure objects it rendered by file order)."""
-    return quick_run(tmp_path_factory.mktemp("anisotropy"), _figures_anisotropy, "anisotropy", FIGURES)
+    return quick_run(tmp_path_factory.mktemp("anisotropy"), _figures_anisotropy, "anisotropy", FIGURES, "--jobs", "2")
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +61,10 @@ def test_quick_run_exits_0_prints_the_table_and_writes_every_file(quick):
     assert f"{len(CASES) * QUICK_SEEDS} computed, 0 reused" in out
     progress = [line for line in err.splitlines() if line.startswith("reproduce anisotropy")]
     assert len(progress) == len(CASES) * QUICK_SEEDS  # not a terminal: one line per finished (case, seed)
+
+
+def test_two_worker_processes_give_the_numbers_of_one_bit_for_bit(quick):
+    assert_jobs_change_no_number(quick, "anisotropy")
 
 
 def test_paper_settings_are_the_defaults():
@@ -136,7 +141,7 @@ def test_a_rerun_recomputes_nothing_and_gives_the_same_summary(quick, summary):
 
 
 def test_bad_options_raise_reproduce_error(tmp_path):
-    assert_bad_options_are_errors(tmp_path, "anisotropy", reproduce_anisotropy)
+    assert_bad_options_are_errors(tmp_path, "anisotropy", reproduce_anisotropy, jobs=True)
     with pytest.raises(verify.ReproduceError, match="output directory"):
         reproduce_anisotropy(tmp_path / "file" / "out", quick=True)
     code, _, err = run_cli("reproduce", "anisotropy", "--convention", "sideways", "--out", str(tmp_path / "c"))

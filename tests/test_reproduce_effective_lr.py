@@ -22,7 +22,8 @@ import os
 
 import numpy as np
 import pytest
-from reproduce_runs import assert_bad_options_are_errors, assert_wrote_every_file, quick_run, run_cli
+from reproduce_runs import (assert_bad_options_are_errors, assert_jobs_change_no_number, assert_wrote_every_file,
+                            quick_run, run_cli)
 
 import gatejac
 from gatejac import numeric, verify
@@ -43,7 +44,7 @@ FIGURES = ("profiles_exact.png", "heatmap_exact.png", "profiles_author.png", "he
 def quick(tmp_path_factory):
     """One ``gatejac reproduce effective-lr --quick`` run: (exit code, stdout, stderr,
     directory, the figure objects it rendered by file name)."""
-    return quick_run(tmp_path_factory.mktemp("effective-lr"), _figures_learning, "effective-lr", FIGURES)
+    return quick_run(tmp_path_factory.mktemp("effective-lr"), _figures_learning, "effective-lr", FIGURES, "--jobs", "2")
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +73,12 @@ def test_quick_run_exits_0_prints_the_table_and_writes_every_file(quick):
     assert "6 computed, 0 reused" in out
     progress = [line for line in err.splitlines() if line.startswith("reproduce effective-lr")]
     assert len(progress) == len(MODELS) * QUICK_SEEDS
-    assert any(line.startswith("train adding") for line in err.splitlines())  # the training shows its steps
+    assert not any(line.startswith("train adding") for line in err.splitlines())  # no bars from the workers
+
+
+def test_two_worker_processes_give_the_numbers_of_one_bit_for_bit(quick):
+    err = assert_jobs_change_no_number(quick, "effective-lr")
+    assert any(line.startswith("train adding") for line in err.splitlines())  # in-process, the training shows its steps
 
 
 def test_summary_has_s_and_r2_per_model_convention_and_checkpoint(summary):
@@ -235,7 +241,7 @@ def test_a_rerun_recomputes_nothing(quick, monkeypatch):
     directory = quick[3]
     before = json.loads((directory / "summary.json").read_text())
 
-    def refuse(*args):
+    def refuse(*args, **options):
         raise AssertionError(f"recomputed {args[:2]}")
 
     monkeypatch.setattr(_reproduce_effective_lr, "seed_results", refuse)
@@ -280,18 +286,18 @@ def test_an_interrupted_run_keeps_its_finished_seeds_and_resumes_its_training(tm
 
 
 def test_ctrl_c_on_the_command_line_exits_130_and_says_how_to_resume(tmp_path, monkeypatch):
-    def interrupted(*args):
+    def interrupted(*args, **options):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(_reproduce_effective_lr, "seed_results", interrupted)
-    code, _, err = run_cli("reproduce", "effective-lr", "--quick", "--out", str(tmp_path))
+    code, _, err = run_cli("reproduce", "effective-lr", "--quick", "--jobs", "1", "--out", str(tmp_path))
     assert code == 130
     assert f"the finished seeds and training checkpoints are kept in {tmp_path}" in err
 
 
 # ---------------------------------------------------------------------- errors
 def test_bad_options_are_errors_naming_the_option(tmp_path):
-    assert_bad_options_are_errors(tmp_path, "effective-lr", verify.reproduce_effective_lr)
+    assert_bad_options_are_errors(tmp_path, "effective-lr", verify.reproduce_effective_lr, jobs=True)
     with pytest.raises(verify.ReproduceError, match="seeds=2.5"):
         verify.reproduce_effective_lr(tmp_path, seeds=2.5)
     code, _, err = run_cli("reproduce", "effective-lr", "--convention", "paper")

@@ -11,7 +11,8 @@ import json
 
 import numpy as np
 import pytest
-from reproduce_runs import assert_bad_options_are_errors, assert_wrote_every_file, quick_run, run_cli
+from reproduce_runs import (assert_bad_options_are_errors, assert_jobs_change_no_number, assert_wrote_every_file,
+                            quick_run, run_cli)
 
 import gatejac
 from gatejac import verify
@@ -30,7 +31,7 @@ FIGURES = ("truncation_error.png", "normalised_remainder.png", "gate_norms.png",
 def quick(tmp_path_factory):
     """One ``gatejac reproduce expansion --quick`` run: (exit code, stdout, stderr, directory,
     the figure objects it rendered by file order)."""
-    return quick_run(tmp_path_factory.mktemp("expansion"), _figures, "expansion", FIGURES)
+    return quick_run(tmp_path_factory.mktemp("expansion"), _figures, "expansion", FIGURES, "--jobs", "2")
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +54,10 @@ def test_quick_run_exits_0_prints_the_table_and_writes_every_file(quick):
     progress = [line for line in err.splitlines() if line.startswith("reproduce expansion")]
     assert len(progress) == len(GATES) * QUICK_SEEDS  # not a terminal: one line per finished (gate, seed)
     assert progress[-1].startswith(f"reproduce expansion  {len(progress)}/{len(progress)}  multi_gate seed 3")
+
+
+def test_two_worker_processes_give_the_numbers_of_one_bit_for_bit(quick):
+    assert_jobs_change_no_number(quick, "expansion")
 
 
 def test_summary_has_the_settings_the_version_and_every_statistic(summary):
@@ -155,7 +160,7 @@ def test_ctrl_c_on_the_command_line_exits_130_and_says_how_to_resume(tmp_path, m
         raise KeyboardInterrupt
 
     monkeypatch.setattr(_reproduce_expansion, "seed_results", interrupted)
-    code, _, err = run_cli("reproduce", "expansion", "--quick", "--out", str(tmp_path))
+    code, _, err = run_cli("reproduce", "expansion", "--quick", "--jobs", "1", "--out", str(tmp_path))
     assert code == 130
     assert err.splitlines()[-2:] == [f"gatejac: the finished seeds are kept in {tmp_path / 'seeds'}; run the same "
                                      "command again to resume", "gatejac: interrupted"]
@@ -206,7 +211,7 @@ def test_a_seed_with_an_outlying_truncation_error_is_dropped_from_the_statistics
 
 # ---------------------------------------------------------------------- errors
 def test_bad_options_are_errors_naming_the_option(tmp_path):
-    assert_bad_options_are_errors(tmp_path, "expansion", verify.reproduce_expansion)
+    assert_bad_options_are_errors(tmp_path, "expansion", verify.reproduce_expansion, jobs=True)
     code, _, err = run_cli("reproduce", "nothing")
     assert code == 2 and "invalid choice" in err
 

@@ -1,17 +1,20 @@
 """``gatejac reproduce NAME``: rerun a paper's experiment at its settings, print a short table
 and write a summary and figures.
 
-    gatejac reproduce expansion [--out DIR] [--quick] [--seeds N] [--convention exact|author|both]
+    gatejac reproduce expansion [--out DIR] [--quick] [--seeds N] [--jobs N] [--convention exact|author|both]
     gatejac reproduce slow-modes [--out DIR] [--quick] [--seeds N]
     gatejac reproduce residual-lyapunov [--out DIR] [--quick] [--seeds N]
-    gatejac reproduce effective-lr [--out DIR] [--quick] [--seeds N] [--convention exact|author|both]
-    gatejac reproduce anisotropy [--out DIR] [--quick] [--seeds N] [--convention exact|author|both]
+    gatejac reproduce effective-lr [--out DIR] [--quick] [--seeds N] [--jobs N] [--convention exact|author|both]
+    gatejac reproduce anisotropy [--out DIR] [--quick] [--seeds N] [--jobs N] [--convention exact|author|both]
 
 Each reproduction is a function of :mod:`verify` (``verify.reproduce_expansion``,
 ``reproduce_slow_modes``, ``reproduce_residual``) that returns
 a :class:`~verify.Reproduction`; this module only parses the options, calls it and prints its
 table.  Progress goes to stderr; an interrupted run (Ctrl-C, exit code 130) keeps every
 finished seed, and the next run with the same settings reuses them (:mod:`verify._reproduce`).
+``--jobs N`` (where offered) computes the independent (case, seed) pairs on N worker processes of
+one thread each (default: one per usable core; ``--jobs 1`` computes in the command's process);
+the numbers do not depend on it (:func:`verify._reproduce.run_seeds`).
 """
 
 from __future__ import annotations
@@ -42,17 +45,18 @@ def _add_expansion(experiments) -> None:
     expansion = subcommand(experiments, "expansion", run_expansion,
                            "the first-order gate expansion check of Livi 2025 (arXiv:2508.12121, appendix)")
     _add_common(expansion, "_reproduce_expansion",
-                quick="{quick} seeds instead of {default} (the paper's settings otherwise)",
+                quick="{quick} seeds instead of {default} (the paper's settings otherwise)", jobs=True,
                 convention="exact: the Jacobian (gate term at h_{j-1}, later steps on the left); author: the "
                            "paper's public code (h_j, earlier steps on the left); both side by side (default)")
 
 
 def _add_common(parser, module_name: str, *, quick: str = "smaller sizes and {quick} seeds: seconds, for tests",
-                convention: str | None = None) -> None:
+                convention: str | None = None, jobs: bool = False) -> None:
     """``--out``, ``--quick`` (``quick``: its help, with the ``{quick}`` and ``{default}`` seed
     counts) and ``--seeds`` of the reproduction in ``verify.<module_name>``, which defines
     ``DEFAULT_OUT``, ``DEFAULT_SEEDS`` and ``QUICK_SEEDS``, and with ``convention`` (its help)
-    ``--convention`` among its ``CONVENTION_CHOICES``.  They are added when the reproduction is
+    ``--convention`` among its ``CONVENTION_CHOICES``, and with ``jobs`` ``--jobs N`` (worker
+    processes; default None: one per usable core).  They are added when the reproduction is
     used (:func:`~verify._cli_arguments.defer`): building the command line does not import a
     reproduction (nor NumPy and torch with it)."""
     def add_options(parser) -> None:
@@ -66,6 +70,12 @@ def _add_common(parser, module_name: str, *, quick: str = "smaller sizes and {qu
                                  "with --quick)")
         if convention is not None:
             parser.add_argument("--convention", choices=module.CONVENTION_CHOICES, default="both", help=convention)
+        if jobs:
+            from ._reproduce import usable_cores
+
+            parser.add_argument("--jobs", type=count(1), default=None, metavar="N",
+                                help="worker processes, one thread each, computing the seeds side by side (default: "
+                                     "one per usable core, here {}; 1: in this process)".format(usable_cores()))
 
     defer(parser, add_options)
 
@@ -88,7 +98,7 @@ def _add_anisotropy(experiments) -> None:
     parser = subcommand(experiments, "anisotropy", run_anisotropy,
                         "anisotropy of Jacobian products and per-example gradients: gated RNNs + SGD against a "
                         "plain RNN + Adam on five tasks (Livi 2025, arXiv:2508.12121, Section VII-B, S2)")
-    _add_common(parser, "_reproduce_anisotropy",
+    _add_common(parser, "_reproduce_anisotropy", jobs=True,
                 convention="exact: a fresh batch per step and chain-order products of the Jacobians; author: the "
                            "paper's public code (one batch for every step, reversed products of its factors); "
                            "both side by side (default)")
@@ -113,7 +123,7 @@ def _add_effective_lr(experiments) -> None:
     parser = subcommand(experiments, "effective-lr", run_effective_lr,
                         "lag-dependent effective learning rates over training: leaky, scalar and multi-gate cells "
                         "on the adding task (Livi 2025, arXiv:2508.12121, Section VII-A, S1)")
-    _add_common(parser, "_reproduce_effective_lr",
+    _add_common(parser, "_reproduce_effective_lr", jobs=True,
                 convention="exact: singular values of the chain-order Jacobian products; author: the paper's "
                            "public code (5 power iterations, earlier steps on the left, gate term at h_j); both "
                            "side by side (default)")
@@ -131,7 +141,7 @@ def run_effective_lr(args: argparse.Namespace) -> int:
     from ._reproduce_effective_lr import reproduce_effective_lr
 
     return _run(reproduce_effective_lr, args, f"the finished seeds and training checkpoints are kept in {args.out}",
-                convention=args.convention)
+                convention=args.convention, jobs=args.jobs)
 
 
 def run_slow_modes(args: argparse.Namespace) -> int:
@@ -168,7 +178,7 @@ def run_anisotropy(args: argparse.Namespace) -> int:
     from ._reproduce_anisotropy import reproduce_anisotropy
 
     return _run(reproduce_anisotropy, args, f"the finished seeds and training checkpoints are kept in {args.out}",
-                convention=args.convention)
+                convention=args.convention, jobs=args.jobs)
 
 
 def run_expansion(args: argparse.Namespace) -> int:
@@ -184,4 +194,4 @@ def run_expansion(args: argparse.Namespace) -> int:
     from ._reproduce_expansion import reproduce_expansion
 
     return _run(reproduce_expansion, args, f"the finished seeds are kept in {args.out / SEEDS_DIRECTORY}",
-                convention=args.convention)
+                convention=args.convention, jobs=args.jobs)

@@ -12,6 +12,19 @@ seed — and then summarises over seeds.  Nothing is lost when it is interrupted
 * the summary (``DIR/summary.json``) and the figures are written last, each atomically
   (:mod:`verify._cli_output`): a reader sees the previous file or the new one, never a part.
 
+Worker processes (``jobs``, the ``--jobs N`` option): the (case, seed) computations still to
+do are independent, so :func:`run_seeds` can run them on ``jobs`` spawn-started worker
+processes (:class:`concurrent.futures.ProcessPoolExecutor`), each limited to one thread (torch
+and the BLAS / OpenMP pools through threadpoolctl) so that the workers do not oversubscribe the
+cores; ``None`` means one per usable core (``len(os.sched_getaffinity(0))``), never more than
+the computations pending, and ``jobs=1`` computes in this process.  The parent writes each
+result as it arrives, so Ctrl-C (the workers ignore it; the parent cancels what has not started
+and stops the workers) keeps every finished (case, seed).  The computation must then be
+picklable — a module-level function, or a :func:`functools.partial` of one with its settings.
+A computation's numbers do not depend on the process it runs in (same seeds, same numbers) as
+long as the thread counts agree: a worker uses one thread, as does a run under
+``OMP_NUM_THREADS=1``.
+
 Seeds: a reproduction's random draws for seed ``s`` and purpose ``p`` (``"inputs"``, ...) come
 from NumPy's generator seeded by ``(s, crc32(p))`` (:func:`random_stream`), so adding a new
 purpose never shifts the numbers of an existing one.
@@ -26,8 +39,12 @@ import contextlib
 import io
 import json
 import math
+import multiprocessing
+import os
+import signal
 import zlib
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import ClassVar
@@ -107,6 +124,22 @@ def check_seed_count(seeds) -> int:
     return int(seeds)
 
 
+def usable_cores() -> int:
+    """The number of cores this process may run on (``len(os.sched_getaffinity(0))``)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def check_jobs(jobs) -> int:
+    """The number of worker processes: ``jobs`` as an int ≥ 1, :func:`usable_cores` for None,
+    or a :class:`ReproduceError` naming it."""
+    if jobs is None:
+        return usable_cores()
+    if isinstance(jobs, bool) or not isinstance(jobs, (int, np.integer)) or jobs < 1:
+        raise ReproduceError(f"jobs={jobs!r} must be a positive integer (the number of worker processes, e.g. "
+                             f"{usable_cores()} for one per usable core; 1 computes in this process)")
+    return int(jobs)
+
+
 def check_choice(name: str, value, choices: Sequence[str]) -> str:
     """``value`` if it is one of ``choices``, else a :class:`ReproduceError` listing them."""
     if value not in choices:
@@ -176,7 +209,7 @@ class SeedStore:
 
 
 def run_seeds(store: SeedStore, cases: Sequence[str], seeds: int, compute: Callable, *, label: str,
-              progress: bool = True, parts: Sequence[str] | None = None) -> tuple[dict, int, int]:
+              progress: bool = True, parts: Sequence[str] | None = None, jobs: int | None = 1) -> tuple[dict, int, int]:
     """Every (case, seed 0..seeds−1) result, read back from ``store`` or computed now and saved
     at once, under a :class:`~verify._progress.Progress` bar of ``label`` (on stderr unless
     ``progress`` is False); ``(results, reused, computed)`` with ``results[case]`` the list over
@@ -185,31 +218,88 @@ def run_seeds(store: SeedStore, cases: Sequence[str], seeds: int, compute: Calla
     Without ``parts``, ``compute(case, seed)`` gives the result stored as ``case``.  With
     ``parts`` each part of a (case, seed) is its own file ``CASE-PART``: ``compute(case, seed,
     missing)`` gives ``{part: result}`` for the parts not stored yet, and ``results[case]``
-    holds ``{part: result}`` per seed."""
+    holds ``{part: result}`` per seed.
+
+    ``jobs`` (:func:`check_jobs`; None: one per usable core) worker processes compute the
+    pending pairs, at most one per pair; with one, they are computed here, in order.  Several
+    need a picklable ``compute`` (module docstring: “Worker processes”)."""
+    jobs = check_jobs(jobs)
     keys = [None] if parts is None else list(parts)
 
     def name(case, part):
         return case if part is None else f"{case}-{part}"
 
-    results = {case: [] for case in cases}
-    reused = computed = 0
-    with Progress(len(cases) * seeds, label, enabled=progress) as bar:
-        for case in cases:
-            for seed in range(seeds):
-                stored = {part: store.load(name(case, part), seed) for part in keys}
-                missing = [part for part in keys if stored[part] is None]
-                if missing:
-                    fresh = {None: compute(case, seed)} if parts is None else compute(case, seed, missing)
-                    for part, result in fresh.items():
-                        store.save(name(case, part), seed, result)
-                        stored[part] = result
-                    computed += 1
-                    bar.advance(f"{case} seed {seed}")
-                else:
-                    reused += 1
-                    bar.skip(1, f"{case} seed {seed} (reused)")
-                results[case].append(stored[None] if parts is None else stored)
-    return results, reused, computed
+    stored = {(case, seed): {part: store.load(name(case, part), seed) for part in keys}
+              for case in cases for seed in range(seeds)}
+    pending = {pair: [part for part in keys if found[part] is None] for pair, found in stored.items()}
+    pending = {pair: missing for pair, missing in pending.items() if missing}
+
+    with Progress(len(stored), label, enabled=progress) as bar:
+        def finish(pair, fresh):
+            for part, result in fresh.items():
+                store.save(name(pair[0], part), pair[1], result)
+                stored[pair][part] = result
+            bar.advance(f"{pair[0]} seed {pair[1]}")
+
+        if len(stored) > len(pending):
+            bar.skip(len(stored) - len(pending), "reused from an earlier run")
+        calls = {pair: (compute, parts is not None, *pair, missing) for pair, missing in pending.items()}
+        if min(jobs, len(calls)) <= 1:
+            for pair, call in calls.items():
+                finish(pair, _compute(*call))
+        else:
+            _in_workers(calls, min(jobs, len(calls)), finish)
+    results = {case: [stored[case, seed][None] if parts is None else stored[case, seed] for seed in range(seeds)]
+               for case in cases}
+    return results, len(stored) - len(pending), len(pending)
+
+
+def _compute(compute: Callable, with_parts: bool, case: str, seed: int, missing: list) -> dict:
+    """``{part: result}`` of one (case, seed) (:func:`run_seeds`; ``{None: result}`` without parts)."""
+    return compute(case, seed, missing) if with_parts else {None: compute(case, seed)}
+
+
+def _in_workers(calls: Mapping, jobs: int, finish: Callable) -> None:
+    """Run each of ``calls`` (``pair → arguments of _compute``) on ``jobs`` spawn-started worker
+    processes, calling ``finish(pair, result)`` here as each result arrives.  On any exception
+    here (Ctrl-C: KeyboardInterrupt) the calls not started are cancelled and the workers
+    stopped before it propagates; a computation's own exception propagates the same way."""
+    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_start)
+    try:
+        futures = {pool.submit(_compute, *call): pair for pair, call in calls.items()}
+        for future in as_completed(futures):
+            finish(futures[future], future.result())
+    except BaseException:
+        _stop(pool)
+        raise
+    pool.shutdown()
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Cancel the pool's pending calls and end its workers without waiting for running ones."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # the stdlib has no public way before 3.14
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join()
+
+
+_THREAD_LIMITS = []
+"""A worker's threadpoolctl limits, kept for the worker's life."""
+
+
+def _worker_start() -> None:
+    """A worker process's start: ignore Ctrl-C (the parent stops the workers) and use one
+    thread in torch and in every BLAS / OpenMP pool, so ``jobs`` workers use ``jobs`` cores."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = "1"
+    import threadpoolctl
+    import torch
+
+    torch.set_num_threads(1)
+    _THREAD_LIMITS.append(threadpoolctl.threadpool_limits(limits=1))
 
 
 # ---------------------------------------------------------------------- statistics over seeds

@@ -50,6 +50,7 @@ This module only composes: the numbers come from ``gatejac.numeric``, training f
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import time
 import zlib
@@ -62,8 +63,8 @@ from gatejac.symbolic import CONVENTIONS, cells
 
 from . import _figures_anisotropy as figures
 from ._reproduce import (DEFAULT_ROOT, Reproduction, ReproductionSettings, SeedStore, aligned_table, check_choice,
-                         prepare_directory, quartiles, run_seeds, seed_count, statistics_by_part, summary_header,
-                         write_file, write_summary)
+                         check_jobs, prepare_directory, quartiles, run_seeds, seed_count, statistics_by_part,
+                         summary_header, write_file, write_summary)
 from ._tasks import Task
 from ._training import train
 
@@ -196,14 +197,17 @@ def seed_results(case: str, seed: int, conventions, settings: AnisotropySettings
 
 # ---------------------------------------------------------------------- the run
 def reproduce_anisotropy(out=DEFAULT_OUT, *, seeds: int | None = None, quick: bool = False, convention: str = "both",
-                         progress: bool = True) -> Reproduction:
+                         progress: bool = True, jobs: int | None = 1) -> Reproduction:
     """Run experiment S2 (module docstring) and write to ``out``: ``summary.json``, the figures
     and one JSON per (task, model, convention, seed) under ``out/seeds`` (reused by a re-run at
     the same settings).  ``seeds`` defaults to 1 (2 with ``quick=True``: small sizes and six
     steps); ``convention`` is ``"exact"``, ``"author"`` or ``"both"``; ``progress`` draws a
-    progress bar on stderr.  Returns the :class:`~verify.Reproduction`."""
+    progress bar on stderr; ``jobs`` worker processes train the (case, seed) pairs side by side
+    (None: one per usable core; 1, the default: in this process; see :func:`~verify._reproduce.run_seeds`).
+    Returns the :class:`~verify.Reproduction`."""
     began = time.perf_counter()
     seeds = seed_count(seeds, quick, DEFAULT_SEEDS, QUICK_SEEDS)
+    jobs = check_jobs(jobs)
     conventions = CONVENTIONS if check_choice("convention", convention, CONVENTION_CHOICES) == "both" else (convention,)
     settings = QUICK if quick else PAPER
     directory = prepare_directory(out, figures.FIGURES)
@@ -211,8 +215,8 @@ def reproduce_anisotropy(out=DEFAULT_OUT, *, seeds: int | None = None, quick: bo
     training = directory / "training" / f"{zlib.crc32(json.dumps(store.settings).encode()):08x}"
     cases = [f"{task}-{model}" for task in settings.tasks for model in settings.models]
     results, reused, computed = run_seeds(
-        store, cases, seeds, lambda case, seed, missing: seed_results(case, seed, missing, settings, training),
-        label=f"reproduce {NAME}", progress=progress, parts=conventions)
+        store, cases, seeds, functools.partial(seed_results, settings=settings, directory=training),
+        label=f"reproduce {NAME}", progress=progress, parts=conventions, jobs=jobs)
     by_case = statistics_by_part(results, conventions, summarise)[1]
     statistics = {task: {model: by_case[f"{task}-{model}"] for model in settings.models} for task in settings.tasks}
     summary = {

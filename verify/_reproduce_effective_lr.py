@@ -49,6 +49,7 @@ figures from :mod:`verify._figures_learning`, the directory, seeds and summary f
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import zlib
@@ -62,8 +63,8 @@ from gatejac.symbolic import CONVENTIONS, cells
 
 from . import _figures_learning as figures
 from ._reproduce import (DEFAULT_ROOT, Reproduction, ReproductionSettings, SeedStore, aligned_table, check_choice,
-                         prepare_directory, quartiles, run_seeds, seed_count, statistics_by_part, summary_header,
-                         write_file, write_summary)
+                         check_jobs, prepare_directory, quartiles, run_seeds, seed_count, statistics_by_part,
+                         summary_header, write_file, write_summary)
 from ._tasks import Task
 from ._training import train
 
@@ -162,26 +163,28 @@ def seed_results(model: str, seed: int, conventions, settings: EffectiveLRSettin
 
 # ---------------------------------------------------------------------- the run
 def reproduce_effective_lr(out=DEFAULT_OUT, *, seeds: int | None = None, quick: bool = False,
-                           convention: str = "both", progress: bool = True) -> Reproduction:
+                           convention: str = "both", progress: bool = True, jobs: int | None = 1) -> Reproduction:
     """Run the paper's S1 experiment (module docstring) and write to ``out``:
     ``summary.json``, the PNG figures, one JSON per (model, convention, seed) under
     ``out/seeds`` and the training checkpoints under ``out/checkpoints`` (both reused by a
     re-run at the same settings).  ``seeds`` defaults to 3 (about 3 minutes a seed when the
     machine is quiet; 20 is the paper's) or 2 with ``quick=True`` (small sizes: seconds);
     ``convention`` is ``"exact"``, ``"author"`` or ``"both"``; ``progress`` draws progress bars
-    on stderr.  Returns the :class:`~verify.Reproduction`."""
+    on stderr (in worker processes only the bar over (model, seed) pairs); ``jobs`` worker
+    processes train the (model, seed) pairs side by side (None: one per usable core; 1, the
+    default: in this process; see :func:`~verify._reproduce.run_seeds`).  Returns the
+    :class:`~verify.Reproduction`."""
     began = time.perf_counter()
     seeds = seed_count(seeds, quick, DEFAULT_SEEDS, QUICK_SEEDS)
+    jobs = check_jobs(jobs)
     conventions = CONVENTIONS if check_choice("convention", convention, CONVENTION_CHOICES) == "both" else (convention,)
     settings = QUICK if quick else PAPER
     names = figures.file_names(conventions)
     directory = prepare_directory(out, names)
-
-    def compute(model, seed, missing):
-        return seed_results(model, seed, missing, settings, directory, progress)
-
+    compute = functools.partial(seed_results, settings=settings, directory=directory,
+                                progress=progress and jobs == 1)
     results, reused, computed = run_seeds(SeedStore(directory, settings.to_dict()), settings.models, seeds, compute,
-                                          label=f"reproduce {NAME}", progress=progress, parts=conventions)
+                                          label=f"reproduce {NAME}", progress=progress, parts=conventions, jobs=jobs)
     per_seed, statistics = statistics_by_part(results, conventions, summarise)
     summary = {
         **summary_header(NAME, "Livi 2025, arXiv:2508.12121, Section VII-A (experiment S1: lag-dependent "

@@ -41,7 +41,7 @@ from gatejac.symbolic import CONVENTIONS, cells
 
 from . import _figures as figures
 from ._reproduce import (DEFAULT_ROOT, ReproduceError, Reproduction, ReproductionSettings, SeedStore, aligned_table,
-                         check_choice, iqr_outliers, prepare_directory, quartiles, random_stream, run_seeds,
+                         check_choice, check_jobs, iqr_outliers, prepare_directory, quartiles, random_stream, run_seeds,
                          seed_count, statistics_by_part, summary_header, write_file, write_summary)
 
 NAME = "expansion"
@@ -155,19 +155,22 @@ def _result(study, factors, reference) -> dict:
 
 # ---------------------------------------------------------------------- the run
 def reproduce_expansion(out=DEFAULT_OUT, *, seeds: int | None = None, convention: str = "both", quick: bool = False,
-                        progress: bool = True) -> Reproduction:
+                        progress: bool = True, jobs: int | None = 1) -> Reproduction:
     """Run the paper's first-order expansion check (module docstring) and write to ``out``:
     ``summary.json``, four PNG figures and one JSON per (gate, convention, seed) under
     ``out/seeds`` (reused by a re-run at the same settings).  ``seeds`` defaults to 20 (4 with
     ``quick=True``); ``convention`` is ``"exact"``, ``"author"`` or ``"both"``; ``progress``
-    draws a progress bar on stderr.  Returns the :class:`~verify.Reproduction` (summary,
+    draws a progress bar on stderr; ``jobs`` worker processes compute the (gate, seed) pairs side
+    by side (None: one per usable core; 1, the default: in this process; see
+    :func:`~verify._reproduce.run_seeds`).  Returns the :class:`~verify.Reproduction` (summary,
     files, the printed table)."""
     began = time.perf_counter()
     seeds = seed_count(seeds, quick, DEFAULT_SEEDS, QUICK_SEEDS)
+    jobs = check_jobs(jobs)
     conventions = CONVENTIONS if check_choice("convention", convention, CONVENTION_CHOICES) == "both" else (convention,)
     directory = prepare_directory(out, _FIGURES)
     results, reused, computed = run_seeds(SeedStore(directory, PAPER.to_dict()), PAPER.gates, seeds, seed_results,
-                                          label=f"reproduce {NAME}", progress=progress, parts=conventions)
+                                          label=f"reproduce {NAME}", progress=progress, parts=conventions, jobs=jobs)
     per_seed, statistics = statistics_by_part(results, conventions, summarise)
     summary = {
         **summary_header(NAME, "Livi 2025, arXiv:2508.12121, appendix (first-order gate expansion)"),
