@@ -146,3 +146,20 @@ def test_ctrl_c_stops_the_workers_keeps_the_finished_seeds_and_prints_no_traceba
         for _ in range(50):
             os.killpg(run.pid, 0)
             time.sleep(0.1)
+
+
+def test_separate_parts_are_one_call_each_with_the_numbers_of_one_call(tmp_path):
+    calls = []
+
+    def counted(case, seed, missing):
+        calls.append(list(missing))
+        return draw_parts(case, seed, missing)
+
+    together, _, _ = run_seeds(store(tmp_path / "one"), ["a"], 2, draw_parts, label="t", progress=False,
+                               parts=("exact", "author"), jobs=1)
+    apart, _, computed = run_seeds(store(tmp_path / "two"), ["a"], 2, counted, label="t", progress=False,
+                                   parts=("exact", "author"), jobs=1, separate_parts=True)
+    assert calls == [["exact"], ["author"]] * 2 and computed == 2 and apart == together
+    parallel, _, computed = run_seeds(store(tmp_path / "three"), ["a"], 2, draw_parts, label="t", progress=False,
+                                      parts=("exact", "author"), jobs=2, separate_parts=True)
+    assert parallel == together and computed == 2

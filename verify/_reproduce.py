@@ -43,6 +43,7 @@ import multiprocessing
 import os
 import signal
 import zlib
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, fields
@@ -209,7 +210,8 @@ class SeedStore:
 
 
 def run_seeds(store: SeedStore, cases: Sequence[str], seeds: int, compute: Callable, *, label: str,
-              progress: bool = True, parts: Sequence[str] | None = None, jobs: int | None = 1) -> tuple[dict, int, int]:
+              progress: bool = True, parts: Sequence[str] | None = None, jobs: int | None = 1,
+              separate_parts: bool = False) -> tuple[dict, int, int]:
     """Every (case, seed 0..seeds−1) result, read back from ``store`` or computed now and saved
     at once, under a :class:`~verify._progress.Progress` bar of ``label`` (on stderr unless
     ``progress`` is False); ``(results, reused, computed)`` with ``results[case]`` the list over
@@ -218,11 +220,15 @@ def run_seeds(store: SeedStore, cases: Sequence[str], seeds: int, compute: Calla
     Without ``parts``, ``compute(case, seed)`` gives the result stored as ``case``.  With
     ``parts`` each part of a (case, seed) is its own file ``CASE-PART``: ``compute(case, seed,
     missing)`` gives ``{part: result}`` for the parts not stored yet, and ``results[case]``
-    holds ``{part: result}`` per seed.
+    holds ``{part: result}`` per seed.  With ``separate_parts`` (for parts that are independent
+    computations, such as the conventions of a reproduction that trains once per convention)
+    each missing part is its own call ``compute(case, seed, [part])``: twice the computations
+    for two parts, half as long each, so that worker processes share the work more evenly.
 
     ``jobs`` (:func:`check_jobs`; None: one per usable core) worker processes compute the
-    pending pairs, at most one per pair; with one, they are computed here, in order.  Several
-    need a picklable ``compute`` (module docstring: “Worker processes”)."""
+    pending calls, at most one per call; with one, they are computed here, in order.  Several
+    need a picklable ``compute`` (module docstring: “Worker processes”).  The bar advances as
+    each (case, seed) is complete."""
     jobs = check_jobs(jobs)
     keys = [None] if parts is None else list(parts)
 
@@ -234,21 +240,27 @@ def run_seeds(store: SeedStore, cases: Sequence[str], seeds: int, compute: Calla
     pending = {pair: [part for part in keys if found[part] is None] for pair, found in stored.items()}
     pending = {pair: missing for pair, missing in pending.items() if missing}
 
+    calls = [(pair, [part]) for pair, missing in pending.items() for part in missing] if separate_parts else \
+        list(pending.items())
+    left = Counter(pair for pair, _ in calls)  # calls to come per (case, seed)
     with Progress(len(stored), label, enabled=progress) as bar:
-        def finish(pair, fresh):
+        def finish(index, fresh):
+            pair = calls[index][0]
             for part, result in fresh.items():
                 store.save(name(pair[0], part), pair[1], result)
                 stored[pair][part] = result
-            bar.advance(f"{pair[0]} seed {pair[1]}")
+            left[pair] -= 1
+            if not left[pair]:
+                bar.advance(f"{pair[0]} seed {pair[1]}")
 
         if len(stored) > len(pending):
             bar.skip(len(stored) - len(pending), "reused from an earlier run")
-        calls = {pair: (compute, parts is not None, *pair, missing) for pair, missing in pending.items()}
+        arguments = [(compute, parts is not None, *pair, missing) for pair, missing in calls]
         if min(jobs, len(calls)) <= 1:
-            for pair, call in calls.items():
-                finish(pair, _compute(*call))
+            for index, call in enumerate(arguments):
+                finish(index, _compute(*call))
         else:
-            _in_workers(calls, min(jobs, len(calls)), finish)
+            _in_workers(arguments, min(jobs, len(calls)), finish)
     results = {case: [stored[case, seed][None] if parts is None else stored[case, seed] for seed in range(seeds)]
                for case in cases}
     return results, len(stored) - len(pending), len(pending)
@@ -259,14 +271,14 @@ def _compute(compute: Callable, with_parts: bool, case: str, seed: int, missing:
     return compute(case, seed, missing) if with_parts else {None: compute(case, seed)}
 
 
-def _in_workers(calls: Mapping, jobs: int, finish: Callable) -> None:
-    """Run each of ``calls`` (``pair → arguments of _compute``) on ``jobs`` spawn-started worker
-    processes, calling ``finish(pair, result)`` here as each result arrives.  On any exception
+def _in_workers(calls: Sequence[tuple], jobs: int, finish: Callable) -> None:
+    """Run each of ``calls`` (the arguments of :func:`_compute`) on ``jobs`` spawn-started worker
+    processes, calling ``finish(index in calls, result)`` here as each result arrives.  On any exception
     here (Ctrl-C: KeyboardInterrupt) the calls not started are cancelled and the workers
     stopped before it propagates; a computation's own exception propagates the same way."""
     pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_start)
     try:
-        futures = {pool.submit(_compute, *call): pair for pair, call in calls.items()}
+        futures = {pool.submit(_compute, *call): index for index, call in enumerate(calls)}
         for future in as_completed(futures):
             finish(futures[future], future.result())
     except BaseException:

@@ -202,8 +202,9 @@ def reproduce_anisotropy(out=DEFAULT_OUT, *, seeds: int | None = None, quick: bo
     and one JSON per (task, model, convention, seed) under ``out/seeds`` (reused by a re-run at
     the same settings).  ``seeds`` defaults to 1 (2 with ``quick=True``: small sizes and six
     steps); ``convention`` is ``"exact"``, ``"author"`` or ``"both"``; ``progress`` draws a
-    progress bar on stderr; ``jobs`` worker processes train the (case, seed) pairs side by side
-    (None: one per usable core; 1, the default: in this process; see :func:`~verify._reproduce.run_seeds`).
+    progress bar on stderr; ``jobs`` worker processes train the (case, convention, seed) triples
+    side by side (None: one per usable core; 1, the default: in this process; see
+    :func:`~verify._reproduce.run_seeds`).
     Returns the :class:`~verify.Reproduction`."""
     began = time.perf_counter()
     seeds = seed_count(seeds, quick, DEFAULT_SEEDS, QUICK_SEEDS)
@@ -216,7 +217,7 @@ def reproduce_anisotropy(out=DEFAULT_OUT, *, seeds: int | None = None, quick: bo
     cases = [f"{task}-{model}" for task in settings.tasks for model in settings.models]
     results, reused, computed = run_seeds(
         store, cases, seeds, functools.partial(seed_results, settings=settings, directory=training),
-        label=f"reproduce {NAME}", progress=progress, parts=conventions, jobs=jobs)
+        label=f"reproduce {NAME}", progress=progress, parts=conventions, jobs=jobs, separate_parts=True)
     by_case = statistics_by_part(results, conventions, summarise)[1]
     statistics = {task: {model: by_case[f"{task}-{model}"] for model in settings.models} for task in settings.tasks}
     summary = {
