@@ -360,3 +360,16 @@ def test_a_missing_sweep_library_is_a_clear_error(monkeypatch, tmp_path):
     with pytest.raises(SweepError, match=r"sweeps need zarr .*pip install 'gatejac\[sweeps\]'"):
         sweep("spectral_radius", {"b_r": [0.0]}, settings={"cell": "gru_chung", "n": 4}, out=tmp_path / "s.zarr")
     assert not (tmp_path / "s.zarr").exists()
+
+
+def test_the_local_clusters_workers_do_not_run_the_statistical_profiler(scheduler):
+    """The profiler thread samples every stack every 10 ms for a dashboard the local cluster does
+    not serve; each worker of the cluster ``sweep`` starts has it switched off (Dask's default
+    is on, which this test would see on a cluster started without gatejac's settings)."""
+    import dask
+    from dask.distributed import Client
+
+    with Client(scheduler) as client:
+        enabled = client.run(lambda: dask.config.get("distributed.worker.profile.enabled"))
+    assert len(enabled) == 2 and not any(enabled.values())
+    assert dask.config.get("distributed.worker.profile.enabled") is True  # the default, untouched here

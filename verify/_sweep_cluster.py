@@ -9,6 +9,9 @@ Jacobian kernels use it) is not fork-safe, and a child forked after a kernel ran
 Dask spawns by default (``distributed.worker.multiprocessing-method = spawn``); the local
 cluster sets it explicitly, so a user configuration cannot turn it into fork.
 
+The workers' statistical profiler (a thread sampling every stack every 10 ms, for Dask's
+dashboard, which the local cluster does not start) is switched off.
+
 Threads: every worker runs ``threads_per_worker`` tasks at once, and each task must not start a
 thread pool of its own per core, or two workers on two cores run 2 × 2 × (BLAS + torch + numba)
 threads.  The local cluster starts its workers with OMP_NUM_THREADS, MKL_NUM_THREADS,
@@ -59,7 +62,10 @@ def _local_cluster(workers: int, threads_per_worker: int):
     from dask.distributed import LocalCluster
 
     environment = {name: str(threads_per_worker) for name in THREAD_VARIABLES}
-    with dask.config.set({"distributed.worker.multiprocessing-method": "spawn"}):
+    # the workers' statistical profiler samples every thread's stack every 10 ms, for a dashboard
+    # the local cluster does not serve: CPU that a sweep on two cores takes from its points
+    with dask.config.set({"distributed.worker.multiprocessing-method": "spawn",
+                          "distributed.worker.profile.enabled": False}):
         return LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker, processes=True,
                             dashboard_address=None, env=environment, silence_logs=logging.ERROR)
 
