@@ -365,7 +365,8 @@ def test_a_missing_sweep_library_is_a_clear_error(monkeypatch, tmp_path):
 def test_the_local_clusters_workers_do_not_run_the_statistical_profiler(scheduler):
     """The profiler thread samples every stack every 10 ms for a dashboard the local cluster does
     not serve; each worker of the cluster ``sweep`` starts has it switched off (Dask's default
-    is on, which this test would see on a cluster started without gatejac's settings)."""
+    is on, which this test would see on a cluster started without gatejac's settings) — also a
+    worker its nanny restarted after the kill of the killed-worker test, which runs first."""
     import dask
     from dask.distributed import Client
 

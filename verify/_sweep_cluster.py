@@ -23,6 +23,7 @@ so the limit holds on clusters whose workers gatejac did not start.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import sys
@@ -66,8 +67,13 @@ def _local_cluster(workers: int, threads_per_worker: int):
     # the local cluster does not serve: CPU that a sweep on two cores takes from its points
     with dask.config.set({"distributed.worker.multiprocessing-method": "spawn",
                           "distributed.worker.profile.enabled": False}):
+        # a deep copy: a nanny keeps the configuration it starts workers with, and a shallow one
+        # would share the nested settings that leaving this block restores (a worker restarted
+        # after a crash would then run the profiler)
+        configuration = copy.deepcopy(dask.config.config)
         return LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker, processes=True,
-                            dashboard_address=None, env=environment, silence_logs=logging.ERROR)
+                            dashboard_address=None, env=environment, silence_logs=logging.ERROR,
+                            config=configuration)
 
 
 def connect(scheduler, workers: int, threads_per_worker: int):
