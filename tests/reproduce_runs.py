@@ -1,15 +1,17 @@
 """What the reproduce tests share: running the command line in-process, one ``--quick`` run
-of a reproduction with the figure objects it rendered kept for inspection, the check that
+of a reproduction with the figure objects it rendered kept for inspection (and, for the
+reproductions that sweep, the local clusters it started), its summary, the check that
 ``--jobs`` changes no number, and the checks of the options every reproduction takes."""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 
 import pytest
 
-from gatejac.verify import ReproduceError
+from gatejac.verify import ReproduceError, _sweep_cluster
 from gatejac.verify._cli import main
 
 
@@ -31,6 +33,20 @@ def quick_run(directory, module, name: str, figures, *options: str) -> tuple:
         patch.setattr(module, "png", lambda figure: drawn.append(figure) or render(figure))
         code, out, err = run_cli("reproduce", name, "--quick", "--out", str(directory), *options)
     return code, out, err, directory, dict(zip(figures, drawn))
+
+
+def quick_run_counting_clusters(directory, module, name: str, figures, clusters: list) -> tuple:
+    """``quick_run``, with the arguments of every local Dask cluster the run starts appended to
+    ``clusters`` (the reproductions that sweep must start one, or none when all is stored)."""
+    start = _sweep_cluster._local_cluster
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_sweep_cluster, "_local_cluster", lambda *a: clusters.append(a) or start(*a))
+        return quick_run(directory, module, name, figures)
+
+
+def summary_of(run) -> dict:
+    """The ``summary.json`` a ``quick_run`` wrote."""
+    return json.loads((run[3] / "summary.json").read_text())
 
 
 def assert_wrote_every_file(run, figures) -> None:

@@ -23,7 +23,7 @@ import os
 import numpy as np
 import pytest
 from reproduce_runs import (assert_bad_options_are_errors, assert_jobs_change_no_number, assert_wrote_every_file,
-                            quick_run, run_cli)
+                            quick_run, run_cli, summary_of)
 
 import gatejac
 from gatejac import numeric, verify
@@ -49,7 +49,7 @@ def quick(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def summary(quick):
-    return json.loads((quick[3] / "summary.json").read_text())
+    return summary_of(quick)
 
 
 def _record(directory, model, convention, seed):

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 
 import numpy as np
 import pytest
 from reproduce_runs import (assert_bad_options_are_errors, assert_jobs_change_no_number, assert_wrote_every_file,
-                            quick_run, run_cli)
+                            quick_run, run_cli, summary_of)
 
 import gatejac
 from gatejac import verify
@@ -36,7 +35,7 @@ def quick(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def summary(quick):
-    return json.loads((quick[3] / "summary.json").read_text())
+    return summary_of(quick)
 
 
 # ---------------------------------------------------------------------- the command

@@ -5,16 +5,15 @@ input."""
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
-from reproduce_runs import assert_bad_options_are_errors, assert_wrote_every_file, quick_run
+from reproduce_runs import (assert_bad_options_are_errors, assert_wrote_every_file, quick_run_counting_clusters,
+                            summary_of)
 
 import gatejac
 from gatejac import numeric, verify
 from gatejac.verify import _reproduce_residual as residual
-from gatejac.verify import _sweep_cluster
 from gatejac.verify._sweep_points import Point
 
 FIGURES = ("exponents_vs_residual.png", "deviation_vs_gamma.png", "criticality.png")
@@ -24,15 +23,13 @@ CLUSTERS: list = []
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
-    start = _sweep_cluster._local_cluster
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_sweep_cluster, "_local_cluster", lambda *a: CLUSTERS.append(a) or start(*a))
-        return quick_run(tmp_path_factory.mktemp("residual"), residual, "residual-lyapunov", FIGURES)
+    return quick_run_counting_clusters(tmp_path_factory.mktemp("residual"), residual, "residual-lyapunov", FIGURES,
+                                       CLUSTERS)
 
 
 @pytest.fixture(scope="module")
 def summary(quick):
-    return json.loads((quick[3] / "summary.json").read_text())
+    return summary_of(quick)
 
 
 # ---------------------------------------------------------------------- the command

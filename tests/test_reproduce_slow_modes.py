@@ -5,11 +5,11 @@ summary shown to catch a deliberately broken input."""
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
-from reproduce_runs import assert_bad_options_are_errors, assert_wrote_every_file, quick_run, run_cli
+from reproduce_runs import (assert_bad_options_are_errors, assert_wrote_every_file, quick_run_counting_clusters,
+                            run_cli, summary_of)
 
 import gatejac
 from gatejac.verify import _reproduce_slow_modes as slow
@@ -25,15 +25,12 @@ CLUSTERS: list = []
 def quick(tmp_path_factory):
     """One ``gatejac reproduce slow-modes --quick`` run: (exit code, stdout, stderr, directory,
     the figure objects by file name); the local clusters it starts are counted in CLUSTERS."""
-    start = _sweep_cluster._local_cluster
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_sweep_cluster, "_local_cluster", lambda *a: CLUSTERS.append(a) or start(*a))
-        return quick_run(tmp_path_factory.mktemp("slow-modes"), slow, "slow-modes", FIGURES)
+    return quick_run_counting_clusters(tmp_path_factory.mktemp("slow-modes"), slow, "slow-modes", FIGURES, CLUSTERS)
 
 
 @pytest.fixture(scope="module")
 def summary(quick):
-    return json.loads((quick[3] / "summary.json").read_text())
+    return summary_of(quick)
 
 
 # ---------------------------------------------------------------------- the command
@@ -133,7 +130,7 @@ def test_a_rerun_reuses_every_seed_and_sweep_point(quick, summary, monkeypatch):
     assert code == 0, err
     assert "0 computed, 6 reused" in out
     assert any("stored in" in line for line in err.splitlines() if line.startswith("sweep spectral_radius"))
-    again = json.loads((quick[3] / "summary.json").read_text())
+    again = summary_of(quick)
     assert (again["disks"], again["threshold"]) == (summary["disks"], summary["threshold"])
 
 
