@@ -11,8 +11,9 @@ Blocks of the page, by their fence:
 * ```` ```text ```` — the output of the block before it: its lines must appear in that output
   in order, a ``...`` line standing for any number of lines (without one at the start or the
   end, the first or last line must match exactly); a decimal number (``2.000``, ``1.8e-01``)
-  matches any decimal number, so round-off in the last digits does not fail the page, while
-  words, integers and counts must be as shown.
+  matches a value within 10 units of its last shown digit, so round-off in the last digits does
+  not fail the page, and one shown below 1e-9 in magnitude (a round-off level such as a max
+  error of ``3.5e-17``) matches any value below 1e-9; words, integers and counts must be as shown.
 
 Any other fenced block fails the test (it would not be run).  :func:`shows` is shown to catch
 a wrong output and a block that fails is shown to stop the run.
@@ -60,29 +61,49 @@ def blocks(markdown: str) -> list[Block]:
     return found
 
 
+_ROUND_OFF = 1e-9
+
+
 def _masked(line: str) -> str:
     return _NUMBER.sub("<number>", line.rstrip())
+
+
+def _close(shown: str, actual: str) -> bool:
+    """A shown decimal against the printed one: within 10 units of the shown last digit, or
+    both below the round-off level."""
+    value, printed = float(shown), float(actual)
+    if abs(value) < _ROUND_OFF:
+        return abs(printed) < _ROUND_OFF
+    mantissa, _, exponent = shown.lower().partition("e")
+    digits = len(mantissa.partition(".")[2])
+    unit = 10.0 ** (int(exponent or 0) - digits)
+    return abs(printed - value) <= 10 * unit
+
+
+def _same(want: str, have: str) -> bool:
+    return _masked(want) == _masked(have) and all(
+        _close(a, b) for a, b in zip(_NUMBER.findall(want), _NUMBER.findall(have)))
 
 
 def shows(shown: str, output: str) -> bool:
     """Whether ``output`` has the lines of ``shown`` in order (``...`` for any lines between;
     without one at an end, that end's line must be the output's first or last line)."""
-    want = [_masked(line) for line in shown.strip("\n").splitlines()]
-    have = [_masked(line) for line in output.strip("\n").splitlines()]
+    want = [line.rstrip() for line in shown.strip("\n").splitlines()]
+    have = [line.rstrip() for line in output.strip("\n").splitlines()]
     if not want:
         return True
-    if want[0] != "..." and (not have or have[0] != want[0]):
+    if want[0] != "..." and (not have or not _same(want[0], have[0])):
         return False
-    if want[-1] != "..." and (not have or have[-1] != want[-1]):
+    if want[-1] != "..." and (not have or not _same(want[-1], have[-1])):
         return False
     position = 0
     for line in want:
         if line == "...":
             continue
-        try:
-            position = have.index(line, position) + 1
-        except ValueError:
+        found = next((i for i in range(position, len(have)) if _same(line, have[i])), None)
+        if found is None:
             return False
+        position = found + 1
     return True
 
 
@@ -130,6 +151,9 @@ def test_shown_output_must_match_in_order_with_gaps():
     assert not shows("gatejac check: PASSED\nstate  ad  PASS  9.7e-17", output)  # not the last line
     assert not shows("...\nstate  ad  PASS  97", output)  # a number that is not round-off
     assert not shows("...\n45/44 caught", "45/45 caught")  # counts are not masked
+    assert shows("slope 2.000", "slope 2.004") and not shows("slope 2.000", "slope 1.500")  # 10 last digits
+    assert shows("max error 1.1e-16", "max error 3.0e-17")  # both round-off
+    assert not shows("max error 1.1e-16", "max error 4.9e-02")  # round-off shown, a real error printed
 
 
 def test_a_failing_block_or_a_wrong_output_stops_the_run(tmp_path, monkeypatch):
