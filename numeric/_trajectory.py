@@ -58,6 +58,7 @@ from ._growth import graded_log_singular_values, qr_log_growth
 from ._lyapunov import lyapunov_spectrum
 from ._products import lag_products, prefix_products, suffix_products
 from ._tangent import StructuredAction, stack_factors, tangent_plan, window_factors
+from ._tangent_formed import FormedAction, formed_cost, stacked_cost
 
 METHODS = ("auto", "action", "jacobian")
 
@@ -332,7 +333,7 @@ class Trajectory:
             return lambda t, block: self.step_jacobian(t) @ block
         if transpose:
             return self._vjp_action
-        return self._structured_action() or self._jvp_action
+        return self._factor_action(columns) or self._jvp_action
 
     def numpy_stepper(self, columns: int, *, method: str = "auto") -> Callable | None:
         """For a torch trajectory whose Jacobian actions run on NumPy views (plain CPU tensors
@@ -341,8 +342,25 @@ class Trajectory:
         torch's per-operation cost made its Lyapunov step 2× NumPy's at n = 64.  Else None."""
         if self.compiled.backend != "torch" or self._resolve(method, columns, False) != "action":
             return None
-        action = self._structured_action()
+        action = self._factor_action(columns)
         return action.numpy_apply if action is not None and action.numpy_views else None
+
+    def _factor_action(self, columns: int) -> StructuredAction | FormedAction | None:
+        """J_t V on blocks of ``columns`` columns from the step Jacobian's factors: by the formed
+        matrix columns (``_tangent_formed``) where NumPy runs the action and that costs fewer
+        multiply–adds than the stacked products (the GRU and LSTM from 5 columns), else by the
+        stacked products (``_tangent``); None for a cell without the factors."""
+        action = self._structured_action()
+        if action is None or not (self.compiled.backend == "numpy" or action.numpy_views):
+            return action
+        sizes = list(self.state_sizes.values())
+        if formed_cost(action.plan, sizes, columns) >= stacked_cost(action.plan, sizes, columns):
+            return action
+        if "formed" not in self._cache:
+            values = self.compiled.arguments_of(self.states_at(0), self.inputs_at(1), self.params)
+            self._cache["formed"] = FormedAction(action, values, sizes, *self._cache["factors"],
+                                                 self.batch_shape)
+        return self._cache["formed"]
 
     def _structured_action(self) -> StructuredAction | None:
         """J_t V from the step Jacobian's factors (``_tangent``): those the rollout stored, else

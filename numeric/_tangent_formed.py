@@ -1,0 +1,186 @@
+"""J_t V for frames of many columns: the step Jacobian's matrix columns formed from the
+stored factors in one pass, then one matrix product.
+
+With the factors of ``_tangent`` (docs/theory.md: “Lyapunov exponents”), a column block j of
+the step Jacobian that has matrix terms is
+
+    C_j(t) = [ Σ_a diag(u_{ija}(t)) M_{ija} + diag(d_{ij}(t)) ]_i      (S × n_j, row blocks i),
+
+and the action is (J_t V)_i = Σ_j (C_j(t) V_j)_i + Σ_{j without matrices} d_{ij}(t) ⊙ V_j.
+``StructuredAction`` multiplies first, Σ_a u_a ⊙ (M_a V_j): (Σ_a rows of M_a)·n_j·k
+multiply–adds.  Forming C_j first costs Σ_a n_i n_j element operations and then S·n_j·k
+multiply–adds: for the GRU (three terms, one 3n×n stack) 3n² + n²k against 3n²k, for the LSTM
+(seven terms on the h column, the c column diagonal) 7n² + 2n²k against 4n²k — at n = 256,
+k = 32, 2.3 M against 6.3 M and 4.6 M against 8.4 M.  The result is the same sum, associated
+differently ((diag(u) M) V = diag(u)(M V)), so the two routes agree to round-off.
+
+C_j is written by the fused block-row writer of ``_fused`` (one pass over each output row,
+the rows of every M_a read once), on the calling thread, with its matrices packed once here
+and the coefficients of a run of steps packed together (:data:`PACK_BYTES`), so that a step
+costs one kernel call per row block and one product.  :func:`formed_cost` and
+:func:`stacked_cost` are the two operation counts the trajectory chooses by
+(``Trajectory.stepper``), a formed element counted as :data:`FORM_WEIGHT` multiply–adds
+(measured at n = 256, one thread: 0.025 ms for 3n² elements, 0.10 ms for the n×n·n×32
+product).  The action works on NumPy arrays (a torch trajectory's plain CPU tensors through
+NumPy views of the same memory, as ``StructuredAction`` does).  It keeps per-step work arrays,
+so one action must not be used by two threads at once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+FORM_WEIGHT = 3
+"""Multiply–adds one formed element of C_j is counted as (see the module docstring)."""
+
+PACK_BYTES = 2**19
+"""Bytes of coefficients packed at a time (a run of steps, at least one)."""
+
+
+def _term_groups(plan, sizes: list[int]) -> dict:
+    """``{(row, col): ([(coefficient, product)], [diagonal indices])}`` of the plan."""
+    groups: dict = {}
+    for term in plan.terms:
+        groups.setdefault((term.row, term.col), ([], []))[0].append((term.coefficient, term.product))
+    for row, col, position in plan.diagonals:
+        groups.setdefault((row, col), ([], []))[1].append(position)
+    return groups
+
+
+def formed_cost(plan, sizes: list[int], columns: int) -> int:
+    """Multiply–adds of one formed action on ``columns`` columns (batch 1)."""
+    total = sum(sizes)
+    formed = sum(sizes[term.row] * sizes[term.col] for term in plan.terms)
+    product = sum(total * sizes[col] for col, count in enumerate(plan.stacks) if count)
+    return FORM_WEIGHT * formed + product * columns
+
+
+def stacked_cost(plan, sizes: list[int], columns: int) -> int:
+    """Multiply–adds of one ``StructuredAction`` on ``columns`` columns (batch 1), the
+    stacked matrices having the row count of the largest row block."""
+    return sum(count * max(sizes) * sizes[col] for col, count in enumerate(plan.stacks)) * columns
+
+
+class _RowWrite:
+    """One row block i of C_j: its terms' matrices side by side, packed once, and the
+    coefficient and diagonal stacks it takes its per-step values from."""
+
+    def __init__(self, rows: slice, width: int, matrices: list, coefficients: list, diagonals: list, dtype,
+                 count: int):
+        from ._fused import TILE_BYTES, _sample_block
+
+        self.rows, self.coefficients, self.diagonals = rows, coefficients, diagonals
+        self.height = rows.stop - rows.start
+        self.stacked = (np.ascontiguousarray(np.concatenate(matrices, axis=1)) if matrices
+                        else np.zeros((self.height, 0), dtype))
+        self.offsets = np.arange(len(matrices), dtype=np.int64) * width
+        self.table = np.array([[0, width, 0, len(matrices), 0 if diagonals else -1]], dtype=np.int64)
+        self.tile = max(1, min(self.height, TILE_BYTES // max(1, self.stacked.shape[1] * dtype.itemsize)))
+        self.sample_block = _sample_block(count, -(-self.height // self.tile), 1)
+        self.packed = self.diagonal = None
+
+
+class FormedAction:
+    """``numpy_apply(t, V)`` = J_t V by the formed matrix columns (see the module docstring).
+
+    ``stacked`` is the trajectory's ``StructuredAction`` (its plan; it serves torch blocks that
+    autograd tracks), ``values`` the kernel arguments (for ``plan.matrices``), ``coefficients``
+    and ``diagonals`` the factor stacks of ``_tangent.stack_factors``, all NumPy (or plain CPU
+    tensors, used through NumPy views); ``batch`` the trajectory's batch shape."""
+
+    numpy_views = True
+
+    def __init__(self, stacked, values: list, sizes: list[int], coefficients: list, diagonals: list, batch: tuple):
+        from ._arrays import to_numpy
+        from ._fused import _write_rows_serial
+
+        self._kernel, self.stacked, plan = _write_rows_serial, stacked, stacked.plan
+        matrices = [to_numpy(m) for m in plan.matrices(*values)]
+        coefficients, diagonals = [to_numpy(c) for c in coefficients], [to_numpy(d) for d in diagonals]
+        self.dtype = matrices[0].dtype
+        self.batch, self.count = tuple(batch), int(np.prod(batch, dtype=np.int64))
+        self.offsets = np.cumsum([0, *sizes]).tolist()
+        self.steps = int(coefficients[0].shape[0]) if coefficients else int(diagonals[0].shape[0])
+        groups = _term_groups(plan, sizes)
+        starts = np.cumsum([0, *plan.stacks]).tolist()
+        self.columns, self.elementwise = [], []  # [(col, out, [_RowWrite])], [(row, col, diagonal stacks)]
+        for col, count in enumerate(plan.stacks):
+            width = sizes[col]
+            if not count:
+                self.elementwise += [(row, col, [diagonals[p] for p in groups[(row, c)][1]])
+                                     for row, c in sorted(groups) if c == col]
+                continue
+            writes = []
+            for row in range(len(sizes)):
+                terms, positions = groups.get((row, col), ([], []))
+                if terms or positions:
+                    group = matrices[starts[col]:starts[col] + count]
+                    writes.append(_RowWrite(slice(self.offsets[row], self.offsets[row + 1]), width,
+                                            [group[product] for _, product in terms],
+                                            [coefficients[c] for c, _ in terms], [diagonals[p] for p in positions],
+                                            self.dtype, self.count))
+            out = np.zeros((self.count, self.offsets[-1], width), self.dtype)
+            self.columns.append((col, out, writes))
+        largest = max(len(w.coefficients) + 1 for _, _, writes in self.columns for w in writes)
+        self.run = max(1, min(self.steps, PACK_BYTES // (largest * self.count * max(sizes) * self.dtype.itemsize)))
+        self.packed_from = None
+
+    def __call__(self, t: int, block):
+        """J_t V for a NumPy block, or a plain torch block through NumPy views; a torch block
+        that autograd tracks takes ``stacked``'s torch operations."""
+        if isinstance(block, np.ndarray):
+            return self.numpy_apply(t, block)
+        if not self.stacked.xp.numpy_views([block]):
+            return self.stacked(t, block)
+        import torch
+
+        return torch.from_numpy(self.numpy_apply(t, block.numpy()))
+
+    def numpy_apply(self, t: int, block):
+        """J_t V for a NumPy block ``(..., S, k)``, 1 ≤ t ≤ T."""
+        index = t - 1
+        if self.packed_from is None or not self.packed_from <= index < self.packed_from + self.run:
+            self._pack(min(index, max(0, self.steps - self.run)))
+        position = index - self.packed_from
+        columns = int(block.shape[-1])
+        frame = np.broadcast_to(block, (*self.batch, *block.shape[-2:])).reshape(self.count, self.offsets[-1], columns)
+        result = None
+        for col, out, writes in self.columns:
+            for write in writes:
+                self._kernel(out, write.rows.start, write.table, write.offsets, write.packed[position], write.stacked,
+                             write.diagonal[position], write.tile, write.sample_block)
+            product = out @ frame[:, self.offsets[col]:self.offsets[col + 1]]
+            if result is None:
+                result = product
+            else:
+                result += product
+        for row, col, stacks in self.elementwise:
+            target = result[:, self.offsets[row]:self.offsets[row + 1]]
+            for stack in stacks:
+                value = np.broadcast_to(stack[index], (*self.batch, self.offsets[row + 1] - self.offsets[row]))
+                target += value.reshape(self.count, -1)[:, :, None] * frame[:, self.offsets[col]:self.offsets[col + 1]]
+        return result.reshape(*self.batch, self.offsets[-1], columns)
+
+    def _pack(self, first: int) -> None:
+        """The coefficients and summed diagonals of steps first+1 .. first+run, per row block,
+        as C-contiguous (run, P, B, height) and (run, 1 or 0, B, height) arrays."""
+        stop = min(self.steps, first + self.run)
+        for _, _, writes in self.columns:
+            for write in writes:
+                height = write.height
+                shape = (stop - first, self.count, height)
+                write.packed = np.empty((stop - first, len(write.coefficients), self.count, height), self.dtype)
+                for term, stack in enumerate(write.coefficients):
+                    write.packed[:, term] = self._steps(stack, first, stop, height).reshape(shape)
+                write.diagonal = np.zeros((stop - first, int(bool(write.diagonals)), self.count, height), self.dtype)
+                for stack in write.diagonals:
+                    write.diagonal[:, 0] += self._steps(stack, first, stop, height).reshape(shape)
+        self.packed_from = first
+
+    def _steps(self, stack, first: int, stop: int, height: int):
+        """``stack[first:stop]`` broadcast per step to ``(*batch, height)``: a step's value may
+        be ``(*batch, height)``, ``(height,)`` or ``(1,)``."""
+        values = stack[first:stop]
+        missing = len(self.batch) + 1 - (values.ndim - 1)
+        values = values.reshape(values.shape[0], *([1] * missing), *values.shape[1:])
+        return np.broadcast_to(values, (stop - first, *self.batch, height))
