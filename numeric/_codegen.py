@@ -192,23 +192,31 @@ class _Coefficients:
         self.exprs.append(self.module.expr(expr))
         return f"\u27e6{len(self.exprs) - 1}\u27e7"
 
-    def emit(self, body: list[str], chunked: list[str] | None = None) -> list[str]:
+    def emit(self, body: list[str], chunked: list[str] | None = None, vectors: list[str] | None = None) -> list[str]:
         """Node lines, CSE temporaries, one variable per coefficient, then ``body``; the lines
-        of ``chunked`` run inside a loop over batch chunks (``_s``), batched coefficients sliced."""
+        of ``chunked`` run inside a loop over batch chunks (``_s``), batched coefficients sliced.
+        With ``vectors`` (the flattened (B, size) states and inputs of a dense kernel), the node,
+        temporary and coefficient lines form a function ``_forward(<vectors>)`` that
+        ``_B.batch_parts`` runs on halves of the batch (see ``_batch_parts``)."""
         replacements, reduced = sympy.cse(self.exprs, symbols=sympy.numbered_symbols("_t"), optimizations=None)
         batched = {}
         lines = []
         for sym, value in replacements:
             batched[sym] = any(batched.get(s) or (s not in batched and self._batched(s)) for s in value.free_symbols)
             lines.append(f"{sym.name} = {print_array(value)}")
-        names, sliced = [], []
+        names, sliced, flags = [], [], []
         for i, expr in enumerate(reduced):
             is_batched = any(batched.get(s) or (s not in batched and self._batched(s)) for s in expr.free_symbols)
             lines.append(f"_c{i} = {self._code(expr)}")
             names.append(f"_c{i}")
             sliced.append(f"_c{i}[_s]" if is_batched else f"_c{i}")
-        nodes = self.module.nodes(self.exprs)
-        out = nodes + lines + [_fill(line, names) for line in body]
+            flags.append(is_batched)
+        forward = self.module.nodes(self.exprs) + lines
+        if vectors and names:
+            results = ", ".join(names) + ("," if len(names) == 1 else "")
+            forward = [f"def _forward({', '.join(vectors)}):", *_indent(forward), f"    return {results}",
+                       f"{results} = _B.batch_parts(_forward, ({', '.join(vectors)},), {tuple(flags)})"]
+        out = forward + [_fill(line, names) for line in body]
         if chunked:
             out.append("for _lo in range(0, _nb, _chunk):")
             out.append("    _s = slice(_lo, _lo + _chunk)")
@@ -357,7 +365,8 @@ def _jacobian_function(module: _Module, fname: str, block_jacobian, leaves) -> l
         body.append("_nb = _o.shape[0]")
         body.append(f"_chunk = max(1, _B.chunk_bytes // max(1, ({row_total}) * ({col_total}) * _o.itemsize))")
     signature = f"def {fname}({', '.join(module.args)}, out=None):"
-    return [signature] + _indent(module.prologue(flatten=True) + coeffs.emit(body, chunked) + ["return out"])
+    vectors = [v.name for v in (*cell.states, *cell.inputs)]
+    return [signature] + _indent(module.prologue(flatten=True) + coeffs.emit(body, chunked, vectors) + ["return out"])
 
 
 def _numel_code(module, leaf) -> str:
