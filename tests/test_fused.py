@@ -287,3 +287,87 @@ def test_out_receives_what_allocation_returns_on_every_path(name, backend, dtype
     out = expected * np.nan if backend == "numpy" else expected * float("nan")
     assert compiled.state_jacobian(*values, out=out) is out
     _assert_close(numeric.to_numpy(out), numeric.to_numpy(expected).astype(np.float64))
+
+
+def _four_sample_kernel(monkeypatch) -> None:
+    """Every serial block row to the four-sample kernel (no matrices are small enough for the
+    narrow one)."""
+    monkeypatch.setattr(_fused, "NARROW_MATRIX_BYTES", -1)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("terms", [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+@pytest.mark.parametrize("batch", [1, 3, 4, 9, 16])
+def test_the_narrow_kernel_writes_what_the_four_sample_kernel_writes_bit_for_bit(dtype, terms, batch, monkeypatch):
+    """Rows 3..6 of a (B, 7, 9) output, two segments (one with diagonals) and untouched columns:
+    the narrow kernel sums each pass's terms in the four-sample kernel's order (a group's first
+    pass ``terms % 4`` terms, a lone sample's passes two), so the two agree to the last bit —
+    which also keeps them equal to ``_fused_numpy``.  Term counts 0–9 cover every pass layout."""
+    rng = np.random.default_rng(100 * terms + batch)
+    rows = slice(3, 7)
+    start = rng.standard_normal((batch, 7, 9)).astype(dtype)
+    segments = [_segment(rng, slice(0, 4), 4, batch, terms, diagonals=terms % 3, dtype=dtype, mixed=False),
+                _segment(rng, slice(5, 9), 4, batch, (terms + 2) % 7, diagonals=0, dtype=dtype)]
+    narrow = start.copy()
+    _fused.write_block_row(narrow, rows, segments, parallel=False)
+    _four_sample_kernel(monkeypatch)
+    four = start.copy()
+    _fused.write_block_row(four, rows, segments, parallel=False)
+    np.testing.assert_array_equal(narrow, four)
+    np.testing.assert_array_equal(narrow[:, :3], start[:, :3])
+    np.testing.assert_array_equal(narrow[:, 3:, 4:5], start[:, 3:, 4:5])
+    _assert_close(narrow, _reference(start, rows, segments))
+
+
+def test_a_broken_narrow_kernel_is_caught(monkeypatch):
+    """The comparison above fails for a narrow kernel that sums a pass in another order (the
+    first pass of four terms as (u0 M0 + u1 M1) + (u2 M2 + u3 M3)): round-off shows."""
+    rng = np.random.default_rng(1)
+    segments = [_segment(rng, slice(0, 16), 16, 8, 4, diagonals=0, dtype=np.float32, mixed=False)]
+    out = np.empty((8, 16, 16), np.float32)
+    _fused.write_block_row(out, slice(0, 16), segments, parallel=False)
+    pairs = [sum(np.float32(c)[:, :, None] * m for c, m in zip(segments[0].coefficients[h:h + 2],
+                                                              segments[0].matrices[h:h + 2])) for h in (0, 2)]
+    assert not np.array_equal(out, pairs[0] + pairs[1])
+
+
+@pytest.mark.parametrize("n, dtype, narrow", [
+    (16, "float64", True),  # GRU: 3 matrices of 16 × 16, 6 KiB
+    (24, "float64", True),  # 13.5 KiB
+    (32, "float32", True),  # 12 KiB
+    (32, "float64", False),  # 24 KiB
+    (64, "float32", False),  # 48 KiB
+])
+def test_the_narrow_kernel_is_taken_for_small_matrices(n, dtype, narrow, monkeypatch):
+    cell = cells.get("gru_torch")
+    compiled = numeric.compile(cell, "numpy")
+    values = numeric.random_values(cell, {"n": n, "m": 4}, batch=(64,), seed=3, dtype=dtype)
+    _path(monkeypatch, "fused, one thread")
+    taken = []
+    real = _fused._write_narrow
+    monkeypatch.setattr(_fused, "_write_narrow", lambda *a: (taken.append(True), real(*a))[1])
+    compiled.state_jacobian(*values)
+    assert taken == ([True] if narrow else [])
+
+
+@pytest.mark.parametrize("n, batch", [(5, 9), (16, 256), (24, 7)])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("name", cells.names())
+def test_catalogue_dense_jacobians_are_the_same_from_the_narrow_kernel(name, backend, dtype, n, batch, monkeypatch):
+    """Every dense state / input Jacobian and gate split of every catalogue cell, written on one
+    thread by the narrow kernel and by the four-sample kernel: equal bit for bit."""
+    cell = cells.get(name)
+    compiled = numeric.compile(cell, backend)
+    values = numeric.random_values(cell, {"n": n, "m": 3}, batch=(batch,), seed=12, backend=backend, dtype=dtype)
+    methods = ["state_jacobian"] + (["input_jacobian"] if cell.inputs else [])
+
+    def dense():
+        results = [getattr(compiled, method)(*values) for method in methods]
+        return [numeric.to_numpy(r) for r in results + (list(compiled.gate_split(*values)) if cell.gates else [])]
+
+    _path(monkeypatch, "fused, one thread")
+    narrow = dense()
+    _four_sample_kernel(monkeypatch)
+    for actual, expected in zip(narrow, dense()):
+        np.testing.assert_array_equal(actual, expected)
