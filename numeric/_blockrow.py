@@ -50,6 +50,8 @@ from __future__ import annotations
 import math
 import threading
 
+from . import _fused_loading, _fused_numpy
+
 FUSED_MIN_BYTES = 2**16
 """Block rows of fewer output bytes are written term by term (see the module docstring)."""
 
@@ -92,7 +94,12 @@ def write_by_terms(xp, out, rows: slice, segments) -> None:
 
 def write_fused(out, rows: slice, segments) -> None:
     """The block row in one pass by the numba kernel (NumPy arrays; imports numba on first use),
-    on numba's threads from :data:`PARALLEL_MIN_BYTES`, else on the calling thread."""
+    on numba's threads from :data:`PARALLEL_MIN_BYTES`, else on the calling thread.  While numba
+    starts on a background thread, ``_fused_numpy`` writes it instead, with the same result bit
+    for bit (see ``_fused_loading``)."""
+    if not _fused_loading.loader.ready(out.dtype):
+        _fused_numpy.write_block_row(out, rows, segments)
+        return
     from . import _fused
 
     _fused.write_block_row(out, rows, [_fused.Segment(*segment) for segment in segments],

@@ -1,5 +1,8 @@
-"""The layering of the package: ``symbolic`` ← ``numeric`` ← ``verify``, and heavy imports only on demand."""
+"""The layering of the package: ``symbolic`` ← ``numeric`` ← ``verify``, and heavy imports only on demand
+(numba and SciPy, which numba imports, only once a dense Jacobian needs the fused writer, and then on a
+background thread while the first block rows are written with NumPy)."""
 
+import json
 import subprocess
 import sys
 
@@ -15,11 +18,51 @@ def _loaded_after(statement: str) -> set[str]:
 @pytest.mark.parametrize("statement, absent", [
     ("import gatejac.symbolic", {"numpy", "torch"}),
     ("import gatejac.symbolic.cells", {"numpy", "torch"}),
-    ("import gatejac.numeric", {"torch"}),
-    ("from gatejac import numeric; from gatejac.symbolic import cells; numeric.compile(cells.get('gru_torch'), 'numpy')", {"torch"}),
+    ("import gatejac.numeric", {"torch", "numba", "scipy"}),
+    ("from gatejac import numeric; from gatejac.symbolic import cells; numeric.compile(cells.get('gru_torch'), 'numpy')",
+     {"torch", "numba", "scipy"}),
 ])
 def test_heavy_modules_load_only_when_needed(statement, absent):
     assert not absent & _loaded_after(statement)
+
+
+_FIRST_DENSE_CALL = """
+import json, sys, threading
+from gatejac import numeric
+from gatejac.numeric import _fused_loading
+from gatejac.symbolic import cells
+if {numba_first}:
+    from gatejac.numeric import _fused
+kernel = numeric.compile(cells.get("gru_torch"), {backend!r})
+values = numeric.random_values(cells.get("gru_torch"), {{"n": 48, "m": 5}}, batch=(128,), seed=1, backend={backend!r})
+first = numeric.to_numpy(kernel.state_jacobian(*values)).copy()  # 2.25 MiB: the parallel writer's size
+loaders = [t for t in threading.enumerate() if t.name == "gatejac-numba-loader"]
+_fused_loading.loader.wait()
+later = numeric.to_numpy(kernel.state_jacobian(*values))
+json.dump({{"numpy_rows": _fused_loading.loader.numpy_block_rows, "daemon": [t.daemon for t in loaders],
+           "same_bits": first.tobytes() == later.tobytes(), "numba": "numba" in sys.modules}}, sys.stdout)
+"""
+
+
+def _first_dense_call(backend: str, numba_first: bool) -> dict:
+    code = _FIRST_DENSE_CALL.format(backend=backend, numba_first=numba_first)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_a_first_dense_jacobian_is_written_with_numpy_while_numba_loads_and_has_its_bits(backend):
+    """numeric/_fused_loading.py: the first fused-size block row of a process starts numba on a
+    (non-daemon) background thread and is written by ``_fused_numpy``; after the loader has
+    finished the same Jacobian comes from the numba kernel with the same bits."""
+    seen = _first_dense_call(backend, numba_first=False)
+    assert seen["numpy_rows"] >= 1 and seen["daemon"] == [False]
+    assert seen["numba"] and seen["same_bits"]
+
+
+def test_a_process_that_imported_the_kernel_never_starts_the_loader():
+    seen = _first_dense_call("numpy", numba_first=True)
+    assert seen["numpy_rows"] == 0 and seen["daemon"] == [] and seen["same_bits"]
 
 
 def test_the_torch_backend_loads_torch():
