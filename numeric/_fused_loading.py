@@ -22,7 +22,10 @@ instead, whose result is the same, bit for bit.  The rule:
   fraction of a second), so the machine code it compiled on a cold cache is stored, and numba's
   compiler is never cut off inside LLVM at exit;
 * if the loader fails (e.g. numba cannot be imported), it stops and the next block row takes the
-  numba kernel on the calling thread, which raises the error there.
+  numba kernel on the calling thread, which raises the error there;
+* a process forked while the loader runs starts its own loader in the child (forking while
+  another thread imports can leave the child waiting on an import lock: as with numba's threads,
+  fork worker processes before the first dense Jacobian, or use the spawn start method).
 
 The NumPy route costs more per block row than the kernel (3–5 array passes instead of one; the GRU
 at n = B = 256: ``benchmarks/cold_start.py`` reports both), which the loader's 0.5 s saves many
@@ -33,6 +36,7 @@ kernel (about 9 CPU-seconds per dtype) while the caller goes on with NumPy.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import threading
 
@@ -43,6 +47,9 @@ class _Loader:
     """The background start of numba and the fused kernel (one per process)."""
 
     def __init__(self):
+        self._reset()
+
+    def _reset(self) -> None:
         self._lock = threading.Lock()
         self._thread = None
         self._pending: list = []  # dtypes the loader still has to load
@@ -53,6 +60,8 @@ class _Loader:
     def ready(self, dtype) -> bool:
         """Whether a block row of ``dtype`` takes the numba kernel now (see the module docstring);
         starts the loader, or adds ``dtype`` to its list, when it does not."""
+        if self.finished:  # the steady state: no lock
+            return True
         with self._lock:
             if self.finished:
                 return True
@@ -67,6 +76,12 @@ class _Loader:
                 self._pending.append(dtype)
             self.numpy_block_rows += 1
             return False
+
+    def restart_in_child(self) -> None:
+        """After ``fork``: a child forked while the loader ran has no loader thread, so it starts
+        its own on its first fused-size block row (instead of writing with NumPy for ever)."""
+        if not self.finished:
+            self._reset()
 
     def wait(self) -> None:
         """Until the loader has finished (at once if it never started)."""
@@ -106,3 +121,5 @@ def _load_serial_kernel(fused, dtype) -> None:
 
 
 loader = _Loader()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=loader.restart_in_child)

@@ -5,6 +5,7 @@ background thread while the first block rows are written with NumPy)."""
 import json
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -63,6 +64,20 @@ def test_a_first_dense_jacobian_is_written_with_numpy_while_numba_loads_and_has_
 def test_a_process_that_imported_the_kernel_never_starts_the_loader():
     seen = _first_dense_call("numpy", numba_first=True)
     assert seen["numpy_rows"] == 0 and seen["daemon"] == [] and seen["same_bits"]
+
+
+def test_a_child_forked_while_the_loader_runs_starts_its_own():
+    from gatejac.numeric import _fused_loading
+
+    loader = _fused_loading._Loader()
+    loader._thread = threading.Thread(target=lambda: None)  # a loader under way in the parent
+    assert not loader.ready("float64") and loader.numpy_block_rows == 1
+    loader.restart_in_child()
+    assert loader._thread is None and loader.numpy_block_rows == 0
+    done = _fused_loading._Loader()
+    done.finished = True
+    done.restart_in_child()
+    assert done.finished  # a finished loader stays finished
 
 
 def test_the_torch_backend_loads_torch():
