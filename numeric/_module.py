@@ -30,13 +30,22 @@ time by one ``unbind``; the checked ``CompiledCell.step`` would validate every n
 shape at every time step.  Inputs are checked once per call instead.  (The kernel asks its array
 namespace for the batch shape of its arguments at every call; the namespace answers directly when the
 shapes agree, as they always do here, instead of calling ``torch.broadcast_shapes``, ≈ 8 µs of the
-≈ 46 µs an Elman step's forward takes at N = B = 64 with autograd recording.)
+≈ 46 µs an Elman step's forward takes at N = B = 64 with autograd recording.)  The step kernel
+multiplies by Wᵀ (``_B.transpose(W)``, a view) for every matrix parameter W at every step, and with
+autograd recording each such view is a node of the graph, run again by the backward pass; the
+module runs the same generated kernel in a namespace of its own whose ``transpose`` returns the
+Wᵀ taken once per sequence (:class:`_Transposes`), so a sequence of T steps records one
+transpose per matrix instead of T.  The arithmetic is unchanged: the outputs and the gradients
+are bit for bit those of the per-step transposes (tests/test_module.py); the training step is
+6–14 % faster (Elman, scalar and multi-gate cells at N = B = 64, T = 120, one thread).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
+import types
 import zlib
 from collections.abc import Mapping
 
@@ -44,8 +53,9 @@ import numpy as np
 
 from gatejac.symbolic import Cell, cells
 
-from ._arrays import check_dtype
+from ._arrays import arrays, check_dtype
 from ._compiled import compile as compile_cell
+from ._compiled import compile_source
 from ._errors import ArgumentError, check_integer
 from ._init import initialise
 from ._interop import from_torch, to_torch
@@ -94,6 +104,40 @@ def _is_torch_module(value) -> bool:
     return torch is not None and isinstance(value, torch.nn.Module)
 
 
+class _Transposes:
+    """The ``transpose`` of a step kernel's namespace for :func:`module`: the transposes of the
+    matrices given to :meth:`holding`, taken once on entry, else ``matrix.mT`` as the shared
+    array namespace takes it.  Matrices are recognised by identity, which is unique while they
+    are held (each held view keeps its matrix alive)."""
+
+    def __init__(self):
+        self._held = {}
+
+    def __call__(self, matrix):
+        held = self._held.get(id(matrix))
+        return matrix.mT if held is None else held
+
+    @contextlib.contextmanager
+    def holding(self, values):
+        """Transpose each matrix of ``values`` (ndim ≥ 2) once for the duration of the block."""
+        self._held = {id(value): value.mT for value in values if value.ndim >= 2}
+        try:
+            yield
+        finally:
+            self._held = {}
+
+
+@functools.lru_cache(maxsize=64)
+def _hoisting_step(compiled) -> tuple:
+    """``(step, transposes)``: the generated ``step`` kernel of ``compiled`` (a torch
+    ``CompiledCell``) run in a namespace whose ``transpose`` is ``transposes``
+    (:class:`_Transposes`); one per compiled cell, shared by its modules."""
+    transposes = _Transposes()
+    namespace = {"_B": types.SimpleNamespace(**{**vars(arrays("torch")), "transpose": transposes})}
+    exec(compile_source(compiled.source, compiled.cell.name), namespace)  # noqa: S102 - our own generated code
+    return namespace["step"], transposes
+
+
 @functools.cache
 def _module_class():
     """The ``torch.nn.Module`` subclass, defined on first use (``gatejac.numeric`` does not
@@ -108,7 +152,6 @@ def _module_class():
             self.cell = cell
             self.sizes = sizes
             self.compiled = compile_cell(cell, "torch")
-            self._step = self.compiled.kernel("step")
             self._parameter_names = [p.name for p in cell.parameters]
             self._shapes = shapes(cell, sizes)
             self.weights = torch.nn.Module()
@@ -154,9 +197,10 @@ def _module_class():
             # converting and reshaping it at every step
             values = [value.reshape(1) if value.ndim == 0 else value
                       for value in (getattr(self.weights, name) for name in self._parameter_names)]
-            step = self._step
-            for x_t in zip(*(sequence.unbind(1) for sequence in sequences)):
-                current = step(*current, *x_t, *values)
+            step, transposes = _hoisting_step(self.compiled)
+            with transposes.holding(values):  # each Wᵀ once per sequence (module docstring)
+                for x_t in zip(*(sequence.unbind(1) for sequence in sequences)):
+                    current = step(*current, *x_t, *values)
             return tuple(current)
 
         def _sequences(self, inputs) -> list:

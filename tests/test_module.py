@@ -4,6 +4,7 @@ its parameters, the torch interop and its errors."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 
@@ -48,6 +49,65 @@ def test_forward_is_the_compiled_step_unrolled_by_hand(name):
     # the comparison can fail: one step fewer is a different state
     short = net(x[:, :-1])
     assert not _close(short, expected)
+
+
+def _unrolled_gradients(net, x, y):
+    """The gradients of the MSE loss through the compiled step kernel unrolled by hand (its own
+    per-step transposes), for the module's parameters and readout."""
+    step = net.compiled.kernel("step")
+    params = {k: v.clone().requires_grad_(v.is_floating_point() and getattr(net.weights, k).requires_grad)
+              for k, v in net.values().items()}
+    readout = net.readout.weight.detach().clone().requires_grad_()
+    values = [v.reshape(1) if v.ndim == 0 else v for v in params.values()]
+    states = [x.new_zeros(x.shape[0], 6) for _ in net.cell.states]
+    for t in range(x.shape[1]):
+        states = step(*states, x[:, t], *values)
+    torch.nn.functional.mse_loss(states[0] @ readout.T, y).backward()
+    return {**{k: v.grad for k, v in params.items() if v.requires_grad}, "readout": readout.grad}
+
+
+@pytest.mark.parametrize("name", CELLS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_transposes_once_per_sequence_give_the_per_step_gradients_bit_for_bit(name, dtype):
+    """The module takes each Wᵀ once per sequence (numeric/_module.py: _Transposes); its loss and
+    gradients are those of the kernel unrolled with a transpose per step, to the bit."""
+    net = module(name, SIZES, outputs=1, dtype=dtype, seed=2)
+    x = _inputs(steps=9).to(getattr(torch, dtype))
+    y = torch.ones(4, 1, dtype=x.dtype)
+    torch.nn.functional.mse_loss(net(x), y).backward()
+    expected = _unrolled_gradients(net, x, y)
+    got = {**{k: p.grad for k, p in net.weights.named_parameters()}, "readout": net.readout.weight.grad}
+    assert sorted(got) == sorted(expected)
+    assert all(torch.equal(got[k], expected[k]) for k in expected)
+    # nothing is held after the sequence: a matrix not held is transposed as the array layer does
+    from gatejac.numeric._module import _hoisting_step
+    transposes = _hoisting_step(net.compiled)[1]
+    w = torch.arange(6.0).reshape(2, 3)
+    assert transposes._held == {} and torch.equal(transposes(w), w.T)
+
+
+def test_a_wrong_held_transpose_is_caught(monkeypatch):
+    """The bit-for-bit check can fail: holding the square W itself instead of Wᵀ changes the
+    gradients."""
+    from gatejac.numeric import _module as module_code
+
+    net = module("elman", SIZES, outputs=1, dtype="float64", seed=2)
+    x, y = _inputs(steps=9), torch.ones(4, 1, dtype=torch.float64)
+    monkeypatch.setattr(module_code._Transposes, "holding", _holding_untransposed)
+    torch.nn.functional.mse_loss(net(x), y).backward()
+    expected = _unrolled_gradients(net, x, y)
+    assert not torch.equal(net.weights.W.grad, expected["W"])
+
+
+@contextlib.contextmanager
+def _holding_untransposed(self, values):
+    """A broken hold: a square matrix untransposed (the others transposed, so shapes still fit)."""
+    self._held = {id(value): value if value.shape[-1] == value.shape[-2] else value.mT
+                  for value in values if value.ndim >= 2}
+    try:
+        yield
+    finally:
+        self._held = {}
 
 
 def test_the_fast_batch_shape_still_broadcasts():
