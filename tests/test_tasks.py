@@ -36,6 +36,28 @@ def test_seeding(name):
     assert not torch.equal(task.probe()[0], task.batch(0)[0][:12])
 
 
+
+@pytest.mark.parametrize("name", TASKS)
+def test_same_batch_is_drawn_once_and_equals_a_fresh_draw_of_step_0(name, monkeypatch):
+    """``same_batch`` (the paper's public S2 code) draws the batch of step 0 once: every step
+    gets tensors equal to a fresh draw of step 0 (the draw a task without it makes), new ones
+    each call so that changing one cannot change the next step's batch."""
+    task = Task(name, length=40, batch_size=5, seed=4, jitter=1e-6, same_batch=True)
+    fresh = Task(name, length=40, batch_size=5, seed=4, jitter=1e-6).batch(0)
+    draws = []
+    kind = _tasks._KINDS[name]
+    monkeypatch.setitem(_tasks._KINDS, name, _tasks._Kind(lambda *a: draws.append(1) or kind.draw(*a), kind.channels,
+                                                          kind.length))
+    _tasks._first_batch.cache_clear()
+    batches = [task.batch(step) for step in (0, 3, 3, 7)]
+    assert len(draws) == 1
+    for inputs, targets in batches:
+        assert torch.equal(inputs, fresh[0]) and torch.equal(targets, fresh[1])
+    batches[1][0].add_(1.0)
+    assert torch.equal(task.batch(8)[0], fresh[0])
+    # the comparison can fail: step 3's own draw is another batch
+    assert not torch.equal(Task(name, length=40, batch_size=5, seed=4, jitter=1e-6).batch(3)[0], fresh[0])
+
 def test_jitter_touches_the_training_inputs_only():
     jittered, clean = Task("adding", jitter=1e-6, dtype="float64"), Task("adding", dtype="float64")
     difference = (jittered.batch(2)[0] - clean.batch(2)[0]).abs()

@@ -42,12 +42,14 @@ values a target reads):
 paper's S2 trains with 1e-6); the probe batch never gets it.
 
 ``same_batch=True`` is the paper's public S2 code's choice (its batch generator is re-seeded
-with the same seed at every call): every training step gets the batch of step 0.  Off by
-default — the exact experiment draws a fresh batch per step.
+with the same seed at every call): every training step gets the batch of step 0 (drawn once and
+kept, each call returning new tensors of it).  Off by default — the exact experiment draws a
+fresh batch per step.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import zlib
 from collections.abc import Callable
@@ -247,7 +249,13 @@ class Task:
         with ``same_batch`` the batch of step 0 at every step."""
         if not isinstance(step, int) or isinstance(step, bool) or step < 0:
             raise ReproduceError(f"Task.batch(step={step!r}): step must be an integer >= 0")
-        rng = self._rng(self.seed, "train", 0 if self.same_batch else step)
+        if self.same_batch:  # drawn once (a training asks for it at every step); fresh tensors each call
+            return tuple(tensor.clone() for tensor in _first_batch(self))
+        return self._drawn(step)
+
+    def _drawn(self, step: int):
+        """The batch drawn from the stream of training step ``step``."""
+        rng = self._rng(self.seed, "train", step)
         inputs, targets = _KINDS[self.name].draw(rng, self.batch_size, self.length, self.channels)
         if self.jitter:
             inputs = inputs + self.jitter * rng.standard_normal(inputs.shape)
@@ -266,3 +274,9 @@ class Task:
 
         dtype = getattr(torch, self.dtype)
         return torch.as_tensor(inputs, dtype=dtype), torch.as_tensor(targets, dtype=dtype)
+
+
+@functools.lru_cache(maxsize=4)
+def _first_batch(task: Task):
+    """The batch of training step 0 of ``task`` (a frozen, hashable :class:`Task`), drawn once."""
+    return task._drawn(0)
