@@ -163,3 +163,45 @@ def test_separate_parts_are_one_call_each_with_the_numbers_of_one_call(tmp_path)
     parallel, _, computed = run_seeds(store(tmp_path / "three"), ["a"], 2, draw_parts, label="t", progress=False,
                                       parts=("exact", "author"), jobs=2, separate_parts=True)
     assert parallel == together and computed == 2
+
+
+def started(case: str, seed: int) -> dict:
+    """A worker's computation that records when it started (CLOCK_MONOTONIC: one clock for all
+    processes) and takes a moment, so that a later call cannot start before an earlier one."""
+    began = time.monotonic()
+    time.sleep(0.2)
+    return {"began": began, "draws": random_stream(seed, case).normal(size=2).tolist()}
+
+
+def test_longest_first_starts_the_costliest_call_first_with_the_same_numbers(tmp_path):
+    """With ``cost`` and jobs > 1 the calls go to the workers by decreasing cost: the costliest
+    (case, seed) starts first, and the stored results are those of jobs=1, byte for byte."""
+    cost = {"cheap": 1.0, "middling": 2.0, "dear": 3.0}.__getitem__
+    cases = ["cheap", "middling", "dear"]
+
+    def first(results):
+        return min(((r["began"], case) for case, seeds in results.items() for r in seeds))[1]
+
+    ordered, _, _ = run_seeds(store(tmp_path / "lpt"), cases, 1, started, label="t", progress=False, jobs=2,
+                              cost=lambda case, part: cost(case))
+    assert first(ordered) == "dear"
+    serial, _, _ = run_seeds(store(tmp_path / "serial"), cases, 1, started, label="t", progress=False, jobs=1,
+                             cost=lambda case, part: cost(case))
+    assert first(serial) == "cheap"  # one job computes in the given order
+    for case in cases:
+        assert ordered[case][0]["draws"] == serial[case][0]["draws"]
+    # the check can fail: without costs the first given call starts first
+    given, _, _ = run_seeds(store(tmp_path / "given"), cases, 1, started, label="t", progress=False, jobs=2)
+    assert first(given) == "cheap"
+
+
+def test_longest_first_sums_a_calls_parts_and_keeps_ties_in_order():
+    from gatejac.verify._reproduce import _longest_first
+
+    calls = [(("a", 0), ["exact"]), (("b", 0), ["exact", "author"]), (("c", 0), ["author"]), (("d", 0), ["exact"])]
+    weights = {"a": 1.0, "b": 1.0, "c": 5.0, "d": 1.0}
+    part_factor = {"exact": 1.0, "author": 2.0}
+    order = _longest_first(calls, lambda case, part: weights[case] * part_factor[part])
+    assert order == [2, 1, 0, 3]  # c: 10; b: 1 + 2 = 3; a and d: 1 each, in their given order
+    assert _longest_first(calls, None) == [0, 1, 2, 3]
+

@@ -211,7 +211,7 @@ class SeedStore:
 
 def run_seeds(store: SeedStore, cases: Sequence[str], seeds: int, compute: Callable, *, label: str,
               progress: bool = True, parts: Sequence[str] | None = None, jobs: int | None = 1,
-              separate_parts: bool = False) -> tuple[dict, int, int]:
+              separate_parts: bool = False, cost: Callable | None = None) -> tuple[dict, int, int]:
     """Every (case, seed 0..seeds−1) result, read back from ``store`` or computed now and saved
     at once, under a :class:`~verify._progress.Progress` bar of ``label`` (on stderr unless
     ``progress`` is False); ``(results, reused, computed)`` with ``results[case]`` the list over
@@ -227,8 +227,13 @@ def run_seeds(store: SeedStore, cases: Sequence[str], seeds: int, compute: Calla
 
     ``jobs`` (:func:`check_jobs`; None: one per usable core) worker processes compute the
     pending calls, at most one per call; with one, they are computed here, in order.  Several
-    need a picklable ``compute`` (module docstring: “Worker processes”).  The bar advances as
-    each (case, seed) is complete."""
+    need a picklable ``compute`` (module docstring: “Worker processes”) and start the calls
+    longest first when ``cost(case, part)`` (``part`` None without parts) estimates a part's
+    cost: a call's cost is the sum over its parts, and the calls are handed to the workers in
+    decreasing cost (ties in order), so no long call starts last while the other workers
+    idle (Graham's longest-processing-time rule, within 4/3 of the best schedule).  Where a
+    call runs never changes its numbers.  The bar advances as each (case, seed) is
+    complete."""
     jobs = check_jobs(jobs)
     keys = [None] if parts is None else list(parts)
 
@@ -260,7 +265,7 @@ def run_seeds(store: SeedStore, cases: Sequence[str], seeds: int, compute: Calla
             for index, call in enumerate(arguments):
                 finish(index, _compute(*call))
         else:
-            _in_workers(arguments, min(jobs, len(calls)), finish)
+            _in_workers(arguments, min(jobs, len(calls)), finish, _longest_first(calls, cost))
     results = {case: [stored[case, seed][None] if parts is None else stored[case, seed] for seed in range(seeds)]
                for case in cases}
     return results, len(stored) - len(pending), len(pending)
@@ -271,14 +276,24 @@ def _compute(compute: Callable, with_parts: bool, case: str, seed: int, missing:
     return compute(case, seed, missing) if with_parts else {None: compute(case, seed)}
 
 
-def _in_workers(calls: Sequence[tuple], jobs: int, finish: Callable) -> None:
+def _longest_first(calls: Sequence[tuple], cost: Callable | None) -> list[int]:
+    """The indices of ``calls`` (``((case, seed), parts)``) by decreasing ``cost`` summed over
+    each call's parts, ties (and every call without ``cost``) in their given order."""
+    if cost is None:
+        return list(range(len(calls)))
+    costs = [sum(cost(case, part) for part in parts) for (case, _), parts in calls]
+    return sorted(range(len(calls)), key=lambda index: -costs[index])
+
+
+def _in_workers(calls: Sequence[tuple], jobs: int, finish: Callable, order: Sequence[int]) -> None:
     """Run each of ``calls`` (the arguments of :func:`_compute`) on ``jobs`` spawn-started worker
-    processes, calling ``finish(index in calls, result)`` here as each result arrives.  On any exception
+    processes, submitted in ``order`` (indices into ``calls``; the pool starts them first in, first
+    out), calling ``finish(index in calls, result)`` here as each result arrives.  On any exception
     here (Ctrl-C: KeyboardInterrupt) the calls not started are cancelled and the workers
     stopped before it propagates; a computation's own exception propagates the same way."""
     pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_start)
     try:
-        futures = {pool.submit(_compute, *call): index for index, call in enumerate(calls)}
+        futures = {pool.submit(_compute, *calls[index]): index for index in order}
         for future in as_completed(futures):
             finish(futures[future], future.result())
     except BaseException:

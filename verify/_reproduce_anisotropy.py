@@ -78,6 +78,10 @@ CONVENTION_CHOICES = (*CONVENTIONS, "both")
 MODELS = {"plain_adam": ("elman", "adam"), "scalar_sgd": ("scalar_gate", "sgd"), "multi_sgd": ("multi_gate", "sgd")}
 """Model name → (catalogue cell, optimizer)."""
 TASKS = ("adding", "ar2", "movingavg", "delaysum", "narma10")
+MODEL_COST = {"plain_adam": 22.0, "scalar_sgd": 36.0, "multi_sgd": 42.0}
+"""CPU seconds of one (task, model, convention) at the paper's settings on one thread (training
+and measurements; the task and the convention change them by a few per cent): the scheduling hint
+of :func:`unit_cost`."""
 METRICS = numeric.SpectrumMetrics._fields
 
 
@@ -195,6 +199,13 @@ def seed_results(case: str, seed: int, conventions, settings: AnisotropySettings
     return results
 
 
+def unit_cost(case: str, convention: str) -> float:
+    """The expected cost of training ``case`` (``TASK-MODEL``) under ``convention``
+    (:data:`MODEL_COST`), so that worker processes start the multi-gate trainings first and
+    the Elman ones, the shortest, last (:func:`~verify._reproduce.run_seeds`)."""
+    return MODEL_COST[case.split("-")[1]]
+
+
 # ---------------------------------------------------------------------- the run
 def reproduce_anisotropy(out=DEFAULT_OUT, *, seeds: int | None = None, quick: bool = False, convention: str = "both",
                          progress: bool = True, jobs: int | None = 1) -> Reproduction:
@@ -203,7 +214,8 @@ def reproduce_anisotropy(out=DEFAULT_OUT, *, seeds: int | None = None, quick: bo
     the same settings).  ``seeds`` defaults to 1 (2 with ``quick=True``: small sizes and six
     steps); ``convention`` is ``"exact"``, ``"author"`` or ``"both"``; ``progress`` draws a
     progress bar on stderr; ``jobs`` worker processes train the (case, convention, seed) triples
-    side by side (None: one per usable core; 1, the default: in this process; see
+    side by side, the costliest first (:func:`unit_cost`; None: one per usable core, as the
+    command line's default; 1, the default here: in this process; see
     :func:`~verify._reproduce.run_seeds`).
     Returns the :class:`~verify.Reproduction`."""
     began = time.perf_counter()
@@ -217,7 +229,8 @@ def reproduce_anisotropy(out=DEFAULT_OUT, *, seeds: int | None = None, quick: bo
     cases = [f"{task}-{model}" for task in settings.tasks for model in settings.models]
     results, reused, computed = run_seeds(
         store, cases, seeds, functools.partial(seed_results, settings=settings, directory=training),
-        label=f"reproduce {NAME}", progress=progress, parts=conventions, jobs=jobs, separate_parts=True)
+        label=f"reproduce {NAME}", progress=progress, parts=conventions, jobs=jobs, separate_parts=True,
+        cost=unit_cost)
     by_case = statistics_by_part(results, conventions, summarise)[1]
     statistics = {task: {model: by_case[f"{task}-{model}"] for model in settings.models} for task in settings.tasks}
     summary = {
