@@ -33,8 +33,8 @@ import numpy as np
 FORM_WEIGHT = 3
 """Multiply–adds one formed element of C_j is counted as (see the module docstring)."""
 
-PACK_BYTES = 2**19
-"""Bytes of coefficients packed at a time (a run of steps, at least one)."""
+RUN_BYTES = 2**22
+"""Bytes of the C_j formed at a time, for a run of consecutive steps (at least one step)."""
 
 
 def _term_groups(plan, sizes: list[int]) -> dict:
@@ -65,19 +65,13 @@ class _RowWrite:
     """One row block i of C_j: its terms' matrices side by side, packed once, and the
     coefficient and diagonal stacks it takes its per-step values from."""
 
-    def __init__(self, rows: slice, width: int, matrices: list, coefficients: list, diagonals: list, dtype,
-                 count: int):
-        from ._fused import TILE_BYTES, _sample_block
-
+    def __init__(self, rows: slice, width: int, matrices: list, coefficients: list, diagonals: list, dtype):
         self.rows, self.coefficients, self.diagonals = rows, coefficients, diagonals
         self.height = rows.stop - rows.start
         self.stacked = (np.ascontiguousarray(np.concatenate(matrices, axis=1)) if matrices
                         else np.zeros((self.height, 0), dtype))
         self.offsets = np.arange(len(matrices), dtype=np.int64) * width
         self.table = np.array([[0, width, 0, len(matrices), 0 if diagonals else -1]], dtype=np.int64)
-        self.tile = max(1, min(self.height, TILE_BYTES // max(1, self.stacked.shape[1] * dtype.itemsize)))
-        self.sample_block = _sample_block(count, -(-self.height // self.tile), 1)
-        self.packed = self.diagonal = None
 
 
 class FormedAction:
@@ -86,13 +80,18 @@ class FormedAction:
     ``stacked`` is the trajectory's ``StructuredAction`` (its plan; it serves torch blocks that
     autograd tracks), ``values`` the kernel arguments (for ``plan.matrices``), ``coefficients``
     and ``diagonals`` the factor stacks of ``_tangent.stack_factors``, all NumPy (or plain CPU
-    tensors, used through NumPy views); ``batch`` the trajectory's batch shape."""
+    tensors, used through NumPy views); ``batch`` the trajectory's batch shape.
+
+    The C_j of a run of consecutive steps are formed by one call of the writer, the run's
+    steps taken as its samples (R·B samples for a run of R steps at batch size B): its
+    four-sample passes then serve every step at batch size 1, and a call is made every R steps.
+    R keeps the run's C_j within :data:`RUN_BYTES`."""
 
     numpy_views = True
 
     def __init__(self, stacked, values: list, sizes: list[int], coefficients: list, diagonals: list, batch: tuple):
         from ._arrays import to_numpy
-        from ._fused import _write_rows_serial
+        from ._fused import TILE_BYTES, _sample_block, _write_rows_serial
 
         self._kernel, self.stacked, plan = _write_rows_serial, stacked, stacked.plan
         matrices = [to_numpy(m) for m in plan.matrices(*values)]
@@ -103,9 +102,8 @@ class FormedAction:
         self.steps = int(coefficients[0].shape[0]) if coefficients else int(diagonals[0].shape[0])
         groups = _term_groups(plan, sizes)
         starts = np.cumsum([0, *plan.stacks]).tolist()
-        self.columns, self.elementwise = [], []  # [(col, out, [_RowWrite])], [(row, col, diagonal stacks)]
+        self.columns, self.elementwise = [], []  # [(col, [_RowWrite])], [(row, col, diagonal stacks)]
         for col, count in enumerate(plan.stacks):
-            width = sizes[col]
             if not count:
                 self.elementwise += [(row, col, [diagonals[p] for p in groups[(row, c)][1]])
                                      for row, c in sorted(groups) if c == col]
@@ -115,15 +113,20 @@ class FormedAction:
                 terms, positions = groups.get((row, col), ([], []))
                 if terms or positions:
                     group = matrices[starts[col]:starts[col] + count]
-                    writes.append(_RowWrite(slice(self.offsets[row], self.offsets[row + 1]), width,
+                    writes.append(_RowWrite(slice(self.offsets[row], self.offsets[row + 1]), sizes[col],
                                             [group[product] for _, product in terms],
                                             [coefficients[c] for c, _ in terms], [diagonals[p] for p in positions],
-                                            self.dtype, self.count))
-            out = np.zeros((self.count, self.offsets[-1], width), self.dtype)
-            self.columns.append((col, out, writes))
-        largest = max(len(w.coefficients) + 1 for _, _, writes in self.columns for w in writes)
-        self.run = max(1, min(self.steps, PACK_BYTES // (largest * self.count * max(sizes) * self.dtype.itemsize)))
-        self.packed_from = None
+                                            self.dtype))
+            self.columns.append((col, writes))
+        step_bytes = self.count * self.offsets[-1] * sum(sizes[col] for col, _ in self.columns) * self.dtype.itemsize
+        self.run = max(1, min(self.steps, RUN_BYTES // step_bytes))
+        samples = self.run * self.count
+        self.formed = [np.zeros((samples, self.offsets[-1], sizes[col]), self.dtype) for col, _ in self.columns]
+        for _, writes in self.columns:
+            for write in writes:
+                write.tile = max(1, min(write.height, TILE_BYTES // max(1, write.stacked.shape[1] * self.dtype.itemsize)))
+                write.sample_block = _sample_block(samples, -(-write.height // write.tile), 1)
+        self.formed_from = None
 
     def __call__(self, t: int, block):
         """J_t V for a NumPy block, or a plain torch block through NumPy views; a torch block
@@ -139,17 +142,14 @@ class FormedAction:
     def numpy_apply(self, t: int, block):
         """J_t V for a NumPy block ``(..., S, k)``, 1 ≤ t ≤ T."""
         index = t - 1
-        if self.packed_from is None or not self.packed_from <= index < self.packed_from + self.run:
-            self._pack(min(index, max(0, self.steps - self.run)))
-        position = index - self.packed_from
+        if self.formed_from is None or not self.formed_from <= index < self.formed_from + self.run:
+            self._form(min(index, self.steps - self.run))
+        samples = slice((index - self.formed_from) * self.count, (index - self.formed_from + 1) * self.count)
         columns = int(block.shape[-1])
         frame = np.broadcast_to(block, (*self.batch, *block.shape[-2:])).reshape(self.count, self.offsets[-1], columns)
         result = None
-        for col, out, writes in self.columns:
-            for write in writes:
-                self._kernel(out, write.rows.start, write.table, write.offsets, write.packed[position], write.stacked,
-                             write.diagonal[position], write.tile, write.sample_block)
-            product = out @ frame[:, self.offsets[col]:self.offsets[col + 1]]
+        for (col, _), formed in zip(self.columns, self.formed):
+            product = formed[samples] @ frame[:, self.offsets[col]:self.offsets[col + 1]]
             if result is None:
                 result = product
             else:
@@ -161,21 +161,22 @@ class FormedAction:
                 target += value.reshape(self.count, -1)[:, :, None] * frame[:, self.offsets[col]:self.offsets[col + 1]]
         return result.reshape(*self.batch, self.offsets[-1], columns)
 
-    def _pack(self, first: int) -> None:
-        """The coefficients and summed diagonals of steps first+1 .. first+run, per row block,
-        as C-contiguous (run, P, B, height) and (run, 1 or 0, B, height) arrays."""
-        stop = min(self.steps, first + self.run)
-        for _, _, writes in self.columns:
+    def _form(self, first: int) -> None:
+        """C_j of steps first+1 .. first+run, from their coefficients and summed diagonals
+        packed per row block as C-contiguous (P, run·B, height) and (0 or 1, run·B, height)."""
+        stop = first + self.run
+        shape = (self.run * self.count, -1)
+        for (_, writes), formed in zip(self.columns, self.formed):
             for write in writes:
-                height = write.height
-                shape = (stop - first, self.count, height)
-                write.packed = np.empty((stop - first, len(write.coefficients), self.count, height), self.dtype)
+                packed = np.empty((len(write.coefficients), *shape[:1], write.height), self.dtype)
                 for term, stack in enumerate(write.coefficients):
-                    write.packed[:, term] = self._steps(stack, first, stop, height).reshape(shape)
-                write.diagonal = np.zeros((stop - first, int(bool(write.diagonals)), self.count, height), self.dtype)
+                    packed[term] = self._steps(stack, first, stop, write.height).reshape(shape)
+                diagonal = np.zeros((int(bool(write.diagonals)), *shape[:1], write.height), self.dtype)
                 for stack in write.diagonals:
-                    write.diagonal[:, 0] += self._steps(stack, first, stop, height).reshape(shape)
-        self.packed_from = first
+                    diagonal[0] += self._steps(stack, first, stop, write.height).reshape(shape)
+                self._kernel(formed, write.rows.start, write.table, write.offsets, packed, write.stacked, diagonal,
+                             write.tile, write.sample_block)
+        self.formed_from = first
 
     def _steps(self, stack, first: int, stop: int, height: int):
         """``stack[first:stop]`` broadcast per step to ``(*batch, height)``: a step's value may

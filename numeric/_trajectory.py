@@ -63,11 +63,13 @@ from ._tangent_formed import FormedAction, formed_cost, stacked_cost
 METHODS = ("auto", "action", "jacobian")
 
 
-def _random_orthogonal(size: int, like):
-    """A fixed orthogonal S×S matrix (QR of a seed-0 Gaussian), in ``like``'s array type."""
+def _random_orthogonal(size: int, count: int, like):
+    """The first ``count`` columns of a fixed orthogonal S×S matrix (the Q of a seed-0 Gaussian
+    G), in ``like``'s array type: the Q of G's first ``count`` columns, which Householder QR
+    gives equal to them (the thin factorisation is ~7× cheaper at S = 256, count = 32)."""
     import numpy as np
 
-    basis = np.linalg.qr(np.random.default_rng(0).standard_normal((size, size)))[0]
+    basis = np.linalg.qr(np.random.default_rng(0).standard_normal((size, size))[:, :count])[0]
     return basis.astype(like.dtype) if isinstance(like, np.ndarray) else like.new_tensor(basis)
 
 
@@ -508,8 +510,8 @@ class Trajectory:
             check_integer("number of frame columns", int(frame.shape[-1]), 1, size)
             return xp.qr(self._with_batch(frame))[0]
         count = size if count is None else check_integer("count", count, 1, size)
-        basis = xp.eye(size, like) if count == size else _random_orthogonal(size, like)
-        return xp.broadcast_to(basis[:, :count], self.batch_shape + (size, count))
+        basis = xp.eye(size, like) if count == size else _random_orthogonal(size, count, like)
+        return xp.broadcast_to(basis, self.batch_shape + (size, count))
 
     # ------------------------------------------------------------------ checks
     def _check_span(self, t: int, k: int) -> None:

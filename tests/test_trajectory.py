@@ -560,8 +560,8 @@ def test_the_formed_action_equals_the_dense_jacobian_and_the_stacked_products(na
     the dense J_t (``state_jacobian``) times V and the stacked products, at steps taken out of
     order (the coefficients are packed a run of steps at a time; runs of 1 and 4 steps here)."""
     cell = cells.get(name)
-    for run_bytes in (1, 4 * 9 * 2 * 8 * max(1, int(np.prod(batch)))):
-        monkeypatch.setattr(tangent_formed, "PACK_BYTES", run_bytes)
+    for run_bytes in (1, 4 * 6 * 3 * 8 * max(1, int(np.prod(batch)))):
+        monkeypatch.setattr(tangent_formed, "RUN_BYTES", run_bytes)
         states, inputs, params = _values(cell, batch=batch, backend=backend)
         trajectory = rollout(numeric.compile(cell, backend), states, inputs, params)
         action = _formed_of(trajectory)
