@@ -1,38 +1,52 @@
 """Benchmark: gatejac's dense state Jacobians against the transforms a performance-minded user picks.
 
-Run:  .venv/bin/python benchmarks/peers.py [--sizes 16 64 256] [--cells leaky gru_torch ...] [--quick]
+Run:  .venv/bin/python benchmarks/peers.py [--sizes 16 64 256 1024] [--cells leaky gru_torch ...]
+          [--peers jax torch compile] [--quick]
+Quick gatejac-against-JAX run at every size:  .venv/bin/python benchmarks/peers.py --peers jax
 
 Needs JAX (the optional extra ``bench``: ``pip install -e '.[bench]'``); JAX is imported here only.
 
-For B = 256 states per call, hidden sizes n and float64 and float32, it times the Jacobian
-∂s'/∂s of the whole batch, shape (B, S, S), by
+For B = 256 states per call, hidden sizes n = 16, 64, 256 and 1024 and float64 and float32, it
+times the Jacobian ∂s'/∂s of the whole batch, shape (B, S, S), by
 
 * gatejac ``state_jacobian`` (NumPy and torch back-ends) allocating its output, and writing into
   a preallocated one (``out=``); the table shows the faster back-end of each;
-* ``jax.jit(jax.vmap(jax.jacfwd(step)))`` and ``jax.jit(jax.vmap(jax.jacrev(step)))``;
-* ``torch.func.vmap(torch.func.jacrev(step))`` and ``torch.func.vmap(torch.func.jacfwd(step))``;
-* ``torch.compile`` of the latter (omitted with ``--quick``; reported as failed where it fails).
+* ``jax.jit(jax.vmap(jax.jacfwd(step)))`` and ``jax.jit(jax.vmap(jax.jacrev(step)))`` (group ``jax``);
+* ``torch.func.vmap(torch.func.jacrev(step))`` and ``torch.func.vmap(torch.func.jacfwd(step))``
+  (group ``torch``);
+* ``torch.compile`` of the latter (group ``compile``; omitted with ``--quick``; reported as failed
+  where it fails).
+
+``--peers`` picks the groups (default all).  The torch groups are left out above
+``--torch-func-max-n`` (256; at n = 256 the LSTM's already take minutes), which the notes under
+the table say.
 
 Every peer differentiates the same step: the JAX step is the cell's generated step kernel run on
 ``jax.numpy`` (the source ``numeric.compile(cell).source``, so the two compute the same
 expressions), the torch ones the compiled torch step.  Before any timing each peer's result is
 compared with gatejac's to the dtype-derived ``"reference"`` tolerance of ``verify.tolerance``; a peer
 that disagrees is reported and not timed.  The first call of each peer (tracing, jit or
-torch.compile) is timed apart (column ``first calls``, seconds); the table's times are medians in ms
-of repeats in which every contender of both dtypes runs in turn (``kernels.interleaved_medians_ms``:
-each timed call follows an untimed one of the same function, as in a loop).  ``peer/gatejac`` is
-the fastest peer's time over gatejac's best.
+torch.compile) is timed apart (column ``first calls``, seconds).  The table's times are medians in
+ms of repeats in which every contender of one row runs in turn (``kernels.interleaved_medians_ms``:
+each timed call follows an untimed one of the same function, as in a loop); ``peer/gatejac`` is
+the fastest peer's time over gatejac's best.  To bound the run: a contender whose call takes more
+than ``--time-cap`` seconds (2) is timed by one call, marked "(1 call)" (JAX at n = 1024 takes
+seconds a call), and a row's repeats (at most ``--repeats``, at least three) are cut so that
+they take about ``--row-budget`` seconds (20).
 
 The default cells leaky, multi_gate, gru_torch and lstm_torch are representative of the
 catalogue (an elementwise update, two gates, the GRU's reset gate inside the candidate, and the
-LSTM's two states); ``--cells`` takes any catalogue names.  Outputs larger than
-``--max-output-mib`` (a peer holds several of them) are skipped and listed: at n = 1024,
-B = 256 one float64 GRU Jacobian is 2 GiB.
+LSTM's two states); ``--cells`` takes any catalogue names.  Rows whose Jacobian is larger than
+``--max-output-mib`` (2048) are skipped and listed: at n = 1024, B = 256 the float64 GRU's is
+2 GiB, the LSTM's (S = 2n) 8 GiB in float64 and 4 GiB in float32.  One row is built, timed and
+freed before the next; gatejac's two ``out=`` routes write into the memory of the reference
+result, so a row holds about three Jacobians besides what a peer needs.  Progress goes to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import time
@@ -94,15 +108,19 @@ def split_at(sizes: list[int]) -> list[int]:
     return np.cumsum(sizes)[:-1].tolist()
 
 
-def peer_functions(cell, n, batch, dtype, quick, jaxm):
-    """``{name: (function, first_call_seconds)}`` of the peers and the gatejac reference result,
-    every peer checked against it; ``{name: reason}`` of the peers left out."""
+def peer_functions(cell, n, batch, dtype, groups, jaxm, torch_max_n):
+    """``{name: function}`` of gatejac's four routes and of the peers of ``groups`` (keys of
+    :data:`PEER_GROUPS`) that agree with gatejac, ``{name: first call seconds}``, and
+    ``{name: reason}`` of the peers left out (failed, disagreeing, or torch peers above
+    ``torch_max_n``)."""
     sizes = {"n": n, "m": max(1, n // 4)}
     values = numeric.random_values(cell, sizes, batch=(batch,), seed=1, dtype=dtype)
     values_t = numeric.random_values(cell, sizes, batch=(batch,), seed=1, dtype=dtype, backend="torch")
     np_kernel, torch_kernel = numeric.compile(cell, "numpy"), numeric.compile(cell, "torch")
     reference = np_kernel.state_jacobian(*values)
-    out_np, out_t = np.empty_like(reference), torch.empty(reference.shape, dtype=getattr(torch, dtype))
+    # both out= routes write into the reference's memory (equal values): at n = 1024 each array is
+    # 2 GiB, and the peers are checked against it before any out= call is timed
+    out_np, out_t = reference, torch.from_numpy(reference)
     functions = {
         "gatejac numpy out=": lambda: np_kernel.state_jacobian(*values, out=out_np),
         "gatejac numpy": lambda: np_kernel.state_jacobian(*values),
@@ -113,22 +131,28 @@ def peer_functions(cell, n, batch, dtype, quick, jaxm):
     (states, inputs, params), (states_t, inputs_t, params_t) = values, values_t
     order_inputs = [c.name for c in cell.inputs]
     order_params = [p.name for p in cell.parameters]
-    candidates = {}
+    candidates, skipped = {}, {}
 
-    step_t = torch_kernel.kernel("step")
-    f_t = flat_step(step_t, state_sizes, lambda parts: torch.cat(parts, -1),
-                    lambda flat, cut: torch.split(flat, cut, -1))
-    flat_t = torch.cat([states_t[s.name] for s in cell.states], -1)
-    args_t = (flat_t, [inputs_t[k] for k in order_inputs], [params_t[k] for k in order_params])
-    in_dims = (0, [0] * len(order_inputs), None)
-    for name, transform in (("torch vmap(jacrev)", torch.func.jacrev), ("torch vmap(jacfwd)", torch.func.jacfwd)):
-        mapped = torch.func.vmap(transform(f_t), in_dims=in_dims)
-        candidates[name] = lambda mapped=mapped: mapped(*args_t)
-    if not quick:
-        compiled = torch.compile(torch.func.vmap(torch.func.jacfwd(f_t), in_dims=in_dims))
-        candidates["torch.compile(vmap(jacfwd))"] = lambda: compiled(*args_t)
+    torch_groups = [g for g in ("torch", "compile") if g in groups]
+    if torch_groups and n > torch_max_n:
+        skipped.update({name: f"skipped: n = {n} > --torch-func-max-n {torch_max_n}"
+                        for g in torch_groups for name in PEER_GROUPS[g]})
+    elif torch_groups:
+        step_t = torch_kernel.kernel("step")
+        f_t = flat_step(step_t, state_sizes, lambda parts: torch.cat(parts, -1),
+                        lambda flat, cut: torch.split(flat, cut, -1))
+        flat_t = torch.cat([states_t[s.name] for s in cell.states], -1)
+        args_t = (flat_t, [inputs_t[k] for k in order_inputs], [params_t[k] for k in order_params])
+        in_dims = (0, [0] * len(order_inputs), None)
+        if "torch" in groups:
+            for name, transform in (("torch vmap(jacrev)", torch.func.jacrev), ("torch vmap(jacfwd)", torch.func.jacfwd)):
+                mapped = torch.func.vmap(transform(f_t), in_dims=in_dims)
+                candidates[name] = lambda mapped=mapped: mapped(*args_t)
+        if "compile" in groups:
+            compiled = torch.compile(torch.func.vmap(torch.func.jacfwd(f_t), in_dims=in_dims))
+            candidates["torch.compile(vmap(jacfwd))"] = lambda: compiled(*args_t)
 
-    if jaxm is not None:
+    if jaxm is not None and "jax" in groups:
         jax, jnp = jaxm
         namespace = {"_B": jax_namespace(jnp)}
         exec(np_kernel.source, namespace)  # noqa: S102 - gatejac's own generated step, on jax.numpy
@@ -141,7 +165,7 @@ def peer_functions(cell, n, batch, dtype, quick, jaxm):
             jitted = jax.jit(jax.vmap(transform(f_j), in_axes=j_axes))
             candidates[name] = lambda jitted=jitted: jitted(*args_j).block_until_ready()
 
-    first, skipped = {}, {}
+    first = {}
     for name, function in candidates.items():
         start = time.perf_counter()
         try:
@@ -152,6 +176,7 @@ def peer_functions(cell, n, batch, dtype, quick, jaxm):
         first[name] = time.perf_counter() - start
         mismatch = disagreement(numeric.to_numpy(result) if isinstance(result, torch.Tensor) else np.asarray(result),
                                 reference, dtype)
+        del result  # at n = 1024 a result is gigabytes
         if mismatch:
             skipped[name] = mismatch
         else:
@@ -161,50 +186,80 @@ def peer_functions(cell, n, batch, dtype, quick, jaxm):
 
 def disagreement(actual, reference, dtype) -> str | None:
     """None when ``actual`` matches gatejac's ``reference`` to the dtype's reference tolerance,
-    else what is wrong."""
+    else what is wrong (compared a few samples at a time, so no float64 copy of a 2 GiB
+    Jacobian is made)."""
     if actual.shape != reference.shape:
         return f"shape {actual.shape}, gatejac {reference.shape}"
     tol = verify.tolerance("reference", dtype, numeric.arrays("numpy").max_abs(reference))
-    excess = np.abs(actual.astype(np.float64) - reference) - tol.bound(np.abs(reference))
-    if not np.all(excess <= 0):
-        return f"differs from gatejac by {float(np.max(excess)):.2e} beyond the {dtype} reference tolerance"
+    worst = 0.0
+    step = max(1, 2**24 // max(1, reference[:1].size))
+    for lo in range(0, len(reference), step):
+        part = reference[lo:lo + step]
+        excess = np.abs(actual[lo:lo + step].astype(np.float64) - part) - tol.bound(np.abs(part))
+        worst = max(worst, float(np.max(excess, initial=0.0)))
+    if worst > 0:
+        return f"differs from gatejac by {worst:.2e} beyond the {dtype} reference tolerance"
     return None
 
 
-def measure(cell_name, n, batch, repeats, quick, jaxm, max_output_mib):
-    """Rows per dtype: every contender's median ms, its first call, and the peers left out."""
+def timed_ms(functions: dict, repeats: int, time_cap: float, budget: float) -> tuple[dict, set]:
+    """Each function's median ms over interleaved repeats (``kernels.interleaved_medians_ms``),
+    and the names timed by one call: a function whose call takes more than ``time_cap`` seconds
+    is timed by that call alone.  The others get at most ``repeats`` repeats and at least three,
+    fewer when one repeat of them all (two calls each) would make the run exceed ``budget``
+    seconds."""
+    single = {}
+    for name, function in functions.items():
+        start = time.perf_counter()
+        function()
+        single[name] = time.perf_counter() - start
+    once = {name for name, seconds in single.items() if seconds > time_cap}
+    rest = {name: f for name, f in functions.items() if name not in once}
+    per_repeat = 2 * sum(single[name] for name in rest)
+    count = max(3, min(repeats, int(budget / per_repeat) if per_repeat else repeats))
+    medians = interleaved_medians_ms(rest, count) if rest else {}
+    return {**medians, **{name: 1e3 * single[name] for name in once}}, once
+
+
+def measure(cell_name, n, dtype, args, jaxm):
+    """One row: every contender's time in ms, the names timed once, the first calls, and the
+    peers left out; or a string saying why the row was skipped."""
     cell = cells.get(cell_name)
-    functions, firsts, skipped = {}, {}, {}
-    for dtype in DTYPES:
-        state_total = sum(numeric.shapes(cell, {"n": n, "m": max(1, n // 4)})[s.name][0] for s in cell.states)
-        mib = batch * state_total**2 * np.dtype(dtype).itemsize / 2**20
-        if mib > max_output_mib:
-            skipped[dtype] = f"output {mib:.0f} MiB > --max-output-mib {max_output_mib}"
-            continue
-        fs, first, left_out = peer_functions(cell, n, batch, dtype, quick, jaxm)
-        functions.update({(dtype, name): f for name, f in fs.items()})
-        firsts[dtype], skipped[dtype] = first, left_out
-    medians = interleaved_medians_ms(functions, repeats) if functions else {}
-    rows = {}
-    for dtype in DTYPES:
-        if isinstance(skipped.get(dtype), str):
-            rows[dtype] = ({}, {}, skipped[dtype])
-            continue
-        rows[dtype] = ({name: t for (d, name), t in medians.items() if d == dtype}, firsts[dtype], skipped[dtype])
-    return rows
+    state_total = sum(numeric.shapes(cell, {"n": n, "m": max(1, n // 4)})[s.name][0] for s in cell.states)
+    mib = args.batch * state_total**2 * np.dtype(dtype).itemsize / 2**20
+    if mib > args.max_output_mib:
+        return f"output {mib:.0f} MiB > --max-output-mib {args.max_output_mib:.0f}"
+    functions, first, skipped = peer_functions(cell, n, args.batch, dtype, args.peers, jaxm, args.torch_func_max_n)
+    times, once = timed_ms(functions, args.repeats, args.time_cap, args.row_budget)
+    del functions
+    gc.collect()  # the previous row's arrays (gigabytes at n = 1024) before the next row's
+    return times, once, first, skipped
 
 
-PEERS = ("jax jacfwd", "jax jacrev", "torch vmap(jacrev)", "torch vmap(jacfwd)", "torch.compile(vmap(jacfwd))")
+PEER_GROUPS = {
+    "jax": ("jax jacfwd", "jax jacrev"),
+    "torch": ("torch vmap(jacrev)", "torch vmap(jacfwd)"),
+    "compile": ("torch.compile(vmap(jacfwd))",),
+}
+"""The peers ``--peers`` selects by group."""
+
+PEERS = tuple(name for group in PEER_GROUPS.values() for name in group)
 
 
-def table_row(cell_name, n, dtype, times, first, skipped) -> str:
+def table_row(cell_name, n, dtype, times, once, first, skipped) -> str:
     best_out = min(times["gatejac numpy out="], times["gatejac torch out="])
     best_alloc = min(times["gatejac numpy"], times["gatejac torch"])
     best = min(best_out, best_alloc)
     peers = [p for p in PEERS if p in times]
     fastest = min(peers, key=times.get) if peers else None
+
+    def shown(name):
+        if name in times:
+            return f"{times[name]:.2f}" + (" (1 call)" if name in once else "")
+        return "failed" if skipped.get(name, "").startswith(("failed", "differs")) else "—"
+
     cells_out = [cell_name, str(n), dtype, f"{best_out:.2f}", f"{best_alloc:.2f}"]
-    cells_out += [f"{times[p]:.2f}" if p in times else ("—" if p not in skipped else "failed") for p in PEERS]
+    cells_out += [shown(p) for p in PEERS]
     cells_out.append(f"{times[fastest] / best:.1f}× ({fastest})" if fastest else "—")
     cells_out.append(" / ".join(f"{first[p]:.1f}" if p in first else "—" for p in PEERS))
     return "| " + " | ".join(cells_out) + " |"
@@ -212,38 +267,65 @@ def table_row(cell_name, n, dtype, times, first, skipped) -> str:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[16, 64, 256])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[16, 64, 256, 1024])
     parser.add_argument("--cells", nargs="+", default=list(CELLS), choices=cells.names(), metavar="CELL")
     parser.add_argument("--batch", type=int, default=256)
-    parser.add_argument("--repeats", type=int, default=11)
-    parser.add_argument("--max-output-mib", type=float, default=600.0)
+    parser.add_argument("--repeats", type=int, default=11, help="interleaved repeats per row, at most (default 11)")
+    parser.add_argument("--peers", nargs="+", default=list(PEER_GROUPS), choices=list(PEER_GROUPS),
+                        help="peer groups to time: jax (jit(vmap(jacfwd/jacrev))), torch (torch.func "
+                             "vmap(jacrev/jacfwd)), compile (torch.compile); default all")
+    parser.add_argument("--max-output-mib", type=float, default=2048.0,
+                        help="rows whose Jacobian is larger are skipped (default 2048: the float64 GRU at n = 1024)")
+    parser.add_argument("--torch-func-max-n", type=int, default=256,
+                        help="torch.func and torch.compile peers are left out above this n (default 256)")
+    parser.add_argument("--time-cap", type=float, default=2.0,
+                        help="a contender whose call takes longer (s) is timed by one call (default 2)")
+    parser.add_argument("--row-budget", type=float, default=20.0,
+                        help="seconds one row's repeats may take; fewer repeats (at least 3) beyond (default 20)")
     parser.add_argument("--quick", action="store_true", help="one cell (gru_torch), 3 repeats, no torch.compile")
     args = parser.parse_args(argv)
     if args.quick:
         args.cells, args.repeats = ["gru_torch"] if args.cells == list(CELLS) else args.cells, 3
+        args.peers = [g for g in args.peers if g != "compile"]
     jaxm = jax_modules()
     versions = f"jax {jaxm[0].__version__}" if jaxm else "jax not installed (pip install -e '.[bench]'): JAX peers left out"
     print(f"B = {args.batch}, torch threads = {torch.get_num_threads()}, cores = {os.cpu_count()}, "
-          f"numpy {np.__version__}, torch {torch.__version__}, {versions}\n")
+          f"numpy {np.__version__}, torch {torch.__version__}, {versions}; load {_load()}\n")
     header = ["cell", "n", "dtype", "gatejac out=", "gatejac", *PEERS, "peer/gatejac", "first calls (s)"]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
-    notes = []
+    notes, started = [], time.perf_counter()
     for n in args.sizes:
         for name in args.cells:
-            for dtype, (times, first, skipped) in measure(name, n, args.batch, args.repeats, args.quick, jaxm,
-                                                          args.max_output_mib).items():
-                if isinstance(skipped, str):
-                    notes.append(f"{name} n = {n} {dtype}: skipped, {skipped}")
+            for dtype in DTYPES:
+                row = measure(name, n, dtype, args, jaxm)
+                if isinstance(row, str):
+                    notes.append(f"{name} n = {n} {dtype}: skipped, {row}")
                     continue
-                notes.extend(f"{name} n = {n} {dtype}: {peer} {why}" for peer, why in skipped.items())
-                print(table_row(name, n, dtype, times, first, skipped), flush=True)
-    print("\nTimes are medians in ms of B Jacobians per call.  gatejac out= / gatejac: the faster back-end "
-          "writing into a preallocated output / allocating it.  peer/gatejac: the fastest peer over gatejac's "
-          "faster route.  first calls: each peer's first call (trace, jit, torch.compile) in seconds, in the "
-          "order of the peer columns.")
+                times, once, first, skipped = row
+                notes.extend(f"{name} n = {n} {dtype}: {peer} {why}" for peer, why in skipped.items()
+                             if not why.startswith("skipped: n ="))
+                print(table_row(name, n, dtype, times, once, first, skipped), flush=True)
+                print(f"  {name} n = {n} {dtype} done, {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+    print("\nTimes are medians in ms of B Jacobians per call (\"1 call\": a call longer than --time-cap, timed "
+          "once).  gatejac out= / gatejac: the faster back-end writing into a preallocated output / allocating "
+          "it.  peer/gatejac: the fastest peer over gatejac's faster route.  first calls: each peer's first call "
+          "(trace, jit, torch.compile) in seconds, in the order of the peer columns.")
+    if any(n > args.torch_func_max_n for n in args.sizes) and {"torch", "compile"} & set(args.peers):
+        notes.append(f"torch.func and torch.compile peers: skipped above n = {args.torch_func_max_n} "
+                     "(--torch-func-max-n)")
     for note in notes:
         print(f"- {note}")
+    print(f"\n{time.perf_counter() - started:.0f} s in all; load {_load()} at the end")
+
+
+def _load() -> str:
+    """The one-minute load average (``/proc/loadavg``), or "?" where there is none."""
+    try:
+        with open("/proc/loadavg") as handle:
+            return handle.read().split()[0]
+    except OSError:
+        return "?"
 
 
 if __name__ == "__main__":

@@ -48,3 +48,45 @@ def test_the_equality_check_catches_a_wrong_jacobian(dtype):
     wrong[1, 2, 3] += 1e-3  # one entry off, far above float32 round-off
     assert "differs from gatejac" in peers.disagreement(wrong.astype(dtype), reference, dtype)
     assert "shape" in peers.disagreement(reference[:, :4], reference, dtype)
+
+
+def test_a_contender_slower_than_the_time_cap_is_timed_by_one_call():
+    import time
+
+    peers = _peers()
+    calls = {"fast": 0, "slow": 0}
+
+    def fast():
+        calls["fast"] += 1
+
+    def slow():
+        calls["slow"] += 1
+        time.sleep(0.03)
+
+    times, once = peers.timed_ms({"fast": fast, "slow": slow}, repeats=5, time_cap=0.02, budget=60.0)
+    assert once == {"slow"}
+    assert calls["slow"] == 1 and times["slow"] >= 30.0
+    assert calls["fast"] == 1 + 1 + 2 * 5  # the probe, the warm-up, then an untimed and a timed call per repeat
+
+
+def test_the_peer_selector_the_torch_cap_and_the_output_cap():
+    """``--peers jax torch``: no torch.compile column; ``--torch-func-max-n 2``: the torch peers at
+    n = 2 only, the others named in the notes; ``--max-output-mib``: the float64 row at n = 4
+    (1 KiB) is skipped and listed, the float32 one (0.5 KiB) is not; ``--time-cap 0``: every
+    contender timed by one call."""
+    pytest.importorskip("jax", reason="JAX is not installed (the optional extra 'bench'); peers.py needs it")
+    done = subprocess.run([sys.executable, str(SCRIPT), "--cells", "leaky", "--sizes", "2", "4", "--batch", "8",
+                           "--peers", "jax", "torch", "--torch-func-max-n", "2", "--time-cap", "0",
+                           "--max-output-mib", "0.0007", "--repeats", "3"],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = {tuple(f.strip() for f in line.strip("|").split("|")[:3]): [f.strip() for f in line.strip("|").split("|")]
+            for line in done.stdout.splitlines() if line.startswith("| leaky |")}
+    assert set(rows) == {("leaky", "2", "float64"), ("leaky", "2", "float32"), ("leaky", "4", "float32")}
+    for (_, n, _), fields in rows.items():
+        jax_fields, torch_fields, compiled = fields[5:7], fields[7:9], fields[9]
+        assert all(f.endswith("(1 call)") for f in jax_fields), fields
+        assert all(f.endswith("(1 call)") for f in torch_fields) if n == "2" else torch_fields == ["—", "—"], fields
+        assert compiled == "—", fields
+    assert "leaky n = 4 float64: skipped, output" in done.stdout
+    assert "skipped above n = 2 (--torch-func-max-n)" in done.stdout
