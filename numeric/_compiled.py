@@ -448,13 +448,15 @@ def _signature(groups: tuple):
         if group is None or isinstance(group, str):
             key.append(group)
         elif isinstance(group, dict):
-            key.append(tuple((name, _value_signature(value)) for name, value in group.items()))
+            key.append(tuple([(name, _value_signature(value)) for name, value in group.items()]))
         else:
             return None
     return tuple(key)
 
 
 def _value_signature(value):
+    if type(value) is np.ndarray:  # the common case first: its device is always the CPU
+        return np.ndarray, value.dtype, value.shape
     try:  # an array (NumPy ≥ 2 and torch have all four); a shape is a tuple, torch.Size one too
         return type(value), value.dtype, value.shape, value.device
     except AttributeError:

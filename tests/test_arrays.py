@@ -77,3 +77,18 @@ def test_batch_shape_is_the_common_shape_or_the_broadcast_one(backend):
     assert tuple(xp.batch_shape(*mixed)) == (4, 3)
     with pytest.raises(ValueError):  # one broadcasting rule for both back-ends (NumPy's, remembered)
         xp.batch_shape(xp.asarray(np.zeros((2, 1)), "float64"), xp.asarray(np.zeros((3, 1)), "float64"))
+
+
+@pytest.mark.parametrize("backend", numeric.BACKENDS)
+@pytest.mark.parametrize("shape, batch", [((6, 3), (6,)), ((2, 3, 4), (2, 3)), ((4,), ()), ((4,), (5,)),
+                                          ((1, 4), (2, 5)), ((3, 1, 4), (3, 2))])
+def test_flatten_batch_broadcasts_and_flattens_every_shape(backend, shape, batch):
+    """``flatten_batch(v, batch)`` is ``v`` broadcast to ``batch + (size,)``, as ``(B, size)``:
+    values already of the batch shape take a shortcut (no broadcast), the others broadcast."""
+    xp = numeric.arrays(backend)
+    rng = np.random.default_rng(0)
+    value = rng.standard_normal(shape)
+    flat = xp.flatten_batch(xp.asarray(value, "float64"), batch)
+    expected = np.broadcast_to(value, batch + shape[-1:]).reshape(-1, shape[-1])
+    np.testing.assert_array_equal(numeric.to_numpy(flat), expected)
+    assert tuple(flat.shape) == expected.shape
