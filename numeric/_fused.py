@@ -183,21 +183,21 @@ def _pack(out: np.ndarray, rows: slice, segments: list[Segment]) -> tuple:
     packed = _scratch("packed", (sum(terms), batch, height), dtype)
     stacked = _scratch("stacked", (height, sum(width * count for width, count in zip(widths, terms))), dtype)
     diagonals = _scratch("diagonals", (sum(bool(s.diagonals) for s in segments), batch, height), dtype)
-    offsets = np.empty(len(packed), np.int64)
-    table = np.empty((len(segments), 5), np.int64)
+    offsets, table = [], []  # made arrays at the end: one conversion instead of one per entry
     term = column = diagonal = 0
-    for index, (segment, width) in enumerate(zip(segments, widths)):
-        table[index] = (segment.cols.start, width, term, len(segment.matrices),
-                        diagonal if segment.diagonals else NO_DIAGONAL)
+    for segment, width in zip(segments, widths):
+        table.append((segment.cols.start, width, term, len(segment.matrices),
+                      diagonal if segment.diagonals else NO_DIAGONAL))
         for coefficient, matrix in zip(segment.coefficients, segment.matrices):
             packed[term] = coefficient
             stacked[:, column:column + width] = matrix
-            offsets[term] = column
+            offsets.append(column)
             term, column = term + 1, column + width
         if segment.diagonals:
             diagonals[diagonal] = sum(segment.diagonals[1:], segment.diagonals[0])
             diagonal += 1
-    return table, offsets, packed, stacked, diagonals
+    return (np.array(table, np.int64).reshape(len(segments), 5), np.array(offsets, np.int64), packed, stacked,
+            diagonals)
 
 
 def _scratch(name: str, shape: tuple, dtype) -> np.ndarray:
