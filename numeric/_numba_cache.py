@@ -2,7 +2,9 @@
 
 numba compiles the fused writer on its first call in a process (for each dtype); with
 ``cache=True`` it stores the machine code on disk, and a later process whose cache is warm
-loads it instead (``benchmarks/cold_start.py`` measures both).  numba's own default is the
+loads it instead (``benchmarks/cold_start.py`` measures both).  A process's first fused-size
+block row does not wait for either: numba starts on a background thread meanwhile
+(``_fused_loading``).  numba's own default is the
 ``__pycache__`` beside the source file, which a system-wide or read-only installation cannot
 write.  So gatejac names a per-user directory, chosen in this order:
 
