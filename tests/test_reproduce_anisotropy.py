@@ -25,8 +25,9 @@ import gatejac
 from gatejac import numeric, verify
 from gatejac.symbolic import cells
 from gatejac.verify import _figures_anisotropy, _tasks
-from gatejac.verify._reproduce_anisotropy import (MODELS, PAPER, QUICK, QUICK_SEEDS, TASKS, measure,
-                                                  reproduce_anisotropy, task_for)
+from gatejac.verify._reproduce import _longest_first
+from gatejac.verify._reproduce_anisotropy import (MODEL_COST, MODELS, PAPER, QUICK, QUICK_SEEDS, TASKS, measure,
+                                                  reproduce_anisotropy, task_for, unit_cost)
 from gatejac.verify._tolerances import tolerance
 
 CONVENTIONS = ("exact", "author")
@@ -163,6 +164,19 @@ def test_figures_have_the_axes_a_reader_needs(quick):
     assert all([t.get_text() for t in a.get_xticklabels()] == list(TASKS) for a in bars)
     assert all("dimensionless" in a.get_ylabel() for a in bars)
 
+
+
+def test_workers_start_the_multi_gate_trainings_first_and_the_elman_ones_last():
+    """The schedule of the default run (longest first by unit_cost): the ten multi-gate
+    trainings, then the scalar-gate ones, then the Elman ones, each group in the given order;
+    every model has a cost.  (That the order changes no number:
+    test_two_worker_processes_give_the_numbers_of_one_bit_for_bit, whose --jobs 2 run starts them so.)"""
+    assert sorted(MODEL_COST) == sorted(MODELS) and all(cost > 0 for cost in MODEL_COST.values())
+    calls = [((f"{task}-{model}", 0), [convention]) for task in TASKS for model in MODELS for convention in CONVENTIONS]
+    started = [calls[index][0][0] for index in _longest_first(calls, unit_cost)]
+    expected = [f"{task}-{model}" for model in ("multi_sgd", "scalar_sgd", "plain_adam") for task in TASKS
+                for _ in CONVENTIONS]
+    assert started == expected
 
 # ---------------------------------------------------------------------- the author convention
 def test_author_convention_trains_every_step_on_the_same_batch():
