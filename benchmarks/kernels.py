@@ -1,6 +1,6 @@
 """Benchmark: gatejac's compiled state Jacobians against the usual ways of getting them.
 
-Run:  .venv/bin/python benchmarks/kernels.py [--sizes 16 64 256] [--batch 256] [--quick]
+Run:  .venv/bin/python benchmarks/kernels.py [--sizes 16 64 256] [--batch 256] [--quick] [--one-pass-forward]
 
 In one run, for B states per call and hidden sizes n, float64 and float32, for the cells
 leaky, multi_gate, gru_torch and lstm_torch, it times (median of repeats, seconds → ms):
@@ -10,7 +10,10 @@ leaky, multi_gate, gru_torch and lstm_torch, it times (median of repeats, second
 * ``torch.func.vmap(torch.func.jacrev(step))`` through the compiled torch step;
 * a per-sample loop of ``torch.autograd.functional.jacobian`` (1 repeat: it is slow);
 * central differences on the numpy step (2·S step evaluations, batched over B);
-* the memory floor: filling a preallocated array of the output's size.
+* the memory floor: filling a preallocated array of the output's size;
+* with ``--one-pass-forward``, also NumPy ``out=`` with the kernel's forward (products, gates,
+  coefficients) in one pass on the calling thread, as before it ran on two halves of the batch
+  on two threads (``numeric._batch_parts``): column ``numpy 1-pass``, and ``halves/1-pass``.
 
 It prints a markdown table with ratios (baseline time / gatejac's faster backend) and the
 checks of the performance bar in issue 3, plus compile times and the peak memory of a
@@ -29,6 +32,7 @@ import numpy as np
 import torch
 
 from gatejac import numeric
+from gatejac.numeric import _batch_parts
 from gatejac.symbolic import cells
 
 CELLS = ("leaky", "multi_gate", "gru_torch", "lstm_torch")
@@ -123,8 +127,22 @@ def central_differences_ms(cell, states, inputs, params, repeats):
     return median_ms(fd, 1)
 
 
-def fast_functions(cell, n, batch, dtype):
-    """gatejac's four ways to get the state Jacobian and the two fills of the floor."""
+def one_pass_forward(function):
+    """``function`` with every dense kernel's forward in one pass (no batch halves)."""
+    def run():
+        limit = _batch_parts.SPLIT_MIN_VALUES
+        _batch_parts.SPLIT_MIN_VALUES = 2**62
+        try:
+            return function()
+        finally:
+            _batch_parts.SPLIT_MIN_VALUES = limit
+
+    return run
+
+
+def fast_functions(cell, n, batch, dtype, one_pass=False):
+    """gatejac's four ways to get the state Jacobian and the two fills of the floor (and with
+    ``one_pass`` NumPy ``out=`` with the forward in one pass)."""
     sizes = {"n": n, "m": max(1, n // 4)}
     states, inputs, params = numeric.random_values(cell, sizes, batch=(batch,), seed=1, dtype=dtype)
     states_t, inputs_t, params_t = numeric.random_values(cell, sizes, batch=(batch,), seed=1, dtype=dtype,
@@ -141,21 +159,24 @@ def fast_functions(cell, n, batch, dtype):
         "numpy fill": lambda: out_np.fill(1.0),
         "torch fill": lambda: out_t.fill_(1.0),
     }
+    if one_pass:
+        functions["numpy 1-pass"] = one_pass_forward(functions["numpy out="])
     return functions, (states, inputs, params), (states_t, inputs_t, params_t)
 
 
-def measure(cell_name, n, batch, dtypes, repeats, slow):
+def measure(cell_name, n, batch, dtypes, repeats, slow, one_pass=False):
     """One row per dtype; the fast functions of every dtype are timed side by side, so that
     best/floor and the float64/float32 ratio compare times taken under the same load."""
     cell = cells.get(cell_name)
     functions, values = {}, {}
     for dtype in dtypes:
-        fast, values[dtype], values[dtype, "torch"] = fast_functions(cell, n, batch, dtype)
+        fast, values[dtype], values[dtype, "torch"] = fast_functions(cell, n, batch, dtype, one_pass)
         functions.update({(dtype, name): function for name, function in fast.items()})
     medians = interleaved_medians_ms(functions, repeats)
     rows = {}
     for dtype in dtypes:
-        row = {name: medians[dtype, name] for name in ("numpy out=", "numpy", "torch out=", "torch")}
+        row = {name: medians[dtype, name] for name in ("numpy out=", "numpy", "torch out=", "torch", "numpy 1-pass")
+               if (dtype, name) in medians}
         row["floor"] = min(medians[dtype, "numpy fill"], medians[dtype, "torch fill"])
         if slow:
             row.update(baselines(cell, *values[dtype, "torch"], repeats))
@@ -198,25 +219,32 @@ def main():
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--quick", action="store_true", help="skip the slow baselines")
+    parser.add_argument("--one-pass-forward", action="store_true",
+                        help="also time NumPy out= with the forward in one pass (not on batch halves)")
     args = parser.parse_args()
     print(f"B = {args.batch}, torch threads = {torch.get_num_threads()}, cores = {os.cpu_count()}, "
           f"numpy {np.__version__}, torch {torch.__version__}\n")
     header = ["cell", "n", "dtype", "floor", "numpy out=", "numpy", "torch out=", "torch"]
+    header += ["numpy 1-pass"] if args.one_pass_forward else []
     if not args.quick:
         header += ["vmap(jacrev)", "autograd loop", "central diff"]
     header += ["best/floor"] + ([] if args.quick else ["vmap/best"])
+    header += ["halves/1-pass"] if args.one_pass_forward else []
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     results = {}
     for n in args.sizes:
         for name in CELLS:
-            for dtype, row in measure(name, n, args.batch, ("float64", "float32"), args.repeats, not args.quick).items():
+            rows = measure(name, n, args.batch, ("float64", "float32"), args.repeats, not args.quick, args.one_pass_forward)
+            for dtype, row in rows.items():
                 best = min(row["numpy out="], row["torch out="])
                 results[(name, n, dtype)] = (row, best)
-                cells_out = [name, str(n), dtype] + [f"{row[k]:.2f}" for k in header[3:len(header) - (1 if args.quick else 2)]]
+                cells_out = [name, str(n), dtype] + [f"{row[k]:.2f}" for k in header[3:header.index("best/floor")]]
                 cells_out.append(f"{best / row['floor']:.2f}")
                 if not args.quick:
                     cells_out.append(f"{row['vmap(jacrev)'] / best:.0f}x")
+                if args.one_pass_forward:
+                    cells_out.append(f"{row['numpy out='] / row['numpy 1-pass']:.2f}")
                 print("| " + " | ".join(cells_out) + " |", flush=True)
     print("\nAll times are medians in ms.  best = faster of gatejac numpy/torch writing into a preallocated output.")
     n_max = max(args.sizes)
