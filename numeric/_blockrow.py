@@ -97,13 +97,13 @@ def write_fused(out, rows: slice, segments) -> None:
     on numba's threads from :data:`PARALLEL_MIN_BYTES`, else on the calling thread.  While numba
     starts on a background thread, ``_fused_numpy`` writes it instead, with the same result bit
     for bit (see ``_fused_loading``)."""
-    if not _fused_loading.loader.ready(out.dtype):
+    parallel = _block_row_bytes(out, rows) >= PARALLEL_MIN_BYTES
+    if not _fused_loading.loader.ready(out.dtype, parallel):
         _fused_numpy.write_block_row(out, rows, segments)
         return
     from . import _fused
 
-    _fused.write_block_row(out, rows, [_fused.Segment(*segment) for segment in segments],
-                           parallel=_block_row_bytes(out, rows) >= PARALLEL_MIN_BYTES)
+    _fused.write_block_row(out, rows, [_fused.Segment(*segment) for segment in segments], parallel=parallel)
 
 
 class _SerialBlas:

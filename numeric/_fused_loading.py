@@ -5,17 +5,19 @@ numba's start-up costs about 0.5 CPU-seconds even when the fused kernel's machin
 (``benchmarks/cold_start.py``): importing numba, then its typing and lowering registries (which
 import ``scipy.linalg``), then the cached code.  So the first fused-size block row of a process
 (``_blockrow.write_fused``: 64 KiB or more), when nothing has imported ``_fused`` yet, asks
-``loader.ready(dtype)``, which starts one background thread that imports ``_fused`` and loads the
-serial kernel for that dtype, and answers ``False``: the block row is written by ``_fused_numpy``
-instead, whose result is the same, bit for bit.  The rule:
+``loader.ready(dtype, parallel)``, which starts one background thread that imports ``_fused`` and
+loads the kernel that block row needs (serial or parallel, for its dtype), and answers ``False``:
+the block row is written by ``_fused_numpy`` instead, whose result is the same, bit for bit.  The
+rule:
 
-* every block row written before the loader has finished takes ``_fused_numpy`` (a dtype first
-  seen meanwhile is added to the loader's list);
-* once it has finished, every block row takes the numba kernel; a kernel not loaded yet (the
-  parallel one, or another dtype) is loaded on the calling thread, as it always was: the parallel
-  kernel starts numba's threads, which must happen on the caller's thread (``_fused._thread_count``
-  keeps torch's and the thread pools' settings around it; from a background thread a user's
-  thread would see them change for a moment);
+* every block row written before the loader has finished takes ``_fused_numpy``; a kernel first
+  needed meanwhile is added to the loader's list;
+* once it has finished, every block row takes the numba kernel; a kernel not loaded yet is loaded
+  on the calling thread, as it always was;
+* loading the parallel kernel starts numba's threads (``_fused._thread_count``, which keeps
+  torch's and the thread pools' settings); started from the loader's thread, the OpenMP settings
+  it changes are that thread's own (``tests/test_side_effects.py`` checks that torch's thread
+  count and the pools' limits seen by the user stay as set);
 * a process that imported ``_fused`` before its first dense write (e.g. a test of the kernel)
   never starts the loader: the numba kernel from the first call;
 * the loader is not a daemon: a process that ends while it runs waits for it (on a warm cache a
@@ -29,8 +31,8 @@ instead, whose result is the same, bit for bit.  The rule:
 
 The NumPy route costs more per block row than the kernel (3–5 array passes instead of one; the GRU
 at n = B = 256: ``benchmarks/cold_start.py`` reports both), which the loader's 0.5 s saves many
-times over for a first call.  On a machine whose cache is cold the loader compiles the serial
-kernel (about 9 CPU-seconds per dtype) while the caller goes on with NumPy.
+times over for a first call.  On a machine whose cache is cold the loader compiles the kernels
+(about 9 CPU-seconds each) while the caller goes on with NumPy.
 """
 
 from __future__ import annotations
@@ -52,14 +54,14 @@ class _Loader:
     def _reset(self) -> None:
         self._lock = threading.Lock()
         self._thread = None
-        self._pending: list = []  # dtypes the loader still has to load
+        self._pending: list = []  # (dtype, parallel) kernels the loader still has to load
         self.finished = False
         self.numpy_block_rows = 0
         """Block rows this process wrote with ``_fused_numpy`` while the loader ran."""
 
-    def ready(self, dtype) -> bool:
+    def ready(self, dtype, parallel: bool) -> bool:
         """Whether a block row of ``dtype`` takes the numba kernel now (see the module docstring);
-        starts the loader, or adds ``dtype`` to its list, when it does not."""
+        when it does not, starts the loader, or adds the kernel (``parallel`` or serial) to its list."""
         if self.finished:  # the steady state: no lock
             return True
         with self._lock:
@@ -70,10 +72,10 @@ class _Loader:
                     self.finished = True
                     return True
                 self._thread = threading.Thread(target=self._load, name="gatejac-numba-loader")
-                self._pending.append(dtype)
+                self._pending.append((dtype, parallel))
                 self._thread.start()
-            elif dtype not in self._pending:
-                self._pending.append(dtype)
+            elif (dtype, parallel) not in self._pending:
+                self._pending.append((dtype, parallel))
             self.numpy_block_rows += 1
             return False
 
@@ -96,8 +98,8 @@ class _Loader:
                 with self._lock:
                     if not self._pending:
                         return
-                    dtype = self._pending[0]
-                _load_serial_kernel(fused, dtype)
+                    dtype, parallel = self._pending[0]
+                _load_kernel(fused, dtype, parallel)
                 with self._lock:
                     self._pending.pop(0)
         except Exception:  # noqa: BLE001 - the calling thread meets the same error on its next block row
@@ -108,16 +110,23 @@ class _Loader:
                 self.finished = True
 
 
-def _load_serial_kernel(fused, dtype) -> None:
-    """Load ``fused``'s serial kernel for C-contiguous arrays of ``dtype`` (compile it on a cold
-    cache) without running it, and with it numba's registries: the argument types of
-    ``_fused.write_block_row``'s call, from a one-row block row packed as it packs one."""
+def _load_kernel(fused, dtype, parallel: bool) -> None:
+    """Load ``fused``'s parallel kernel, or its two serial ones, for C-contiguous arrays of
+    ``dtype`` (compile them on a cold cache) without running them, and with them numba's
+    registries: the argument types of ``_fused.write_block_row``'s calls, from a one-row block row
+    packed as it packs one."""
     import numba
     import numpy as np
 
     out = np.zeros((fused.SAMPLE_GROUP, 1, 1), dtype)
     packed = fused._pack(out, slice(0, 1), [fused.Segment(slice(0, 1), [np.ones(1, dtype)], [np.ones((1, 1), dtype)], [])])
-    fused._write_rows_serial.compile(tuple(numba.typeof(a) for a in (out, 0, *packed, 1, fused.SAMPLE_GROUP)))
+    arguments = tuple(numba.typeof(a) for a in (out, 0, *packed, 1, fused.SAMPLE_GROUP))
+    if parallel:
+        fused._thread_count()
+        fused._write_rows.compile(arguments)
+    else:  # both serial kernels: the narrow one takes the same arguments but the last two
+        fused._write_rows_serial.compile(arguments)
+        fused._write_narrow.compile(arguments[:-2])
 
 
 loader = _Loader()

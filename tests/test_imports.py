@@ -35,30 +35,47 @@ from gatejac.symbolic import cells
 if {numba_first}:
     from gatejac.numeric import _fused
 kernel = numeric.compile(cells.get("gru_torch"), {backend!r})
-values = numeric.random_values(cells.get("gru_torch"), {{"n": 48, "m": 5}}, batch=(128,), seed=1, backend={backend!r})
-first = numeric.to_numpy(kernel.state_jacobian(*values)).copy()  # 2.25 MiB: the parallel writer's size
+values = numeric.random_values(cells.get("gru_torch"), {{"n": {n}, "m": 5}}, batch=({batch},), seed=1, backend={backend!r})
+first = numeric.to_numpy(kernel.state_jacobian(*values)).copy()
 loaders = [t for t in threading.enumerate() if t.name == "gatejac-numba-loader"]
 _fused_loading.loader.wait()
+from gatejac.numeric import _fused
+kernels = (_fused._write_rows, _fused._write_rows_serial, _fused._write_narrow)
+loaded = [len(k.signatures) for k in kernels]
 later = numeric.to_numpy(kernel.state_jacobian(*values))
 json.dump({{"numpy_rows": _fused_loading.loader.numpy_block_rows, "daemon": [t.daemon for t in loaders],
-           "same_bits": first.tobytes() == later.tobytes(), "numba": "numba" in sys.modules}}, sys.stdout)
+           "same_bits": first.tobytes() == later.tobytes(), "numba": "numba" in sys.modules,
+           "loaded": loaded, "used": [len(k.signatures) for k in kernels]}}, sys.stdout)
 """
 
+KERNELS = ("parallel", "serial", "narrow")
+"""The fused writer's kernels (``_fused``): on numba's threads, on the calling thread, and on the
+calling thread for matrices of at most 16 KiB."""
 
-def _first_dense_call(backend: str, numba_first: bool) -> dict:
-    code = _FIRST_DENSE_CALL.format(backend=backend, numba_first=numba_first)
+
+def _first_dense_call(backend: str, numba_first: bool, n: int = 48, batch: int = 128) -> dict:
+    code = _FIRST_DENSE_CALL.format(backend=backend, numba_first=numba_first, n=n, batch=batch)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(result.stdout)
 
 
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
-def test_a_first_dense_jacobian_is_written_with_numpy_while_numba_loads_and_has_its_bits(backend):
+@pytest.mark.parametrize("n, batch, used", [
+    (48, 128, "parallel"),  # the GRU's state block row is 2.25 MiB
+    (48, 16, "serial"),  # 288 KiB, three 48 × 48 matrices (54 KiB)
+    (16, 64, "narrow"),  # 128 KiB, three 16 × 16 matrices (6 KiB)
+])
+def test_a_first_dense_jacobian_is_written_with_numpy_while_numba_loads_and_has_its_bits(backend, n, batch, used):
     """numeric/_fused_loading.py: the first fused-size block row of a process starts numba on a
     (non-daemon) background thread and is written by ``_fused_numpy``; after the loader has
-    finished the same Jacobian comes from the numba kernel with the same bits."""
-    seen = _first_dense_call(backend, numba_first=False)
+    finished the same Jacobian comes from the numba kernel with the same bits, the kernel the
+    loader loaded (the call compiles no new signature)."""
+    seen = _first_dense_call(backend, False, n, batch)
     assert seen["numpy_rows"] >= 1 and seen["daemon"] == [False]
     assert seen["numba"] and seen["same_bits"]
+    index = KERNELS.index(used)
+    assert seen["used"][index] == seen["loaded"][index] == 1
+    assert seen["used"] == seen["loaded"]
 
 
 def test_a_process_that_imported_the_kernel_never_starts_the_loader():
@@ -71,7 +88,7 @@ def test_a_child_forked_while_the_loader_runs_starts_its_own():
 
     loader = _fused_loading._Loader()
     loader._thread = threading.Thread(target=lambda: None)  # a loader under way in the parent
-    assert not loader.ready("float64") and loader.numpy_block_rows == 1
+    assert not loader.ready("float64", True) and loader.numpy_block_rows == 1
     loader.restart_in_child()
     assert loader._thread is None and loader.numpy_block_rows == 0
     done = _fused_loading._Loader()
