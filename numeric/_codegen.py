@@ -129,9 +129,13 @@ class _Module:
             visit(e)
         return [self._node_line(self.cell.node(sym)) for sym in order]
 
+    def batched_symbol(self, symbol: sympy.Symbol) -> bool:
+        """:meth:`batched` for any symbol of a kernel's expressions (False for sizes)."""
+        return self.cell.has_node(symbol) and self.batched(symbol)
+
     def _node_line(self, node) -> str:
         if isinstance(node, Named):
-            return f"{node.name} = {print_array(self.expr(node.expr, False))}"
+            return f"{node.name} = {print_array(self.expr(node.expr, False), self.batched_symbol)}"
         if isinstance(node, Dot):
             left, right = (print_array(self.expr(e, False)) for e in (node.left, node.right))
             return f"{node.symbol.name} = _B.dot({left}, {right})"
@@ -200,22 +204,26 @@ class _Coefficients:
         ``_B.batch_parts`` runs on halves of the batch (see ``_batch_parts``)."""
         replacements, reduced = sympy.cse(self.exprs, symbols=sympy.numbered_symbols("_t"), optimizations=None)
         batched = {}
+
+        def has_batch(symbol) -> bool:
+            return batched[symbol] if symbol in batched else self.module.batched_symbol(symbol)
+
         lines = []
         for sym, value in replacements:
-            batched[sym] = any(batched.get(s) or (s not in batched and self._batched(s)) for s in value.free_symbols)
-            lines.append(f"{sym.name} = {print_array(value)}")
+            batched[sym] = any(map(has_batch, value.free_symbols))
+            lines.append(f"{sym.name} = {print_array(value, has_batch)}")
         names, sliced, flags = [], [], []
         for i, expr in enumerate(reduced):
-            is_batched = any(batched.get(s) or (s not in batched and self._batched(s)) for s in expr.free_symbols)
-            lines.append(f"_c{i} = {self._code(expr)}")
+            is_batched = any(map(has_batch, expr.free_symbols))
+            lines.append(f"_c{i} = {self._code(expr, has_batch)}")
             names.append(f"_c{i}")
             sliced.append(f"_c{i}[_s]" if is_batched else f"_c{i}")
             flags.append(is_batched)
         forward = self.module.nodes(self.exprs) + lines
         if vectors and names:
-            results = ", ".join(names) + ("," if len(names) == 1 else "")
+            results = _tuple_code(names)
             forward = [f"def _forward({', '.join(vectors)}):", *_indent(forward), f"    return {results}",
-                       f"{results} = _B.batch_parts(_forward, ({', '.join(vectors)},), {tuple(flags)})"]
+                       f"{results} = _B.batch_parts(_forward, ({_tuple_code(vectors)}), {tuple(flags)})"]
         out = forward + [_fill(line, names) for line in body]
         if chunked:
             out.append("for _lo in range(0, _nb, _chunk):")
@@ -223,13 +231,15 @@ class _Coefficients:
             out.extend("    " + _fill(line, sliced) for line in chunked)
         return out
 
-    def _batched(self, symbol) -> bool:
-        return self.module.cell.has_node(symbol) and self.module.batched(symbol)
-
-    def _code(self, expr) -> str:
+    def _code(self, expr, batched) -> str:
         if not sympy.sympify(expr).free_symbols:
             return f"_B.scalar({print_array(expr)}, {self.module.args[0]})"
-        return print_array(expr)
+        return print_array(expr, batched)
+
+
+def _tuple_code(names: list[str]) -> str:
+    """``a, b`` — or ``a,`` for one name: the items of a tuple (a return value, a target)."""
+    return ", ".join(names) + ("," if len(names) == 1 else "")
 
 
 def _fill(line: str, codes: list[str]) -> str:
@@ -413,7 +423,8 @@ def _step_function(module: _Module) -> list[str]:
         if name in module.named_names:
             line = f"{name} = _override[{name!r}] if {name!r} in _override else {line.split(' = ', 1)[1]}"
         body.append(line)
-    news = [f"_B.expand({print_array(u)}, _batch)" if flat else print_array(u) for u, flat in zip(updates, unbatched)]
+    news = [f"_B.expand({print_array(u)}, _batch)" if flat else print_array(u, module.batched_symbol)
+            for u, flat in zip(updates, unbatched)]
     body.append(f"return ({', '.join(news)},)")
     prologue = ["_override = {} if _override is None else _override", *module.prologue()]
     return [f"def step({', '.join(module.args)}, _override=None):"] + _indent(prologue + body)

@@ -4,6 +4,11 @@ SymPy's own NumPy/torch printers emit invalid code for gatejac's matrix expressi
 we only need the scalar part: ``tanh(a)`` becomes ``_B.tanh(a)``, ``σ'(x)`` is rewritten
 to ``σ(x)·(1 − σ(x))`` (one sigmoid, then reused: the rounding autograd uses), rationals
 become exact float literals, and any function without a back-end counterpart is refused.
+
+Given which symbols carry the batch axis, a sum is printed with its terms without one first:
+Python adds left to right, so ``b_hz + b_iz + _mv1 + _mv4`` adds the two bias vectors once and
+then makes two passes over the (B, n) batch, where ``_mv1 + _mv4 + b_hz + b_iz`` made three
+(the GRU's gates; about 30 µs a pass at B = n = 256, float64).
 """
 
 from __future__ import annotations
@@ -20,7 +25,19 @@ _FUNCTIONS = {"tanh": "tanh", "exp": "exp", "log": "log", "sigmoid": "sigmoid", 
 
 
 class ArrayPrinter(StrPrinter):
-    """Prints a scalar SymPy expression as elementwise array code over ``_B``."""
+    """Prints a scalar SymPy expression as elementwise array code over ``_B``; with
+    ``batched`` (symbol → whether its value has the batch axis), the terms of a sum that do
+    not have it come first."""
+
+    def __init__(self, batched=None):
+        super().__init__()
+        self._batched = batched
+
+    def _as_ordered_terms(self, expr, order=None):
+        terms = super()._as_ordered_terms(expr, order=order)
+        if self._batched is None:
+            return terms
+        return sorted(terms, key=lambda term: any(map(self._batched, term.free_symbols)))  # stable
 
     def _print_Function(self, expr):
         name = type(expr).__name__
@@ -67,6 +84,8 @@ def kernel_form(expr: sympy.Expr) -> sympy.Expr:
 _PRINTER = ArrayPrinter()
 
 
-def print_array(expr) -> str:
-    """Array code for a scalar SymPy expression (numbers print as Python literals)."""
-    return _PRINTER.doprint(sympy.sympify(expr))
+def print_array(expr, batched=None) -> str:
+    """Array code for a scalar SymPy expression (numbers print as Python literals); with
+    ``batched`` (symbol → bool), sums list their terms without the batch axis first."""
+    printer = _PRINTER if batched is None else ArrayPrinter(batched)
+    return printer.doprint(sympy.sympify(expr))

@@ -351,6 +351,36 @@ def test_halves_joined_in_the_wrong_order_are_caught(monkeypatch):
         assert_close(halves["state_jacobian"], one_pass["state_jacobian"], "reference", "gru_torch halves state_jacobian")
 
 
+@pytest.mark.parametrize("name", CELL_NAMES)
+def test_sums_add_their_terms_without_a_batch_axis_first(name):
+    """In every sum of the generated dense kernels, the terms without the batch axis (biases,
+    parameters) come before those with it, so they are added once, not once per sample: in
+    each ``a + b + ...`` chain of a line in ``_forward``, no parameter name (or number)
+    follows a batched term."""
+    compiled = numeric.compile(cells.get(name), "numpy")
+    unbatched = {p.name for p in compiled.cell.parameters}
+    forwards = [node for node in ast.walk(ast.parse(compiled.source))
+                if isinstance(node, ast.FunctionDef) and node.name == "_forward"]
+
+    def chain(node):  # the operands of a left-leaning chain of + and -
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
+            return chain(node.left) + [node.right]
+        return [node]
+
+    def batched(node):
+        return not all(isinstance(n, ast.Constant) or (isinstance(n, ast.Name) and n.id in unbatched)
+                       for n in ast.walk(node) if isinstance(n, (ast.Name, ast.Constant)))
+
+    sums = [node for forward in forwards for node in ast.walk(forward)
+            if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub))]
+    assert sums, f"{name}: no sums found in the dense kernels"
+    for node in sums:
+        flags = [batched(operand) for operand in chain(node)]
+        assert flags == sorted(flags), f"{name}: {ast.unparse(node)} adds a term without the batch axis late"
+    if name == "gru_torch":
+        assert "sigmoid(b_hz + b_iz + " in compiled.source, "the GRU's update gate adds its two biases first"
+
+
 # ------------------------------------------------------------------ float32 against float64
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name", CELL_NAMES)
