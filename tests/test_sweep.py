@@ -27,7 +27,7 @@ import zarr
 
 from gatejac.verify._cli_sweep import add_sweep, axis, seeds
 from gatejac.verify import _sweep
-from gatejac.verify._sweep import TASK_SECONDS, Job, _batch_size, run_batch, sweep
+from gatejac.verify._sweep import TASK_SECONDS, WRITE_SECONDS, Job, batch_size, run_batch, sweep
 from gatejac.verify._sweep_cluster import connect
 from gatejac.verify._sweep_errors import SweepError
 from gatejac.verify._sweep_points import Point
@@ -277,22 +277,71 @@ def test_fixed_point_count_of_a_one_unit_gru(weight, count):
 
 
 def test_batches_follow_the_measured_time_per_point():
-    assert _batch_size([], 1000, 2) == 1
-    assert _batch_size([TASK_SECONDS / 10] * 5, 1000, 2) == 10
-    assert _batch_size([TASK_SECONDS / 10] * 5, 1000, 2, points=5) == 2  # chunks of five points
-    assert _batch_size([TASK_SECONDS / 1000] * 5, 40, 2) == 10  # half an even share of what is left
-    assert _batch_size([10.0], 1000, 2) == 1
+    assert batch_size([], 1000, 2) == 1
+    assert batch_size([TASK_SECONDS / 10] * 5, 1000, 2) == 10
+    assert batch_size([TASK_SECONDS / 10] * 5, 1000, 2, points=5) == 2  # chunks of five points
+    assert batch_size([TASK_SECONDS / 1000] * 5, 40, 2) == 10  # half an even share of what is left
+    assert batch_size([10.0], 1000, 2) == 1
+    assert TASK_SECONDS > WRITE_SECONDS  # tasks longer than the loss bound: a task writes as it goes
+
+
+def _schedule(size, chunks: int, seconds: float, points: int, threads: int) -> tuple[list, int]:
+    """The threads' finishing times and the number of tasks when ``chunks`` chunks of ``points``
+    points of ``seconds`` each go out as ``_compute`` sends them: batches of ``size(timings,
+    left, threads, points)`` chunks, two per thread in flight, each queued behind the thread
+    that frees first; a finished task reports its points' times before the next is sized."""
+    free, left, timings, in_flight, tasks = [0.0] * threads, chunks, [], [], 0
+
+    def submit(now):
+        nonlocal left, tasks
+        count = size(timings, left, threads, points)
+        thread = min(range(threads), key=free.__getitem__)
+        free[thread] = max(free[thread], now) + count * points * seconds
+        in_flight.append((free[thread], count))
+        left, tasks = left - count, tasks + 1
+
+    while left and len(in_flight) < 2 * threads:
+        submit(0.0)
+    while in_flight:
+        in_flight.sort()
+        now, count = in_flight.pop(0)
+        timings += [seconds] * (count * points)
+        while left and len(in_flight) < 2 * threads:
+            submit(now)
+    return free, tasks
+
+
+@pytest.mark.parametrize("chunks, seconds, points, threads", [
+    (40, 0.006, 30, 2),  # the benchmark: 1,000 points of about 6 ms in chunks of 30
+    (100, 0.006, 10, 2), (64, 0.05, 16, 4), (400, 0.001, 32, 8), (33, 0.2, 3, 2)])
+def test_the_last_tasks_are_balanced_and_tasks_are_few(chunks, seconds, points, threads):
+    """Simulated with the real sizing: every thread finishes within one chunk's time of the
+    others (no thread idles at the end for longer than a chunk takes), and cheap points go
+    out in far fewer tasks than chunks; a fixed TASK_SECONDS size without the shrinking share
+    (the check shown to catch it) leaves a thread idle for several chunks."""
+    chunk = points * seconds
+    free, tasks = _schedule(batch_size, chunks, seconds, points, threads)
+    assert max(free) - min(free) <= chunk * (1 + 1e-9)
+    assert abs(sum(free) - chunks * chunk) <= 1e-9 * chunks * chunk  # every chunk computed once
+    if chunk < TASK_SECONDS / 4:
+        assert tasks <= chunks / 2
+
+    def fixed(timings, left, threads, points):
+        return 1 if not timings else min(left, max(1, int(TASK_SECONDS / (timings[-1] * points))))
+
+    free, _ = _schedule(fixed, 90, 0.006, 10, 2)
+    assert max(free) - min(free) > 3 * 0.006 * 10
 
 
 def test_chunks_hold_many_points_and_cover_each_point_once():
     """Seeds first, then the last grid axes, up to CHUNK_POINTS points, at least MIN_CHUNKS
     chunks; the chunks of a Job partition the points."""
-    assert chunk_shape((10, 10, 10)) == (1, 1, 10)  # the benchmark's 1,000 points: 15 fit, a whole seed axis
-    assert chunk_shape((12, 13, 6)) == (1, 2, 6)  # 936 points: 14 fit
-    assert chunk_shape((1000, 1)) == (15, 1)  # one seed: neighbours along the grid axis
+    assert chunk_shape((10, 10, 10)) == (1, 3, 10)  # the benchmark's 1,000 points: 31 fit, ten seeds × 3
+    assert chunk_shape((12, 13, 6)) == (1, 4, 6)  # 936 points: 29 fit
+    assert chunk_shape((1000, 1)) == (31, 1)  # one seed: neighbours along the grid axis
     assert chunk_shape((100, 100, 100)) == (1, 1, CHUNK_POINTS)  # a partial seed axis; nothing in front
     assert chunk_shape((4, 3)) == (1, 1)  # too few points for more than one per chunk
-    assert chunk_shape((4, 30, 1)) == (1, 1, 1) and chunk_shape((4, 3), seeds_per_chunk=2) == (1, 2)
+    assert chunk_shape((4, 30, 1)) == (1, 3, 1) and chunk_shape((4, 8, 1)) == (1, 1, 1) and chunk_shape((4, 3), seeds_per_chunk=2) == (1, 2)
     for shape, per_chunk in itertools.product(((12, 13, 6), (1000, 1), (7, 5, 3)), (None, 2)):
         coords = {f"a{k}": np.arange(n) for k, n in enumerate(shape[:-1])} | {"seed": np.arange(shape[-1])}
         job = Job("spectral_radius", {}, coords, "unused", "spectral_radius", chunk_shape(shape, per_chunk))
@@ -303,7 +352,7 @@ def test_chunks_hold_many_points_and_cover_each_point_once():
 
 def test_a_chunk_is_written_once_unless_its_points_are_slow(tmp_path, monkeypatch):
     """In a worker's task (run here): a chunk of ten quick points is one write; when points take
-    TASK_SECONDS or more, each is written as soon as it is computed; a chunk resumed from a
+    WRITE_SECONDS or more, each is written as soon as it is computed; a chunk resumed from a
     partial write computes only its missing points."""
     coords = coordinates({"x": [0.0, 1.0]}, tuple(range(5)))
     out = tmp_path / "writes.zarr"
@@ -314,13 +363,13 @@ def test_a_chunk_is_written_once_unless_its_points_are_slow(tmp_path, monkeypatc
     writes = []
     real = _sweep.write_chunk
     monkeypatch.setattr(_sweep, "write_chunk", lambda *a: (writes.append(int(a[-1].sum())), real(*a)))
-    monkeypatch.setattr(_sweep, "TASK_SECONDS", 0.0)  # every point counts as slow
+    monkeypatch.setattr(_sweep, "WRITE_SECONDS", 0.0)  # every point counts as slow
     run_batch(job, [(0, 0)], 1)  # reads the chunk: nothing stored
     assert writes == list(range(1, 11))  # each point written when computed, with every earlier one
     out2 = tmp_path / "once.zarr"
     prepare(out2, "counted", "", {}, coords, (2, 5))
     job2 = Job(job.quantity, job.settings, coords, str(out2), "counted", (2, 5))
-    monkeypatch.setattr(_sweep, "TASK_SECONDS", 10.0)
+    monkeypatch.setattr(_sweep, "WRITE_SECONDS", 10.0)
     del writes[:]
     half = np.arange(10) < 4
     real(job2.store, job2.region((0, 0)), np.where(half, 7.0, np.nan), half)  # an earlier attempt stored four

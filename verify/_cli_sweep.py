@@ -44,7 +44,7 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
                         help="threads per worker, and the limit of each thread pool in it (default 1)")
     parser.add_argument("--seeds-per-chunk", type=count(1), default=None,
                         help="store chunks of this many seeds of one grid point (default: every seed of a grid "
-                             "point and neighbours along the last grid axes, up to 32 points, at least 64 chunks)")
+                             "point and neighbours along the last grid axes, up to 32 points, at least 32 chunks)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

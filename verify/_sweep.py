@@ -18,16 +18,19 @@ zarr store that an interrupted sweep resumes from.
   are few: up to 32 points, :func:`verify._sweep_store.chunk_shape`; ``seeds_per_chunk``
   chooses blocks of seeds instead).  The worker computing a chunk writes it (one region write
   of the values, then one of the done flags) when the chunk is finished, and also whenever
-  :data:`TASK_SECONDS` of its computed points are unstored, so stopping the sweep at any moment
-  loses at most about TASK_SECONDS of work per thread; running the same sweep again computes
-  only the points not done (a task that a killed worker had started is retried by Dask, and
-  skips the points its first attempt stored).  A write costs about 1 ms of zarr per array,
-  so a chunk of 10–32 points costs about 0.1–0.2 ms per point.
-* **Tasks** — chunks go to the cluster in batches sized from the measured time per point
-  (about :data:`TASK_SECONDS` per task, at most half of an even share of what is left), so
-  Dask's overhead per task (about 2 ms of CPU, benchmarks/sweep.py) stays small against cheap
-  quantities while a slow quantity runs one chunk per task; at most two batches per thread are
-  in flight.
+  :data:`WRITE_SECONDS` of its computed points are unstored, so stopping the sweep at any
+  moment loses at most about WRITE_SECONDS of work per thread; running the same sweep again
+  computes only the points not done (a task that a killed worker had started is retried by
+  Dask, and skips the points its first attempt stored).  A write costs about 0.7 ms of zarr
+  per array, so a chunk of 10–32 points costs about 0.05–0.15 ms per point.
+* **Tasks** — chunks go to the cluster in batches (:func:`batch_size`): one chunk per task
+  until a point has been timed, then about :data:`TASK_SECONDS` of work by the measured time
+  per point, and never more than half of an even share of what is left, so the tasks shrink
+  towards the end and the threads finish within about one chunk of each other.  A task's size
+  is free of the loss bound above (a task writes every WRITE_SECONDS whatever its length), so
+  tasks are long against Dask's overhead per task (about 4–6 ms of CPU between the scheduler,
+  the worker and this client; benchmarks/sweep.py); at most two batches per thread are in
+  flight, so a worker never waits for its next task.
 * **Progress** — a bar on stderr (one line per update when stderr is not a terminal).
 
 Returns the dataset (``xarray.open_zarr(out)``), every point done.
@@ -53,9 +56,14 @@ from ._sweep_points import Point
 from ._sweep_quantities import quantity_of
 from ._sweep_store import SEED, chunk_shape, coordinates, open_dataset, prepare, read_chunk, write_chunk
 
-TASK_SECONDS = 0.25
-"""The time one task should take: long against Dask's overhead per task (a few ms), short
-enough that an interrupted or killed task loses little."""
+WRITE_SECONDS = 0.25
+"""A task stores its chunk whenever this much of its computed work is unstored: what an
+interrupted sweep or a killed worker loses at most, per thread."""
+
+TASK_SECONDS = 1.0
+"""The work one task should hold once the time per point is known: long against Dask's
+overhead per task (a few ms), short enough that the progress bar moves about every
+TASK_SECONDS / threads."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +115,7 @@ class Job:
 
 def run_batch(job: Job, chunks: list, threads: int = 1) -> list:
     """Compute and store the points of ``chunks`` (worker side, at most ``threads`` threads per
-    thread pool), each chunk written when its points are computed and whenever TASK_SECONDS
+    thread pool), each chunk written when its points are computed and whenever WRITE_SECONDS
     of computed points are unstored; ``[(index, seconds)]``, seconds None for a point already
     stored (by an earlier attempt of this task)."""
     limit_threads(threads)
@@ -128,7 +136,7 @@ def run_batch(job: Job, chunks: list, threads: int = 1) -> list:
             done[position] = True
             results.append((index, time.perf_counter() - start))
             unstored, seconds = unstored + 1, seconds + results[-1][1]
-            if seconds >= TASK_SECONDS:
+            if seconds >= WRITE_SECONDS:
                 write_chunk(job.store, region, values, done)
                 unstored, seconds = 0, 0.0
         if unstored:
@@ -189,7 +197,7 @@ def _compute(client, job: Job, remaining: list, threads: int, threads_per_worker
     limit = 2 * threads
 
     def submit():
-        size = _batch_size(timings, len(pending), threads, job.chunk_points)
+        size = batch_size(timings, len(pending), threads, job.chunk_points)
         batch = [pending.popleft() for _ in range(size)]
         in_flight.add(client.submit(run_batch, job, batch, threads_per_worker, pure=False))
 
@@ -207,10 +215,11 @@ def _compute(client, job: Job, remaining: list, threads: int, threads_per_worker
             submit()
 
 
-def _batch_size(timings: list, left: int, threads: int, points: int = 1) -> int:
+def batch_size(timings: list, left: int, threads: int, points: int = 1) -> int:
     """Chunks (of ``points`` points) per task: one until a point has been timed, then about
-    TASK_SECONDS of work (by the median of the last 64 points), at most half an even share
-    of the ``left`` chunks."""
+    TASK_SECONDS of work (by the median of the last 64 points' seconds), at most half an even
+    share of the ``left`` chunks among ``threads`` threads (guided self-scheduling: the tasks
+    shrink as the sweep ends, down to one chunk)."""
     if not timings:
         return 1
     per_chunk = statistics.median(timings[-64:]) * points

@@ -10,7 +10,13 @@ Dask spawns by default (``distributed.worker.multiprocessing-method = spawn``); 
 cluster sets it explicitly, so a user configuration cannot turn it into fork.
 
 The workers' statistical profiler (a thread sampling every stack every 10 ms, for Dask's
-dashboard, which the local cluster does not start) is switched off.
+dashboard, which the local cluster does not start) is switched off, and the periodic callbacks
+every process of the cluster runs (the scheduler and the nannies live in this process) wake less
+often: the event-loop tick from every 20 ms to every second, the memory monitor from every 100 ms
+to every second, the system monitor (dashboard statistics) from every 0.5 s to every 5 s
+(:data:`QUIET`).  Each wake-up takes the GIL from the computing thread; together they made an
+idle two-worker cluster burn about 0.08 CPU-seconds per second, about 0.013 with these settings
+(benchmarks/sweep.py), CPU that a sweep on two cores takes from its points.
 
 Threads: every worker runs ``threads_per_worker`` tasks at once, and each task must not start a
 thread pool of its own per core, or two workers on two cores run 2 × 2 × (BLAS + torch + numba)
@@ -29,6 +35,10 @@ import os
 import sys
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+QUIET = {"distributed.worker.profile.enabled": False, "distributed.admin.tick.interval": "1s",
+         "distributed.worker.memory.monitor-interval": "1s", "distributed.admin.system-monitor.interval": "5s"}
+"""The local cluster's Dask settings beyond its defaults (module docstring)."""
 
 _LIMITS: dict = {}
 
@@ -63,10 +73,7 @@ def _local_cluster(workers: int, threads_per_worker: int):
     from dask.distributed import LocalCluster
 
     environment = {name: str(threads_per_worker) for name in THREAD_VARIABLES}
-    # the workers' statistical profiler samples every thread's stack every 10 ms, for a dashboard
-    # the local cluster does not serve: CPU that a sweep on two cores takes from its points
-    with dask.config.set({"distributed.worker.multiprocessing-method": "spawn",
-                          "distributed.worker.profile.enabled": False}):
+    with dask.config.set({"distributed.worker.multiprocessing-method": "spawn", **QUIET}):
         # a deep copy: a nanny keeps the configuration it starts workers with, and a shallow one
         # would share the nested settings that leaving this block restores (a worker restarted
         # after a crash would then run the profiler)

@@ -17,8 +17,9 @@ unstored: no lock, and zarr's local store writes each file atomically (a tempora
 renamed into place), so a worker killed mid-write leaves either the old chunk or the new one.
 The values are written before their ``done`` flags: a point is done only once its value is
 stored, and a store is resumed by computing the points whose flag is False.  Writing a chunk
-costs about 1 ms of zarr per array whatever its size (measured: benchmarks/sweep.py), hence
-chunks of many points.  Creating the store writes only its metadata and coordinates (the data
+costs about 0.7 ms of zarr per array whatever its size (measured: benchmarks/sweep.py), hence
+chunks of many points; the chunks are stored uncompressed (at most CHUNK_POINTS numbers: a
+compressor would save nothing and cost a hop to zarr's codec thread per write).  Creating the store writes only its metadata and coordinates (the data
 variables are lazy, and chunks never written read as their fill values).
 """
 
@@ -37,11 +38,12 @@ FORMAT = 1
 DONE = "done"
 SEED = "seed"
 CHUNK_POINTS = 32
-"""At most this many points per chunk by default: a chunk's two writes (about 2 ms) spread
+"""At most this many points per chunk by default: a chunk's two writes (about 1.5 ms) spread
 over them."""
-MIN_CHUNKS = 64
+MIN_CHUNKS = 32
 """At least this many chunks per sweep by default (when it has that many points), so that a
-cluster of up to 16 threads gets several chunks each."""
+cluster of up to 8 threads gets several chunks each (tasks are sized in whole chunks, so the
+chunk is also the grain with which the last tasks are balanced; docs/sweeps.md: “The store and resuming”)."""
 
 
 def chunk_shape(shape: tuple, seeds_per_chunk: int | None = None) -> tuple:
@@ -100,7 +102,7 @@ def prepare(out, variable: str, units: str, settings: dict, coords: dict, chunks
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # zarr: string coordinates have no frozen v3 specification yet
             dataset.to_zarr(out, compute=False, mode="w-", consolidated=False, safe_chunks=False,
-                            encoding={variable: {"chunks": chunks}, DONE: {"chunks": chunks}})
+                            encoding={name: {"chunks": chunks, "compressors": None} for name in (variable, DONE)})
     _check_same(out, open_dataset(out), attrs, coords)
     import zarr
 
