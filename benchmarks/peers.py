@@ -30,7 +30,7 @@ torch.compile) is timed apart (column ``first calls``, seconds).  The table's ti
 ms of repeats in which every contender of one row runs in turn (``kernels.interleaved_medians_ms``:
 each timed call follows an untimed one of the same function, as in a loop); ``peer/gatejac`` is
 the fastest peer's time over gatejac's best.  To bound the run: a contender whose call takes more
-than ``--time-cap`` seconds (2) is timed by one call, marked "(1 call)" (JAX at n = 1024 takes
+than ``--time-cap`` seconds (1) is timed by one call, marked "(1 call)" (JAX at n = 1024 takes
 seconds a call), and a row's repeats (at most ``--repeats``, at least three) are cut so that
 they take about ``--row-budget`` seconds (20).
 
@@ -41,6 +41,11 @@ LSTM's two states); ``--cells`` takes any catalogue names.  Rows whose Jacobian 
 2 GiB, the LSTM's (S = 2n) 8 GiB in float64 and 4 GiB in float32.  One row is built, timed and
 freed before the next; gatejac's two ``out=`` routes write into the memory of the reference
 result, so a row holds about three Jacobians besides what a peer needs.  Progress goes to stderr.
+
+The numba writer is imported before anything is timed: a process's first dense Jacobians are
+otherwise written by NumPy while numba loads on a background thread (``_fused_loading``), for
+about the first second, and whichever contender was timed then looked 1.5× slower (leaky,
+n = 16: 123 against 85 µs).
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ import numpy as np
 import torch
 
 from gatejac import numeric, verify
+from gatejac.numeric import _fused  # noqa: F401 - the numba writer loaded now, not by a background loader while timing
 from gatejac.symbolic import cells
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -278,8 +284,8 @@ def main(argv=None):
                         help="rows whose Jacobian is larger are skipped (default 2048: the float64 GRU at n = 1024)")
     parser.add_argument("--torch-func-max-n", type=int, default=256,
                         help="torch.func and torch.compile peers are left out above this n (default 256)")
-    parser.add_argument("--time-cap", type=float, default=2.0,
-                        help="a contender whose call takes longer (s) is timed by one call (default 2)")
+    parser.add_argument("--time-cap", type=float, default=1.0,
+                        help="a contender whose call takes longer (s) is timed by one call (default 1)")
     parser.add_argument("--row-budget", type=float, default=20.0,
                         help="seconds one row's repeats may take; fewer repeats (at least 3) beyond (default 20)")
     parser.add_argument("--quick", action="store_true", help="one cell (gru_torch), 3 repeats, no torch.compile")
