@@ -9,8 +9,10 @@ seconds: the import, ``numeric.compile``, the first float64 Jacobian, the second
 float32 one, the sum of import, compile and first Jacobian (``import → 1st``), when numba had
 started (``numba ready``: from the start of the import until the background loader of
 ``numeric/_fused_loading.py`` finished, waited for after the three calls), and the whole
-interpreter, start-up and exit included (``process``).  ``NumPy rows`` counts the block rows
-written by ``_fused_numpy`` while numba started.  Each stage is given as wall time and, in
+interpreter, start-up and exit included (``process``).  ``import → 1st, caller's CPU`` is the
+CPU time of the calling thread alone up to the first Jacobian (what the wall time of
+``import → 1st`` comes to on an idle machine with a core for the loader).  ``NumPy rows`` counts
+the block rows written by ``_fused_numpy`` while numba started.  Each stage is given as wall time and, in
 parentheses, the CPU time of all the process's threads (the loader's included).
 
 Two ways of starting are measured, each in its own fresh interpreters:
@@ -23,8 +25,9 @@ Two ways of starting are measured, each in its own fresh interpreters:
 
 The cold run uses a new, empty numba cache directory (``GATEJAC_CACHE_DIR``, see
 ``numeric/_numba_cache.py``): what the first process on a new machine pays (its loader compiles
-the serial kernels).  The second process, on the same cache, compiles the parallel kernels the
-first one never reached.  The warm runs follow, alternating the two ways; their medians are reported, with the ratio of the medians of
+the kernels its calls needed while they went on with NumPy; the process waits for it at exit).
+The second process, on the same cache, shows whether anything was left to compile.  The warm
+runs follow, alternating the two ways; their medians are reported, with the ratio of the medians of
 ``import → 1st``.  The import of ``gatejac.numeric`` alone and of numba alone are measured in
 fresh interpreters too.  On a shared machine compare the CPU times; wall times stretch with the
 load.
@@ -43,9 +46,9 @@ import time
 
 CHILD = """
 import json, time
-marks = [("start", time.perf_counter(), time.process_time())]
+marks = [("start", time.perf_counter(), time.process_time(), time.thread_time())]
 def mark(name):
-    marks.append((name, time.perf_counter(), time.process_time()))
+    marks.append((name, time.perf_counter(), time.process_time(), time.thread_time()))
 from gatejac import numeric
 from gatejac.numeric import _fused_loading
 from gatejac.symbolic import cells
@@ -65,11 +68,13 @@ mark("2nd float64")
 kernel.state_jacobian(*values32)
 mark("1st float32")
 _fused_loading.loader.wait()
-stages = {{name: (wall - marks[i][1], cpu - marks[i][2]) for i, (name, wall, cpu) in enumerate(marks[1:])}}
+stages = {{name: (wall - marks[i][1], cpu - marks[i][2]) for i, (name, wall, cpu, _) in enumerate(marks[1:])}}
+caller = {{name: own - marks[i][3] for i, (name, _, _, own) in enumerate(marks[1:])}}
+caller = caller["import"] + caller["compile"] + caller["1st float64"]
 del stages["values"]
 stages["import → 1st"] = tuple(a + b + c for a, b, c in zip(stages["import"], stages["compile"], stages["1st float64"]))
 stages["numba ready"] = (time.perf_counter() - marks[0][1], time.process_time() - marks[0][2])
-print(json.dumps({{"stages": stages, "numpy rows": _fused_loading.loader.numpy_block_rows}}))
+print(json.dumps({{"stages": stages, "numpy rows": _fused_loading.loader.numpy_block_rows, "caller": caller}}))
 """
 
 IMPORT = "import time; start = time.process_time(); import {module}; print(time.process_time() - start)"
@@ -131,16 +136,16 @@ def main(argv=None):
     keys = list(cold["stages"])
     print(f"{args.cell}, n = {args.n}, B = {args.batch}, fresh interpreter per row, seconds: wall (CPU of all threads)"
           f"; load average {os.getloadavg()[0]:.2f}\n")
-    print("| cache, start | " + " | ".join(keys) + " | NumPy rows |")
-    print("|" + "---|" * (len(keys) + 2))
+    print("| cache, start | " + " | ".join(keys) + " | import → 1st, caller's CPU | NumPy rows |")
+    print("|" + "---|" * (len(keys) + 3))
     print("| cold (empty), background | " + " | ".join(_entry(*cold["stages"][k]) for k in keys)
-          + f" | {cold['numpy rows']} |")
+          + f" | {cold['caller']:.2f} | {cold['numpy rows']} |")
     print("| second process, background | " + " | ".join(_entry(*second["stages"][k]) for k in keys)
-          + f" | {second['numpy rows']} |")
+          + f" | {second['caller']:.2f} | {second['numpy rows']} |")
     for way, results in warm.items():
         rows = sorted({r["numpy rows"] for r in results})
         print(f"| warm (median of {len(results)}), {way} | " + " | ".join(_entry(*_median(results, k)) for k in keys)
-              + f" | {'–'.join(map(str, rows))} |")
+              + f" | {statistics.median(r['caller'] for r in results):.2f} | {'–'.join(map(str, rows))} |")
     ratio = [_median(warm["numba first"], "import → 1st")[i] / _median(warm["background"], "import → 1st")[i]
              for i in (0, 1)]
     print(f"\nimport → 1st, numba first / background: {ratio[0]:.2f}× wall, {ratio[1]:.2f}× CPU")
