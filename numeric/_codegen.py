@@ -21,7 +21,11 @@ block of the catalogue) goes to ``_B.write_block_row``, which writes each output
 written into the output in place, ``diag(u)`` is added to the diagonal view and rank-one
 terms are outer products.  Jacobian actions never form a matrix.  Node values (gates,
 pre-activations) are computed once per kernel and coefficient expressions share common
-subexpressions (``sympy.cse``).
+subexpressions (``sympy.cse``), also with the definitions of named nodes (the GRU's
+``b_hn + W_hn·h`` is inside h̃ and in a coefficient of ∂h'/∂h: one ``_u0``); sums add their
+terms without the batch axis first (``_printer``).  A dense kernel computes its coefficients
+— its *forward* — in a local function ``_forward(<states and inputs>)`` that
+``_B.batch_parts`` may run on two halves of the batch on two threads (``_batch_parts``).
 """
 
 from __future__ import annotations
@@ -106,8 +110,52 @@ class _Module:
     def size(self, size) -> str:
         return print_array(size)
 
-    def nodes(self, exprs) -> list[str]:
-        """Lines computing every node the expressions need, in dependency order."""
+    def nodes(self, exprs, shared: dict | None = None) -> list[str]:
+        """Lines computing every node the expressions need, in dependency order; ``shared``
+        (subexpression → symbol, see :meth:`shared_with_nodes`) are computed once, each just
+        before the first named node that has it, and read by name there and after."""
+        shared, defined, lines = shared or {}, set(), []
+        names = set(shared.values())  # every shared subexpression has the batch axis
+
+        def batched(symbol):
+            return symbol in names or self.batched_symbol(symbol)
+
+        for sym in self.node_order(exprs):
+            node = self.cell.node(sym)
+            if isinstance(node, Named):
+                expr = self.expr(node.expr, False)
+                for sub, name in shared.items():
+                    if name not in defined and expr.has(sub):
+                        defined.add(name)
+                        lines.append(f"{name} = {print_array(sub, self.batched_symbol)}")
+                lines.append(f"{node.name} = {print_array(expr.xreplace(shared), batched)}")
+            else:
+                lines.append(self._node_line(node))
+        return lines
+
+    def shared_with_nodes(self, exprs) -> dict:
+        """Batched sums and products inside the definitions of the named nodes ``exprs`` need
+        that ``exprs`` also contain (the GRU's ``b_hn + _mv5``, in h̃ = tanh(… + r⊙(b_hn +
+        _mv5)) and in a coefficient of ∂h'/∂h), each given a symbol ``_u<k>`` so that it is
+        computed once; the largest such subexpressions, in dependency order."""
+        shared = {}
+        for sym in self.node_order(exprs):
+            node = self.cell.node(sym)
+            if not isinstance(node, Named):
+                continue
+            definition = self.expr(node.expr, False)
+            walk = sympy.preorder_traversal(definition)
+            for sub in walk:
+                if sub in shared or not (sub.is_Add or sub.is_Mul) or sub == definition:
+                    continue
+                symbol = sympy.Symbol(f"_u{len(shared)}")
+                if any(map(self.batched_symbol, sub.free_symbols)) and any(e.xreplace({sub: symbol}) != e for e in exprs):
+                    shared[sub] = symbol
+                    walk.skip()
+        return shared
+
+    def node_order(self, exprs) -> list[sympy.Symbol]:
+        """Every node (not leaf) the expressions need, in dependency order."""
         order: list[sympy.Symbol] = []
         seen: set[sympy.Symbol] = set()
 
@@ -127,15 +175,14 @@ class _Module:
 
         for e in exprs:
             visit(e)
-        return [self._node_line(self.cell.node(sym)) for sym in order]
+        return order
 
     def batched_symbol(self, symbol: sympy.Symbol) -> bool:
         """:meth:`batched` for any symbol of a kernel's expressions (False for sizes)."""
         return self.cell.has_node(symbol) and self.batched(symbol)
 
     def _node_line(self, node) -> str:
-        if isinstance(node, Named):
-            return f"{node.name} = {print_array(self.expr(node.expr, False), self.batched_symbol)}"
+        """The line computing a matrix-vector product or a dot product node."""
         if isinstance(node, Dot):
             left, right = (print_array(self.expr(e, False)) for e in (node.left, node.right))
             return f"{node.symbol.name} = _B.dot({left}, {right})"
@@ -202,8 +249,10 @@ class _Coefficients:
         With ``vectors`` (the flattened (B, size) states and inputs of a dense kernel), the node,
         temporary and coefficient lines form a function ``_forward(<vectors>)`` that
         ``_B.batch_parts`` runs on halves of the batch (see ``_batch_parts``)."""
-        replacements, reduced = sympy.cse(self.exprs, symbols=sympy.numbered_symbols("_t"), optimizations=None)
-        batched = {}
+        shared = self.module.shared_with_nodes(self.exprs)
+        exprs = [e.xreplace(shared) for e in self.exprs]
+        replacements, reduced = sympy.cse(exprs, symbols=sympy.numbered_symbols("_t"), optimizations=None)
+        batched = dict.fromkeys(shared.values(), True)
 
         def has_batch(symbol) -> bool:
             return batched[symbol] if symbol in batched else self.module.batched_symbol(symbol)
@@ -219,7 +268,7 @@ class _Coefficients:
             names.append(f"_c{i}")
             sliced.append(f"_c{i}[_s]" if is_batched else f"_c{i}")
             flags.append(is_batched)
-        forward = self.module.nodes(self.exprs) + lines
+        forward = self.module.nodes(self.exprs, shared) + lines
         if vectors and names:
             results = _tuple_code(names)
             forward = [f"def _forward({', '.join(vectors)}):", *_indent(forward), f"    return {results}",

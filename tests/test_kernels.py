@@ -381,6 +381,21 @@ def test_sums_add_their_terms_without_a_batch_axis_first(name):
         assert "sigmoid(b_hz + b_iz + " in compiled.source, "the GRU's update gate adds its two biases first"
 
 
+def test_a_sum_inside_a_named_node_that_a_coefficient_needs_is_computed_once():
+    """The GRU's b_hn + W_hn·h is inside h̃ = tanh(… + r⊙(b_hn + W_hn·h)) and in the
+    coefficient of W_hr in ∂h'/∂h: each dense kernel computes it once, by name."""
+    source = numeric.compile(cells.get("gru_torch"), "numpy").source
+    tree = ast.parse(source)
+    kernel = next(node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "state_jacobian")
+    code = ast.unparse(kernel)
+    product = next(line.split(" = ")[0].strip() for line in code.splitlines() if "_B.transpose(W_hn)" in line)
+    assert code.count(f"b_hn + {product}") == 1, code
+    lines = [line.strip() for line in code.splitlines()]
+    name = next(line.split(" = ")[0] for line in lines if line.endswith(f"= b_hn + {product}"))
+    assert any(line.startswith("h_tilde = ") and name in line for line in lines), code
+    assert any(line.startswith("_c") and name in line for line in lines), code
+
+
 # ------------------------------------------------------------------ float32 against float64
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name", CELL_NAMES)
