@@ -13,8 +13,11 @@ frame Q_0 (S×k),
 the first T_b steps (``burn_in``) only aligning the frame.  J_t Q_{t−1} is a Jacobian action
 (``Trajectory.stepper``): with ``method="action"`` (the default for k < S/4) the step
 Jacobian's diagonal factors stored by the rollout advance the k columns,
-Σ_a u_a ⊙ (M_a Q) + d ⊙ Q (``_tangent``; the cell's jvp for a cell without that form), and the
-dense S×S Jacobian is never formed.  Cutting the averaging span
+Σ_a u_a ⊙ (M_a Q) + d ⊙ Q (``_tangent``; the cell's jvp for a cell without that form), and no
+dense Jacobian kernel is called.  With many columns (the GRU and LSTM from k ≈ 5 and 11) the
+factors are first summed into J_t's matrix columns, C = Σ_a diag(u_a) M_a + diag(d), and the
+frame advances by C Q (``_tangent_formed``): at n = 256, k = 32 that is 2.3 M multiply–adds
+per GRU step against 6.3 M.  Cutting the averaging span
 into windows of w steps gives the finite-time exponents
 
     LE_i^(m) = (1/w) Σ_{t in window m} ln|(R_t)_ii|,
@@ -71,7 +74,7 @@ def lyapunov_spectrum(trajectory, count: int | None = None, *, burn_in: int = 0,
     ``burn_in`` (a last, shorter window is dropped from ``finite_time`` but counted in
     ``exponents``).  ``frame``, ``method``: as for ``Trajectory.lyapunov`` (the starting frame
     is ``trajectory.starting_frame(count, frame)``: I for the full spectrum, a fixed generic
-    frame for count < S; ``method="action"`` never forms J_t).  Benettin et al. 1980; see
+    frame for count < S; ``method="action"`` never calls the dense Jacobian kernel).  Benettin et al. 1980; see
     the module docstring for the equations.  Exponents in natural log per step."""
     frame = trajectory.starting_frame(count, frame)
     steps = trajectory.steps

@@ -25,9 +25,11 @@ The same sweeps work on any stack of per-step factors (:func:`prefix_products`,
 :func:`suffix_products`, :func:`lag_products`), e.g. the frozen-gate parts A_t of
 :meth:`Trajectory.gate_splits` for the first-order expansion of docs/theory.md: “The first-order gate expansion”
 
-Jacobian actions never form J: for an S×r block V, ``step_apply`` evaluates J_t V from the
-step Jacobian's diagonal factors the rollout stored (``_tangent``: Σ u ⊙ (M V) + d ⊙ V, one
-product by the stacked weights, the step not recomputed), or with the cell's ``jvp`` for a
+Jacobian actions never call the dense Jacobian kernel: for an S×r block V, ``step_apply``
+evaluates J_t V from the step Jacobian's diagonal factors the rollout stored (``_tangent``:
+Σ u ⊙ (M V) + d ⊙ V, one product by the stacked weights, the step not recomputed; for many
+columns, where it costs fewer multiply–adds, the factors summed into J_t's matrix columns first
+and one product by them, ``_tangent_formed``), or with the cell's ``jvp`` for a
 cell without that form (the r columns become a batch axis), and ``step_apply_transpose``
 evaluates J_tᵀ U with its ``vjp``.  An action costs about r·B·S² per matrix term of the Jacobian and
 O(r·B·S) memory; the ``vjp`` also forms every parameter cotangent, which makes it several
@@ -36,7 +38,7 @@ never stacked) and a B·S²·r product.  Measured with NumPy (B = 8–16, S = 64
 GRU, LSTM; with the jvp kernel, which does the same products as the stored factors and more)
 the jvp action wins below r ≈ S/4 and the vjp action below r ≈ S/16, so
 ``method="auto"`` uses the action there and the dense Jacobian otherwise;
-``method="action"`` never forms J, ``method="jacobian"`` always does.
+``method="action"`` never calls ``state_jacobian``, ``method="jacobian"`` always does.
 
 Long horizons use QR re-orthonormalisation (:func:`qr_log_growth`): the Benettin method for
 Lyapunov exponents (docs/theory.md: “Lyapunov exponents”), and for the log singular values of Φ(t, k) a QR sweep
@@ -438,7 +440,7 @@ class Trajectory:
         from the starting frame Q_0 of :meth:`starting_frame` (I for the full spectrum).  The
         first ``burn_in`` steps only align the frame.  With ``method="action"`` (and by
         default for ``count`` < S/4) J_t Q uses the step's Jacobian factors (or the jvp) on the
-        S×count block and J is never formed.  For the full spectrum Π_i |(R_t)_ii| = |det J_t|
+        S×count block and the dense Jacobian kernel is never called.  For the full spectrum Π_i |(R_t)_ii| = |det J_t|
         at every step, so Σ_i LE_i = (1/(T − burn_in)) Σ_{t > burn_in} ln|det J_t| up to
         round-off.  The exponents of :func:`numeric.lyapunov_spectrum`, which this calls."""
         return lyapunov_spectrum(self, count, burn_in=burn_in, frame=frame, method=method).exponents
