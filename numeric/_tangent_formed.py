@@ -15,13 +15,23 @@ k = 32, 2.3 M against 6.3 M and 4.6 M against 8.4 M.  The result is the same sum
 differently ((diag(u) M) V = diag(u)(M V)), so the two routes agree to round-off.
 
 C_j is written by the fused block-row writer of ``_fused`` (one pass over each output row,
-the rows of every M_a read once), on the calling thread, with its matrices packed once here
-and the coefficients of a run of steps packed together (:data:`PACK_BYTES`), so that a step
-costs one kernel call per row block and one product.  :func:`formed_cost` and
+the rows of every M_a read once), on the calling thread, with its matrices packed once here;
+the C_j of a run of consecutive steps (:data:`RUN_BYTES`) are written by one call per row
+block, so that a step costs one product and a share of a writer call.  :func:`formed_cost` and
 :func:`stacked_cost` are the two operation counts the trajectory chooses by
 (``Trajectory.stepper``), a formed element counted as :data:`FORM_WEIGHT` multiply–adds
 (measured at n = 256, one thread: 0.025 ms for 3n² elements, 0.10 ms for the n×n·n×32
-product).  The action works on NumPy arrays (a torch trajectory's plain CPU tensors through
+product).
+
+Threads: C_j is formed on the calling thread; the product C_j V runs on the BLAS library's
+threads, as many as the user allows (OpenBLAS's default: every core).  On 2 cores two threads
+halve it (256×256·256×32: 0.101 → 0.053 ms wall; 512×256·256×32: 0.200 → 0.104 ms; minima of
+30 repeats) and the GRU's k = 32 spectrum at n = 256, T = 2000 took 0.39 s of wall time instead
+of 0.48 s (rollout included; minima of 3 runs at load 2–3.5).  Where the cores are taken by
+other work, limit BLAS to one thread (``threadpoolctl.threadpool_limits(1)``): with two, each of
+the 2000 products can wait for the second thread to get a core, and the same spectrum took 3–6 s
+of wall time in runs at load 2–3.
+The action works on NumPy arrays (a torch trajectory's plain CPU tensors through
 NumPy views of the same memory, as ``StructuredAction`` does).  It keeps per-step work arrays,
 so one action must not be used by two threads at once.
 """
