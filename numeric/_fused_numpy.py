@@ -39,7 +39,8 @@ def write_block_row(out: np.ndarray, rows: slice, segments) -> None:
         block = out[:, rows, cols]
         terms = [(np.broadcast_to(np.asarray(c).astype(dtype, copy=False), (batch, height))[..., None],
                   np.asarray(m).astype(dtype, copy=False)) for c, m in zip(coefficients, matrices)]
-        step = max(SAMPLE_GROUP, CHUNK_BYTES // max(1, block[0].size * out.itemsize) // SAMPLE_GROUP * SAMPLE_GROUP)
+        sample_bytes = block.shape[1] * block.shape[2] * out.itemsize
+        step = max(SAMPLE_GROUP, CHUNK_BYTES // max(1, sample_bytes) // SAMPLE_GROUP * SAMPLE_GROUP)
         scratch = [np.empty((min(step, batch),) + block.shape[1:], dtype) for _ in range(2 if len(terms) > 1 else 0)]
         lead = len(terms) % SAMPLE_GROUP or min(len(terms), SAMPLE_GROUP)
         for start in range(0, grouped, step):
