@@ -47,7 +47,7 @@ RUN_BYTES = 2**22
 """Bytes of the C_j formed at a time, for a run of consecutive steps (at least one step)."""
 
 
-def _term_groups(plan, sizes: list[int]) -> dict:
+def _term_groups(plan) -> dict:
     """``{(row, col): ([(coefficient, product)], [diagonal indices])}`` of the plan."""
     groups: dict = {}
     for term in plan.terms:
@@ -110,7 +110,7 @@ class FormedAction:
         self.batch, self.count = tuple(batch), int(np.prod(batch, dtype=np.int64))
         self.offsets = np.cumsum([0, *sizes]).tolist()
         self.steps = int(coefficients[0].shape[0]) if coefficients else int(diagonals[0].shape[0])
-        groups = _term_groups(plan, sizes)
+        groups = _term_groups(plan)
         starts = np.cumsum([0, *plan.stacks]).tolist()
         self.columns, self.elementwise = [], []  # [(col, [_RowWrite])], [(row, col, diagonal stacks)]
         for col, count in enumerate(plan.stacks):

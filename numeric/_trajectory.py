@@ -351,11 +351,13 @@ class Trajectory:
 
     def _factor_action(self, columns: int) -> StructuredAction | FormedAction | None:
         """J_t V on blocks of ``columns`` columns from the step Jacobian's factors: by the formed
-        matrix columns (``_tangent_formed``) where NumPy runs the action and that costs fewer
-        multiply–adds than the stacked products (the GRU and LSTM from 5 columns), else by the
-        stacked products (``_tangent``); None for a cell without the factors."""
+        matrix columns (``_tangent_formed``) where NumPy runs the action, the matrices M are
+        shared by the batch, and that costs fewer multiply–adds than the stacked products (the
+        GRU from 5 columns, the LSTM from 11), else by the stacked products (``_tangent``);
+        None for a cell without the factors."""
         action = self._structured_action()
-        if action is None or not (self.compiled.backend == "numpy" or action.numpy_views):
+        if action is None or not (self.compiled.backend == "numpy" or action.numpy_views) or any(
+                matrix is not None and len(matrix.shape) != 2 for matrix in action.operands[0]):
             return action
         sizes = list(self.state_sizes.values())
         if formed_cost(action.plan, sizes, columns) >= stacked_cost(action.plan, sizes, columns):
