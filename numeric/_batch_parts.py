@@ -24,6 +24,7 @@ namespace calls the forward once.
 from __future__ import annotations
 
 import contextvars
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -45,6 +46,16 @@ def _worker() -> ThreadPoolExecutor:
         if _pool is None:
             _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gatejac-forward")
         return _pool
+
+
+def _forget_worker() -> None:
+    """In a forked child: the parent's worker thread does not exist there (work handed to its
+    executor would wait forever), so the child starts its own on first use."""
+    global _pool, _POOL_LOCK
+    _pool, _POOL_LOCK = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_worker)
 
 
 def batch_parts(function, vectors: tuple, batched: tuple) -> tuple:

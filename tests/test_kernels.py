@@ -16,6 +16,8 @@ Every numeric comparison goes through :func:`assert_close`, which takes its tole
 from __future__ import annotations
 
 import ast
+import multiprocessing
+import os
 
 import numpy as np
 import pytest
@@ -313,6 +315,31 @@ def test_dense_jacobians_on_batch_halves_match_ad(name, backend, forward_in_halv
                    if label == "input_jacobian" else [label[len("parameter_jacobian["):-1]])
             assert_close(result, _ad_jacobian(oracle, values, wrt), "ad", f"{name}/{backend} halves {label}")
     assert (forward_in_halves.halves > 0) == (backend == "numpy"), "NumPy splits the forward, torch does not"
+
+
+def _child_state_jacobian(connection, given) -> None:
+    connection.send(numeric.compile(cells.get("gru_torch"), "numpy").state_jacobian(*given))
+    connection.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_splits_its_forward_on_its_own_worker(monkeypatch):
+    """After a fork the parent's worker thread does not exist in the child; a child that
+    splits a forward starts its own (work handed to the parent's would wait forever)."""
+    monkeypatch.setattr(_batch_parts, "SPLIT_MIN_VALUES", 0)
+    compiled = numeric.compile(cells.get("gru_torch"), "numpy")
+    given = _values(compiled.cell, "numpy", batch=HALVED_BATCH)
+    expected = compiled.state_jacobian(*given)  # starts the parent's worker
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_child_state_jacobian, args=(send, given))
+    child.start()
+    finished = receive.poll(60)
+    if not finished:
+        child.kill()
+    child.join()
+    assert finished, "the forked child's split forward never finished"
+    assert_close(receive.recv(), expected, "reference", "gru_torch state_jacobian in a forked child")
 
 
 def _one_pass_and_halves(name, backend, dtype, monkeypatch) -> tuple[dict, dict]:
