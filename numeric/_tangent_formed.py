@@ -32,11 +32,13 @@ other work, limit BLAS to one thread (``threadpoolctl.threadpool_limits(1)``): w
 the 2000 products can wait for the second thread to get a core, and the same spectrum took 3–6 s
 of wall time in runs at load 2–3.
 The action works on NumPy arrays (a torch trajectory's plain CPU tensors through
-NumPy views of the same memory, as ``StructuredAction`` does).  It keeps per-step work arrays,
-so one action must not be used by two threads at once.
+NumPy views of the same memory, as ``StructuredAction`` does).  It keeps the formed run in
+work arrays, which a lock guards: threads that share one trajectory take turns.
 """
 
 from __future__ import annotations
+
+import threading
 
 import numpy as np
 
@@ -136,7 +138,7 @@ class FormedAction:
             for write in writes:
                 write.tile = max(1, min(write.height, TILE_BYTES // max(1, write.stacked.shape[1] * self.dtype.itemsize)))
                 write.sample_block = _sample_block(samples, -(-write.height // write.tile), 1)
-        self.formed_from = None
+        self.formed_from, self.lock = None, threading.Lock()
 
     def __call__(self, t: int, block):
         """J_t V for a NumPy block, or a plain torch block through NumPy views; a torch block
@@ -152,18 +154,19 @@ class FormedAction:
     def numpy_apply(self, t: int, block):
         """J_t V for a NumPy block ``(..., S, k)``, 1 ≤ t ≤ T."""
         index = t - 1
-        if self.formed_from is None or not self.formed_from <= index < self.formed_from + self.run:
-            self._form(min(index, self.steps - self.run))
-        samples = slice((index - self.formed_from) * self.count, (index - self.formed_from + 1) * self.count)
         columns = int(block.shape[-1])
         frame = np.broadcast_to(block, (*self.batch, *block.shape[-2:])).reshape(self.count, self.offsets[-1], columns)
         result = None
-        for (col, _), formed in zip(self.columns, self.formed):
-            product = formed[samples] @ frame[:, self.offsets[col]:self.offsets[col + 1]]
-            if result is None:
-                result = product
-            else:
-                result += product
+        with self.lock:
+            if self.formed_from is None or not self.formed_from <= index < self.formed_from + self.run:
+                self._form(min(index, self.steps - self.run))
+            samples = slice((index - self.formed_from) * self.count, (index - self.formed_from + 1) * self.count)
+            for (col, _), formed in zip(self.columns, self.formed):
+                product = formed[samples] @ frame[:, self.offsets[col]:self.offsets[col + 1]]
+                if result is None:
+                    result = product
+                else:
+                    result += product
         for row, col, stacks in self.elementwise:
             target = result[:, self.offsets[row]:self.offsets[row + 1]]
             for stack in stacks:

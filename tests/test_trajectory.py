@@ -627,3 +627,22 @@ def test_lyapunov_by_the_formed_action_equals_a_dense_qr_reference(name, count):
         frame, triangular = np.linalg.qr(jacobian @ frame)
         growth += np.log(np.abs(np.diagonal(triangular)))
     _assert_close(trajectory.lyapunov(count, method="action"), np.sort(growth / 60)[::-1])
+
+
+def test_threads_sharing_a_formed_action_get_their_own_steps(monkeypatch):
+    """Two threads applying one trajectory's formed action at different steps, runs of one
+    step (each call re-forms the run the other may be reading), both get J_t V."""
+    import concurrent.futures
+
+    monkeypatch.setattr(tangent_formed, "RUN_BYTES", 1)
+    cell = cells.get("gru_torch")
+    states, _, params = numeric.random_values(cell, {"n": 64, "m": 2}, batch=BATCH, seed=0)
+    _, inputs, _ = numeric.random_values(cell, {"n": 64, "m": 2}, batch=(40, *BATCH), seed=1)
+    trajectory = rollout(numeric.compile(cell, "numpy"), states, inputs, params)
+    block = np.random.default_rng(5).standard_normal((*BATCH, trajectory.state_size, 12))
+    action = _chosen(trajectory, 12)
+    steps = [1, 40, 2, 39, 20, 3, 38] * 6
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        images = list(pool.map(lambda t: action(t, block), steps))
+    for t, image in zip(steps, images):
+        _assert_close(image, trajectory.step_jacobian(t) @ block)
