@@ -4,6 +4,7 @@ through ``vmap(grad)`` against a loop of backward passes, and the training step 
 ``numeric.module`` against a hand-written plain-torch module (and ``torch.nn.GRU``).
 
 Run:  .venv/bin/python benchmarks/learning.py [--repeats 1] [--training-repeats 15] [--threads 1] [--quick]
+      [--tables s1,s2,training]
 
 1. S1 sensitivities S_{t,k} = ‖Φ(t, k)‖₂ for all (b, t, k), k < t, at the paper's size: the
    multi-gate cell without biases, T = 80, N = 64, 12 probe sequences of the adding task
@@ -378,15 +379,24 @@ def main() -> None:
     parser.add_argument("--training-repeats", type=int, default=15, help="repeats of the training table")
     parser.add_argument("--quick", action="store_true", help="small sizes, three cells, 3 repeats (a smoke test)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1, see above)")
+    parser.add_argument("--tables", default="s1,s2,training",
+                        help="comma-separated tables to run among s1, s2, training (default: all three)")
     arguments = parser.parse_args()
     torch.set_num_threads(arguments.threads)
     print(f"torch threads: {torch.get_num_threads()}")
+    tables = arguments.tables.split(",")
+    if not set(tables) <= {"s1", "s2", "training"}:
+        parser.error(f"--tables {arguments.tables!r}: name tables among s1, s2, training")
     with contextlib.redirect_stdout(io.StringIO()):  # warm-up: first calls of torch kernels, vmap, jacrev
-        s1_table(1, True)
-        s2_table(1, True)
-    s1_table(arguments.repeats, arguments.quick)
-    s2_table(arguments.repeats, arguments.quick)
-    training_table(3 if arguments.quick else arguments.training_repeats, arguments.quick)
+        for name, table in (("s1", s1_table), ("s2", s2_table)):
+            if name in tables:
+                table(1, True)
+    if "s1" in tables:
+        s1_table(arguments.repeats, arguments.quick)
+    if "s2" in tables:
+        s2_table(arguments.repeats, arguments.quick)
+    if "training" in tables:
+        training_table(3 if arguments.quick else arguments.training_repeats, arguments.quick)
 
 
 if __name__ == "__main__":
