@@ -155,7 +155,9 @@ class FormedAction:
         """J_t V for a NumPy block ``(..., S, k)``, 1 ≤ t ≤ T."""
         index = t - 1
         columns = int(block.shape[-1])
-        frame = np.broadcast_to(block, (*self.batch, *block.shape[-2:])).reshape(self.count, self.offsets[-1], columns)
+        if block.shape[:-2] != self.batch:
+            block = np.broadcast_to(block, (*self.batch, *block.shape[-2:]))
+        frame = block.reshape(self.count, self.offsets[-1], columns)
         result = None
         with self.lock:
             if self.formed_from is None or not self.formed_from <= index < self.formed_from + self.run:
