@@ -33,7 +33,8 @@ def draw(case: str, seed: int) -> dict:
 
     threads = {pool["internal_api"]: pool["num_threads"] for pool in threadpoolctl.threadpool_info()}
     return {"draws": random_stream(seed, case).normal(size=SETTINGS["draws"]).tolist(), "pid": os.getpid(),
-            "torch_threads": torch.get_num_threads(), "blas_threads": sorted(set(threads.values()))}
+            "torch_threads": torch.get_num_threads(), "blas_threads": sorted(set(threads.values())),
+            "numba_threads": os.environ.get("NUMBA_NUM_THREADS")}
 
 
 def draw_parts(case: str, seed: int, missing) -> dict:
@@ -64,6 +65,8 @@ def test_jobs_run_in_worker_processes_of_one_thread_with_the_numbers_of_one_proc
     workers = {r["pid"] for seeds in parallel.values() for r in seeds}
     assert os.getpid() not in workers and len(workers) <= 2
     assert all(r["torch_threads"] == 1 and r["blas_threads"] in ([], [1]) for seeds in parallel.values() for r in seeds)
+    # numba reads its thread count when first imported, which a worker does after its start
+    assert all(r["numba_threads"] == "1" for seeds in parallel.values() for r in seeds)
     for case in ("a", "b"):  # the results in seed order, each its seed's draws
         assert [r["draws"] for r in parallel[case]] == [r["draws"] for r in serial[case]]
         assert [r["draws"] for r in parallel[case]] == [random_stream(s, case).normal(size=3).tolist()

@@ -14,8 +14,8 @@ seed — and then summarises over seeds.  Nothing is lost when it is interrupted
 
 Worker processes (``jobs``, the ``--jobs N`` option): the (case, seed) computations still to
 do are independent, so :func:`run_seeds` can run them on ``jobs`` spawn-started worker
-processes (:class:`concurrent.futures.ProcessPoolExecutor`), each limited to one thread (torch
-and the BLAS / OpenMP pools through threadpoolctl) so that the workers do not oversubscribe the
+processes (:class:`concurrent.futures.ProcessPoolExecutor`), each limited to one thread (torch,
+numba, and the BLAS / OpenMP pools through threadpoolctl) so that the workers do not oversubscribe the
 cores; ``None`` means one per usable core (``len(os.sched_getaffinity(0))``), never more than
 the computations pending, and ``jobs=1`` computes in this process.  The parent writes each
 result as it arrives, so Ctrl-C (the workers ignore it; the parent cancels what has not started
@@ -318,9 +318,11 @@ _THREAD_LIMITS = []
 
 def _worker_start() -> None:
     """A worker process's start: ignore Ctrl-C (the parent stops the workers) and use one
-    thread in torch and in every BLAS / OpenMP pool, so ``jobs`` workers use ``jobs`` cores."""
+    thread in torch, in every BLAS / OpenMP pool and in numba (read when numba is first imported,
+    after this: the fused Jacobian writer's parallel kernels otherwise start a thread per core in
+    every worker, which spin against the other workers), so ``jobs`` workers use ``jobs`` cores."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[variable] = "1"
     import threadpoolctl
     import torch
