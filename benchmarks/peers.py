@@ -28,7 +28,8 @@ compared with gatejac's to the dtype-derived ``"reference"`` tolerance of ``veri
 that disagrees is reported and not timed.  The first call of each peer (tracing, jit or
 torch.compile) is timed apart (column ``first calls``, seconds).  The table's times are medians in
 ms of repeats in which every contender of one row runs in turn (``kernels.interleaved_medians_ms``:
-each timed call follows an untimed one of the same function, as in a loop); ``peer/gatejac`` is
+each timed call follows an untimed one of the same function, as in a loop), each repeat starting
+one contender later (:func:`rotated_medians_ms`); ``peer/gatejac`` is
 the fastest peer's time over gatejac's best.  To bound the run: a contender whose call takes more
 than ``--time-cap`` seconds (1) is timed by one call, marked "(1 call)" (JAX at n = 1024 takes
 seconds a call), and a row's repeats (at most ``--repeats``, at least three) are cut so that
@@ -53,6 +54,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import statistics
 import sys
 import time
 import types
@@ -209,10 +211,10 @@ def disagreement(actual, reference, dtype) -> str | None:
 
 
 def timed_ms(functions: dict, repeats: int, time_cap: float, budget: float) -> tuple[dict, set]:
-    """Each function's median ms over interleaved repeats (``kernels.interleaved_medians_ms``),
-    and the names timed by one call: a function whose call takes more than ``time_cap`` seconds
+    """Each function's median ms over interleaved repeats (:func:`rotated_medians_ms`), and the
+    names timed by one call: a function whose call takes more than ``time_cap`` seconds
     is timed by that call alone.  The others get at most ``repeats`` repeats and at least three,
-    fewer when one repeat of them all (two calls each) would make the run exceed ``budget``
+    fewer when one repeat of them all (three calls each) would make the run exceed ``budget``
     seconds."""
     single = {}
     for name, function in functions.items():
@@ -221,10 +223,27 @@ def timed_ms(functions: dict, repeats: int, time_cap: float, budget: float) -> t
         single[name] = time.perf_counter() - start
     once = {name for name, seconds in single.items() if seconds > time_cap}
     rest = {name: f for name, f in functions.items() if name not in once}
-    per_repeat = 2 * sum(single[name] for name in rest)
+    per_repeat = 3 * sum(single[name] for name in rest)
     count = max(3, min(repeats, int(budget / per_repeat) if per_repeat else repeats))
-    medians = interleaved_medians_ms(rest, count) if rest else {}
+    medians = rotated_medians_ms(rest, count) if rest else {}
     return {**medians, **{name: 1e3 * single[name] for name in once}}, once
+
+
+def rotated_medians_ms(functions: dict, repeats: int) -> dict:
+    """Median ms of each function over ``repeats`` rounds of ``kernels.interleaved_medians_ms``
+    (an untimed then a timed call of each, in turn), each round starting one function later.
+    In a fixed order the first function always ran right after the last one of the round
+    before — a JAX or torch contender whose worker threads still spin for a while after it
+    returns — and it alone paid for them: gatejac's ``out=``, first in the order, was 15–35%
+    slower than allocating in wall time here (n = 16 and 64, load 2), while timed alone, or in
+    CPU time, the two were within 1%."""
+    names = list(functions)
+    samples = {name: [] for name in names}
+    for round_ in range(repeats):
+        order = names[round_ % len(names):] + names[:round_ % len(names)]
+        for name, ms in interleaved_medians_ms({name: functions[name] for name in order}, 1).items():
+            samples[name].append(ms)
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def measure(cell_name, n, dtype, args, jaxm):
