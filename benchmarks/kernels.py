@@ -1,6 +1,7 @@
 """Benchmark: gatejac's compiled state Jacobians against the usual ways of getting them.
 
 Run:  .venv/bin/python benchmarks/kernels.py [--sizes 16 64 256] [--batch 256] [--quick] [--one-pass-forward]
+      .venv/bin/python benchmarks/kernels.py --phases [--sizes 256] [--repeats 15]
 
 In one run, for B states per call and hidden sizes n, float64 and float32, for the cells
 leaky, multi_gate, gru_torch and lstm_torch, it times (median of repeats, seconds → ms):
@@ -15,7 +16,12 @@ leaky, multi_gate, gru_torch and lstm_torch, it times (median of repeats, second
   coefficients) in one pass on the calling thread, as before it ran on two halves of the batch
   on two threads (``numeric._batch_parts``): column ``numpy 1-pass``, and ``halves/1-pass``.
 
-It prints a markdown table with ratios (baseline time / gatejac's faster backend) and the
+``--phases`` prints instead where NumPy's ``state_jacobian`` spends its CPU time, on one thread
+(BLAS, OpenMP and numba at one thread; minima of the repeats, which are what a loaded machine
+leaves comparable): the forward (products, gates, coefficients) in one pass and on two batch
+halves (the CPU time of both threads), the write of the output alone, and the fill.
+
+Otherwise it prints a markdown table with ratios (baseline time / gatejac's faster backend) and the
 checks of the performance bar in issue 3, plus compile times and the peak memory of a
 parameter VJP with respect to an n×n matrix (tracemalloc, NumPy back-end).
 """
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import types
 import statistics
 import time
 import tracemalloc
@@ -185,6 +192,64 @@ def measure(cell_name, n, batch, dtypes, repeats, slow, one_pass=False):
     return rows
 
 
+def cpu_minimum_ms(function, repeats: int) -> float:
+    """The least CPU time (all threads of the process) of ``repeats`` calls, after one untimed call."""
+    function()
+    times = []
+    for _ in range(repeats):
+        start = time.process_time()
+        function()
+        times.append(time.process_time() - start)
+    return 1e3 * min(times)
+
+
+def phases(cell_name, n, batch, dtype, repeats) -> dict:
+    """CPU minima (ms) of the parts of NumPy's ``state_jacobian(out=)``: the forward in one pass
+    and on batch halves (the generated kernel run with a ``write_block_row`` that only records
+    its arguments), the recorded block rows written, and the fill of the output."""
+    cell = cells.get(cell_name)
+    states, inputs, params = numeric.random_values(cell, {"n": n, "m": max(1, n // 4)}, batch=(batch,), seed=1,
+                                                   dtype=dtype)
+    compiled = numeric.compile(cell, "numpy")
+    arguments = compiled.arguments_of(states, inputs, params)
+    real = numeric.arrays("numpy")
+    block_rows = []
+    recording = types.SimpleNamespace(**vars(real))
+    recording.write_block_row = lambda out, rows, *segments: block_rows.append((out, rows, segments))
+    namespace = {"_B": recording}
+    exec(compile(compiled.source, f"<{cell_name} kernels, write recorded>", "exec"), namespace)  # noqa: S102
+    out = compiled.state_jacobian(states, inputs, params)
+    rows_per_call = len(cell.states)
+
+    def forward():
+        block_rows.clear()
+        with real.dense_scope():
+            namespace["state_jacobian"](*arguments, out=out)
+
+    def write():
+        for block_out, rows, segments in block_rows[-rows_per_call:]:
+            real.write_block_row(block_out, rows, *segments)
+
+    return {"forward, 1 pass": cpu_minimum_ms(one_pass_forward(forward), repeats),
+            "forward, halves": cpu_minimum_ms(forward, repeats),
+            "write": cpu_minimum_ms(write, repeats),
+            "fill": cpu_minimum_ms(lambda: out.fill(1.0), repeats)}
+
+
+def print_phases(sizes, batch, repeats):
+    header = ["cell", "n", "dtype", "forward, 1 pass", "forward, halves", "write", "fill"]
+    print(f"CPU ms on one thread, minima of {repeats}; load average {open('/proc/loadavg').read().split()[:3]}\n")
+    print("| " + " | ".join(header + ["1 pass / fill", "write / fill"]) + " |")
+    print("|" + "---|" * (len(header) + 2))
+    for n in sizes:
+        for name in CELLS:
+            for dtype in ("float64", "float32"):
+                row = phases(name, n, batch, dtype, repeats)
+                ratios = [f"{row['forward, 1 pass'] / row['fill']:.2f}", f"{row['write'] / row['fill']:.2f}"]
+                print("| " + " | ".join([name, str(n), dtype] + [f"{row[k]:.2f}" for k in header[3:]] + ratios) + " |",
+                      flush=True)
+
+
 def compile_times():
     rows = []
     for name in cells.names():
@@ -219,9 +284,21 @@ def main():
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--quick", action="store_true", help="skip the slow baselines")
+    parser.add_argument("--phases", action="store_true",
+                        help="instead: the CPU time of the forward, the write and the fill on one thread")
     parser.add_argument("--one-pass-forward", action="store_true",
                         help="also time NumPy out= with the forward in one pass (not on batch halves)")
     args = parser.parse_args()
+    if args.phases:
+        for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
+            os.environ[variable] = "1"  # before numba and the BLAS pools start (numba starts on a first write)
+        torch.set_num_threads(1)
+    # the numba writer loaded now: a process's first dense Jacobians are otherwise written by
+    # NumPy while numba loads on a background thread (``_fused_loading``)
+    from gatejac.numeric import _fused  # noqa: F401
+    if args.phases:
+        print_phases(args.sizes, args.batch, args.repeats)
+        return
     print(f"B = {args.batch}, torch threads = {torch.get_num_threads()}, cores = {os.cpu_count()}, "
           f"numpy {np.__version__}, torch {torch.__version__}\n")
     header = ["cell", "n", "dtype", "floor", "numpy out=", "numpy", "torch out=", "torch"]
