@@ -157,6 +157,21 @@ def _path(monkeypatch, path: str) -> None:
     monkeypatch.setattr(_blockrow, "PARALLEL_MIN_BYTES", parallel_min)
 
 
+def _dense_jacobians(name: str, backend: str, dtype: str, n: int, batch: int, seed: int):
+    """A function returning every dense state / input Jacobian and the gate split of catalogue
+    cell ``name`` at fixed random values (called again after the writing path is changed)."""
+    cell = cells.get(name)
+    compiled = numeric.compile(cell, backend)
+    values = numeric.random_values(cell, {"n": n, "m": 3}, batch=(batch,), seed=seed, backend=backend, dtype=dtype)
+    methods = ["state_jacobian"] + (["input_jacobian"] if cell.inputs else [])
+
+    def dense():
+        results = [getattr(compiled, method)(*values) for method in methods]
+        return results + (list(compiled.gate_split(*values)) if cell.gates else [])
+
+    return dense
+
+
 @pytest.mark.parametrize("path", ["fused, one thread", "fused, parallel"])
 @pytest.mark.parametrize("n, batch", [(5, 3), (16, 9), (40, 6)])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -169,15 +184,7 @@ def test_catalogue_dense_jacobians_agree_between_fused_and_term_by_term(name, ba
     ``test_kernels`` checks against ``torch.func``): the size thresholds between them are moved
     so that each writes them all.  Sizes: a sample group and a remainder, n = 16 (the size whose
     strategy changed from term by term to one-thread fused), a tile that is not a power of two."""
-    cell = cells.get(name)
-    compiled = numeric.compile(cell, backend)
-    values = numeric.random_values(cell, {"n": n, "m": 3}, batch=(batch,), seed=11, backend=backend, dtype=dtype)
-    methods = ["state_jacobian"] + (["input_jacobian"] if cell.inputs else [])
-
-    def dense():
-        results = [getattr(compiled, method)(*values) for method in methods]
-        return results + (list(compiled.gate_split(*values)) if cell.gates else [])
-
+    dense = _dense_jacobians(name, backend, dtype, n, batch, seed=11)
     _path(monkeypatch, path)
     fused = dense()
     _path(monkeypatch, "by terms")
@@ -357,17 +364,9 @@ def test_the_narrow_kernel_is_taken_for_small_matrices(n, dtype, narrow, monkeyp
 def test_catalogue_dense_jacobians_are_the_same_from_the_narrow_kernel(name, backend, dtype, n, batch, monkeypatch):
     """Every dense state / input Jacobian and gate split of every catalogue cell, written on one
     thread by the narrow kernel and by the four-sample kernel: equal bit for bit."""
-    cell = cells.get(name)
-    compiled = numeric.compile(cell, backend)
-    values = numeric.random_values(cell, {"n": n, "m": 3}, batch=(batch,), seed=12, backend=backend, dtype=dtype)
-    methods = ["state_jacobian"] + (["input_jacobian"] if cell.inputs else [])
-
-    def dense():
-        results = [getattr(compiled, method)(*values) for method in methods]
-        return [numeric.to_numpy(r) for r in results + (list(compiled.gate_split(*values)) if cell.gates else [])]
-
+    dense = _dense_jacobians(name, backend, dtype, n, batch, seed=12)
     _path(monkeypatch, "fused, one thread")
     narrow = dense()
     _four_sample_kernel(monkeypatch)
     for actual, expected in zip(narrow, dense()):
-        np.testing.assert_array_equal(actual, expected)
+        np.testing.assert_array_equal(numeric.to_numpy(actual), numeric.to_numpy(expected))
