@@ -33,7 +33,11 @@ Layout decisions (measured at B = n = 256 on a 2-core machine):
   one (R, ΣC_k) array, so the kernel takes a fixed set of arrays;
 * the kernel is built twice from one task body (:func:`_write_task`): ``_write_rows`` runs the
   tasks on numba's threads, ``_write_rows_serial`` on the calling thread without touching
-  numba's thread pool (block rows under 2 MiB, see ``_blockrow``).
+  numba's thread pool (block rows under 2 MiB, see ``_blockrow``);
+* a serial block row whose matrices fit in :data:`NARROW_MATRIX_BYTES` (16 KiB: n ≤ 26 for
+  the GRU in float64, n ≤ 36 in float32) is written by ``_write_narrow`` instead, one sample
+  at a time with unsigned indices and no per-row views, with the same sums bit for bit (the
+  four-sample kernel's views cost more than its arithmetic on rows of 16 values).
 
 The first call on a machine compiles the kernel: 9.2 CPU seconds per dtype here
 (``benchmarks/cold_start.py``; 30 s of wall time on the machine loaded tenfold).  Later processes
