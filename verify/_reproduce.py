@@ -320,7 +320,8 @@ def _worker_start() -> None:
     """A worker process's start: ignore Ctrl-C (the parent stops the workers) and use one
     thread in torch, in every BLAS / OpenMP pool and in numba (read when numba is first imported,
     after this: the fused Jacobian writer's parallel kernels otherwise start a thread per core in
-    every worker, which spin against the other workers), so ``jobs`` workers use ``jobs`` cores."""
+    every worker, which spin against the other workers), so ``jobs`` workers use ``jobs`` cores;
+    freed memory is kept for reuse (:func:`_keep_freed_memory`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[variable] = "1"
@@ -329,6 +330,27 @@ def _worker_start() -> None:
 
     torch.set_num_threads(1)
     _THREAD_LIMITS.append(threadpoolctl.threadpool_limits(limits=1))
+    _keep_freed_memory()
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # glibc's mallopt parameters (malloc.h)
+
+
+def _keep_freed_memory() -> bool:
+    """In a worker, have glibc's malloc keep the memory a computation frees for the next one:
+    no block of its own mapping (``M_MMAP_MAX`` 0) and no heap trimmed below 1 GiB of free top
+    (``M_TRIM_THRESHOLD``).  By default every array over the mmap threshold (a stack of step
+    Jacobians, a chunk of per-example gradients) is mapped afresh and unmapped when freed, so the
+    kernel zero-fills its pages again at every checkpoint: an S2 anisotropy unit spent 2–6 s of its
+    ≈ 40 s CPU in such page faults, 0.7 s with this (the peak memory is unchanged, ≈ 1.5 GB).
+    The numbers do not change (only where the arrays live).  False where there is no glibc."""
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, 2 ** 30))
 
 
 # ---------------------------------------------------------------------- statistics over seeds
