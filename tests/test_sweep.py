@@ -28,7 +28,7 @@ import zarr
 from gatejac.verify._cli_sweep import add_sweep, axis, seeds
 from gatejac.verify import _sweep
 from gatejac.verify._sweep import TASK_SECONDS, WRITE_SECONDS, Job, batch_size, run_batch, sweep
-from gatejac.verify._sweep_cluster import connect
+from gatejac.verify._sweep_cluster import QUIET, connect
 from gatejac.verify._sweep_errors import SweepError
 from gatejac.verify._sweep_points import Point
 from gatejac.verify._sweep_quantities import QUANTITIES
@@ -415,11 +415,19 @@ def test_the_local_clusters_workers_do_not_run_the_statistical_profiler(schedule
     """The profiler thread samples every stack every 10 ms for a dashboard the local cluster does
     not serve; each worker of the cluster ``sweep`` starts has it switched off (Dask's default
     is on, which this test would see on a cluster started without gatejac's settings) — also a
-    worker its nanny restarted after the kill of the killed-worker test, which runs first."""
+    worker its nanny restarted after the kill of the killed-worker test, which runs first.  The
+    workers also tick every second (QUIET) and run without Dask's MALLOC_TRIM_THRESHOLD_."""
     import dask
     from dask.distributed import Client
 
     with Client(scheduler) as client:
         enabled = client.run(lambda: dask.config.get("distributed.worker.profile.enabled"))
+        ticks = client.run(lambda: dask.config.get("distributed.admin.tick.interval"))
+        trims = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
     assert len(enabled) == 2 and not any(enabled.values())
     assert dask.config.get("distributed.worker.profile.enabled") is True  # the default, untouched here
+    assert set(ticks.values()) == {QUIET["distributed.admin.tick.interval"]} != {dask.config.get("distributed.admin.tick.interval")}
+    # Dask's nannies set it by default (which pins glibc's mmap threshold: ~500 page faults per
+    # 128×128 point in the benchmark); the local cluster leaves it out
+    assert "MALLOC_TRIM_THRESHOLD_" in dask.config.get("distributed.nanny.pre-spawn-environ")
+    assert set(trims.values()) == {os.environ.get("MALLOC_TRIM_THRESHOLD_")}
