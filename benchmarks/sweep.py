@@ -222,7 +222,8 @@ def main() -> None:
     split = splits[label]
     print(f"\n{label}, CPU by place: workers' task threads {split['tasks']:.2f} s "
           f"({1e3 * (split['tasks'] - single_cpu) / points:+.2f} ms per point against the loop), workers' other "
-          f"threads {split['other']:.2f} s, this process (scheduler, nannies, client, store) {split['this process']:.2f} s")
+          f"threads {split['other']:.2f} s, this process (scheduler, nannies, client, store) "
+          f"{split['this process']:.2f} s")
     wall, cpu = results[label]
     print(f"the sweep against the two plain processes: wall {wall / plain[0]:.2f}×, CPU {cpu / plain[1]:.2f}× "
           f"(what Dask and the store add; the rest of the ratio is the two cores' own scaling)")

@@ -341,7 +341,8 @@ def test_chunks_hold_many_points_and_cover_each_point_once():
     assert chunk_shape((1000, 1)) == (31, 1)  # one seed: neighbours along the grid axis
     assert chunk_shape((100, 100, 100)) == (1, 1, CHUNK_POINTS)  # a partial seed axis; nothing in front
     assert chunk_shape((4, 3)) == (1, 1)  # too few points for more than one per chunk
-    assert chunk_shape((4, 30, 1)) == (1, 3, 1) and chunk_shape((4, 8, 1)) == (1, 1, 1) and chunk_shape((4, 3), seeds_per_chunk=2) == (1, 2)
+    assert chunk_shape((4, 30, 1)) == (1, 3, 1) and chunk_shape((4, 8, 1)) == (1, 1, 1)
+    assert chunk_shape((4, 3), seeds_per_chunk=2) == (1, 2)
     for shape, per_chunk in itertools.product(((12, 13, 6), (1000, 1), (7, 5, 3)), (None, 2)):
         coords = {f"a{k}": np.arange(n) for k, n in enumerate(shape[:-1])} | {"seed": np.arange(shape[-1])}
         job = Job("spectral_radius", {}, coords, "unused", "spectral_radius", chunk_shape(shape, per_chunk))

@@ -77,9 +77,11 @@ class SharedCluster:
 def _environment() -> dict:
     """The environment Dask's nannies set before they spawn a worker, without
     ``MALLOC_TRIM_THRESHOLD_`` (module docstring)."""
-    import dask
-    import distributed  # noqa: F401 (loads the defaults of the distributed.* settings)
+    import importlib
 
+    import dask
+
+    importlib.import_module("distributed")  # loads the defaults of the distributed.* settings
     return {name: value for name, value in dask.config.get("distributed.nanny.pre-spawn-environ").items()
             if name != "MALLOC_TRIM_THRESHOLD_"}
 

@@ -19,8 +19,9 @@ The values are written before their ``done`` flags: a point is done only once it
 stored, and a store is resumed by computing the points whose flag is False.  Writing a chunk
 costs about 0.7 ms of zarr per array whatever its size (measured: benchmarks/sweep.py), hence
 chunks of many points; the chunks are stored uncompressed (at most CHUNK_POINTS numbers: a
-compressor would save nothing and cost a hop to zarr's codec thread per write).  Creating the store writes only its metadata and coordinates (the data
-variables are lazy, and chunks never written read as their fill values).
+compressor would save nothing and cost a hop to zarr's codec thread per write).  Creating the
+store writes only its metadata and coordinates (the data variables are lazy, and chunks never
+written read as their fill values).
 """
 
 from __future__ import annotations
