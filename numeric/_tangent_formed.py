@@ -17,7 +17,9 @@ differently ((diag(u) M) V = diag(u)(M V)), so the two routes agree to round-off
 C_j is written by the fused block-row writer of ``_fused`` (one pass over each output row,
 the rows of every M_a read once), on the calling thread, with its matrices packed once here;
 the C_j of a run of consecutive steps (:data:`RUN_BYTES`) are written by one call per row
-block, so that a step costs one product and a share of a writer call.  :func:`formed_cost` and
+block, so that a step costs one product and a share of a writer call.  The first formed action
+of a process imports numba and loads the writer (about 0.7 s with a warm cache: the GRU's k = 32
+spectrum at n = 256, T = 2000 took 1.14 s the first time in a new process, 0.46 s the second).  :func:`formed_cost` and
 :func:`stacked_cost` are the two operation counts the trajectory chooses by
 (``Trajectory.stepper``), a formed element counted as :data:`FORM_WEIGHT` multiply–adds
 (measured at n = 256, one thread: 0.025 ms for 3n² elements, 0.10 ms for the n×n·n×32
