@@ -11,8 +11,10 @@ while it ran one of the two cores idled.
 
 :func:`batch_parts` runs the forward on each half of the batch, the second half on a worker
 thread and the first on the calling thread, and joins the halves: every coefficient is a
-function of its own sample alone, so the result is the same, bit for bit, as one pass over the
-whole batch (``tests/test_kernels.py`` checks this for every catalogue cell).  NumPy releases the
+function of its own sample alone, so the result is that of one pass over the whole batch, to
+round-off (the products of a half may block their sums differently; with OpenBLAS here the bits
+were equal; ``tests/test_kernels.py`` checks every dense kernel of every catalogue cell against
+one pass and against AD).  NumPy releases the
 GIL in matrix products and in elementwise loops over more than a few hundred values, and each
 thread's products run on that thread (BLAS held at one thread by ``dense_scope``, which
 :func:`batch_parts` enters too), so the halves overlap.  Batches of fewer than
