@@ -78,10 +78,10 @@ CONVENTION_CHOICES = (*CONVENTIONS, "both")
 MODELS = {"plain_adam": ("elman", "adam"), "scalar_sgd": ("scalar_gate", "sgd"), "multi_sgd": ("multi_gate", "sgd")}
 """Model name → (catalogue cell, optimizer)."""
 TASKS = ("adding", "ar2", "movingavg", "delaysum", "narma10")
-MODEL_COST = {"plain_adam": 22.0, "scalar_sgd": 36.0, "multi_sgd": 42.0}
-"""CPU seconds of one (task, model, convention) at the paper's settings on one thread (training
-and measurements; the task and the convention change them by a few per cent): the scheduling hint
-of :func:`unit_cost`."""
+MODEL_COST = {"plain_adam": 18.0, "scalar_sgd": 32.0, "multi_sgd": 38.0}
+"""CPU seconds of one (task, model, convention) at the paper's settings as a worker computes it
+(training and measurements, the adding task, the mean of the two conventions; measured on the
+shared two-core machine at load 1–3): the scheduling hint of :func:`unit_cost`."""
 METRICS = numeric.SpectrumMetrics._fields
 
 
