@@ -1,6 +1,6 @@
 """Benchmark: gatejac's compiled state Jacobians against the usual ways of getting them.
 
-Run:  .venv/bin/python benchmarks/kernels.py [--sizes 16 64 256] [--batch 256] [--quick] [--one-pass-forward]
+Run:  .venv/bin/python benchmarks/kernels.py [--sizes 16 64 256] [--batch 256] [--quick]
       .venv/bin/python benchmarks/kernels.py --phases [--sizes 256] [--repeats 15]
 
 In one run, for B states per call and hidden sizes n, float64 and float32, for the cells
@@ -11,15 +11,12 @@ leaky, multi_gate, gru_torch and lstm_torch, it times (median of repeats, second
 * ``torch.func.vmap(torch.func.jacrev(step))`` through the compiled torch step;
 * a per-sample loop of ``torch.autograd.functional.jacobian`` (1 repeat: it is slow);
 * central differences on the numpy step (2·S step evaluations, batched over B);
-* the memory floor: filling a preallocated array of the output's size;
-* with ``--one-pass-forward``, also NumPy ``out=`` with the kernel's forward (products, gates,
-  coefficients) in one pass on the calling thread, as before it ran on two halves of the batch
-  on two threads (``numeric._batch_parts``): column ``numpy 1-pass``, and ``halves/1-pass``.
+* the memory floor: filling a preallocated array of the output's size.
 
 ``--phases`` prints instead where NumPy's ``state_jacobian`` spends its CPU time, on one thread
 (BLAS, OpenMP and numba at one thread; minima of the repeats, which are what a loaded machine
-leaves comparable): the forward (products, gates, coefficients) in one pass and on two batch
-halves (the CPU time of both threads), the write of the output alone, and the fill.
+leaves comparable): the forward (products, gates, coefficients), the write of the output
+alone, and the fill.
 
 Otherwise it prints a markdown table with ratios (baseline time / gatejac's faster backend) and the
 checks of the performance bar in issue 3, plus compile times and the peak memory of a
@@ -39,7 +36,6 @@ import numpy as np
 import torch
 
 from gatejac import numeric
-from gatejac.numeric import _batch_parts
 from gatejac.symbolic import cells
 
 CELLS = ("leaky", "multi_gate", "gru_torch", "lstm_torch")
@@ -134,22 +130,8 @@ def central_differences_ms(cell, states, inputs, params, repeats):
     return median_ms(fd, 1)
 
 
-def one_pass_forward(function):
-    """``function`` with every dense kernel's forward in one pass (no batch halves)."""
-    def run():
-        limit = _batch_parts.SPLIT_MIN_VALUES
-        _batch_parts.SPLIT_MIN_VALUES = 2**62
-        try:
-            return function()
-        finally:
-            _batch_parts.SPLIT_MIN_VALUES = limit
-
-    return run
-
-
-def fast_functions(cell, n, batch, dtype, one_pass=False):
-    """gatejac's four ways to get the state Jacobian and the two fills of the floor (and with
-    ``one_pass`` NumPy ``out=`` with the forward in one pass)."""
+def fast_functions(cell, n, batch, dtype):
+    """gatejac's four ways to get the state Jacobian and the two fills of the floor."""
     sizes = {"n": n, "m": max(1, n // 4)}
     states, inputs, params = numeric.random_values(cell, sizes, batch=(batch,), seed=1, dtype=dtype)
     states_t, inputs_t, params_t = numeric.random_values(cell, sizes, batch=(batch,), seed=1, dtype=dtype,
@@ -166,24 +148,21 @@ def fast_functions(cell, n, batch, dtype, one_pass=False):
         "numpy fill": lambda: out_np.fill(1.0),
         "torch fill": lambda: out_t.fill_(1.0),
     }
-    if one_pass:
-        functions["numpy 1-pass"] = one_pass_forward(functions["numpy out="])
     return functions, (states, inputs, params), (states_t, inputs_t, params_t)
 
 
-def measure(cell_name, n, batch, dtypes, repeats, slow, one_pass=False):
+def measure(cell_name, n, batch, dtypes, repeats, slow):
     """One row per dtype; the fast functions of every dtype are timed side by side, so that
     best/floor and the float64/float32 ratio compare times taken under the same load."""
     cell = cells.get(cell_name)
     functions, values = {}, {}
     for dtype in dtypes:
-        fast, values[dtype], values[dtype, "torch"] = fast_functions(cell, n, batch, dtype, one_pass)
+        fast, values[dtype], values[dtype, "torch"] = fast_functions(cell, n, batch, dtype)
         functions.update({(dtype, name): function for name, function in fast.items()})
     medians = interleaved_medians_ms(functions, repeats)
     rows = {}
     for dtype in dtypes:
-        row = {name: medians[dtype, name] for name in ("numpy out=", "numpy", "torch out=", "torch", "numpy 1-pass")
-               if (dtype, name) in medians}
+        row = {name: medians[dtype, name] for name in ("numpy out=", "numpy", "torch out=", "torch")}
         row["floor"] = min(medians[dtype, "numpy fill"], medians[dtype, "torch fill"])
         if slow:
             row.update(baselines(cell, *values[dtype, "torch"], repeats))
@@ -204,9 +183,9 @@ def cpu_minimum_ms(function, repeats: int) -> float:
 
 
 def phases(cell_name, n, batch, dtype, repeats) -> dict:
-    """CPU minima (ms) of the parts of NumPy's ``state_jacobian(out=)``: the forward in one pass
-    and on batch halves (the generated kernel run with a ``write_block_row`` that only records
-    its arguments), the recorded block rows written, and the fill of the output."""
+    """CPU minima (ms) of the parts of NumPy's ``state_jacobian(out=)``: the forward (the
+    generated kernel run with a ``write_block_row`` that only records its arguments), the
+    recorded block rows written, and the fill of the output."""
     cell = cells.get(cell_name)
     states, inputs, params = numeric.random_values(cell, {"n": n, "m": max(1, n // 4)}, batch=(batch,), seed=1,
                                                    dtype=dtype)
@@ -230,22 +209,21 @@ def phases(cell_name, n, batch, dtype, repeats) -> dict:
         for block_out, rows, segments in block_rows[-rows_per_call:]:
             real.write_block_row(block_out, rows, *segments)
 
-    return {"forward, 1 pass": cpu_minimum_ms(one_pass_forward(forward), repeats),
-            "forward, halves": cpu_minimum_ms(forward, repeats),
+    return {"forward": cpu_minimum_ms(forward, repeats),
             "write": cpu_minimum_ms(write, repeats),
             "fill": cpu_minimum_ms(lambda: out.fill(1.0), repeats)}
 
 
 def print_phases(sizes, batch, repeats):
-    header = ["cell", "n", "dtype", "forward, 1 pass", "forward, halves", "write", "fill"]
+    header = ["cell", "n", "dtype", "forward", "write", "fill"]
     print(f"CPU ms on one thread, minima of {repeats}; load average {open('/proc/loadavg').read().split()[:3]}\n")
-    print("| " + " | ".join(header + ["1 pass / fill", "write / fill"]) + " |")
+    print("| " + " | ".join(header + ["forward / fill", "write / fill"]) + " |")
     print("|" + "---|" * (len(header) + 2))
     for n in sizes:
         for name in CELLS:
             for dtype in ("float64", "float32"):
                 row = phases(name, n, batch, dtype, repeats)
-                ratios = [f"{row['forward, 1 pass'] / row['fill']:.2f}", f"{row['write'] / row['fill']:.2f}"]
+                ratios = [f"{row['forward'] / row['fill']:.2f}", f"{row['write'] / row['fill']:.2f}"]
                 print("| " + " | ".join([name, str(n), dtype] + [f"{row[k]:.2f}" for k in header[3:]] + ratios) + " |",
                       flush=True)
 
@@ -286,8 +264,6 @@ def main():
     parser.add_argument("--quick", action="store_true", help="skip the slow baselines")
     parser.add_argument("--phases", action="store_true",
                         help="instead: the CPU time of the forward, the write and the fill on one thread")
-    parser.add_argument("--one-pass-forward", action="store_true",
-                        help="also time NumPy out= with the forward in one pass (not on batch halves)")
     args = parser.parse_args()
     if args.phases:
         for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
@@ -302,17 +278,15 @@ def main():
     print(f"B = {args.batch}, torch threads = {torch.get_num_threads()}, cores = {os.cpu_count()}, "
           f"numpy {np.__version__}, torch {torch.__version__}\n")
     header = ["cell", "n", "dtype", "floor", "numpy out=", "numpy", "torch out=", "torch"]
-    header += ["numpy 1-pass"] if args.one_pass_forward else []
     if not args.quick:
         header += ["vmap(jacrev)", "autograd loop", "central diff"]
     header += ["best/floor"] + ([] if args.quick else ["vmap/best"])
-    header += ["halves/1-pass"] if args.one_pass_forward else []
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     results = {}
     for n in args.sizes:
         for name in CELLS:
-            rows = measure(name, n, args.batch, ("float64", "float32"), args.repeats, not args.quick, args.one_pass_forward)
+            rows = measure(name, n, args.batch, ("float64", "float32"), args.repeats, not args.quick)
             for dtype, row in rows.items():
                 best = min(row["numpy out="], row["torch out="])
                 results[(name, n, dtype)] = (row, best)
@@ -320,8 +294,6 @@ def main():
                 cells_out.append(f"{best / row['floor']:.2f}")
                 if not args.quick:
                     cells_out.append(f"{row['vmap(jacrev)'] / best:.0f}x")
-                if args.one_pass_forward:
-                    cells_out.append(f"{row['numpy out='] / row['numpy 1-pass']:.2f}")
                 print("| " + " | ".join(cells_out) + " |", flush=True)
     print("\nAll times are medians in ms.  best = faster of gatejac numpy/torch writing into a preallocated output.")
     n_max = max(args.sizes)

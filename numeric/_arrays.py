@@ -32,8 +32,6 @@ What a namespace holds (the two back-ends agree on every name):
   two axes;
 * kernel writes: ``assign_product(block, a, b)`` (block = a·b), ``add_product`` (block += a·b),
   ``fill_zero``, ``write_block_row`` and ``dense_scope`` (see ``_blockrow``);
-* ``batch_parts(forward, vectors, batched)``: a dense kernel's forward on two halves of the
-  batch on two threads (NumPy; torch calls it once; see ``_batch_parts``);
 * ``numpy_views(values)``: whether every array among ``values`` can be used through a NumPy
   view of its memory with nothing lost — always for NumPy; for torch, plain float CPU tensors
   that autograd does not track, outside ``torch.func`` transforms;
@@ -65,7 +63,7 @@ import numpy as np
 
 from gatejac.symbolic import unknown_name
 
-from . import _batch_parts, _blockrow
+from . import _blockrow
 
 BACKENDS = ("numpy", "torch")
 """The array back-ends a cell compiles for."""
@@ -221,7 +219,6 @@ def _numpy_namespace() -> types.SimpleNamespace:
         fill_zero=lambda block: block.fill(0),
         write_block_row=write_block_row,
         dense_scope=_blockrow.serial_blas,
-        batch_parts=_batch_parts.batch_parts,
         quietly=lambda: np.errstate(over="ignore", divide="ignore", invalid="ignore"),
         numpy_views=lambda values: True,
     )
@@ -341,7 +338,6 @@ def _torch_namespace() -> types.SimpleNamespace:
         fill_zero=lambda block: block.zero_(),
         write_block_row=write_block_row,
         dense_scope=contextlib.nullcontext,
-        batch_parts=lambda forward, vectors, batched: forward(*vectors),
         quietly=contextlib.nullcontext,
         numpy_views=lambda values: not recording() and all(map(plain_cpu, values)),
     )

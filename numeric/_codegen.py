@@ -23,9 +23,7 @@ terms are outer products.  Jacobian actions never form a matrix.  Node values (g
 pre-activations) are computed once per kernel and coefficient expressions share common
 subexpressions (``sympy.cse``), also with the definitions of named nodes (the GRU's
 ``b_hn + W_hn·h`` is inside h̃ and in a coefficient of ∂h'/∂h: one ``_u0``); sums add their
-terms without the batch axis first (``_printer``).  A dense kernel computes its coefficients
-— its *forward* — in a local function ``_forward(<states and inputs>)`` that
-``_B.batch_parts`` may run on two halves of the batch on two threads (``_batch_parts``).
+terms without the batch axis first (``_printer``).
 """
 
 from __future__ import annotations
@@ -359,8 +357,7 @@ def _jacobian_function(module: _Module, fname: str, block_jacobian, leaves) -> l
         body.append("_nb = _o.shape[0]")
         body.append(f"_chunk = max(1, _B.chunk_bytes // max(1, ({row_total}) * ({col_total}) * _o.itemsize))")
     signature = f"def {fname}({', '.join(module.args)}, out=None):"
-    vectors = [v.name for v in (*cell.states, *cell.inputs)]
-    return [signature] + _indent(module.prologue(flatten=True) + coeffs.emit(body, chunked, vectors) + ["return out"])
+    return [signature] + _indent(module.prologue(flatten=True) + coeffs.emit(body, chunked) + ["return out"])
 
 
 def _numel_code(module, leaf) -> str:

@@ -5,8 +5,7 @@ coefficient expression it needs (the u of a diag(u)·M term, a diagonal, a Krone
 vector) and then :meth:`Coefficients.emit` writes the lines: the nodes the expressions need,
 ``sympy.cse`` temporaries ``_t<k>``, one ``_c<i>`` per coefficient, and the kernel's body with
 the placeholders filled in.  Subexpressions shared with the definitions of named nodes become
-``_u<k>`` (``_Module.shared_with_nodes``); a dense kernel's nodes, temporaries and coefficients
-form its ``_forward`` function, which ``_B.batch_parts`` may run on two halves of the batch.
+``_u<k>`` (``_Module.shared_with_nodes``).
 """
 
 from __future__ import annotations
@@ -31,12 +30,9 @@ class Coefficients:
         self.exprs.append(self.module.expr(expr))
         return f"\u27e6{len(self.exprs) - 1}\u27e7"
 
-    def emit(self, body: list[str], chunked: list[str] | None = None, vectors: list[str] | None = None) -> list[str]:
+    def emit(self, body: list[str], chunked: list[str] | None = None) -> list[str]:
         """Node lines, CSE temporaries, one variable per coefficient, then ``body``; the lines
-        of ``chunked`` run inside a loop over batch chunks (``_s``), batched coefficients sliced.
-        With ``vectors`` (the flattened (B, size) states and inputs of a dense kernel), the node,
-        temporary and coefficient lines form a function ``_forward(<vectors>)`` that
-        ``_B.batch_parts`` runs on halves of the batch (see ``_batch_parts``)."""
+        of ``chunked`` run inside a loop over batch chunks (``_s``), batched coefficients sliced."""
         shared = self.module.shared_with_nodes(self.exprs)
         exprs = [e.xreplace(shared) for e in self.exprs]
         replacements, reduced = sympy.cse(exprs, symbols=sympy.numbered_symbols("_t"), optimizations=None)
@@ -49,19 +45,13 @@ class Coefficients:
         for sym, value in replacements:
             batched[sym] = any(map(has_batch, value.free_symbols))
             lines.append(f"{sym.name} = {print_array(value, has_batch)}")
-        names, sliced, flags = [], [], []
+        names, sliced = [], []
         for i, expr in enumerate(reduced):
             is_batched = any(map(has_batch, expr.free_symbols))
             lines.append(f"_c{i} = {self._code(expr, has_batch)}")
             names.append(f"_c{i}")
             sliced.append(f"_c{i}[_s]" if is_batched else f"_c{i}")
-            flags.append(is_batched)
-        forward = self.module.nodes(self.exprs, shared) + lines
-        if vectors and names:
-            results = _tuple_code(names)
-            forward = [f"def _forward({', '.join(vectors)}):", *indent(forward), f"    return {results}",
-                       f"{results} = _B.batch_parts(_forward, ({_tuple_code(vectors)}), {tuple(flags)})"]
-        out = forward + [_fill(line, names) for line in body]
+        out = self.module.nodes(self.exprs, shared) + lines + [_fill(line, names) for line in body]
         if chunked:
             out.append("for _lo in range(0, _nb, _chunk):")
             out.append("    _s = slice(_lo, _lo + _chunk)")
@@ -72,11 +62,6 @@ class Coefficients:
         if not sympy.sympify(expr).free_symbols:
             return f"_B.scalar({print_array(expr)}, {self.module.args[0]})"
         return print_array(expr, batched)
-
-
-def _tuple_code(names: list[str]) -> str:
-    """``a, b`` — or ``a,`` for one name: the items of a tuple (a return value, a target)."""
-    return ", ".join(names) + ("," if len(names) == 1 else "")
 
 
 def _fill(line: str, codes: list[str]) -> str:

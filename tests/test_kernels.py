@@ -16,8 +16,6 @@ Every numeric comparison goes through :func:`assert_close`, which takes its tole
 from __future__ import annotations
 
 import ast
-import multiprocessing
-import os
 
 import numpy as np
 import pytest
@@ -25,7 +23,6 @@ import torch
 from torch.func import jacrev, jvp, vjp, vmap
 
 from gatejac import numeric
-from gatejac.numeric import _batch_parts
 from gatejac.symbolic import Cell, cells
 from gatejac.verify._tolerances import tolerance
 
@@ -261,133 +258,16 @@ def test_torch_convention_cells_match_torch_nn(name, bias, backend):
         assert_close(stacked[source], weight.grad, "ad", f"{name}/{backend} gradient of {key}")
 
 
-# ------------------------------------------------------------------ the forward on halves of the batch
-HALVED_BATCH = (5,)  # odd: halves of 2 and 3 samples
-
-
-def _dense_jacobians(compiled, states, inputs, params) -> dict:
-    """Every dense kernel's result (state, input, parameter Jacobians and the gate split)."""
-    cell = compiled.cell
-    results = {"state_jacobian": compiled.state_jacobian(states, inputs, params)}
-    if cell.inputs:
-        results["input_jacobian"] = compiled.input_jacobian(states, inputs, params)
-    for p in cell.parameters:
-        results[f"parameter_jacobian[{p.name}]"] = compiled.parameter_jacobian(p.name, states, inputs, params)
-    if cell.gates:
-        results["gate_split A"], results["gate_split B"] = compiled.gate_split(states, inputs, params)
-    return results
-
-
-class _CountingWorker:
-    """Stands in for the worker thread of ``_batch_parts``: runs each submitted half (on the
-    real worker) and counts them, so a test knows the forward was split."""
-
-    def __init__(self, worker):
-        self.worker, self.halves = worker, 0
-
-    def submit(self, *args):
-        self.halves += 1
-        return self.worker.submit(*args)
-
-
-@pytest.fixture
-def forward_in_halves(monkeypatch):
-    """Dense kernels compute their forward on two halves of any batch of two or more samples;
-    yields the counter of halves handed to the worker thread."""
-    worker = _CountingWorker(_batch_parts._worker())
-    monkeypatch.setattr(_batch_parts, "SPLIT_MIN_VALUES", 0)
-    monkeypatch.setattr(_batch_parts, "_worker", lambda: worker)
-    return worker
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("name", CELL_NAMES)
-def test_dense_jacobians_on_batch_halves_match_ad(name, backend, forward_in_halves):
-    """With the forward of every dense kernel on two halves of the batch (``_B.batch_parts``),
-    the state, input and parameter Jacobians still match vmap(jacrev)."""
-    oracle = _torch_cell(name)
-    compiled = numeric.compile(oracle.cell, backend)
-    values = _merged(*_values(oracle.cell, "torch", batch=HALVED_BATCH))
-    results = _dense_jacobians(compiled, *_values(oracle.cell, backend, batch=HALVED_BATCH))
-    for label, result in results.items():
-        if not label.startswith("gate_split"):
-            wrt = (_state_names(oracle.cell) if label == "state_jacobian" else [x.name for x in oracle.cell.inputs]
-                   if label == "input_jacobian" else [label[len("parameter_jacobian["):-1]])
-            assert_close(result, _ad_jacobian(oracle, values, wrt), "ad", f"{name}/{backend} halves {label}")
-    assert (forward_in_halves.halves > 0) == (backend == "numpy"), "NumPy splits the forward, torch does not"
-
-
-def _child_state_jacobian(connection, given) -> None:
-    connection.send(numeric.compile(cells.get("gru_torch"), "numpy").state_jacobian(*given))
-    connection.close()
-
-
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
-def test_a_forked_child_splits_its_forward_on_its_own_worker(monkeypatch):
-    """After a fork the parent's worker thread does not exist in the child; a child that
-    splits a forward starts its own (work handed to the parent's would wait forever)."""
-    monkeypatch.setattr(_batch_parts, "SPLIT_MIN_VALUES", 0)
-    compiled = numeric.compile(cells.get("gru_torch"), "numpy")
-    given = _values(compiled.cell, "numpy", batch=HALVED_BATCH)
-    expected = compiled.state_jacobian(*given)  # starts the parent's worker
-    context = multiprocessing.get_context("fork")
-    receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_child_state_jacobian, args=(send, given))
-    child.start()
-    finished = receive.poll(60)
-    if not finished:
-        child.kill()
-    child.join()
-    assert finished, "the forked child's split forward never finished"
-    assert_close(receive.recv(), expected, "reference", "gru_torch state_jacobian in a forked child")
-
-
-def _one_pass_and_halves(name, backend, dtype, monkeypatch) -> tuple[dict, dict]:
-    compiled = numeric.compile(cells.get(name), backend)
-    given = _values(compiled.cell, backend, batch=HALVED_BATCH, dtype=dtype)
-    monkeypatch.setattr(_batch_parts, "SPLIT_MIN_VALUES", 2**62)
-    one_pass = _dense_jacobians(compiled, *given)
-    monkeypatch.setattr(_batch_parts, "SPLIT_MIN_VALUES", 0)
-    return one_pass, _dense_jacobians(compiled, *given)
-
-
-@pytest.mark.parametrize("dtype", numeric.DTYPES)
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("name", CELL_NAMES)
-def test_dense_jacobians_on_batch_halves_equal_one_pass(name, backend, dtype, monkeypatch):
-    """Every dense kernel gives the same result, to round-off, with its forward in one pass
-    and on two halves of the batch."""
-    one_pass, halves = _one_pass_and_halves(name, backend, dtype, monkeypatch)
-    for label, result in halves.items():
-        assert_close(result, one_pass[label], "reference", f"{name}/{backend}/{dtype} halves {label}")
-
-
-def test_halves_joined_in_the_wrong_order_are_caught(monkeypatch):
-    """The comparison above catches a forward whose halves are joined second half first."""
-    def swapped(function, vectors, batched):
-        if _batch_parts.SPLIT_MIN_VALUES:  # the one-pass run
-            return function(*vectors)
-        half = vectors[0].shape[0] // 2
-        first, second = (function(*(v[part] for v in vectors)) for part in (slice(None, half), slice(half, None)))
-        return tuple(np.concatenate((b, a)) if flag else a for a, b, flag in zip(first, second, batched))
-
-    numpy_namespace = numeric.arrays("numpy")
-    monkeypatch.setattr(numpy_namespace, "batch_parts", swapped)
-    one_pass, halves = _one_pass_and_halves("gru_torch", "numpy", "float64", monkeypatch)
-    with pytest.raises(AssertionError, match="halves state_jacobian"):
-        assert_close(halves["state_jacobian"], one_pass["state_jacobian"], "reference", "gru_torch halves state_jacobian")
-
-
+# ------------------------------------------------------------------ the generated forward
 @pytest.mark.parametrize("name", CELL_NAMES)
 def test_sums_add_their_terms_without_a_batch_axis_first(name):
-    """In every sum of the generated dense kernels, the terms without the batch axis (biases,
+    """In every sum of the generated kernels, the terms without the batch axis (biases,
     parameters) come before those with it, so they are added once, not once per sample: in
-    each ``a + b + ...`` chain of a line in ``_forward``, no parameter name (or number)
-    follows a batched term."""
+    each ``a + b + ...`` chain of a kernel's line, no parameter name (or number) follows a
+    batched term."""
     compiled = numeric.compile(cells.get(name), "numpy")
     unbatched = {p.name for p in compiled.cell.parameters}
-    forwards = [node for node in ast.walk(ast.parse(compiled.source))
-                if isinstance(node, ast.FunctionDef) and node.name == "_forward"]
+    forwards = [node for node in ast.parse(compiled.source).body if isinstance(node, ast.FunctionDef)]
 
     def chain(node):  # the operands of a left-leaning chain of + and -
         if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
