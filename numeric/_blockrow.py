@@ -69,10 +69,12 @@ def small_block_row(out, rows: slice) -> bool:
     return _block_row_bytes(out, rows) < FUSED_MIN_BYTES
 
 
-def dense_scope_needed(shape: tuple, itemsize: int) -> bool:
-    """Whether a dense output of ``shape`` is large enough for the parallel fused writer (and
-    so for ``dense_scope``): smaller outputs have only block rows written on one thread."""
-    return math.prod(shape) * itemsize >= PARALLEL_MIN_BYTES
+def dense_scope_needed(block_row: tuple, itemsize: int) -> bool:
+    """Whether a dense output whose largest block row has shape ``block_row`` has a block row
+    for the parallel fused writer (and so needs ``dense_scope``): an output whose block rows are
+    all smaller is written on the calling thread, and limiting BLAS around it would only cost
+    time (the LSTM at n = 16, B = 256, float64: a 2 MiB output of two 1 MiB block rows)."""
+    return math.prod(block_row) * itemsize >= PARALLEL_MIN_BYTES
 
 
 def write_by_terms(xp, out, rows: slice, segments) -> None:

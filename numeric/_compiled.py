@@ -224,8 +224,10 @@ class CompiledCell:
             return self._kernels[kernel](*call.values, out=out)
 
     def _dense_scope(self, call: _Call, shape: tuple):
-        """The back-end's ``dense_scope`` for an output this large (see ``_backend``)."""
-        if dense_scope_needed(shape, call.reference.itemsize):
+        """The back-end's ``dense_scope`` for an output of ``shape`` whose largest block row (one
+        state's rows) is large enough for the parallel writer (see ``_blockrow``)."""
+        rows = max(call.numel(s) for s in self.cell.states)
+        if dense_scope_needed(shape[:-2] + (rows, shape[-1]), call.reference.itemsize):
             return self._kernels["_B"].dense_scope()
         return contextlib.nullcontext()
 

@@ -267,9 +267,10 @@ def test_numpy_dense_kernels_hold_blas_to_one_thread_and_restore_it(monkeypatch)
         return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
 
     _path(monkeypatch, "fused, parallel")
+    compiled, values = _large_gru("numpy")
+    compiled.state_jacobian(*values)  # loads numba's writer and what it loads (SciPy's BLAS) first
     before = blas_threads()
     assert before, "threadpoolctl sees no BLAS library, so this test would check nothing"
-    compiled, values = _large_gru("numpy")
     seen = []
     real = _fused.write_block_row
     monkeypatch.setattr(_fused, "write_block_row", lambda *args, **kw: (seen.append(blas_threads()), real(*args, **kw)))
@@ -278,6 +279,30 @@ def test_numpy_dense_kernels_hold_blas_to_one_thread_and_restore_it(monkeypatch)
         assert blas_threads() == [1] * len(before)
     assert seen and all(threads == [1] * len(before) for threads in seen)
     assert blas_threads() == before
+
+
+@pytest.mark.parametrize("name, n, parallel", [("lstm_torch", 16, False), ("lstm_torch", 32, True),
+                                               ("gru_torch", 16, False), ("gru_torch", 32, True)])
+def test_blas_is_held_only_around_outputs_with_a_block_row_for_the_parallel_writer(monkeypatch, name, n, parallel):
+    """The LSTM's state Jacobian at n = 16, B = 256, float64 is 2 MiB but its two block rows are
+    1 MiB each, written on the calling thread: no BLAS limit around it (it only cost time); at
+    n = 32 its block rows reach the parallel writer and the limit is taken."""
+    entered = []
+    scope = numeric.arrays("numpy").dense_scope
+
+    def counting():
+        entered.append(True)
+        return scope()
+
+    monkeypatch.setattr(numeric.arrays("numpy"), "dense_scope", counting)
+    cell = cells.get(name)
+    compiled = numeric.compile(cell, "numpy")
+    values = numeric.random_values(cell, {"n": n, "m": 4}, batch=(256,), seed=3)
+    rows = max(v.shape[-1] for v in values[0].values())
+    total = sum(v.shape[-1] for v in values[0].values())
+    assert (256 * rows * total * 8 >= _blockrow.PARALLEL_MIN_BYTES) == parallel, "the sizes no longer straddle it"
+    compiled.state_jacobian(*values)
+    assert bool(entered) == parallel
 
 
 @pytest.mark.parametrize("n, batch", [(4, 2), (16, 64), (64, 64)], ids=["by terms", "one thread", "parallel"])
