@@ -57,6 +57,7 @@ from gatejac.symbolic import GatejacError
 
 from . import _cli_output as output
 from ._progress import Progress
+from ._sweep_cluster import limit_threads
 
 DEFAULT_ROOT = Path("gatejac-reproduce")
 """``gatejac reproduce NAME`` writes to ``DEFAULT_ROOT / NAME`` unless ``--out`` says otherwise."""
@@ -312,24 +313,17 @@ def _stop(pool: ProcessPoolExecutor) -> None:
         process.join()
 
 
-_THREAD_LIMITS = []
-"""A worker's threadpoolctl limits, kept for the worker's life."""
-
-
 def _worker_start() -> None:
     """A worker process's start: ignore Ctrl-C (the parent stops the workers) and use one
-    thread in torch, in every BLAS / OpenMP pool and in numba (read when numba is first imported,
-    after this: the fused Jacobian writer's parallel kernels otherwise start a thread per core in
-    every worker, which spin against the other workers), so ``jobs`` workers use ``jobs`` cores;
-    freed memory is kept for reuse (:func:`_keep_freed_memory`)."""
+    thread in torch, in every BLAS / OpenMP pool and in numba (:func:`limit_threads`, the sweep
+    workers' rule; numba's setting is read when numba is first imported, after this: the fused
+    Jacobian writer's parallel kernels otherwise start a thread per core in every worker, which
+    spin against the other workers), so ``jobs`` workers use ``jobs`` cores; freed memory is kept
+    for reuse (:func:`_keep_freed_memory`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-        os.environ[variable] = "1"
-    import threadpoolctl
-    import torch
+    import torch  # noqa: F401  (loaded first, so that limit_threads limits its pools too)
 
-    torch.set_num_threads(1)
-    _THREAD_LIMITS.append(threadpoolctl.threadpool_limits(limits=1))
+    limit_threads(1)
     _keep_freed_memory()
 
 
