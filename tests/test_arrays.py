@@ -92,3 +92,38 @@ def test_flatten_batch_broadcasts_and_flattens_every_shape(backend, shape, batch
     expected = np.broadcast_to(value, batch + shape[-1:]).reshape(-1, shape[-1])
     np.testing.assert_array_equal(numeric.to_numpy(flat), expected)
     assert tuple(flat.shape) == expected.shape
+
+
+@pytest.mark.parametrize("backend", numeric.BACKENDS)
+@pytest.mark.parametrize("dtype", numeric.DTYPES)
+def test_large_dense_outputs_start_a_cache_line(backend, dtype):
+    """Outputs of 1 MiB and more start a cache line whatever malloc gave: every array of mmap
+    size comes 16 bytes past a page from malloc, so a plain ``np.empty`` fails this."""
+    from gatejac.numeric._arrays import ALIGN_FROM_BYTES, CACHE_LINE
+    from gatejac.symbolic import cells
+
+    kernel = numeric.compile(cells.get("multi_gate"), backend)
+    values = numeric.random_values(kernel.cell, {"n": 32, "m": 8}, batch=(256,), seed=0, dtype=dtype, backend=backend)
+    results = [kernel.state_jacobian(*values) for _ in range(4)]  # kept alive: four distinct blocks of memory
+    for result in results:
+        array = numeric.to_numpy(result) if backend == "torch" else result
+        assert array.nbytes >= ALIGN_FROM_BYTES and array.ctypes.data % CACHE_LINE == 0
+        assert array.flags.c_contiguous and array.flags.writeable
+        again = kernel.state_jacobian(*values, out=result)  # an output kept from the kernel takes out=
+        assert again is result
+    np.testing.assert_array_equal(numeric.to_numpy(results[0]), numeric.to_numpy(results[3]))
+
+
+def test_aligned_empty_shapes_and_small_or_odd_arrays():
+    from gatejac.numeric._arrays import ALIGN_FROM_BYTES, CACHE_LINE, aligned_empty
+
+    for dtype in (np.float64, np.float32, np.complex128):
+        big = aligned_empty((3, 2**17), dtype)
+        assert big.shape == (3, 2**17) and big.dtype == dtype and big.ctypes.data % CACHE_LINE == 0
+        big[...] = 1  # writable over its whole extent
+        assert big.base.size * big.itemsize - big.nbytes <= CACHE_LINE
+    small = aligned_empty((4, 4), np.float64)
+    assert small.base is None and small.nbytes < ALIGN_FROM_BYTES  # np.empty's own array, not a view
+    odd = aligned_empty((2**16,), np.dtype("V48"))  # 48 bytes does not divide a line: left as malloc gives it
+    assert odd.base is None and odd.shape == (2**16,)
+    assert aligned_empty((0, 2**21), np.float64).shape == (0, 2**21)
