@@ -25,6 +25,8 @@ from ._blockrow import dense_scope_needed
 from ._codegen import generate
 from ._errors import ArgumentError, CompileError, is_real
 from ._interop import module_parameters
+from ._jit_codegen import generate_jit
+from ._jit_loading import jit_kernels
 
 CACHE_SIZE = 256
 """How many compiled cells :func:`compile` keeps (per cell or derivation and back-end); the
@@ -67,8 +69,21 @@ SIGNATURES = 64
 :class:`_Signatures`); when full, the oldest is forgotten and checked again on its next use."""
 
 
-def compile(cell_or_derivation: Cell | Derivation, backend: str = "numpy") -> CompiledCell:  # noqa: A001
+def compile(cell_or_derivation: Cell | Derivation, backend: str = "numpy", *, jit: bool = False) -> CompiledCell:  # noqa: A001
     """Compile a cell (or its derivation) into kernels for ``backend`` ("numpy" or "torch").
+
+    ``jit=True`` (NumPy back-end only, an explicit opt-in): the dense Jacobian kernels
+    ``state_jacobian``, ``input_jacobian`` and the gate split's two are each compiled whole by
+    numba (``_jit_codegen``): the products, gates and coefficients of one call in one fused
+    loop, each output row written once — at n = 16 the NumPy kernels' time is dispatch of their
+    some thirty array operations (``benchmarks/per_call.py --jit`` measures both).  Each kernel
+    is compiled on its first call for a dtype (seconds) and kept in the per-user disk cache of
+    ``_numba_cache``, which a later process loads.  The results equal the NumPy kernels' to the
+    dtype's tolerance, not bit for bit (other summation orders and libm calls).  The other
+    kernels (``step``, ``jvp``, ``vjp``, ``parameter_jacobian`` …) are the NumPy kernels, and a
+    dense kernel with a term the jit writer has no form for raises ``CompileError`` when called
+    (``CompiledCell.jit_refused`` names them).  ``jit=False`` (the default) compiles exactly as
+    without the keyword.
 
     Compiling the same cell again returns the cached kernels, keyed by the cell's
     ``fingerprint`` (so two separately built but identical cells share them).  A Derivation
@@ -76,13 +91,17 @@ def compile(cell_or_derivation: Cell | Derivation, backend: str = "numpy") -> Co
     and cached by identity.  The cache keeps the :data:`CACHE_SIZE` most recently used.
     """
     check_backend(backend)
+    if jit not in (True, False):
+        raise CompileError(f"jit must be True or False, got {jit!r}")
+    if jit and backend != "numpy":
+        raise CompileError(f"jit=True compiles NumPy kernels; got backend {backend!r} (use backend='numpy' or jit=False)")
     if isinstance(cell_or_derivation, Derivation):
         derivation = cell_or_derivation
         # the entry holds the derivation, so its id is not reused while the entry exists
-        return _CACHE.get(("derivation", id(derivation), backend), lambda: CompiledCell(derivation, backend))
+        return _CACHE.get(("derivation", id(derivation), backend, jit), lambda: CompiledCell(derivation, backend, jit))
     if isinstance(cell_or_derivation, Cell):
         cell = cell_or_derivation.validate()
-        return _CACHE.get(("cell", cell.fingerprint, backend), lambda: CompiledCell(derive(cell), backend))
+        return _CACHE.get(("cell", cell.fingerprint, backend, jit), lambda: CompiledCell(derive(cell), backend, jit))
     raise CompileError(
         f"compile() takes a symbolic.Cell or symbolic.Derivation, got {type(cell_or_derivation).__name__}; "
         "build a cell with symbolic.Cell or symbolic.cells.get(name)"
@@ -90,9 +109,11 @@ def compile(cell_or_derivation: Cell | Derivation, backend: str = "numpy") -> Co
 
 
 class CompiledCell:
-    """Kernels of one cell for one back-end.  ``source`` is the generated Python code."""
+    """Kernels of one cell for one back-end.  ``source`` is the generated Python code; with
+    ``jit`` (see :func:`compile`), ``jit_source`` is the generated numba module and
+    ``jit_refused`` maps the dense kernels it has no whole-kernel form for to the reason."""
 
-    def __init__(self, derivation: Derivation, backend: str):
+    def __init__(self, derivation: Derivation, backend: str, jit: bool = False):
         self.derivation = derivation
         self.cell = derivation.cell
         self.backend = backend
@@ -100,6 +121,11 @@ class CompiledCell:
         namespace = {"_B": arrays(backend)}
         exec(compile_source(self.source, self.cell.name), namespace)  # noqa: S102 - our own generated code
         self._kernels = namespace
+        self.jit = jit
+        self.jit_source, self.jit_refused = (None, {})
+        if jit:
+            self.jit_source, self.jit_refused = generate_jit(derivation)
+            self._kernels.update(jit_kernels(self.cell, self.jit_source, self.jit_refused))
         self._order = [p.name for p in (*self.cell.states, *self.cell.inputs, *self.cell.parameters)]
         self._signatures = _Signatures(SIGNATURES, [[p.name for p in pieces] for pieces in
                                                      (self.cell.states, self.cell.inputs, self.cell.parameters)])

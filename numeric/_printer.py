@@ -89,3 +89,52 @@ def print_array(expr, batched=None) -> str:
     ``batched`` (symbol → bool), sums list their terms without the batch axis first."""
     printer = _PRINTER if batched is None else ArrayPrinter(batched)
     return printer.doprint(sympy.sympify(expr))
+
+
+_SCALAR_FUNCTIONS = {"tanh": "np.tanh({0})", "exp": "np.exp({0})", "log": "np.log({0})", "sin": "np.sin({0})",
+                     "cos": "np.cos({0})", "Abs": "np.abs({0})", "sign": "np.sign({0})",
+                     "sigmoid": "(_FT(1) / (_FT(1) + np.exp(-({0}))))",
+                     "softplus": "(max({0}, _FT(0)) + np.log1p(np.exp(-np.abs({0}))))"}
+
+
+class ScalarPrinter(ArrayPrinter):
+    """Prints a scalar SymPy expression as numba code for one entry (the whole-kernel jit
+    kernels, ``_jit_codegen``): ``index(symbol)`` gives the code reading a symbol's entry
+    (``h[_b, _i]``), every number is wrapped as ``_FT(…)`` (the kernel's float type, so that
+    float32 kernels compute in float32), σ and softplus are spelled out, squares and cubes
+    are products."""
+
+    def __init__(self, index):
+        super().__init__()
+        self._index = index
+
+    def _print_Function(self, expr):
+        name = type(expr).__name__
+        if name not in _SCALAR_FUNCTIONS:
+            super()._print_Function(expr)  # the same error as the array kernels
+        return _SCALAR_FUNCTIONS[name].format(self._print(expr.args[0]))
+
+    _print_Abs = _print_Function
+
+    def _print_Pow(self, expr, rational=False):
+        if expr.exp == sympy.S.Half:
+            return f"np.sqrt({self._print(expr.base)})"
+        if expr.exp == -1:
+            return f"(_FT(1) / {self.parenthesize(expr.base, 100)})"
+        if expr.exp in (2, 3):
+            return "(" + " * ".join([self.parenthesize(expr.base, 100)] * int(expr.exp)) + ")"
+        return f"{self.parenthesize(expr.base, 100)}**{self.parenthesize(expr.exp, 100)}"
+
+    def _print_Rational(self, expr):
+        return f"_FT({float(expr)!r})"
+
+    _print_Integer = _print_Float = _print_Rational
+
+    def _print_Exp1(self, expr):
+        return f"_FT({float(sympy.E)!r})"
+
+    def _print_Pi(self, expr):
+        return f"_FT({float(sympy.pi)!r})"
+
+    def _print_Symbol(self, expr):
+        return self._index(expr)

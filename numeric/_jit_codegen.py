@@ -1,0 +1,334 @@
+"""Code generation for ``numeric.compile(..., jit=True)``: each dense Jacobian kernel as one numba function.
+
+The NumPy kernels of ``_codegen`` spend a call on some thirty array operations; at n = 16,
+B = 256 that is dispatch, not arithmetic.  Here the same derivation becomes, per kernel, one
+function compiled whole by numba (``_jit_loading`` writes and loads it):
+
+1. the matrix-vector product nodes as matrix products of the batch (``np.dot`` on the flat
+   ``(B, k)`` arrays, so BLAS); the named nodes they read, and named nodes without the batch
+   axis or of scalar size, computed into arrays before them;
+2. one loop over the samples and the rows of each group of states of equal size, in which every
+   other named node (gates, pre-activations) and every coefficient of the Jacobian is a scalar
+   temporary, with common subexpressions shared (``sympy.cse`` over the expressions with those
+   nodes written out, so a gate is evaluated once per entry and the GRU's ``b_hn + W_hn·h``
+   once);
+3. each row of the output written once, as Σ_k l_k(i)·M_k[i, j]·r_k(j) + [i = j]·d(i) per
+   block (``docs/theory.md: “Jacobian blocks”``), with the per-column factors r_k evaluated
+   once per sample.
+
+A term of a block must have one of the forms diag(l)·M·diag(r), diag(l)·M, M·diag(r), M,
+diag(d) or l·rᵀ (with M a linear combination of matrix parameters, their transposes and I):
+the state and input blocks of every catalogue cell but the Cho/Chung/gain GRUs (whose
+diag·W·diag·W terms would need a matrix product per sample) and of most random cells.  A
+kernel with any other term is not generated: :func:`generate_jit` names the term instead, and
+calling the kernel raises that error.  Numbers are written ``_FT(…)``, the kernel's float type,
+so that a float32 kernel computes in float32; each kernel is generated once per dtype
+(``<kernel>__f64``, ``<kernel>__f32``).
+"""
+
+from __future__ import annotations
+
+import sympy
+
+from gatejac.symbolic import SCALAR, Derivation, Dot, Leaf, Mat, MatVec
+
+from ._codegen import _fold_scale, _Module
+from ._coefficients import indent
+from ._printer import ScalarPrinter
+
+KERNELS = ("state_jacobian", "state_jacobian_frozen", "state_jacobian_gate", "input_jacobian")
+"""The kernels ``jit=True`` compiles whole; the others stay the NumPy kernels."""
+
+FLOAT_TYPES = {"f64": "np.float64", "f32": "np.float32"}
+
+
+class Unsupported(Exception):
+    """A term the jit writer has no form for (see the module docstring)."""
+
+
+class _Plan:
+    """One term of a block as l(i)·M[i, j]·r(j): ``left``/``right`` SymPy expressions (1 for
+    none), ``matrix`` a list of MatrixTerm (None: the outer product l·rᵀ, [] : the identity)."""
+
+    def __init__(self, left, matrix, right):
+        self.left, self.matrix, self.right = left, matrix, right
+
+
+def _plan(module: _Module, term) -> _Plan:
+    scale, factors = _fold_scale(term)
+    shape = [type(factor).__name__ for factor in factors]
+    cell = module.cell
+    if shape == []:
+        return _Plan(scale, [], sympy.S.One)
+    if shape == ["Diag"]:
+        return _Plan(scale * factors[0].value, [], sympy.S.One)
+    if shape == ["Column", "Row"]:
+        return _Plan(scale * factors[0].value, None, factors[1].value)
+    mats = [i for i, factor in enumerate(factors) if isinstance(factor, Mat)]
+    if len(mats) == 1 and shape in (["Mat"], ["Diag", "Mat"], ["Mat", "Diag"], ["Diag", "Mat", "Diag"]):
+        at = mats[0]
+        left = factors[0].value if at == 1 else sympy.S.One
+        right = factors[-1].value if at == len(factors) - 2 else sympy.S.One
+        return _Plan(scale * left, list(cell.matrix_terms(factors[at].matrix)), right)
+    raise Unsupported(f"a term {' · '.join(shape)}")
+
+
+class _Kernel:
+    """The generator of one kernel's numba function."""
+
+    def __init__(self, module: _Module, block_jacobian, leaves):
+        self.module, self.cell = module, module.cell
+        self.vectors = [p.name for p in (*self.cell.states, *self.cell.inputs)]
+        self.plans = {(s.name, leaf.name): [_plan(module, t) for t in block_jacobian[(s.name, leaf.name)].terms]
+                      for s in self.cell.states for leaf in leaves}
+        self.leaves = leaves
+        exprs = [e for plans in self.plans.values() for p in plans for e in (p.left, p.right)]
+        exprs += [t.coeff for plans in self.plans.values() for p in plans for t in (p.matrix or [])]
+        self.exprs = [module.expr(e) for e in exprs]
+        self.order = module.node_order(self.exprs)
+        self.materialized = self._materialized()
+        self.definitions = {sym: module.expr(self.cell.node(sym).expr, False) for sym in self.order
+                            if sym not in self.materialized}
+
+    def _materialized(self) -> set:
+        """Nodes computed into arrays before the row loops: products, dot products, what they
+        read, and named nodes without the batch axis or of scalar size."""
+        chosen = set()
+
+        def take(sym):
+            if sym in chosen or not self.cell.has_node(sym) or isinstance(self.cell.node(sym), Leaf):
+                return
+            chosen.add(sym)
+            for child in self.cell.children(self.cell.node(sym)):
+                for s in sympy.sympify(child).free_symbols:
+                    take(s)
+
+        for sym in self.order:
+            node = self.cell.node(sym)
+            if isinstance(node, (MatVec, Dot)) or node.size is SCALAR or not self.module.batched(sym):
+                take(sym)
+        return chosen
+
+    # ------------------------------------------------------------------ reading entries
+    def entry(self, sym, index: str) -> str:
+        """Code reading ``sym``'s entry ``index`` of sample ``_b``."""
+        if not self.cell.has_node(sym):  # a size
+            return f"_FT({sym.name})"
+        node = self.cell.node(sym)
+        scalar = node.size is SCALAR
+        if isinstance(node, Leaf):
+            if node.role == "parameter":
+                return f"{sym.name}[0]" if scalar else f"{sym.name}[{index}]"
+            return f"{sym.name}[_b, 0]" if scalar else f"{sym.name}[_b, {index}]"
+        if sym in self.materialized:
+            return f"{node.symbol.name}[{'_b' if self.module.batched(sym) else '0'}, {'0' if scalar else index}]"
+        raise Unsupported(f"node {sym} read outside the row loop")
+
+    def printer(self, index: str) -> ScalarPrinter:
+        return ScalarPrinter(lambda sym: self.entry(sym, index))
+
+    def written_out(self, expr):
+        """``expr`` with every node of the row loop replaced by its definition."""
+        for _ in range(len(self.definitions) + 1):
+            if not any(s in self.definitions for s in expr.free_symbols):
+                return expr
+            expr = expr.xreplace(self.definitions)
+        return expr
+
+    # ------------------------------------------------------------------ the function
+    def lines(self, name: str) -> list[str]:
+        module = self.module
+        args = ", ".join(module.args)
+        body = [f"{dim.name} = {source}" for dim, source in module._dim_sources().items()]
+        body.append(f"_nb = {self.vectors[0]}.shape[0]")
+        body += self._node_lines()
+        groups: dict = {}
+        offset = "0"
+        for state in self.cell.states:
+            groups.setdefault(sympy.sympify(state.size), []).append((state, offset))
+            offset = f"({offset} + {module.size(state.size)})"
+        for size, rows in groups.items():
+            body += self._group_lines(size, rows)
+        return [f"def {name}({args}, _o):"] + indent(body)
+
+    def _node_lines(self) -> list[str]:
+        lines = []
+        for sym in self.order:
+            if sym not in self.materialized:
+                continue
+            node = self.cell.node(sym)
+            rows = "_nb" if self.module.batched(sym) else "1"
+            if isinstance(node, MatVec):
+                operand = self._operand(node, lines)
+                lines.append(f"{sym.name} = {self._product(node, operand)}")
+            elif isinstance(node, Dot):
+                left, right = (self.printer("_j").doprint(self.module.expr(e, False)) for e in (node.left, node.right))
+                size = self.module.size(self.cell.size_of(self.module.expr(node.left, False)))
+                lines += [f"{sym.name} = np.empty(({rows}, 1), _FT)", f"for _b in range({rows}):",
+                          "    _s = _FT(0)", f"    for _j in range({size}):", f"        _s += ({left}) * ({right})",
+                          f"    {sym.name}[_b, 0] = _s"]
+            else:
+                size = "1" if node.size is SCALAR else self.module.size(node.size)
+                value = self.printer("_j").doprint(self.module.expr(node.expr, False))
+                lines += [f"{sym.name} = np.empty(({rows}, {size}), _FT)", f"for _b in range({rows}):",
+                          f"    for _j in range({size}):", f"        {sym.name}[_b, _j] = {value}"]
+        return lines
+
+    def _operand(self, node: MatVec, lines: list) -> str:
+        """The name of an array holding the product's operand, computed into ``_v<node>`` if
+        it is not a state, input or computed node itself."""
+        operand = self.module.expr(node.operand, False)
+        if operand.is_Symbol and (operand in self.materialized or operand.name in self.vectors):
+            return operand.name
+        name = f"_v{node.symbol.name}"
+        batched = any(map(self.module.batched_symbol, operand.free_symbols))
+        rows = "_nb" if batched else "1"
+        size = self.module.size(self.cell.size_of(operand))
+        lines += [f"{name} = np.empty(({rows}, {size}), _FT)", f"for _b in range({rows}):",
+                  f"    for _j in range({size}):", f"        {name}[_b, _j] = {self.printer('_j').doprint(operand)}"]
+        return name
+
+    def _product(self, node: MatVec, operand: str) -> str:
+        parts = []
+        for term in node.terms:
+            product = operand if term.parameter is None else (
+                f"np.dot({operand}, {term.parameter})" if term.transposed else f"np.dot({operand}, {term.parameter}.T)")
+            coeff = self._scalar_coefficient(term.coeff)
+            parts.append(product if coeff is None else f"{coeff} * {product}")
+        return " + ".join(parts)
+
+    def _scalar_coefficient(self, coeff) -> str | None:
+        """Code for a matrix term's coefficient (numbers and scalar parameters), None for 1."""
+        coeff = self.module.expr(coeff)
+        if coeff == 1:
+            return None
+        if any(self.cell.size_of(coeff) is not SCALAR or self.module.batched_symbol(s) for s in coeff.free_symbols):
+            raise Unsupported(f"a matrix coefficient {coeff} that varies by sample")
+        return f"({self.printer('0').doprint(coeff)})"
+
+    def _group_lines(self, size, rows) -> list[str]:
+        """The loop over samples and rows ``_i`` of the states ``rows`` (all of ``size``)."""
+        left_exprs, right_exprs, writes = [], [], []
+        col = "0"
+        col_offsets = []
+        for leaf in self.leaves:
+            col_offsets.append((leaf, col))
+            col = f"({col} + {self.module.size(leaf.size)})"
+        for state, row in rows:
+            for leaf, offset in col_offsets:
+                writes.append((state, row, leaf, offset, self.plans[(state.name, leaf.name)]))
+                for plan in self.plans[(state.name, leaf.name)]:
+                    left_exprs.append(self.module.expr(plan.left))
+                    right_exprs.append(self.module.expr(plan.right))
+        left_names = self._cse(left_exprs, "_i", "_l")
+        lefts, loop = left_names[1], left_names[0]
+        rights, right_lines = self._rights(right_exprs, col_offsets, writes)
+        inner, k = [], 0
+        for state, row, leaf, offset, plans in writes:
+            width = self.module.size(leaf.size)
+            inner.append(f"_r = _o[_b, {row} + _i]")
+            entries, diagonal = [], []
+            for plan in plans:
+                left, right = lefts[k], rights[k]
+                k += 1
+                if plan.matrix is None:
+                    entries.append(f"{left} * {right}[_j]" if right else left)
+                    continue
+                if not plan.matrix:
+                    diagonal.append(f"{left} * {right}[_i]" if right else left)
+                    continue
+                for term in plan.matrix:
+                    coeff = self._scalar_coefficient(term.coeff)
+                    factor = left if coeff is None else f"{left} * {coeff}"
+                    if term.parameter is None:
+                        diagonal.append(f"{factor} * {right}[_i]" if right else factor)
+                    else:
+                        m = f"{term.parameter}[_j, _i]" if term.transposed else f"{term.parameter}[_i, _j]"
+                        entries.append(f"{factor} * {m}" + (f" * {right}[_j]" if right else ""))
+            inner += [f"for _j in range({width}):", f"    _r[{offset} + _j] = {' + '.join(entries) or '_FT(0)'}"]
+            if diagonal:
+                inner.append(f"_r[{offset} + _i] += {' + '.join(diagonal)}")
+        return (right_lines + ["for _b in range(_nb):"]
+                + indent(self._right_fill(right_exprs, rights, writes) + [f"for _i in range({self.module.size(size)}):"]
+                         + indent(loop + inner)))
+
+    def _cse(self, exprs, index: str, prefix: str):
+        """Lines of the common subexpressions and values of ``exprs`` (written out) at entry
+        ``index``, and the code of each value (a literal 1 stays ``_FT(1)``)."""
+        written = [self.written_out(e) for e in exprs]
+        replacements, reduced = sympy.cse(written, symbols=sympy.numbered_symbols(f"{prefix}t"), optimizations=None)
+        temporaries = {sym for sym, _ in replacements}
+        print_ = self.printer(index)
+
+        def entry(sym):
+            return sym.name if sym in temporaries else self.entry(sym, index)
+
+        scalar = ScalarPrinter(entry)
+        lines = [f"{sym.name} = {scalar.doprint(value)}" for sym, value in replacements]
+        codes = []
+        for i, expr in enumerate(reduced):
+            if expr.is_Number:
+                codes.append(print_.doprint(expr))
+            elif expr.is_Symbol and expr in temporaries:
+                codes.append(expr.name)
+            else:
+                lines.append(f"{prefix}{i} = {scalar.doprint(expr)}")
+                codes.append(f"{prefix}{i}")
+        return lines, codes
+
+    def _rights(self, right_exprs, col_offsets, writes):
+        """Per-column factors: a buffer ``_q<k>`` per term with one (None for 1)."""
+        names, lines = [], []
+        k = 0
+        for state, row, leaf, offset, plans in writes:
+            for plan in plans:
+                if right_exprs[k] == 1:
+                    names.append(None)
+                else:
+                    names.append(f"_q{k}")
+                    lines.append(f"_q{k} = np.empty({self.module.size(leaf.size)}, _FT)")
+                k += 1
+        return names, lines
+
+    def _right_fill(self, right_exprs, rights, writes) -> list[str]:
+        lines, k = [], 0
+        for state, row, leaf, offset, plans in writes:
+            for _ in plans:
+                if rights[k] is not None:
+                    lines_k, codes = self._cse([right_exprs[k]], "_j", f"_p{k}")
+                    lines += [f"for _j in range({self.module.size(leaf.size)}):"]
+                    lines += indent(lines_k + [f"{rights[k]}[_j] = {codes[0]}"])
+                k += 1
+        return lines
+
+
+_HEADER = '''"""Whole-kernel numba functions of cell {name!r}, generated by gatejac (numeric.compile(..., jit=True))."""
+import numpy as np
+
+from gatejac.numeric._numba_cache import cached_njit
+'''
+
+
+def generate_jit(derivation: Derivation) -> tuple[str, dict]:
+    """The numba module source for ``derivation``'s dense Jacobian kernels and ``{kernel:
+    reason}`` of the kernels it cannot write (see the module docstring)."""
+    module = _Module(derivation)
+    cell = derivation.cell
+    wanted = {"state_jacobian": (derivation.state, list(cell.states))}
+    if cell.gates:
+        split = derivation.gate_split()
+        wanted["state_jacobian_frozen"] = (split.A, list(cell.states))
+        wanted["state_jacobian_gate"] = (split.B, list(cell.states))
+    if cell.inputs:
+        wanted["input_jacobian"] = (derivation.input, list(cell.inputs))
+    chunks, refused = [_HEADER.format(name=cell.name)], {}
+    for name, (block_jacobian, leaves) in wanted.items():
+        try:
+            lines = _Kernel(module, block_jacobian, leaves).lines(name)
+        except Unsupported as reason:
+            refused[name] = str(reason)
+            continue
+        for suffix, float_type in FLOAT_TYPES.items():
+            text = "\n".join(lines).replace("_FT", float_type).replace(f"def {name}(", f"def {name}__{suffix}(")
+            chunks.append(f"@cached_njit()\n{text}\n")
+    return "\n\n".join(chunks), refused

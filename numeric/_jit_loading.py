@@ -1,0 +1,128 @@
+"""Loading the whole-kernel numba functions of ``_jit_codegen``, and calling them like the NumPy kernels.
+
+numba's disk cache (``cache=True``) needs a function defined in a source file, so the
+generated source is written to ``<cache>/jit/gatejac_jit_<hash>.py`` (``<cache>`` the per-user
+directory of ``_numba_cache``, the hash that of the source: a changed derivation or code
+generator gets a new file) and imported from there.  numba compiles each kernel on its first
+call for a dtype and stores the machine code beside the file; a later process with the same
+source loads it instead (``benchmarks/per_call.py --jit`` reports both times).  When the
+directory cannot be written the file goes to a fresh temporary directory (no disk cache).
+
+:class:`JitKernel` takes the NumPy kernels' arguments (states and inputs ``(..., size)`` with
+batch dimensions that broadcast, parameters unbatched, scalars as numbers or 0-d arrays) and
+``out=``, so ``CompiledCell`` calls it in their place after the same checks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from gatejac.symbolic import SCALAR
+
+from ._errors import CompileError
+from ._jit_codegen import KERNELS
+from ._numba_cache import cache_directory
+
+
+def _module_file(source: str) -> Path:
+    """The file holding ``source``, written (atomically: a concurrent process sees it whole
+    or not at all) unless it is already there."""
+    name = f"gatejac_jit_{hashlib.sha256(source.encode()).hexdigest()[:24]}.py"
+    for directory in (cache_directory() / "jit", None):
+        try:
+            directory = Path(tempfile.mkdtemp(prefix="gatejac-jit-")) if directory is None else directory
+            directory.mkdir(parents=True, exist_ok=True)
+            path = directory / name
+            if not path.exists() or path.read_text() != source:
+                handle, temporary = tempfile.mkstemp(dir=directory, suffix=".tmp")
+                with os.fdopen(handle, "w") as stream:
+                    stream.write(source)
+                os.replace(temporary, path)
+            return path
+        except OSError:
+            continue
+    raise CompileError("cannot write the jit kernels' source file; set GATEJAC_CACHE_DIR to a writable directory")
+
+
+def load(source: str):
+    """The imported module of ``source`` (see the module docstring)."""
+    path = _module_file(source)
+    if path.stem in sys.modules:
+        return sys.modules[path.stem]
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules[path.stem] = module
+    return module
+
+
+class JitKernel:
+    """A dense Jacobian kernel of the jit module, called as the NumPy kernel ``name`` is:
+    ``kernel(*values, out=None)`` with the values in kernel order (already checked by
+    ``CompiledCell``).  ``vectors``: how many leading values are states and inputs;
+    ``rows``/``columns``: the positions of the values whose sizes add up to the rows and
+    columns; ``scalars``: positions of the scalar parameters."""
+
+    def __init__(self, module, name: str, vectors: int, rows: list, columns: list, scalars: list):
+        self.name = name
+        self._functions = {np.dtype(np.float64): getattr(module, f"{name}__f64"),
+                           np.dtype(np.float32): getattr(module, f"{name}__f32")}
+        self._vectors, self._rows, self._columns, self._scalars = vectors, rows, columns, scalars
+
+    def __call__(self, *values, out=None):
+        values = list(values)
+        vectors = values[:self._vectors]
+        dtype = vectors[0].dtype
+        batch = vectors[0].shape[:-1]
+        if any(v.shape[:-1] != batch for v in vectors[1:]):
+            batch = np.broadcast_shapes(*(v.shape[:-1] for v in vectors))
+        for k, v in enumerate(vectors):
+            if v.shape[:-1] != batch:
+                v = np.broadcast_to(v, batch + v.shape[-1:])
+            values[k] = np.ascontiguousarray(v.reshape(-1, v.shape[-1]))
+        for k in self._scalars:
+            values[k] = np.asarray(values[k], dtype).reshape(1)
+        for k in range(self._vectors, len(values)):
+            values[k] = np.ascontiguousarray(values[k])
+        rows = sum(values[k].shape[-1] for k in self._rows)
+        columns = sum(values[k].shape[-1] for k in self._columns)
+        if out is None:
+            out = np.empty(batch + (rows, columns), dtype)
+        self._functions[dtype](*values, out.reshape(-1, rows, columns))
+        return out
+
+
+class RefusedKernel:
+    """A kernel ``_jit_codegen`` could not write: calling it says why."""
+
+    def __init__(self, cell: str, name: str, reason: str):
+        self.message = (f"numeric.compile(..., jit=True) has no whole-kernel {name} for cell {cell!r}: {reason} "
+                        "is not of a form the jit writer handles (see numeric._jit_codegen); compile with jit=False")
+
+    def __call__(self, *values, out=None):
+        raise CompileError(self.message)
+
+
+def jit_kernels(cell, source: str, refused: dict) -> dict:
+    """``{kernel: JitKernel or RefusedKernel}`` for the dense kernels of ``cell`` in ``source``."""
+    pieces = [*cell.states, *cell.inputs, *cell.parameters]
+    position = {p.name: k for k, p in enumerate(pieces)}
+    vectors = len(cell.states) + len(cell.inputs)
+    scalars = [k for k, p in enumerate(pieces) if k >= vectors and getattr(p, "size", 0) is SCALAR]
+    rows = [position[s.name] for s in cell.states]
+    columns = {"input_jacobian": [position[x.name] for x in cell.inputs]}
+    module = load(source) if any(f"def {name}__f64(" in source for name in KERNELS) else None
+    kernels = {}
+    for name in KERNELS:
+        if name in refused:
+            kernels[name] = RefusedKernel(cell.name, name, refused[name])
+        elif f"def {name}__f64(" in source:
+            kernels[name] = JitKernel(module, name, vectors, rows, columns.get(name, rows), scalars)
+    return kernels
