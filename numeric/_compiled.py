@@ -224,7 +224,7 @@ class CompiledCell:
 
     def _related(self, states, inputs, params, given: dict, names: list, pieces, group: str) -> _Call:
         """The checked call of a jvp or vjp whose tangents or cotangents are ``given``."""
-        key = _signature((states, inputs, params, given))
+        key = _signature((states, inputs, params, given, group))  # jvp and vjp check their names apart
         if key is not None and key in self._signatures:
             return self._signatures.call(key, states, inputs, params)
         self._check_names(given, names, group)
