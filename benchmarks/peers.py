@@ -27,13 +27,13 @@ expressions), the torch ones the compiled torch step.  Before any timing each pe
 compared with gatejac's to the dtype-derived ``"reference"`` tolerance of ``verify.tolerance``; a peer
 that disagrees is reported and not timed.  The first call of each peer (tracing, jit or
 torch.compile) is timed apart (column ``first calls``, seconds).  The table's times are medians in
-ms of repeats in which every contender of one row runs in turn (``kernels.interleaved_medians_ms``:
-each timed call follows an untimed one of the same function, as in a loop), each repeat starting
-one contender later (:func:`rotated_medians_ms`); ``peer/gatejac`` is
-the fastest peer's time over gatejac's best.  To bound the run: a contender whose call takes more
-than ``--time-cap`` seconds (1) is timed by one call, marked "(1 call)" (JAX at n = 1024 takes
-seconds a call), and a row's repeats (at most ``--repeats``, at least three) are cut so that
-they take about ``--row-budget`` seconds (20).
+ms over rounds in which every contender of one row runs a block of calls as a loop calling it
+would (a warm-up call, then five times an untimed and a timed call; the block's median is the
+round's sample), the blocks in a shuffled order per round (:func:`block_medians_ms`);
+``peer/gatejac`` is the fastest peer's time over gatejac's best.  To bound the run: a contender
+whose call takes more than ``--time-cap`` seconds (1) is timed by one call, marked "(1 call)"
+(JAX at n = 1024 takes seconds a call), and a row's blocks and rounds (at most ``--repeats``, at
+least three) are cut so that they take about ``--row-budget`` seconds (20).
 
 The default cells leaky, multi_gate, gru_torch and lstm_torch are representative of the
 catalogue (an elementwise update, two gates, the GRU's reset gate inside the candidate, and the
@@ -54,6 +54,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import random
 import statistics
 import sys
 import time
@@ -211,11 +212,11 @@ def disagreement(actual, reference, dtype) -> str | None:
 
 
 def timed_ms(functions: dict, repeats: int, time_cap: float, budget: float) -> tuple[dict, set]:
-    """Each function's median ms over interleaved repeats (:func:`rotated_medians_ms`), and the
+    """Each function's median ms over rounds of blocks (:func:`block_medians_ms`), and the
     names timed by one call: a function whose call takes more than ``time_cap`` seconds
-    is timed by that call alone.  The others get at most ``repeats`` repeats and at least three,
-    fewer when one repeat of them all (three calls each) would make the run exceed ``budget``
-    seconds."""
+    is timed by that call alone.  The others get blocks of :data:`BLOCK_CALLS` timed calls,
+    fewer (at least one) when three rounds of such blocks would exceed ``budget`` seconds, and
+    at most ``repeats`` rounds, at least three, fewer when they would exceed ``budget``."""
     single = {}
     for name, function in functions.items():
         start = time.perf_counter()
@@ -223,26 +224,41 @@ def timed_ms(functions: dict, repeats: int, time_cap: float, budget: float) -> t
         single[name] = time.perf_counter() - start
     once = {name for name, seconds in single.items() if seconds > time_cap}
     rest = {name: f for name, f in functions.items() if name not in once}
-    per_repeat = 3 * sum(single[name] for name in rest)
-    count = max(3, min(repeats, int(budget / per_repeat) if per_repeat else repeats))
-    medians = rotated_medians_ms(rest, count) if rest else {}
-    return {**medians, **{name: 1e3 * single[name] for name in once}}, once
+    if not rest:
+        return {name: 1e3 * single[name] for name in once}, once
+    call_all = sum(single[name] for name in rest)  # one call of every contender timed in blocks
+    calls = max(1, min(BLOCK_CALLS, int((budget / (3 * call_all) - 1) / 2) if call_all else BLOCK_CALLS))
+    per_round = (1 + 2 * calls) * call_all
+    rounds = max(3, min(repeats, int(budget / per_round) if per_round else repeats))
+    return {**block_medians_ms(rest, rounds, calls), **{name: 1e3 * single[name] for name in once}}, once
 
 
-def rotated_medians_ms(functions: dict, repeats: int) -> dict:
-    """Median ms of each function over ``repeats`` rounds of ``kernels.interleaved_medians_ms``
-    (an untimed then a timed call of each, in turn), each round starting one function later.
-    In a fixed order the first function always ran right after the last one of the round
-    before — a JAX or torch contender whose worker threads still spin for a while after it
-    returns — and it alone paid for them: gatejac's ``out=``, first in the order, was 15–35%
-    slower than allocating in wall time here (n = 16 and 64, load 2), while timed alone, or in
-    CPU time, the two were within 1%."""
+BLOCK_CALLS = 5
+"""Timed calls in one contender's block (:func:`block_medians_ms`), at most."""
+
+
+def block_medians_ms(functions: dict, rounds: int, calls: int = BLOCK_CALLS) -> dict:
+    """Median ms of each function over ``rounds`` rounds; in a round each function runs one
+    block — ``kernels.interleaved_medians_ms`` of it alone: a warm-up call, then ``calls``
+    times an untimed and a timed call — whose median is the round's sample, the blocks in an
+    order shuffled per round (seeded), so that no contender always follows the same one.
+
+    Each timed call thus runs as in a loop calling that one function, whatever ran before
+    the block.  Rounds of single calls in turn (each function's untimed then timed call, the
+    order rotated per round; this script until now) charged every contender for its
+    predecessor, and since a rotation keeps the cyclic order, always the same one: gatejac's
+    NumPy ``out=`` always ran after JAX's jacrev and was 5–29% slower than allocating at n = 16
+    and 64.  The predecessor's cost is not threads spinning after it returns (the timed call's
+    thread CPU time equals its wall time, and the process's CPU time equals the thread's): the
+    main thread itself runs slower for a few calls after a different function — after jacrev
+    0.422 ms for the LSTM at n = 16 (float64, allocating; after itself 0.373 ms), after
+    overwriting 64 MB 0.406 ms, after sleeping 2 ms 0.392 ms (one untimed call between,
+    medians of 80 samples in a random order)."""
     names = list(functions)
     samples = {name: [] for name in names}
-    for round_ in range(repeats):
-        order = names[round_ % len(names):] + names[:round_ % len(names)]
-        for name, ms in interleaved_medians_ms({name: functions[name] for name in order}, 1).items():
-            samples[name].append(ms)
+    for round_ in range(rounds):
+        for name in random.Random(round_).sample(names, len(names)):
+            samples[name].append(interleaved_medians_ms({name: functions[name]}, calls)[name])
     return {name: statistics.median(values) for name, values in samples.items()}
 
 

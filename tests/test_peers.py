@@ -66,7 +66,7 @@ def test_a_contender_slower_than_the_time_cap_is_timed_by_one_call():
     times, once = peers.timed_ms({"fast": fast, "slow": slow}, repeats=5, time_cap=0.02, budget=60.0)
     assert once == {"slow"}
     assert calls["slow"] == 1 and times["slow"] >= 30.0
-    assert calls["fast"] == 1 + 3 * 5  # the probe, then per repeat a warm-up, an untimed and a timed call
+    assert calls["fast"] == 1 + 5 * (1 + 2 * 5)  # the probe, then per round a block: a warm-up, 5 untimed and 5 timed calls
 
 
 def test_the_peer_selector_the_torch_cap_and_the_output_cap():
@@ -90,3 +90,49 @@ def test_the_peer_selector_the_torch_cap_and_the_output_cap():
         assert compiled == "—", fields
     assert "leaky n = 4 float64: skipped, output" in done.stdout
     assert "skipped above n = 2 (--torch-func-max-n)" in done.stdout
+
+
+def test_blocks_time_each_contender_as_a_loop_of_it_whatever_ran_before():
+    """A contender that is slow for its first two calls after another function (as gatejac
+    was after a JAX call) is timed at its steady cost (an untimed call before each timed one
+    is not enough); each block's calls are consecutive; the
+    order of the blocks changes from round to round."""
+    import time
+
+    peers = _peers()
+    log = []
+
+    def contender(name, seconds):
+        def call():
+            cold = log[-2:] != [name, name]  # the first two calls after another function are slow
+            log.append(name)
+            time.sleep(seconds + (0.02 if name == "victim" and cold else 0.0))
+        return call
+
+    functions = {"victim": contender("victim", 0.002), "other": contender("other", 0.001),
+                 "third": contender("third", 0.001)}
+    medians = peers.block_medians_ms(functions, rounds=6, calls=2)
+    assert 2.0 <= medians["victim"] < 10.0  # the 20 ms first calls after another are not samples
+    blocks = [log[i:i + 5] for i in range(0, len(log), 5)]
+    assert all(len(set(block)) == 1 for block in blocks)  # warm-up, then 2 x (untimed, timed), of one function
+    predecessors = {blocks[i - 1][0] for i in range(1, len(blocks)) if blocks[i][0] == "victim"}
+    assert {"other", "third"} <= predecessors  # not always the same one (a rotation would keep it)
+
+
+def test_the_row_budget_shortens_the_blocks_before_the_rounds(monkeypatch):
+    import types
+
+    peers = _peers()
+    clock = {"now": 0.0, "calls": 0}
+    monkeypatch.setattr(peers, "time", types.SimpleNamespace(perf_counter=lambda: clock["now"]))
+
+    def ten_ms():  # on the clock the budget is measured with
+        clock["calls"] += 1
+        clock["now"] += 0.01
+
+    # budget 0.25 s: three rounds of blocks of k calls take 3 (1 + 2k) 10 ms -> k = 3, then 3 rounds
+    peers.timed_ms({"a": ten_ms}, repeats=11, time_cap=1.0, budget=0.25)
+    assert clock["calls"] == 1 + 3 * (1 + 2 * 3)
+    clock["calls"] = 0
+    peers.timed_ms({"a": ten_ms}, repeats=11, time_cap=1.0, budget=10.0)  # room: full blocks, 11 rounds
+    assert clock["calls"] == 1 + 11 * (1 + 2 * peers.BLOCK_CALLS)
