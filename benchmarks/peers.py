@@ -117,18 +117,19 @@ def split_at(sizes: list[int]) -> list[int]:
     return np.cumsum(sizes)[:-1].tolist()
 
 
-def peer_functions(cell, n, batch, dtype, groups, jaxm, torch_max_n):
-    """``{name: function}`` of gatejac's four routes and of the peers of ``groups`` (keys of
-    :data:`PEER_GROUPS`) that agree with gatejac, ``{name: first call seconds}``, and
-    ``{name: reason}`` of the peers left out (failed, disagreeing, or torch peers above
-    ``torch_max_n``)."""
+def peer_functions(cell, n, batch, dtype, groups, jaxm, torch_max_n, jit=True):
+    """``{name: function}`` of gatejac's routes (:data:`GATEJAC_ROUTES`; the two jit ones when
+    ``jit`` and the jit kernel agrees with the default one) and of the peers of ``groups`` (keys
+    of :data:`PEER_GROUPS`) that agree with gatejac, ``{name: first call seconds}`` (the peers'
+    and the jit kernel's), and ``{name: reason}`` of the contenders left out (failed,
+    disagreeing, or torch peers above ``torch_max_n``)."""
     sizes = {"n": n, "m": max(1, n // 4)}
     values = numeric.random_values(cell, sizes, batch=(batch,), seed=1, dtype=dtype)
     values_t = numeric.random_values(cell, sizes, batch=(batch,), seed=1, dtype=dtype, backend="torch")
     np_kernel, torch_kernel = numeric.compile(cell, "numpy"), numeric.compile(cell, "torch")
     reference = np_kernel.state_jacobian(*values)
-    # both out= routes write into the reference's memory (equal values): at n = 1024 each array is
-    # 2 GiB, and the peers are checked against it before any out= call is timed
+    # every out= route writes into the reference's memory (equal values to round-off): at n = 1024
+    # each array is 2 GiB, and the peers are checked against it before any out= call is timed
     out_np, out_t = reference, torch.from_numpy(reference)
     functions = {
         "gatejac numpy out=": lambda: np_kernel.state_jacobian(*values, out=out_np),
@@ -141,6 +142,9 @@ def peer_functions(cell, n, batch, dtype, groups, jaxm, torch_max_n):
     order_inputs = [c.name for c in cell.inputs]
     order_params = [p.name for p in cell.parameters]
     candidates, skipped = {}, {}
+    if jit:  # checked and first-timed (numba's compile, or its disk cache's load) like a peer
+        jit_kernel = numeric.compile(cell, "numpy", jit=True)
+        candidates["gatejac jit"] = lambda: jit_kernel.state_jacobian(*values)
 
     torch_groups = [g for g in ("torch", "compile") if g in groups]
     if torch_groups and n > torch_max_n:
@@ -190,6 +194,8 @@ def peer_functions(cell, n, batch, dtype, groups, jaxm, torch_max_n):
             skipped[name] = mismatch
         else:
             functions[name] = function
+    if "gatejac jit" in functions:
+        functions["gatejac jit out="] = lambda: jit_kernel.state_jacobian(*values, out=out_np)
     return functions, first, skipped
 
 
@@ -270,7 +276,8 @@ def measure(cell_name, n, dtype, args, jaxm):
     mib = args.batch * state_total**2 * np.dtype(dtype).itemsize / 2**20
     if mib > args.max_output_mib:
         return f"output {mib:.0f} MiB > --max-output-mib {args.max_output_mib:.0f}"
-    functions, first, skipped = peer_functions(cell, n, args.batch, dtype, args.peers, jaxm, args.torch_func_max_n)
+    functions, first, skipped = peer_functions(cell, n, args.batch, dtype, args.peers, jaxm, args.torch_func_max_n,
+                                               jit=not args.no_jit)
     times, once = timed_ms(functions, args.repeats, args.time_cap, args.row_budget)
     del functions
     gc.collect()  # the previous row's arrays (gigabytes at n = 1024) before the next row's
@@ -287,10 +294,21 @@ PEER_GROUPS = {
 PEERS = tuple(name for group in PEER_GROUPS.values() for name in group)
 
 
+GATEJAC_ROUTES = ("gatejac numpy out=", "gatejac numpy", "gatejac torch out=", "gatejac torch",
+                  "gatejac jit out=", "gatejac jit")
+"""gatejac's contenders: each back-end writing into a preallocated output and allocating it."""
+
+
+def gatejac_best(times: dict) -> tuple[str, str]:
+    """The fastest ``out=`` route and the fastest allocating route of gatejac in ``times``."""
+    routes = [r for r in GATEJAC_ROUTES if r in times]
+    return (min((r for r in routes if r.endswith("out=")), key=times.get),
+            min((r for r in routes if not r.endswith("out=")), key=times.get))
+
+
 def table_row(cell_name, n, dtype, times, once, first, skipped) -> str:
-    best_out = min(times["gatejac numpy out="], times["gatejac torch out="])
-    best_alloc = min(times["gatejac numpy"], times["gatejac torch"])
-    best = min(best_out, best_alloc)
+    best_out, best_alloc = gatejac_best(times)
+    best = min(best_out, best_alloc, key=times.get)
     peers = [p for p in PEERS if p in times]
     fastest = min(peers, key=times.get) if peers else None
 
@@ -299,10 +317,10 @@ def table_row(cell_name, n, dtype, times, once, first, skipped) -> str:
             return f"{times[name]:.2f}" + (" (1 call)" if name in once else "")
         return "failed" if skipped.get(name, "").startswith(("failed", "differs")) else "—"
 
-    cells_out = [cell_name, str(n), dtype, f"{best_out:.2f}", f"{best_alloc:.2f}"]
+    cells_out = [cell_name, str(n), dtype, shown(best_out), shown(best_alloc), best.removeprefix("gatejac ")]
     cells_out += [shown(p) for p in PEERS]
-    cells_out.append(f"{times[fastest] / best:.1f}× ({fastest})" if fastest else "—")
-    cells_out.append(" / ".join(f"{first[p]:.1f}" if p in first else "—" for p in PEERS))
+    cells_out.append(f"{times[fastest] / times[best]:.1f}× ({fastest})" if fastest else "—")
+    cells_out.append(" / ".join(f"{first[p]:.2f}" if p in first else "—" for p in ("gatejac jit", *PEERS)))
     return "| " + " | ".join(cells_out) + " |"
 
 
@@ -323,6 +341,7 @@ def main(argv=None):
                         help="a contender whose call takes longer (s) is timed by one call (default 1)")
     parser.add_argument("--row-budget", type=float, default=20.0,
                         help="seconds one row's repeats may take; fewer repeats (at least 3) beyond (default 20)")
+    parser.add_argument("--no-jit", action="store_true", help="leave out gatejac's jit kernels (numeric.compile(..., jit=True))")
     parser.add_argument("--quick", action="store_true", help="one cell (gru_torch), 3 repeats, no torch.compile")
     args = parser.parse_args(argv)
     if args.quick:
@@ -332,10 +351,11 @@ def main(argv=None):
     versions = f"jax {jaxm[0].__version__}" if jaxm else "jax not installed (pip install -e '.[bench]'): JAX peers left out"
     print(f"B = {args.batch}, torch threads = {torch.get_num_threads()}, cores = {os.cpu_count()}, "
           f"numpy {np.__version__}, torch {torch.__version__}, {versions}; load {_load()}\n")
-    header = ["cell", "n", "dtype", "gatejac out=", "gatejac", *PEERS, "peer/gatejac", "first calls (s)"]
+    header = ["cell", "n", "dtype", "gatejac out=", "gatejac", "fastest route", *PEERS, "peer/gatejac",
+              "first calls (s)"]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
-    notes, started = [], time.perf_counter()
+    notes, started, out_slower, rows = [], time.perf_counter(), [], 0
     for n in args.sizes:
         for name in args.cells:
             for dtype in DTYPES:
@@ -347,11 +367,19 @@ def main(argv=None):
                 notes.extend(f"{name} n = {n} {dtype}: {peer} {why}" for peer, why in skipped.items()
                              if not why.startswith("skipped: n ="))
                 print(table_row(name, n, dtype, times, once, first, skipped), flush=True)
+                best_out, best_alloc = gatejac_best(times)
+                rows += 1
+                if times[best_out] > times[best_alloc]:
+                    out_slower.append(f"{name} n = {n} {dtype} ({times[best_out]:.3f} against {times[best_alloc]:.3f} ms)")
                 print(f"  {name} n = {n} {dtype} done, {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     print("\nTimes are medians in ms of B Jacobians per call (\"1 call\": a call longer than --time-cap, timed "
-          "once).  gatejac out= / gatejac: the faster back-end writing into a preallocated output / allocating "
-          "it.  peer/gatejac: the fastest peer over gatejac's faster route.  first calls: each peer's first call "
-          "(trace, jit, torch.compile) in seconds, in the order of the peer columns.")
+          "once).  gatejac out= / gatejac: gatejac's fastest route (NumPy, torch, or the jit kernels of "
+          "numeric.compile(..., jit=True)) writing into a preallocated output / allocating it; fastest route: the "
+          "faster of the two.  peer/gatejac: the fastest peer over gatejac's fastest route.  first calls: the first "
+          "call in seconds of gatejac's jit kernel (numba's compile, or its load from numba's disk cache), then of "
+          "each peer (trace, jit, torch.compile), in the order of the peer columns.")
+    print(f"\nout= no slower than allocating in {rows - len(out_slower)} of {rows} rows"
+          + (f"; slower in: {'; '.join(out_slower)}" if out_slower else ""))
     if any(n > args.torch_func_max_n for n in args.sizes) and {"torch", "compile"} & set(args.peers):
         notes.append(f"torch.func and torch.compile peers: skipped above n = {args.torch_func_max_n} "
                      "(--torch-func-max-n)")

@@ -26,6 +26,7 @@ def _peers():
 
 def test_quick_run_times_every_peer_at_the_smallest_size():
     pytest.importorskip("jax", reason="JAX is not installed (the optional extra 'bench'); peers.py needs it")
+    peers = _peers()
     done = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--sizes", "4", "--batch", "8"],
                           capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -33,9 +34,13 @@ def test_quick_run_times_every_peer_at_the_smallest_size():
     assert len(rows) == 2, done.stdout
     for row in rows:
         fields = [f.strip() for f in row.strip("|").split("|")]
-        # gatejac out=, gatejac, jax jacfwd, jax jacrev, torch vmap(jacrev), torch vmap(jacfwd): all timed
-        assert all(re.fullmatch(r"\d+\.\d\d", f) for f in fields[3:9]), row
-    assert "differs from gatejac" not in done.stdout
+        # gatejac out=, gatejac, then jax jacfwd, jax jacrev, torch vmap(jacrev), torch vmap(jacfwd): all timed
+        assert all(re.fullmatch(r"\d+\.\d\d", f) for f in fields[3:5] + fields[6:10]), row
+        assert "gatejac " + fields[5] in peers.GATEJAC_ROUTES, row
+        first_calls = fields[12].split(" / ")  # the jit kernel's first call, then the peers'
+        assert all(re.fullmatch(r"\d+\.\d\d", f) for f in first_calls[:5]), row
+    assert "differs from gatejac" not in done.stdout and "failed" not in done.stdout
+    assert re.search(r"out= no slower than allocating in \d of 2 rows", done.stdout)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -84,7 +89,7 @@ def test_the_peer_selector_the_torch_cap_and_the_output_cap():
             for line in done.stdout.splitlines() if line.startswith("| leaky |")}
     assert set(rows) == {("leaky", "2", "float64"), ("leaky", "2", "float32"), ("leaky", "4", "float32")}
     for (_, n, _), fields in rows.items():
-        jax_fields, torch_fields, compiled = fields[5:7], fields[7:9], fields[9]
+        jax_fields, torch_fields, compiled = fields[6:8], fields[8:10], fields[10]
         assert all(f.endswith("(1 call)") for f in jax_fields), fields
         assert all(f.endswith("(1 call)") for f in torch_fields) if n == "2" else torch_fields == ["—", "—"], fields
         assert compiled == "—", fields
@@ -136,3 +141,45 @@ def test_the_row_budget_shortens_the_blocks_before_the_rounds(monkeypatch):
     clock["calls"] = 0
     peers.timed_ms({"a": ten_ms}, repeats=11, time_cap=1.0, budget=10.0)  # room: full blocks, 11 rounds
     assert clock["calls"] == 1 + 11 * (1 + 2 * peers.BLOCK_CALLS)
+
+
+def test_gatejac_best_takes_the_fastest_route_of_each_kind_and_the_row_names_it():
+    peers = _peers()
+    times = {"gatejac numpy out=": 1.0, "gatejac numpy": 1.2, "gatejac torch out=": 1.1, "gatejac torch": 1.3,
+             "gatejac jit out=": 0.5, "gatejac jit": 0.4, "jax jacfwd": 2.0}
+    assert peers.gatejac_best(times) == ("gatejac jit out=", "gatejac jit")
+    without_jit = {k: v for k, v in times.items() if "jit" not in k}
+    assert peers.gatejac_best(without_jit) == ("gatejac numpy out=", "gatejac numpy")
+    fields = [f.strip() for f in peers.table_row("leaky", 16, "float64", times, set(), {"gatejac jit": 1.25}, {})
+              .strip("|").split("|")]
+    assert fields[3:6] == ["0.50", "0.40", "jit"]
+    assert fields[11] == "5.0× (jax jacfwd)"  # 2.0 / 0.4: the fastest peer over gatejac's fastest route
+    assert fields[12].startswith("1.25 / —")
+
+
+def test_a_jit_kernel_that_disagrees_is_reported_and_not_timed(monkeypatch):
+    """The jit routes are checked against the default kernel like every peer: a jit kernel with
+    a wrong entry is left out with the reason, a right one gives both jit routes."""
+    from gatejac import numeric
+    from gatejac.symbolic import cells
+
+    peers = _peers()
+    cell = cells.get("leaky")
+    functions, first, skipped = peers.peer_functions(cell, 4, 8, "float64", (), None, 64)
+    assert {"gatejac jit", "gatejac jit out="} <= set(functions) and "gatejac jit" in first
+    real = numeric.compile
+
+    class Broken:
+        def __init__(self, kernel):
+            self.kernel = kernel
+
+        def state_jacobian(self, *values, out=None):
+            result = self.kernel.state_jacobian(*values, out=out)
+            result[0, 1, 2] += 1e-3
+            return result
+
+    monkeypatch.setattr(peers.numeric, "compile", lambda c, b="numpy", jit=False: Broken(real(c, b, jit=True)) if jit else real(c, b))
+    functions, first, skipped = peers.peer_functions(cell, 4, 8, "float64", (), None, 64)
+    assert not {"gatejac jit", "gatejac jit out="} & set(functions)
+    assert "differs from gatejac" in skipped["gatejac jit"]
+    assert {"gatejac numpy", "gatejac numpy out=", "gatejac torch", "gatejac torch out="} <= set(functions)
