@@ -29,7 +29,7 @@ that disagrees is reported and not timed.  The first call of each peer (tracing,
 torch.compile) is timed apart (column ``first calls``, seconds).  The table's times are medians in
 ms over rounds in which every contender of one row runs a block of calls as a loop calling it
 would (a warm-up call, then five times an untimed and a timed call; the block's median is the
-round's sample), the blocks in a shuffled order per round (:func:`block_medians_ms`);
+round's sample), the blocks in a shuffled order per round (:func:`block_samples_ms`);
 ``peer/gatejac`` is the fastest peer's time over gatejac's best.  To bound the run: a contender
 whose call takes more than ``--time-cap`` seconds (1) is timed by one call, marked "(1 call)"
 (JAX at n = 1024 takes seconds a call), and a row's blocks and rounds (at most ``--repeats``, at
@@ -217,10 +217,11 @@ def disagreement(actual, reference, dtype) -> str | None:
     return None
 
 
-def timed_ms(functions: dict, repeats: int, time_cap: float, budget: float) -> tuple[dict, set]:
-    """Each function's median ms over rounds of blocks (:func:`block_medians_ms`), and the
-    names timed by one call: a function whose call takes more than ``time_cap`` seconds
-    is timed by that call alone.  The others get blocks of :data:`BLOCK_CALLS` timed calls,
+def timed_ms(functions: dict, repeats: int, time_cap: float, budget: float) -> tuple[dict, set, dict]:
+    """Each function's median ms over rounds of blocks (:func:`block_samples_ms`), the names
+    timed by one call, and the standard error in ms of each median over rounds
+    (:func:`median_error`; none for a single call): a function whose call takes more than
+    ``time_cap`` seconds is timed by that call alone.  The others get blocks of :data:`BLOCK_CALLS` timed calls,
     fewer (at least one) when three rounds of such blocks would exceed ``budget`` seconds, and
     at most ``repeats`` rounds, at least three, fewer when they would exceed ``budget``."""
     single = {}
@@ -230,21 +231,24 @@ def timed_ms(functions: dict, repeats: int, time_cap: float, budget: float) -> t
         single[name] = time.perf_counter() - start
     once = {name for name, seconds in single.items() if seconds > time_cap}
     rest = {name: f for name, f in functions.items() if name not in once}
+    alone = {name: 1e3 * single[name] for name in once}
     if not rest:
-        return {name: 1e3 * single[name] for name in once}, once
+        return alone, once, {}
     call_all = sum(single[name] for name in rest)  # one call of every contender timed in blocks
     calls = max(1, min(BLOCK_CALLS, int((budget / (3 * call_all) - 1) / 2) if call_all else BLOCK_CALLS))
     per_round = (1 + 2 * calls) * call_all
     rounds = max(3, min(repeats, int(budget / per_round) if per_round else repeats))
-    return {**block_medians_ms(rest, rounds, calls), **{name: 1e3 * single[name] for name in once}}, once
+    samples = block_samples_ms(rest, rounds, calls)
+    medians = {name: statistics.median(values) for name, values in samples.items()}
+    return {**medians, **alone}, once, {name: median_error(values) for name, values in samples.items()}
 
 
 BLOCK_CALLS = 5
-"""Timed calls in one contender's block (:func:`block_medians_ms`), at most."""
+"""Timed calls in one contender's block (:func:`block_samples_ms`), at most."""
 
 
-def block_medians_ms(functions: dict, rounds: int, calls: int = BLOCK_CALLS) -> dict:
-    """Median ms of each function over ``rounds`` rounds; in a round each function runs one
+def block_samples_ms(functions: dict, rounds: int, calls: int = BLOCK_CALLS) -> dict:
+    """``{name: [ms, one per round]}``: in each of ``rounds`` rounds each function runs one
     block — ``kernels.interleaved_medians_ms`` of it alone: a warm-up call, then ``calls``
     times an untimed and a timed call — whose median is the round's sample, the blocks in an
     order shuffled per round (seeded), so that no contender always follows the same one.
@@ -265,7 +269,29 @@ def block_medians_ms(functions: dict, rounds: int, calls: int = BLOCK_CALLS) -> 
     for round_ in range(rounds):
         for name in random.Random(round_).sample(names, len(names)):
             samples[name].append(interleaved_medians_ms({name: functions[name]}, calls)[name])
-    return {name: statistics.median(values) for name, values in samples.items()}
+    return samples
+
+
+def median_error(values: list) -> float:
+    """The standard error of the median of ``values``, from their median absolute deviation
+    (1.4826 MAD estimates σ of a normal sample, and the median's error is 1.2533 σ/√k)."""
+    middle = statistics.median(values)
+    mad = statistics.median(abs(v - middle) for v in values)
+    return 1.2533 * 1.4826 * mad / len(values) ** 0.5
+
+
+def out_against_allocating(times: dict, errors: dict) -> str:
+    """"faster" or "equal" when gatejac's fastest ``out=`` route takes no longer than its fastest
+    allocating one, "equal within noise" when longer by at most twice the two medians' combined
+    standard error, else "slower"."""
+    best_out, best_alloc = gatejac_best(times)
+    excess = times[best_out] - times[best_alloc]
+    if excess < 0:
+        return "faster"
+    if excess == 0:
+        return "equal"
+    noise = 2 * (errors.get(best_out, 0.0) ** 2 + errors.get(best_alloc, 0.0) ** 2) ** 0.5
+    return "equal within noise" if excess <= noise else "slower"
 
 
 def measure(cell_name, n, dtype, args, jaxm):
@@ -278,10 +304,10 @@ def measure(cell_name, n, dtype, args, jaxm):
         return f"output {mib:.0f} MiB > --max-output-mib {args.max_output_mib:.0f}"
     functions, first, skipped = peer_functions(cell, n, args.batch, dtype, args.peers, jaxm, args.torch_func_max_n,
                                                jit=not args.no_jit)
-    times, once = timed_ms(functions, args.repeats, args.time_cap, args.row_budget)
+    times, once, errors = timed_ms(functions, args.repeats, args.time_cap, args.row_budget)
     del functions
     gc.collect()  # the previous row's arrays (gigabytes at n = 1024) before the next row's
-    return times, once, first, skipped
+    return times, once, errors, first, skipped
 
 
 PEER_GROUPS = {
@@ -355,7 +381,7 @@ def main(argv=None):
               "first calls (s)"]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
-    notes, started, out_slower, rows = [], time.perf_counter(), [], 0
+    notes, started, verdicts = [], time.perf_counter(), {}
     for n in args.sizes:
         for name in args.cells:
             for dtype in DTYPES:
@@ -363,14 +389,17 @@ def main(argv=None):
                 if isinstance(row, str):
                     notes.append(f"{name} n = {n} {dtype}: skipped, {row}")
                     continue
-                times, once, first, skipped = row
+                times, once, errors, first, skipped = row
                 notes.extend(f"{name} n = {n} {dtype}: {peer} {why}" for peer, why in skipped.items()
                              if not why.startswith("skipped: n ="))
                 print(table_row(name, n, dtype, times, once, first, skipped), flush=True)
                 best_out, best_alloc = gatejac_best(times)
-                rows += 1
-                if times[best_out] > times[best_alloc]:
-                    out_slower.append(f"{name} n = {n} {dtype} ({times[best_out]:.3f} against {times[best_alloc]:.3f} ms)")
+                verdict = out_against_allocating(times, errors)
+                verdicts[verdict] = verdicts.get(verdict, 0) + 1
+                if verdict != "faster":
+                    notes.append(f"{name} n = {n} {dtype}: out= {verdict}: {best_out} {times[best_out]:.3f} ± "
+                                 f"{errors.get(best_out, 0):.3f} ms, {best_alloc} {times[best_alloc]:.3f} ± "
+                                 f"{errors.get(best_alloc, 0):.3f} ms")
                 print(f"  {name} n = {n} {dtype} done, {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     print("\nTimes are medians in ms of B Jacobians per call (\"1 call\": a call longer than --time-cap, timed "
           "once).  gatejac out= / gatejac: gatejac's fastest route (NumPy, torch, or the jit kernels of "
@@ -378,8 +407,9 @@ def main(argv=None):
           "faster of the two.  peer/gatejac: the fastest peer over gatejac's fastest route.  first calls: the first "
           "call in seconds of gatejac's jit kernel (numba's compile, or its load from numba's disk cache), then of "
           "each peer (trace, jit, torch.compile), in the order of the peer columns.")
-    print(f"\nout= no slower than allocating in {rows - len(out_slower)} of {rows} rows"
-          + (f"; slower in: {'; '.join(out_slower)}" if out_slower else ""))
+    print("\nout= against allocating (fastest route of each; ± the standard error of a median over rounds): "
+          + ", ".join(f"{verdict} in {verdicts.get(verdict, 0)}" for verdict in ("faster", "equal", "equal within noise", "slower"))
+          + f" of {sum(verdicts.values())} rows")
     if any(n > args.torch_func_max_n for n in args.sizes) and {"torch", "compile"} & set(args.peers):
         notes.append(f"torch.func and torch.compile peers: skipped above n = {args.torch_func_max_n} "
                      "(--torch-func-max-n)")

@@ -6,6 +6,7 @@ it needs JAX (the optional extra ``bench``) and is skipped with the reason when 
 
 import importlib.util
 import re
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -40,7 +41,8 @@ def test_quick_run_times_every_peer_at_the_smallest_size():
         first_calls = fields[12].split(" / ")  # the jit kernel's first call, then the peers'
         assert all(re.fullmatch(r"\d+\.\d\d", f) for f in first_calls[:5]), row
     assert "differs from gatejac" not in done.stdout and "failed" not in done.stdout
-    assert re.search(r"out= no slower than allocating in \d of 2 rows", done.stdout)
+    assert re.search(r"out= against allocating .*: faster in \d, equal in \d, equal within noise in \d, slower in \d of 2 rows",
+                     done.stdout)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -68,7 +70,8 @@ def test_a_contender_slower_than_the_time_cap_is_timed_by_one_call():
         calls["slow"] += 1
         time.sleep(0.03)
 
-    times, once = peers.timed_ms({"fast": fast, "slow": slow}, repeats=5, time_cap=0.02, budget=60.0)
+    times, once, errors = peers.timed_ms({"fast": fast, "slow": slow}, repeats=5, time_cap=0.02, budget=60.0)
+    assert set(errors) == {"fast"} and errors["fast"] >= 0
     assert once == {"slow"}
     assert calls["slow"] == 1 and times["slow"] >= 30.0
     assert calls["fast"] == 1 + 5 * (1 + 2 * 5)  # the probe, then per round a block: a warm-up, 5 untimed and 5 timed calls
@@ -116,8 +119,9 @@ def test_blocks_time_each_contender_as_a_loop_of_it_whatever_ran_before():
 
     functions = {"victim": contender("victim", 0.002), "other": contender("other", 0.001),
                  "third": contender("third", 0.001)}
-    medians = peers.block_medians_ms(functions, rounds=6, calls=2)
-    assert 2.0 <= medians["victim"] < 10.0  # the 20 ms first calls after another are not samples
+    samples = peers.block_samples_ms(functions, rounds=6, calls=2)
+    assert all(len(values) == 6 for values in samples.values())
+    assert 2.0 <= statistics.median(samples["victim"]) < 10.0  # the 20 ms first calls after another are not samples
     blocks = [log[i:i + 5] for i in range(0, len(log), 5)]
     assert all(len(set(block)) == 1 for block in blocks)  # warm-up, then 2 x (untimed, timed), of one function
     predecessors = {blocks[i - 1][0] for i in range(1, len(blocks)) if blocks[i][0] == "victim"}
@@ -183,3 +187,17 @@ def test_a_jit_kernel_that_disagrees_is_reported_and_not_timed(monkeypatch):
     assert not {"gatejac jit", "gatejac jit out="} & set(functions)
     assert "differs from gatejac" in skipped["gatejac jit"]
     assert {"gatejac numpy", "gatejac numpy out=", "gatejac torch", "gatejac torch out="} <= set(functions)
+
+
+def test_out_against_allocating_counts_a_difference_within_the_noise_and_no_more():
+    peers = _peers()
+    assert peers.median_error([1.0, 1.0, 1.0]) == 0.0
+    error = peers.median_error([0.9, 1.0, 1.1, 1.0, 1.3])  # MAD 0.1 over 5 rounds
+    assert abs(error - 1.2533 * 1.4826 * 0.1 / 5**0.5) < 1e-12
+    times = {"gatejac numpy out=": 1.00, "gatejac numpy": 1.00, "gatejac torch out=": 2.0, "gatejac torch": 2.0}
+    assert peers.out_against_allocating(times, {}) == "equal"
+    assert peers.out_against_allocating({**times, "gatejac numpy out=": 0.99}, {}) == "faster"
+    slower = {**times, "gatejac numpy out=": 1.03}
+    assert peers.out_against_allocating(slower, {}) == "slower"  # no spread measured: any excess is slower
+    assert peers.out_against_allocating(slower, {"gatejac numpy out=": 0.012, "gatejac numpy": 0.012}) == "equal within noise"
+    assert peers.out_against_allocating(slower, {"gatejac numpy out=": 0.01, "gatejac numpy": 0.01}) == "slower"  # 0.03 > 2·0.0141
