@@ -68,18 +68,25 @@ def qr_log_growth(apply: Callable, steps: Iterable[int], frame, *, keep_product:
 
 
 def _benettin(xp, apply, steps: list, frame, growth):
-    """The sweep of :func:`qr_log_growth` without ``keep_product``: a QR every m steps."""
-    pending, interval = 0, 1
-    for position, step in enumerate(steps):
-        frame = apply(step, frame)
-        pending += 1
-        if pending < interval and position + 1 < len(steps):
-            continue
+    """The sweep of :func:`qr_log_growth` without ``keep_product``: a QR every m steps.  An
+    ``apply`` with an ``advance(t, m, Q)`` method (``_tangent_formed.FormedAction``) takes the m
+    consecutive steps between two QRs in one call."""
+    consecutive = bool(steps) and steps == list(range(steps[0], steps[0] + len(steps)))
+    advance = getattr(apply, "advance", None) if consecutive else None
+    position, interval = 0, 1
+    while position < len(steps):
+        count = min(interval, len(steps) - position)
+        if advance is not None:
+            frame = advance(steps[position], count, frame)
+        else:
+            for step in steps[position:position + count]:
+                frame = apply(step, frame)
+        position += count
         with xp.quietly():  # ln 0 = −inf for a singular map
             frame, triangular = xp.qr(frame)
             logs = xp.log(xp.abs(xp.diagonal(triangular)))
         growth = growth + logs
-        interval, pending = _interval(xp, logs / pending), 0
+        interval = _interval(xp, logs / count)
     return frame, growth
 
 

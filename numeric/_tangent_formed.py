@@ -1,5 +1,5 @@
 """J_t V for frames of many columns: the step Jacobian's matrix columns formed from the
-stored factors in one pass, then one matrix product.
+stored factors a tile of rows at a time, each tile multiplied at once (``_tangent_tiles``).
 
 With the factors of ``_tangent`` (docs/theory.md: “Lyapunov exponents”), a column block j of
 the step Jacobian that has matrix terms is
@@ -13,33 +13,37 @@ multiply–adds: for the GRU (three terms, one 3n×n stack) 3n² + n²k against 
 (seven terms on the h column, the c column diagonal) 7n² + 2n²k against 4n²k — at n = 256,
 k = 32, 2.3 M against 6.3 M and 4.6 M against 8.4 M.  The result is the same sum, associated
 differently ((diag(u) M) V = diag(u)(M V)), so the two routes agree to round-off.
+:func:`formed_cost` and :func:`stacked_cost` are the two operation counts the trajectory
+chooses by (``Trajectory.stepper``), a formed element counted as :data:`FORM_WEIGHT`
+multiply–adds (measured at n = 256, one thread: 7 µs for a 64×256 tile of four terms, 18 µs
+for its 64×256·256×32 product).
 
-C_j is written by the fused block-row writer of ``_fused`` (one pass over each output row,
-the rows of every M_a read once), on the calling thread, with its matrices packed once here;
-the C_j of a run of consecutive steps (:data:`RUN_BYTES`) are written by one call per row
-block, so that a step costs one product and a share of a writer call.  The first formed action
-of a process imports numba and loads the writer (about 0.7 s with a warm cache: the GRU's k = 32
-spectrum at n = 256, T = 2000 took 1.14 s the first time in a new process, 0.46 s the second).  :func:`formed_cost` and
-:func:`stacked_cost` are the two operation counts the trajectory chooses by
-(``Trajectory.stepper``), a formed element counted as :data:`FORM_WEIGHT` multiply–adds
-(measured at n = 256, one thread: 0.025 ms for 3n² elements, 0.10 ms for the n×n·n×32
-product).
+C_j is never stored whole: the kernel forms 64 rows (:data:`_tangent_tiles.TILE_BYTES`) in
+the second-level cache and multiplies them at once, and :meth:`FormedAction.advance` takes the
+m steps between two QRs of the Lyapunov sweep in one call (``_growth``: one call per QR instead
+of one per step, the coefficients of a run of steps packed once).  Writing all of C_t to memory
+and multiplying it there, as this module did before, cost the LSTM (n = 256, k = 32) 0.16 ms
+a step to form and 0.2–0.33 ms to multiply; in tiles, 0.05 and 0.145 ms (the product at
+29 G multiply–adds/s, the core's float64 peak, on one thread).
 
-Threads: C_j is formed on the calling thread; the product C_j V runs on the BLAS library's
-threads, as many as the user allows (OpenBLAS's default: every core).  On 2 cores two threads
-halve it (256×256·256×32: 0.101 → 0.053 ms wall; 512×256·256×32: 0.200 → 0.104 ms; minima of
-30 repeats) and the GRU's k = 32 spectrum at n = 256, T = 2000 took 0.39 s of wall time instead
-of 0.48 s (rollout included; minima of 3 runs at load 2–3.5).  Where the cores are taken by
-other work, limit BLAS to one thread (``threadpoolctl.threadpool_limits(1)``): with two, each of
-the 2000 products can wait for the second thread to get a core, and the same spectrum took 3–6 s
-of wall time in runs at load 2–3.
-The action works on NumPy arrays (a torch trajectory's plain CPU tensors through
-NumPy views of the same memory, as ``StructuredAction`` does).  It keeps the formed run in
-work arrays, which a lock guards: threads that share one trajectory take turns.
+Threads: the kernel's tiles are shared by numba's threads, each tile's product on one BLAS
+thread (both BLAS libraries, NumPy's and the one numba's ``np.dot`` calls, are limited to one
+thread during a call and restored after).  The threads the user allows are the fewest of
+numba's thread count and the BLAS limits in force: under ``threadpoolctl.threadpool_limits(1)``
+the kernel runs on the calling thread alone.  On a machine whose cores are busy with other
+work, limit it so: each step is a parallel region, and with two threads each of the 2000 steps
+waits for the slower one to get a core.
+
+The first formed action of a process imports numba and loads the kernel (compiled once per
+machine and dtype into ``_numba_cache``'s directory).  The action works on NumPy arrays (a
+torch trajectory's plain CPU tensors through NumPy views of the same memory, as
+``StructuredAction`` does).  It keeps the packed coefficients and the tiles' work arrays,
+which a lock guards: threads that share one trajectory take turns.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import numpy as np
@@ -48,7 +52,7 @@ FORM_WEIGHT = 3
 """Multiply–adds one formed element of C_j is counted as (see the module docstring)."""
 
 RUN_BYTES = 2**22
-"""Bytes of the C_j formed at a time, for a run of consecutive steps (at least one step)."""
+"""Bytes of the coefficients packed at a time, for a run of consecutive steps (at least one)."""
 
 
 def _term_groups(plan) -> dict:
@@ -63,9 +67,8 @@ def _term_groups(plan) -> dict:
 
 def formed_cost(plan, sizes: list[int], columns: int) -> int:
     """Multiply–adds of one formed action on ``columns`` columns (batch 1)."""
-    total = sum(sizes)
     formed = sum(sizes[term.row] * sizes[term.col] for term in plan.terms)
-    product = sum(total * sizes[col] for col, count in enumerate(plan.stacks) if count)
+    product = sum(sizes[row] * sizes[col] for row, col in {(term.row, term.col) for term in plan.terms})
     return FORM_WEIGHT * formed + product * columns
 
 
@@ -75,72 +78,70 @@ def stacked_cost(plan, sizes: list[int], columns: int) -> int:
     return sum(count * max(sizes) * sizes[col] for col, count in enumerate(plan.stacks)) * columns
 
 
-class _RowWrite:
-    """One row block i of C_j: its terms' matrices side by side, packed once, and the
-    coefficient and diagonal stacks it takes its per-step values from."""
-
-    def __init__(self, rows: slice, width: int, matrices: list, coefficients: list, diagonals: list, dtype):
-        self.rows, self.coefficients, self.diagonals = rows, coefficients, diagonals
-        self.height = rows.stop - rows.start
-        self.stacked = (np.ascontiguousarray(np.concatenate(matrices, axis=1)) if matrices
-                        else np.zeros((self.height, 0), dtype))
-        self.offsets = np.arange(len(matrices), dtype=np.int64) * width
-        self.table = np.array([[0, width, 0, len(matrices), 0 if diagonals else -1]], dtype=np.int64)
-
-
 class FormedAction:
-    """``numpy_apply(t, V)`` = J_t V by the formed matrix columns (see the module docstring).
+    """``numpy_apply(t, V)`` = J_t V and ``advance(t, m, V)`` = J_{t+m−1} ⋯ J_t V by the formed
+    matrix columns (see the module docstring), in the kernel of ``_tangent_tiles``.
 
     ``stacked`` is the trajectory's ``StructuredAction`` (its plan; it serves torch blocks that
     autograd tracks), ``values`` the kernel arguments (for ``plan.matrices``), ``coefficients``
     and ``diagonals`` the factor stacks of ``_tangent.stack_factors``, all NumPy (or plain CPU
     tensors, used through NumPy views); ``batch`` the trajectory's batch shape.
 
-    The C_j of a run of consecutive steps are formed by one call of the writer, the run's
-    steps taken as its samples (R·B samples for a run of R steps at batch size B): its
-    four-sample passes then serve every step at batch size 1, and a call is made every R steps.
-    R keeps the run's C_j within :data:`RUN_BYTES`."""
+    The coefficients of a run of consecutive steps are packed into one (run·B, L) array, each
+    step and sample a row of its L coefficient values; the run keeps it within
+    :data:`RUN_BYTES`."""
 
     numpy_views = True
 
     def __init__(self, stacked, values: list, sizes: list[int], coefficients: list, diagonals: list, batch: tuple):
         from ._arrays import to_numpy
-        from ._fused import TILE_BYTES, _sample_block, _write_rows_serial
+        from ._tangent_tiles import TILE_BYTES
 
-        self._kernel, self.stacked, plan = _write_rows_serial, stacked, stacked.plan
-        matrices = [to_numpy(m) for m in plan.matrices(*values)]
-        coefficients, diagonals = [to_numpy(c) for c in coefficients], [to_numpy(d) for d in diagonals]
+        self.stacked, plan = stacked, stacked.plan
+        matrices = [np.ascontiguousarray(to_numpy(m)) for m in plan.matrices(*values)]
+        self.stacks = [to_numpy(c) for c in coefficients] + [to_numpy(d) for d in diagonals]
         self.dtype = matrices[0].dtype
         self.batch, self.count = tuple(batch), int(np.prod(batch, dtype=np.int64))
         self.offsets = np.cumsum([0, *sizes]).tolist()
-        self.steps = int(coefficients[0].shape[0]) if coefficients else int(diagonals[0].shape[0])
-        groups = _term_groups(plan)
-        starts = np.cumsum([0, *plan.stacks]).tolist()
-        self.columns, self.elementwise = [], []  # [(col, [_RowWrite])], [(row, col, diagonal stacks)]
-        for col, count in enumerate(plan.stacks):
-            if not count:
-                self.elementwise += [(row, col, [diagonals[p] for p in groups[(row, c)][1]])
-                                     for row, c in sorted(groups) if c == col]
-                continue
-            writes = []
-            for row in range(len(sizes)):
-                terms, positions = groups.get((row, col), ([], []))
-                if terms or positions:
-                    group = matrices[starts[col]:starts[col] + count]
-                    writes.append(_RowWrite(slice(self.offsets[row], self.offsets[row + 1]), sizes[col],
-                                            [group[product] for _, product in terms],
-                                            [coefficients[c] for c, _ in terms], [diagonals[p] for p in positions],
-                                            self.dtype))
-            self.columns.append((col, writes))
-        step_bytes = self.count * self.offsets[-1] * sum(sizes[col] for col, _ in self.columns) * self.dtype.itemsize
-        self.run = max(1, min(self.steps, RUN_BYTES // step_bytes))
-        samples = self.run * self.count
-        self.formed = [np.zeros((samples, self.offsets[-1], sizes[col]), self.dtype) for col, _ in self.columns]
-        for _, writes in self.columns:
-            for write in writes:
-                write.tile = max(1, min(write.height, TILE_BYTES // max(1, write.stacked.shape[1] * self.dtype.itemsize)))
-                write.sample_block = _sample_block(samples, -(-write.height // write.tile), 1)
-        self.formed_from, self.lock = None, threading.Lock()
+        self.steps = int(self.stacks[0].shape[0])
+        self.matrices = np.concatenate([m.reshape(-1) for m in matrices])
+        places = np.cumsum([0, *(m.size for m in matrices)]).tolist()
+        firsts = np.cumsum([0, *plan.stacks]).tolist()
+        self.layout, groups, terms, diagonal_offsets = [], [], [], []  # layout: (stack, row block) per slot
+        by_row = {row: [] for row in range(len(sizes))}  # the groups of each row block
+        term_groups = _term_groups(plan)
+        for row, col in sorted(term_groups):
+            group_terms, positions = term_groups[(row, col)]
+            q0, d0 = len(terms), len(diagonal_offsets)
+            for coefficient, product in group_terms:
+                terms.append((self._slot(coefficient, row, sizes), places[firsts[col] + product]))
+            for position in positions:
+                diagonal_offsets.append(self._slot(len(coefficients) + position, row, sizes))
+            by_row[row].append(len(groups))
+            groups.append((self.offsets[col], sizes[col], q0, len(terms), d0, len(diagonal_offsets)))
+        self.width = sum(sizes[row] for _, row in self.layout)
+        self.groups = np.array(groups, np.int64).reshape(-1, 6)
+        self.terms = np.array(terms, np.int64).reshape(-1, 2)
+        self.diagonals = np.array(diagonal_offsets, np.int64)
+        self.widest = max([sizes[col] for (row, col), (group_terms, _) in term_groups.items() if group_terms] or [1])
+        self.tile_rows = max(1, TILE_BYTES // (self.widest * self.dtype.itemsize))
+        tiles = []  # the tiles of every row block sharing rows p0 .. p0 + r side by side; a block without terms: zeros
+        for p0 in range(0, max(sizes), self.tile_rows):
+            tiles += [(self.offsets[row] + p0, min(self.tile_rows, size - p0), p0,
+                       by_row[row][0] if by_row[row] else 0, by_row[row][-1] + 1 if by_row[row] else 0)
+                      for row, size in enumerate(sizes) if p0 < size]
+        self.tiles = np.array(tiles, np.int64).reshape(-1, 5)
+        self.run = max(1, min(self.steps, RUN_BYTES // max(1, self.count * self.width * self.dtype.itemsize)))
+        self.packed = np.empty((self.run * self.count, self.width), self.dtype)
+        self.packed_from, self.lock, self.work = None, threading.Lock(), {}
+
+    def _slot(self, stack: int, row: int, sizes: list[int]) -> int:
+        """The offset in a packed row of stack ``stack`` (coefficients, then diagonals) for row
+        block ``row``, added to the layout on first use."""
+        if (stack, row) not in self.layout:
+            self.layout.append((stack, row))
+        index = self.layout.index((stack, row))
+        return sum(sizes[r] for _, r in self.layout[:index])
 
     def __call__(self, t: int, block):
         """J_t V for a NumPy block, or a plain torch block through NumPy views; a torch block
@@ -155,45 +156,43 @@ class FormedAction:
 
     def numpy_apply(self, t: int, block):
         """J_t V for a NumPy block ``(..., S, k)``, 1 ≤ t ≤ T."""
-        index = t - 1
-        columns = int(block.shape[-1])
-        if block.shape[:-2] != self.batch:
-            block = np.broadcast_to(block, (*self.batch, *block.shape[-2:]))
-        frame = block.reshape(self.count, self.offsets[-1], columns)
-        result = None
-        with self.lock:
-            if self.formed_from is None or not self.formed_from <= index < self.formed_from + self.run:
-                self._form(min(index, self.steps - self.run))
-            samples = slice((index - self.formed_from) * self.count, (index - self.formed_from + 1) * self.count)
-            for (col, _), formed in zip(self.columns, self.formed):
-                product = formed[samples] @ frame[:, self.offsets[col]:self.offsets[col + 1]]
-                if result is None:
-                    result = product
-                else:
-                    result += product
-        for row, col, stacks in self.elementwise:
-            target = result[:, self.offsets[row]:self.offsets[row + 1]]
-            for stack in stacks:
-                value = np.broadcast_to(stack[index], (*self.batch, self.offsets[row + 1] - self.offsets[row]))
-                target += value.reshape(self.count, -1)[:, :, None] * frame[:, self.offsets[col]:self.offsets[col + 1]]
-        return result.reshape(*self.batch, self.offsets[-1], columns)
+        return self.advance(t, 1, block)
 
-    def _form(self, first: int) -> None:
-        """C_j of steps first+1 .. first+run, from their coefficients and summed diagonals
-        packed per row block as C-contiguous (P, run·B, height) and (0 or 1, run·B, height)."""
-        stop = first + self.run
-        shape = (self.run * self.count, -1)
-        for (_, writes), formed in zip(self.columns, self.formed):
-            for write in writes:
-                packed = np.empty((len(write.coefficients), *shape[:1], write.height), self.dtype)
-                for term, stack in enumerate(write.coefficients):
-                    packed[term] = self._steps(stack, first, stop, write.height).reshape(shape)
-                diagonal = np.zeros((int(bool(write.diagonals)), *shape[:1], write.height), self.dtype)
-                for stack in write.diagonals:
-                    diagonal[0] += self._steps(stack, first, stop, write.height).reshape(shape)
-                self._kernel(formed, write.rows.start, write.table, write.offsets, packed, write.stacked, diagonal,
-                             write.tile, write.sample_block)
-        self.formed_from = first
+    def advance(self, t: int, steps: int, block):
+        """J_{t+steps−1} ⋯ J_{t+1} J_t V for a NumPy block ``(..., S, k)`` (a fresh array), 1 ≤ t
+        and t + steps − 1 ≤ T: a run of steps in one kernel call per packed run of coefficients."""
+        from ._tangent_tiles import _advance_parallel, _advance_serial
+
+        columns = int(block.shape[-1])
+        frame = np.empty((self.count, self.offsets[-1], columns), self.dtype)
+        frame[...] = np.broadcast_to(block, (*self.batch, *block.shape[-2:])).reshape(frame.shape)
+        spare = np.empty_like(frame)
+        index, stop = t - 1, t - 1 + steps
+        with self.lock, _blas_on_one_thread() as threads:
+            workers = min(threads, len(self.tiles) * self.count)
+            kernel = _advance_parallel if workers > 1 else _advance_serial
+            if workers not in self.work:
+                self.work[workers] = np.empty((workers, self.tile_rows * self.widest), self.dtype)
+            while index < stop:
+                if self.packed_from is None or not self.packed_from <= index < self.packed_from + self.run:
+                    self._pack(min(index, self.steps - self.run))
+                count = min(stop, self.packed_from + self.run) - index
+                result = kernel(frame, spare, index - self.packed_from, count, self.packed, self.tiles, self.groups,
+                                self.terms, self.diagonals, self.matrices, self.work[workers])
+                frame, spare = result, (spare if result is frame else frame)
+                index += count
+        return frame.reshape(*self.batch, self.offsets[-1], columns)
+
+    def _pack(self, first: int) -> None:
+        """The coefficients of steps first+1 .. first+run into ``packed``, one row per step and
+        sample, each (stack, row block) of the layout at its offset."""
+        shape, start = (self.run * self.count, -1), 0
+        for stack, row in self.layout:
+            size = self.offsets[row + 1] - self.offsets[row]
+            self.packed[:, start:start + size] = self._steps(self.stacks[stack], first, first + self.run,
+                                                             size).reshape(shape)
+            start += size
+        self.packed_from = first
 
     def _steps(self, stack, first: int, stop: int, height: int):
         """``stack[first:stop]`` broadcast per step to ``(*batch, height)``: a step's value may
@@ -202,3 +201,26 @@ class FormedAction:
         missing = len(self.batch) + 1 - (values.ndim - 1)
         values = values.reshape(values.shape[0], *([1] * missing), *values.shape[1:])
         return np.broadcast_to(values, (stop - first, *self.batch, height))
+
+
+_CONTROLLER: list = []
+
+
+@contextlib.contextmanager
+def _blas_on_one_thread():
+    """The BLAS libraries (NumPy's and the one numba's ``np.dot`` calls) on one thread for the
+    block; yields the threads the caller allowed: the fewest of numba's thread count and the
+    BLAS pools' limits as they were (``threadpoolctl.threadpool_limits(1)`` makes the kernel
+    serial)."""
+    from threadpoolctl import ThreadpoolController
+
+    from ._fused import _thread_count
+
+    if not _CONTROLLER:
+        import scipy.linalg.cython_blas  # noqa: F401 - the BLAS numba's np.dot calls, loaded before the controller
+
+        _CONTROLLER.append(ThreadpoolController().select(user_api="blas"))
+    controller = _CONTROLLER[0]
+    threads = min([_thread_count(), *(pool.num_threads for pool in controller.lib_controllers)])
+    with controller.limit(limits=1):
+        yield threads

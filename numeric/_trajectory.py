@@ -347,7 +347,9 @@ class Trajectory:
         if self.compiled.backend != "torch" or self._resolve(method, columns, False) != "action":
             return None
         action = self._factor_action(columns)
-        return action.numpy_apply if action is not None and action.numpy_views else None
+        if action is None or not action.numpy_views:
+            return None
+        return action if isinstance(action, FormedAction) else action.numpy_apply  # the formed one advances runs
 
     def _factor_action(self, columns: int) -> StructuredAction | FormedAction | None:
         """J_t V on blocks of ``columns`` columns from the step Jacobian's factors: by the formed

@@ -13,14 +13,20 @@ import concurrent.futures
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from threadpoolctl import threadpool_limits
 from test_trajectory import BATCH, STEPS, _assert_close, _trajectory, _values
 
 from gatejac import numeric
 from gatejac.numeric import _tangent_formed as tangent_formed
+from gatejac.numeric import _tangent_tiles as tangent_tiles
 from gatejac.numeric import rollout
 from gatejac.numeric._tangent import tangent_plan
+from gatejac.numeric._growth import qr_log_growth
 from gatejac.numeric._tangent_formed import FormedAction
 from gatejac.symbolic import cells
+from gatejac.verify.strategies import random_cells
 
 
 # --------------------------------------------------------- the formed action (many columns)
@@ -48,10 +54,12 @@ def test_the_formed_action_equals_the_dense_jacobian_and_the_stacked_products(na
     """For every cell with stored factors (diagonal-only column blocks, row blocks without
     terms, factors that do not depend on the batch), J_t V by the formed matrix columns equals
     the dense J_t (``state_jacobian``) times V and the stacked products, at steps taken out of
-    order (the coefficients are packed a run of steps at a time; runs of 1 and 4 steps here)."""
+    order (the coefficients are packed a run of steps at a time; runs of 1 step and of all here),
+    in tiles of one row and of whole blocks (``_tangent_tiles.TILE_BYTES``)."""
     cell = cells.get(name)
-    for run_bytes in (1, 4 * 6 * 3 * 8 * max(1, int(np.prod(batch)))):
+    for run_bytes, tile_bytes in ((1, 1), (2**22, 2**17)):
         monkeypatch.setattr(tangent_formed, "RUN_BYTES", run_bytes)
+        monkeypatch.setattr(tangent_tiles, "TILE_BYTES", tile_bytes)
         states, inputs, params = _values(cell, batch=batch, backend=backend)
         trajectory = rollout(numeric.compile(cell, backend), states, inputs, params)
         action = _formed_of(trajectory)
@@ -94,7 +102,7 @@ def test_the_action_is_chosen_by_its_cost():
     trajectory = _trajectory("gru_torch", backend="torch")
     assert not isinstance(trajectory.stepper(1, method="action"), FormedAction)
     assert not isinstance(_trajectory("elman").stepper(12, method="action"), FormedAction)
-    assert trajectory.numpy_stepper(12, method="action") == _chosen(trajectory, 12).numpy_apply
+    assert trajectory.numpy_stepper(12, method="action") is _chosen(trajectory, 12)
     block = torch.randn(*BATCH, trajectory.state_size, 12, dtype=torch.float64, requires_grad=True)
     _chosen(trajectory, 12)(4, block).sum().backward()
     expected = trajectory.step_jacobian(4).sum(dim=-2)[..., None].expand(*BATCH, trajectory.state_size, 12)
@@ -134,3 +142,74 @@ def test_threads_sharing_a_formed_action_get_their_own_steps(monkeypatch):
         images = list(pool.map(lambda t: action(t, block), steps))
     for t, image in zip(steps, images):
         _assert_close(image, trajectory.step_jacobian(t) @ block)
+
+
+# ------------------------------------------------------ runs of steps in one kernel call
+def _dense_product(trajectory, t: int, steps: int, block):
+    """J_{t+steps−1} ⋯ J_t V by the dense step Jacobians (``state_jacobian``)."""
+    for step in range(t, t + steps):
+        block = trajectory.step_jacobian(step) @ block
+    return block
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("name", ["gru_torch", "lstm_torch", "multi_gate"])
+def test_a_run_of_steps_equals_the_dense_product(name, threads, monkeypatch):
+    """``advance(t, m, V)`` = J_{t+m−1} ⋯ J_t V by the dense Jacobians, over runs that cross the
+    packed runs of coefficients (runs of 3 steps), in one-row tiles split between the threads
+    (``threads`` = 2: numba's parallel kernel; 1, set as a user would with threadpoolctl: the
+    serial one); the input block is left as it was."""
+    monkeypatch.setattr(tangent_tiles, "TILE_BYTES", 1)
+    cell = cells.get(name)
+    states, inputs, params = _values(cell)
+    trajectory = rollout(numeric.compile(cell, "numpy"), states, inputs, params)
+    action = _formed_of(trajectory)
+    monkeypatch.setattr(action, "run", 3)
+    action.packed = np.empty((3 * action.count, action.width))
+    block = np.random.default_rng(4).standard_normal((*BATCH, trajectory.state_size, 7))
+    before = block.copy()
+    with threadpool_limits(threads):
+        for t, steps in ((1, STEPS), (2, 5), (STEPS, 1), (4, 7)):
+            _assert_close(action.advance(t, steps, block), _dense_product(trajectory, t, steps, block))
+    assert np.array_equal(block, before)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(random_cells(), st.integers(1, 9))
+def test_random_cells_runs_of_steps_and_exponents_equal_a_dense_reference(cell, columns):
+    """For random cells with stored factors (states of different sizes among them): runs of
+    steps by the formed action equal the dense product, and the Lyapunov exponents through it
+    equal a per-step QR of the dense J_t Q written out here."""
+    compiled = numeric.compile(cell, "numpy")
+    plan = tangent_plan(compiled)
+    assume(plan is not None and plan.terms)
+    sizes = {"n": 3, "m": 2, "k": 2}
+    states, _, params = numeric.random_values(cell, sizes, batch=BATCH, seed=0)
+    _, inputs, _ = numeric.random_values(cell, sizes, batch=(STEPS, *BATCH), seed=1)
+    trajectory = rollout(compiled, states, inputs or None, params, steps=None if inputs else STEPS)
+    assume(all(np.max(np.abs(value)) < 1e3 for value in trajectory.states.values()))  # not an exploding cell
+    columns = min(columns, trajectory.state_size)
+    action = _formed_of(trajectory)
+    block = trajectory.starting_frame(columns)
+    _assert_close(action.advance(2, 6, block), _dense_product(trajectory, 2, 6, block))
+    growth = np.zeros((*BATCH, columns))
+    frame = block
+    for jacobian in trajectory.step_jacobians():
+        frame, triangular = np.linalg.qr(jacobian @ frame)
+        growth += np.log(np.abs(np.diagonal(triangular, axis1=-2, axis2=-1)))
+    assume(np.all(np.isfinite(growth)))  # not a singular J_t (ln 0)
+    _, exponents = qr_log_growth(action, range(1, STEPS + 1), block)
+    _assert_close(np.sort(exponents / STEPS)[..., ::-1], np.sort(growth / STEPS)[..., ::-1])
+
+
+def test_a_wrong_coefficient_in_a_run_is_caught():
+    """A run through the LSTM's step 5 fails the comparison when one coefficient of step 5 is
+    off by 1e-6 relative; runs that end before step 5 still pass."""
+    trajectory = _trajectory("lstm_torch")
+    block = np.random.default_rng(6).standard_normal((*BATCH, trajectory.state_size, 12))
+    reference = {t: _dense_product(trajectory, t, 4, block) for t in (1, 3)}
+    trajectory._cache["factors"][0][4][4] *= 1 + 1e-6  # step 5's fifth coefficient (a c-row term)
+    action = _chosen(trajectory, 12)
+    _assert_close(action.advance(1, 4, block), reference[1])
+    with pytest.raises(AssertionError, match="worst entry"):
+        _assert_close(action.advance(3, 4, block), reference[3])
