@@ -28,10 +28,14 @@ so that a float32 kernel computes in float32; each kernel is generated once per 
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import sympy
 
 from gatejac.symbolic import SCALAR, Derivation, Dot, Leaf, Mat, MatVec
 
+from . import _jit_math
 from ._codegen import _fold_scale, _Module
 from ._coefficients import indent
 from ._printer import ScalarPrinter
@@ -207,105 +211,89 @@ class _Kernel:
         return f"({self.printer('0').doprint(coeff)})"
 
     def _group_lines(self, size, rows) -> list[str]:
-        """The loop over samples and rows ``_i`` of the states ``rows`` (all of ``size``)."""
-        left_exprs, right_exprs, writes = [], [], []
-        col = "0"
-        col_offsets = []
+        """The states ``rows`` (all of ``size``): first every coefficient l_k(i) of their blocks
+        into ``_l[k, b, i]`` and every per-column factor r_k(j) into ``_q<k>[b, j]`` (loops of
+        arithmetic only, which LLVM vectorizes), then each output row written once."""
+        cols, col = [], "0"
         for leaf in self.leaves:
-            col_offsets.append((leaf, col))
+            cols.append((leaf, col))
             col = f"({col} + {self.module.size(leaf.size)})"
-        for state, row in rows:
-            for leaf, offset in col_offsets:
-                writes.append((state, row, leaf, offset, self.plans[(state.name, leaf.name)]))
-                for plan in self.plans[(state.name, leaf.name)]:
-                    left_exprs.append(self.module.expr(plan.left))
-                    right_exprs.append(self.module.expr(plan.right))
-        left_names = self._cse(left_exprs, "_i", "_l")
-        lefts, loop = left_names[1], left_names[0]
-        rights, right_lines = self._rights(right_exprs, col_offsets, writes)
-        inner, k = [], 0
-        for state, row, leaf, offset, plans in writes:
-            width = self.module.size(leaf.size)
-            inner.append(f"_r = _o[_b, {row} + _i]")
+        writes = [(row, leaf, offset, self.plans[(state.name, leaf.name)]) for state, row in rows for leaf, offset in cols]
+        plans = [(leaf, plan) for _, leaf, _, block in writes for plan in block]
+        lefts, lines = self._fill([self.module.expr(plan.left) for _, plan in plans], size, "_i", "_l")
+        rights = []
+        for k, (leaf, plan) in enumerate(plans):
+            right = self.module.expr(plan.right)
+            if right == 1:
+                rights.append(None)
+                continue
+            codes, more = self._fill([right], leaf.size, "_j", f"_q{k}_")
+            rights.append(codes[0])
+            lines += more
+        inner = [f"_a{k} = {code}" for k, code in enumerate(lefts) if code.startswith("_l")]  # held in registers
+        lefts = [f"_a{k}" if code.startswith("_l") else code for k, code in enumerate(lefts)]
+        k = 0
+        for row, leaf, offset, block in writes:
             entries, diagonal = [], []
-            for plan in plans:
+            for plan in block:
                 left, right = lefts[k], rights[k]
                 k += 1
+                at_j = f" * {right}" if right else ""
+                at_i = f" * {right.replace(', _j,', ', _i,')}" if right else ""
                 if plan.matrix is None:
-                    entries.append(f"{left} * {right}[_j]" if right else left)
-                    continue
-                if not plan.matrix:
-                    diagonal.append(f"{left} * {right}[_i]" if right else left)
-                    continue
-                for term in plan.matrix:
+                    entries.append(f"{left}{at_j}")
+                elif not plan.matrix:
+                    diagonal.append(f"{left}{at_i}")
+                for term in plan.matrix or []:
                     coeff = self._scalar_coefficient(term.coeff)
                     factor = left if coeff is None else f"{left} * {coeff}"
                     if term.parameter is None:
-                        diagonal.append(f"{factor} * {right}[_i]" if right else factor)
+                        diagonal.append(f"{factor}{at_i}")
                     else:
                         m = f"{term.parameter}[_j, _i]" if term.transposed else f"{term.parameter}[_i, _j]"
-                        entries.append(f"{factor} * {m}" + (f" * {right}[_j]" if right else ""))
-            inner += [f"for _j in range({width}):", f"    _r[{offset} + _j] = {' + '.join(entries) or '_FT(0)'}"]
+                        entries.append(f"{factor} * {m}{at_j}")
+            inner += [f"_r = _o[_b, {row} + _i]", f"for _j in range({self.module.size(leaf.size)}):",
+                      f"    _r[{offset} + _j] = {' + '.join(entries) or '_FT(0)'}"]
             if diagonal:
                 inner.append(f"_r[{offset} + _i] += {' + '.join(diagonal)}")
-        return (right_lines + ["for _b in range(_nb):"]
-                + indent(self._right_fill(right_exprs, rights, writes) + [f"for _i in range({self.module.size(size)}):"]
-                         + indent(loop + inner)))
+        return lines + ["for _b in range(_nb):"] + indent([f"for _i in range({self.module.size(size)}):"] + indent(inner))
 
-    def _cse(self, exprs, index: str, prefix: str):
-        """Lines of the common subexpressions and values of ``exprs`` (written out) at entry
-        ``index``, and the code of each value (a literal 1 stays ``_FT(1)``)."""
+    def _fill(self, exprs, size, index: str, prefix: str):
+        """Lines filling an array ``<prefix>[k, b, index]`` with the values of ``exprs`` (written
+        out, common subexpressions shared) for every sample, and the code reading each value
+        in the write loop (a number is written as itself).
+
+        The values of one entry are stored side by side, ``<prefix>[b, index, k]``: LLVM then
+        vectorizes the loop (the tanh and σ of ``_jit_math`` with it); with an array per value,
+        or ``<prefix>[k, b, index]``, it gave up beyond four values (the LSTM's nine: 0.38 ms
+        at n = 16, B = 256, against 0.09 ms)."""
         written = [self.written_out(e) for e in exprs]
         replacements, reduced = sympy.cse(written, symbols=sympy.numbered_symbols(f"{prefix}t"), optimizations=None)
         temporaries = {sym for sym, _ in replacements}
-        print_ = self.printer(index)
-
-        def entry(sym):
-            return sym.name if sym in temporaries else self.entry(sym, index)
-
-        scalar = ScalarPrinter(entry)
-        lines = [f"{sym.name} = {scalar.doprint(value)}" for sym, value in replacements]
-        codes = []
-        for i, expr in enumerate(reduced):
-            if expr.is_Number:
-                codes.append(print_.doprint(expr))
-            elif expr.is_Symbol and expr in temporaries:
-                codes.append(expr.name)
+        scalar = ScalarPrinter(lambda sym: sym.name if sym in temporaries else self.entry(sym, index))
+        body = [f"{sym.name} = {scalar.doprint(value)}" for sym, value in replacements]
+        codes, stored = [], 0
+        for expr in reduced:
+            if expr.free_symbols:
+                body.append(f"{prefix}[_b, {index}, {stored}] = {scalar.doprint(expr)}")
+                codes.append(f"{prefix}[_b, {index}, {stored}]")
+                stored += 1
             else:
-                lines.append(f"{prefix}{i} = {scalar.doprint(expr)}")
-                codes.append(f"{prefix}{i}")
-        return lines, codes
-
-    def _rights(self, right_exprs, col_offsets, writes):
-        """Per-column factors: a buffer ``_q<k>`` per term with one (None for 1)."""
-        names, lines = [], []
-        k = 0
-        for state, row, leaf, offset, plans in writes:
-            for plan in plans:
-                if right_exprs[k] == 1:
-                    names.append(None)
-                else:
-                    names.append(f"_q{k}")
-                    lines.append(f"_q{k} = np.empty({self.module.size(leaf.size)}, _FT)")
-                k += 1
-        return names, lines
-
-    def _right_fill(self, right_exprs, rights, writes) -> list[str]:
-        lines, k = [], 0
-        for state, row, leaf, offset, plans in writes:
-            for _ in plans:
-                if rights[k] is not None:
-                    lines_k, codes = self._cse([right_exprs[k]], "_j", f"_p{k}")
-                    lines += [f"for _j in range({self.module.size(leaf.size)}):"]
-                    lines += indent(lines_k + [f"{rights[k]}[_j] = {codes[0]}"])
-                k += 1
-        return lines
+                codes.append(scalar.doprint(expr))
+        if not stored:
+            return codes, []
+        width = self.module.size(size)
+        lines = [f"{prefix} = np.empty((_nb, {width}, {stored}), _FT)"]
+        return codes, lines + ["for _b in range(_nb):", f"    for {index} in range({width}):"] + indent(indent(body))
 
 
 _HEADER = '''"""Whole-kernel numba functions of cell {name!r}, generated by gatejac (numeric.compile(..., jit=True))."""
 import numpy as np
 
+from gatejac.numeric import _jit_math as _m
 from gatejac.numeric._numba_cache import cached_njit
+
+# numba's cache checks this file only: the functions it inlines are those of _jit_math {math}
 '''
 
 
@@ -321,7 +309,8 @@ def generate_jit(derivation: Derivation) -> tuple[str, dict]:
         wanted["state_jacobian_gate"] = (split.B, list(cell.states))
     if cell.inputs:
         wanted["input_jacobian"] = (derivation.input, list(cell.inputs))
-    chunks, refused = [_HEADER.format(name=cell.name)], {}
+    math_source = Path(_jit_math.__file__).read_bytes()
+    chunks, refused = [_HEADER.format(name=cell.name, math=hashlib.sha256(math_source).hexdigest()[:16])], {}
     for name, (block_jacobian, leaves) in wanted.items():
         try:
             lines = _Kernel(module, block_jacobian, leaves).lines(name)
@@ -329,6 +318,6 @@ def generate_jit(derivation: Derivation) -> tuple[str, dict]:
             refused[name] = str(reason)
             continue
         for suffix, float_type in FLOAT_TYPES.items():
-            text = "\n".join(lines).replace("_FT", float_type).replace(f"def {name}(", f"def {name}__{suffix}(")
-            chunks.append(f"@cached_njit()\n{text}\n")
+            text = "\n".join(lines).replace("_FT", float_type).replace("_SX", f"_{suffix}")
+            chunks.append(f'@cached_njit(error_model="numpy")\n{text.replace(f"def {name}(", f"def {name}__{suffix}(")}\n')
     return "\n\n".join(chunks), refused

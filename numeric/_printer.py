@@ -91,18 +91,18 @@ def print_array(expr, batched=None) -> str:
     return printer.doprint(sympy.sympify(expr))
 
 
-_SCALAR_FUNCTIONS = {"tanh": "np.tanh({0})", "exp": "np.exp({0})", "log": "np.log({0})", "sin": "np.sin({0})",
-                     "cos": "np.cos({0})", "Abs": "np.abs({0})", "sign": "np.sign({0})",
-                     "sigmoid": "(_FT(1) / (_FT(1) + np.exp(-({0}))))",
-                     "softplus": "(max({0}, _FT(0)) + np.log1p(np.exp(-np.abs({0}))))"}
+_SCALAR_FUNCTIONS = {"tanh": "_m.tanh_SX({0})", "exp": "_m.exp_SX({0})", "sigmoid": "_m.sigmoid_SX({0})",
+                     "softplus": "_m.softplus_SX({0})", "log": "np.log({0})", "sin": "np.sin({0})",
+                     "cos": "np.cos({0})", "Abs": "abs({0})", "sign": "np.sign({0})"}
 
 
 class ScalarPrinter(ArrayPrinter):
     """Prints a scalar SymPy expression as numba code for one entry (the whole-kernel jit
     kernels, ``_jit_codegen``): ``index(symbol)`` gives the code reading a symbol's entry
     (``h[_b, _i]``), every number is wrapped as ``_FT(…)`` (the kernel's float type, so that
-    float32 kernels compute in float32), σ and softplus are spelled out, squares and cubes
-    are products."""
+    float32 kernels compute in float32), tanh, exp, σ and softplus are ``_jit_math``'s
+    (``_m.tanh_SX``, ``SX`` replaced by the float type's suffix), squares and cubes are products.
+    """
 
     def __init__(self, index):
         super().__init__()
