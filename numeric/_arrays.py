@@ -55,6 +55,7 @@ takes no ``out=`` fast path and allocates outputs that the transform can batch.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import math
 import operator
@@ -147,11 +148,11 @@ def _batch_shape(*arrays) -> tuple:
 
 
 CACHE_LINE = 64
-"""Bytes of a cache line: :func:`aligned_empty` starts a large new output on one."""
+"""Bytes of a cache line: :func:`aligned_empty` starts a new output on one."""
 
 ALIGN_FROM_BYTES = 2**20
-"""Outputs of at least this many bytes are cache-line aligned; smaller ones are not, the
-alignment (2.1 µs) costing more than it saves there."""
+"""Outputs of at least this many bytes (1 MiB) are cache-line aligned; below, aligning cost the
+allocating kernels more than the writes saved."""
 
 
 def aligned_empty(shape: tuple, dtype) -> np.ndarray:
@@ -162,19 +163,23 @@ def aligned_empty(shape: tuple, dtype) -> np.ndarray:
     ``mmap`` size, anywhere on a 16-byte boundary on the heap.  Off a line, each row of 16
     float64 (128 bytes) spans three lines instead of two, and a dense Jacobian written there
     took longer than one written into an aligned array (single-thread CPU minima, B = 256,
-    ``out=`` into a misaligned / an aligned array: multi_gate n = 16 float64 0.136 / 0.131 ms,
-    LSTM n = 16 float64 0.371 / 0.366 ms, leaky n = 64 float64 0.702 / 0.667 ms, multi_gate
-    n = 64 float64 0.741 / 0.690 ms).  An output the kernels return is therefore aligned, and
-    so is an ``out=`` a caller keeps from one.  The alignment costs 2.1 µs a call (asking
-    NumPy for the address), more than it saves below 1 MiB (leaky n = 16 float64, 0.5 MiB:
-    0.087 / 0.084 ms at the worst offset, no difference at others)."""
+    ``out=`` into an array 16 bytes past a line / on one: multi_gate n = 16 float64 0.136 /
+    0.131 ms, LSTM n = 16 float64 0.371 / 0.366 ms, leaky n = 64 float64 0.702 / 0.667 ms,
+    multi_gate n = 64 float64 0.741 / 0.690 ms; the jit kernels of ``numeric.compile(...,
+    jit=True)``, which spend their time writing: leaky n = 16 float64 0.0447 / 0.0419–0.0429 ms,
+    n = 64 float32 0.165 / 0.148–0.153 ms).  An allocating kernel thus writes at the same speed
+    in every process instead of at whatever offset ``malloc`` picked, and an ``out=`` a caller
+    keeps from one is aligned too.  The alignment (asking ctypes for the address) costs about
+    1 µs a call; with it from 256 KiB on, the allocating NumPy kernels at n = 16 (0.25–0.5 MiB)
+    were 1–4% slower than with ``np.empty`` in 7 of 8 rows (leaky float32 0.0693 against
+    0.0670 ms, multi_gate float32 0.1029 against 0.0989 ms), so smaller outputs are left as
+    ``malloc`` places them."""
     dtype = np.dtype(dtype)
-    count = math.prod(shape)
-    if count * dtype.itemsize < ALIGN_FROM_BYTES or CACHE_LINE % dtype.itemsize:
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes < ALIGN_FROM_BYTES:
         return np.empty(shape, dtype)
-    raw = np.empty(count + CACHE_LINE // dtype.itemsize, dtype)
-    skip = (-raw.ctypes.data % CACHE_LINE) // dtype.itemsize  # malloc aligns to 16 bytes, a multiple of itemsize
-    return raw[skip:skip + count].reshape(shape)
+    raw = np.empty(nbytes + CACHE_LINE, np.uint8)
+    return np.ndarray(shape, dtype, raw, -ctypes.addressof(ctypes.c_char.from_buffer(raw)) % CACHE_LINE)
 
 
 def _flatten_batch(v, batch: tuple, broadcast):
