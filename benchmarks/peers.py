@@ -397,9 +397,9 @@ def main(argv=None):
                 verdict = out_against_allocating(times, errors)
                 verdicts[verdict] = verdicts.get(verdict, 0) + 1
                 if verdict != "faster":
-                    notes.append(f"{name} n = {n} {dtype}: out= {verdict}: {best_out} {times[best_out]:.3f} ± "
-                                 f"{errors.get(best_out, 0):.3f} ms, {best_alloc} {times[best_alloc]:.3f} ± "
-                                 f"{errors.get(best_alloc, 0):.3f} ms")
+                    notes.append(f"{name} n = {n} {dtype}: out= {verdict}: {best_out} {times[best_out]:.4f} ± "
+                                 f"{errors.get(best_out, 0):.4f} ms, {best_alloc} {times[best_alloc]:.4f} ± "
+                                 f"{errors.get(best_alloc, 0):.4f} ms")
                 print(f"  {name} n = {n} {dtype} done, {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     print("\nTimes are medians in ms of B Jacobians per call (\"1 call\": a call longer than --time-cap, timed "
           "once).  gatejac out= / gatejac: gatejac's fastest route (NumPy, torch, or the jit kernels of "
