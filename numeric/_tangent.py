@@ -123,21 +123,10 @@ def _generate(compiled) -> TangentPlan | None:
                        tuple(diagonals))
 
 
-def stack_factors(xp, factors: list, like) -> tuple[list, list]:
-    """The factors of steps 1..T, ``[(coefficients, diagonals)]`` as the ``factors`` kernel
-    returned them step by step, as two lists of stacks with time first, ``(T, ..., size)``
-    (a number d = 1 becomes a ``(T, 1)`` stack)."""
-    def stack(values):
-        return xp.stack([xp.scalar(v, like) for v in values])
-
-    coefficients = [stack(step[0][i] for step in factors) for i in range(len(factors[0][0]))]
-    return coefficients, [stack(step[1][i] for step in factors) for i in range(len(factors[0][1]))]
-
-
 def window_factors(plan: TangentPlan, compiled, states: dict, inputs: dict, params: dict) -> tuple[list, list]:
     """The factors of all the steps of a window (states and inputs with time as the leading
     batch axis, ``Trajectory.window``) from one batched ``factors`` call, as
-    :func:`stack_factors` gives them."""
+    the rollout stores them (``_trajectory._Record``)."""
     xp = arrays(compiled.backend)
     values = compiled.arguments_of(states, inputs, params)
     _, coefficients, diagonals = plan.factors(*values)
@@ -156,7 +145,7 @@ class StructuredAction:
     stacked matrices of ``values`` (the kernel arguments) formed once.
 
     ``sizes`` are the state sizes (the row blocks of J); ``coefficients`` and ``diagonals``
-    the factor stacks of :func:`stack_factors`.  On the torch back-end, plain CPU tensors
+    the factor stacks ``(T, ..., size)`` the rollout stores.  On the torch back-end, plain CPU tensors
     are multiplied through NumPy views of the same memory (``numpy_views``)."""
 
     def __init__(self, plan: TangentPlan, backend: str, values: list, sizes: list[int], coefficients: list,

@@ -84,7 +84,7 @@ class FormedAction:
 
     ``stacked`` is the trajectory's ``StructuredAction`` (its plan; it serves torch blocks that
     autograd tracks), ``values`` the kernel arguments (for ``plan.matrices``), ``coefficients``
-    and ``diagonals`` the factor stacks of ``_tangent.stack_factors``, all NumPy (or plain CPU
+    and ``diagonals`` the factor stacks ``(T, ..., size)`` the rollout stores, all NumPy (or plain CPU
     tensors, used through NumPy views); ``batch`` the trajectory's batch shape.
 
     The coefficients of a run of consecutive steps are packed into one (run·B, L) array, each

@@ -52,6 +52,8 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ._arrays import arrays, to_numpy
 from ._compiled import CompiledCell
 from ._compiled import compile as compile_cell
@@ -59,7 +61,7 @@ from ._errors import ArgumentError, check_integer
 from ._growth import graded_log_singular_values, qr_log_growth
 from ._lyapunov import lyapunov_spectrum
 from ._products import lag_products, prefix_products, suffix_products
-from ._tangent import StructuredAction, stack_factors, tangent_plan, window_factors
+from ._tangent import StructuredAction, tangent_plan, window_factors
 from ._tangent_formed import FormedAction, formed_cost, stacked_cost
 
 METHODS = ("auto", "action", "jacobian")
@@ -69,8 +71,6 @@ def _random_orthogonal(size: int, count: int, like):
     """The first ``count`` columns of a fixed orthogonal S×S matrix (the Q of a seed-0 Gaussian
     G), in ``like``'s array type: the Q of G's first ``count`` columns, which Householder QR
     gives equal to them (the thin factorisation is ~7× cheaper at S = 256, count = 32)."""
-    import numpy as np
-
     basis = np.linalg.qr(np.random.default_rng(0).standard_normal((size, size))[:, :count])[0]
     return basis.astype(like.dtype) if isinstance(like, np.ndarray) else like.new_tensor(basis)
 
@@ -129,25 +129,66 @@ def rollout(compiled: CompiledCell, initial_states: Mapping, inputs_sequence: Ma
 
 def _roll(compiled: CompiledCell, values: list, inputs: dict, length: int) -> tuple[dict, tuple | None]:
     """The states ``{name: (T+1, ..., size)}`` from the checked kernel arguments ``values`` of
-    step 1, and the step Jacobian's factors (:func:`stack_factors`) when the cell has them."""
+    step 1, and the step Jacobian's factors ``(coefficients, diagonals)``, stacks ``(T, ..., size)``, when
+    the cell has them.
+    With NumPy each step's results are written into arrays allocated at step 1 (stacking the
+    2000 steps' 11 vectors of the LSTM at n = 256 afterwards took 0.035 s of a 0.22 s rollout);
+    with torch they are stacked at the end, which autograd follows."""
     xp = arrays(compiled.backend)
     cell = compiled.cell
     count = len(cell.states)
     parameters = values[count + len(cell.inputs):]
     plan = tangent_plan(compiled)
     step = compiled.kernel("step") if plan is None else plan.factors
-    current, history, factors = values[:count], [], []
+    current, record = values[:count], _Record(xp, length, values[:count])
     for t in range(length):
         result = step(*current, *(inputs[x.name][t] for x in cell.inputs), *parameters)
         if plan is not None:
             result, coefficients, diagonals = result
-            factors.append((coefficients, diagonals))
-        history.append(result)
+            record.add(t, [*result, *coefficients, *diagonals])
+        else:
+            record.add(t, result)
         current = result
-    first = history[0]
-    states = {s.name: xp.stack([xp.broadcast_to(values[i], tuple(first[i].shape)), *(h[i] for h in history)])
-              for i, s in enumerate(cell.states)}
-    return states, (stack_factors(xp, factors, first[0]) if plan is not None else None)
+    stacks = record.stacks()
+    states = dict(zip((s.name for s in cell.states), stacks[:count]))
+    if plan is None:
+        return states, None
+    split = count + len(coefficients)
+    return states, (stacks[count:split], stacks[split:])
+
+
+class _Record:
+    """The per-step results of a rollout as stacks with time first: the states ``(T+1, ...)``
+    (index 0 the initial state, broadcast like step 1's result), then the factors ``(T, ...)``
+    (a number, as a diagonal d = 1, becomes a ``(T, 1)`` stack).  NumPy results are written into
+    arrays allocated at the first step, torch results stacked at the end."""
+
+    def __init__(self, xp, length: int, initial: list):
+        self.xp, self.length, self.initial, self.arrays, self.lists = xp, length, initial, None, None
+
+    def add(self, t: int, results: list) -> None:
+        """Step t+1's results: the new states, then the factors."""
+        like, lead = results[0], len(self.initial)
+        if t == 0:
+            results = [self.xp.scalar(value, like) for value in results]
+            starts = [self.xp.broadcast_to(value, tuple(results[i].shape)) for i, value in enumerate(self.initial)]
+            if isinstance(like, np.ndarray):
+                self.arrays = [np.empty((self.length + (i < lead), *np.shape(value)), like.dtype)
+                               for i, value in enumerate(results)]
+                for target, value in zip(self.arrays, starts):
+                    target[0] = value
+            else:
+                self.lists = [[value] for value in starts] + [[] for _ in results[lead:]]
+        if self.arrays is not None:
+            for i, (target, value) in enumerate(zip(self.arrays, results)):
+                target[t + (i < lead)] = value
+        else:
+            for target, value in zip(self.lists, results):
+                target.append(self.xp.scalar(value, like))
+
+    def stacks(self) -> list:
+        """Every stack, in the order of the results."""
+        return self.arrays if self.arrays is not None else [self.xp.stack(values) for values in self.lists]
 
 
 def _inputs_sequence(cell, inputs_sequence) -> dict:
