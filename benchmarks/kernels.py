@@ -209,21 +209,37 @@ def phases(cell_name, n, batch, dtype, repeats) -> dict:
         for block_out, rows, segments in block_rows[-rows_per_call:]:
             real.write_block_row(block_out, rows, *segments)
 
-    return {"forward": cpu_minimum_ms(forward, repeats),
-            "write": cpu_minimum_ms(write, repeats),
-            "fill": cpu_minimum_ms(lambda: out.fill(1.0), repeats)}
+    from gatejac.numeric import _fused  # after main's thread settings
+
+    def fused_write(stream):
+        def write_rows():
+            for block_out, rows, segments in block_rows[-rows_per_call:]:
+                _fused.write_block_row(block_out, rows, [_fused.Segment(*segment) for segment in segments],
+                                       stream=stream)
+        return write_rows
+
+    forward()
+    times = {"forward": cpu_minimum_ms(forward, repeats), "write": cpu_minimum_ms(write, repeats)}
+    for _ in range(2):  # interleaved: the two writers and the fill, twice, the least of each
+        for name, function in (("ordinary", fused_write(False)), ("streamed", fused_write(True)),
+                               ("fill", lambda: out.fill(1.0))):
+            times[name] = min(times.get(name, np.inf), cpu_minimum_ms(function, repeats))
+    return times
 
 
 def print_phases(sizes, batch, repeats):
-    header = ["cell", "n", "dtype", "forward", "write", "fill"]
-    print(f"CPU ms on one thread, minima of {repeats}; load average {open('/proc/loadavg').read().split()[:3]}\n")
-    print("| " + " | ".join(header + ["forward / fill", "write / fill"]) + " |")
-    print("|" + "---|" * (len(header) + 2))
+    header = ["cell", "n", "dtype", "forward", "write", "ordinary", "streamed", "fill"]
+    print(f"CPU ms on one thread, minima of {repeats}; load average {open('/proc/loadavg').read().split()[:3]}\n"
+          "write: as state_jacobian writes (streaming stores from 16 MiB, numeric/_fused.py); ordinary, streamed:\n"
+          "the fused writer forced to ordinary or streaming stores; fill: NumPy's fill of the output\n")
+    print("| " + " | ".join(header + ["forward / fill", "write / fill", "streamed / ordinary"]) + " |")
+    print("|" + "---|" * (len(header) + 3))
     for n in sizes:
         for name in CELLS:
             for dtype in ("float64", "float32"):
                 row = phases(name, n, batch, dtype, repeats)
-                ratios = [f"{row['forward'] / row['fill']:.2f}", f"{row['write'] / row['fill']:.2f}"]
+                ratios = [f"{row['forward'] / row['fill']:.2f}", f"{row['write'] / row['fill']:.2f}",
+                          f"{row['streamed'] / row['ordinary']:.2f}"]
                 print("| " + " | ".join([name, str(n), dtype] + [f"{row[k]:.2f}" for k in header[3:]] + ratios) + " |",
                       flush=True)
 
@@ -273,7 +289,15 @@ def main():
     # NumPy while numba loads on a background thread (``_fused_loading``)
     from gatejac.numeric import _fused  # noqa: F401
     if args.phases:
-        print_phases(args.sizes, args.batch, args.repeats)
+        # numba may have been imported with ``import gatejac.numeric`` (its jit kernels), before
+        # the variables above were set: its parallel regions then still ran on every core, and
+        # the CPU time counted the second thread's waiting
+        import numba
+        from threadpoolctl import threadpool_limits
+
+        numba.set_num_threads(1)
+        with threadpool_limits(1):
+            print_phases(args.sizes, args.batch, args.repeats)
         return
     print(f"B = {args.batch}, torch threads = {torch.get_num_threads()}, cores = {os.cpu_count()}, "
           f"numpy {np.__version__}, torch {torch.__version__}\n")

@@ -60,6 +60,7 @@ import numpy as np
 from gatejac.symbolic import GatejacError
 
 from ._numba_cache import cached_njit
+from ._streaming import VECTOR_BYTES, store_fence, stream_copy
 
 NO_DIAGONAL = -1
 
@@ -83,6 +84,11 @@ GRU) 62 / 97 and 41 / 89; n = 24, three terms, 122 / 157 and 70 / 137; n = 8 26 
 four terms, float32 (16 KiB of matrices) 152 / 207, but float64 (32 KiB) 342 / 253 and n = 64,
 three terms, float32 (48 KiB) 500 / 445: the first-level cache no longer holds the matrices."""
 
+STREAM_MIN_BYTES = 2**24
+"""Parallel block rows of at least this many output bytes are written with streaming stores
+(``_streaming``): half the third-level cache (32 MiB here); smaller outputs, which a caller may
+read back from the cache, are written with ordinary stores."""
+
 SCRATCH_MAX_BYTES = 2**26
 """Work arrays larger than this are not kept between calls."""
 
@@ -102,12 +108,15 @@ class Segment:
     diagonals: list
 
 
-def write_block_row(out: np.ndarray, rows: slice, segments: list[Segment], parallel: bool = True) -> None:
+def write_block_row(out: np.ndarray, rows: slice, segments: list[Segment], parallel: bool = True,
+                    stream: bool | None = None) -> None:
     """Write ``out[:, rows, segment.cols]`` for every segment, each output row once.
 
     ``out``: a C-contiguous (B, rows, cols) array; columns of ``rows`` that no segment
     covers are left as they are.  ``parallel``: on numba's threads, or else on the calling
-    thread only (small block rows, see ``_blockrow``).
+    thread only (small block rows, see ``_blockrow``).  ``stream``: whether the parallel kernel
+    writes the rows of whole sample groups with streaming stores (the same bits); by default
+    when :func:`streams` says so.
     """
     batch, height = out.shape[0], rows.stop - rows.start
     for segment in segments:
@@ -117,16 +126,29 @@ def write_block_row(out: np.ndarray, rows: slice, segments: list[Segment], paral
                 "diagonal terms need square blocks (please report this with the cell)"
             )
     table, offsets, packed, stacked, diagonals = _pack(out, rows, segments)
+    if stream is None:
+        stream = parallel and streams(out, rows, segments)
     if not parallel and stacked.nbytes <= NARROW_MATRIX_BYTES and out.flags.c_contiguous:
         _write_narrow(out, rows.start, table, offsets, packed, stacked, diagonals)
         return
     tile = max(1, min(height, TILE_BYTES // max(1, stacked.shape[1] * stacked.itemsize)))
     if parallel:
         _write_rows(out, rows.start, table, offsets, packed, stacked, diagonals, tile,
-                    _sample_block(batch, -(-height // tile), _thread_count()))
+                    _sample_block(batch, -(-height // tile), _thread_count()), stream)
     else:
         _write_rows_serial(out, rows.start, table, offsets, packed, stacked, diagonals, tile,
                            _sample_block(batch, -(-height // tile), 1))
+
+
+def streams(out: np.ndarray, rows: slice, segments: list[Segment]) -> bool:
+    """Whether the parallel kernel writes this block row with streaming stores: when it has at
+    least :data:`STREAM_MIN_BYTES` and every output row of every segment starts on a
+    :data:`_streaming.VECTOR_BYTES` boundary (so no cache line takes both ordinary and
+    streaming stores)."""
+    itemsize = out.itemsize
+    starts = [out.ctypes.data, out.shape[2] * itemsize] + [s.cols.start * itemsize for s in segments]
+    return (out.shape[0] * (rows.stop - rows.start) * out.shape[2] * itemsize >= STREAM_MIN_BYTES
+            and all(start % VECTOR_BYTES == 0 for start in starts))
 
 
 _LAUNCH = threading.Lock()
@@ -349,17 +371,11 @@ def _four_terms_4(r0, r1, r2, r3, packed, stacked, offsets, k, b, i, assign):
 
 
 @numba.njit(inline="always")
-def _segment_rows_4(out, b, i, row, col0, width, first, count, diagonal, packed, stacked, offsets, diagonals):
-    """Output row ``row`` (matrix row i) of samples b..b+3 of one segment.
+def _rows_4(r0, r1, r2, r3, b, i, first, count, diagonal, packed, stacked, offsets, diagonals):
+    """Rows ``r0..r3`` (matrix row i of samples b..b+3, one segment's columns) computed.
 
     The first pass assigns ``count % 4`` terms (four if that is zero), every later pass adds
-    four.  Each view is bound by its own statement: under ``parallel=True``, numba 0.68.1
-    lost the diagonal writes through views bound by one tuple assignment
-    (``r0, r1 = out[b, i], out[b + 1, i]``)."""
-    r0 = out[b, row, col0:col0 + width]
-    r1 = out[b + 1, row, col0:col0 + width]
-    r2 = out[b + 2, row, col0:col0 + width]
-    r3 = out[b + 3, row, col0:col0 + width]
+    four."""
     lead = count % 4 if count % 4 else min(count, 4)
     if lead == 0:
         r0[:] = 0
@@ -384,39 +400,117 @@ def _segment_rows_4(out, b, i, row, col0, width, first, count, diagonal, packed,
 
 
 @numba.njit(inline="always")
-def _write_task(out, row0, table, offsets, packed, stacked, diagonals, tile, sample_block, task):
+def _segment_rows_4(out, b, i, row, col0, width, first, count, diagonal, packed, stacked, offsets, diagonals):
+    """Output row ``row`` (matrix row i) of samples b..b+3 of one segment, computed in place.
+
+    Each view is bound by its own statement: under ``parallel=True``, numba 0.68.1 lost the
+    diagonal writes through views bound by one tuple assignment
+    (``r0, r1 = out[b, i], out[b + 1, i]``)."""
+    r0 = out[b, row, col0:col0 + width]
+    r1 = out[b + 1, row, col0:col0 + width]
+    r2 = out[b + 2, row, col0:col0 + width]
+    r3 = out[b + 3, row, col0:col0 + width]
+    _rows_4(r0, r1, r2, r3, b, i, first, count, diagonal, packed, stacked, offsets, diagonals)
+
+
+@numba.njit(inline="always")
+def _scratch_terms(target, w, packed, matrices, matrix_row, offsets, first, stop, b, i):
+    """``target[q·w + j] = Σ_{first ≤ k < stop} packed[k, b + q, i] · M_k[i, j]`` for the four
+    samples q < 4, summed left to right (``matrices``: the stacked matrices, flat; ``matrix_row``:
+    where row i starts in them).  Unsigned indices into one array for the four rows: the loops
+    then compile to vector code without run-time overlap checks between the rows."""
+    for k in range(first, stop):
+        m = matrix_row + numba.uint64(offsets[k])
+        u0, u1, u2, u3 = _coefficients_4(packed, k, b, i)
+        if k == first:
+            for j in range(w):
+                x = matrices[m + j]
+                target[j] = u0 * x
+                target[w + j] = u1 * x
+                target[2 * w + j] = u2 * x
+                target[3 * w + j] = u3 * x
+        else:
+            for j in range(w):
+                x = matrices[m + j]
+                target[j] += u0 * x
+                target[w + j] += u1 * x
+                target[2 * w + j] += u2 * x
+                target[3 * w + j] += u3 * x
+
+
+@numba.njit(inline="always")
+def _streamed_rows_4(flat, scratch, partial, shape, b, i, row, col0, width, first, count, diagonal, packed, matrices,
+                     width_all, offsets, diagonals):
+    """:func:`_segment_rows_4` computed in ``scratch`` (the four rows one after another, in the
+    first-level cache; ``partial``: the same size, for the passes after the first), with the
+    same passes and the same sums bit for bit, then copied to the output (``flat``: its
+    (B, R, C) elements in order) with streaming stores (``_streaming``)."""
+    w = numba.uint64(width)
+    lead = count % SAMPLE_GROUP if count % SAMPLE_GROUP else min(count, SAMPLE_GROUP)
+    matrix_row = numba.uint64(i) * width_all
+    if count == 0:
+        for j in range(SAMPLE_GROUP * w):
+            scratch[j] = 0
+    else:
+        _scratch_terms(scratch, w, packed, matrices, matrix_row, offsets, first, first + lead, b, i)
+    for k in range(first + lead, first + count, SAMPLE_GROUP):
+        _scratch_terms(partial, w, packed, matrices, matrix_row, offsets, k, k + SAMPLE_GROUP, b, i)
+        for j in range(SAMPLE_GROUP * w):
+            scratch[j] += partial[j]
+    if diagonal != NO_DIAGONAL:
+        for q in range(SAMPLE_GROUP):
+            scratch[numba.uint64(q) * w + numba.uint64(i)] += diagonals[diagonal, b + q, i]
+    start = (b * shape[1] + row) * shape[2] + col0
+    for q in range(SAMPLE_GROUP):
+        stream_copy(flat, start + q * shape[1] * shape[2], scratch[q * width:(q + 1) * width])
+
+
+@numba.njit(inline="always")
+def _write_task(out, row0, table, offsets, packed, stacked, diagonals, tile, sample_block, task, stream):
     """One task of the kernels below: rows ``[t·tile, (t + 1)·tile)`` of the samples of one
-    sample block, for every segment; samples are taken four at a time (the rest one at a time)."""
+    sample block, for every segment; samples are taken four at a time (the rest one at a time).
+    ``stream``: the four-sample rows leave through streaming stores (``write_block_row``), and
+    the task ends with a store fence."""
     batch, height = out.shape[0], packed.shape[2]
     blocks = -(-batch // sample_block)
     first_row = (task // blocks) * tile
     first_sample = (task % blocks) * sample_block
     last_sample = min(batch, first_sample + sample_block)
+    flat, matrices, width_all = out.reshape(-1), stacked.reshape(-1), numba.uint64(stacked.shape[1])
+    scratch = np.empty(SAMPLE_GROUP * out.shape[2] if stream else 0, out.dtype)
+    partial = np.empty_like(scratch)
     b = first_sample
     while b < last_sample:
         group = SAMPLE_GROUP if last_sample - b >= SAMPLE_GROUP else 1
         for i in range(first_row, min(height, first_row + tile)):
             for s in range(table.shape[0]):
-                if group == SAMPLE_GROUP:
+                if group == SAMPLE_GROUP and stream:
+                    _streamed_rows_4(flat, scratch, partial, out.shape, b, i, row0 + i, table[s, 0], table[s, 1],
+                                     table[s, 2], table[s, 3], table[s, 4], packed, matrices, width_all, offsets,
+                                     diagonals)
+                elif group == SAMPLE_GROUP:
                     _segment_rows_4(out, b, i, row0 + i, table[s, 0], table[s, 1], table[s, 2], table[s, 3],
                                     table[s, 4], packed, stacked, offsets, diagonals)
                 else:
                     _segment_row(out, b, i, row0 + i, table[s, 0], table[s, 1], table[s, 2], table[s, 3],
                                  table[s, 4], packed, stacked, offsets, diagonals)
         b += group
+    if stream:
+        store_fence()
 
 
 @cached_njit(parallel=True)
-def _write_rows(out, row0, table, offsets, packed, stacked, diagonals, tile, sample_block):
+def _write_rows(out, row0, table, offsets, packed, stacked, diagonals, tile, sample_block, stream):
     """The kernel: ``out[b, row0 + i, cols]`` for every row i, segment and sample b.
 
     ``table`` has one row per segment: first column, width, first packed term, term count,
     diagonal index (or -1); term k's matrix row i is ``stacked[i, offsets[k]:offsets[k] +
     width]``, its coefficient ``packed[k, b, i]``.  The work is split into tiles of ``tile``
-    rows times blocks of ``sample_block`` samples (:func:`_write_task`), run in parallel."""
+    rows times blocks of ``sample_block`` samples (:func:`_write_task`), run in parallel;
+    ``stream``: rows written with streaming stores."""
     tasks = -(-packed.shape[2] // tile) * -(-out.shape[0] // sample_block)
     for task in numba.prange(tasks):
-        _write_task(out, row0, table, offsets, packed, stacked, diagonals, tile, sample_block, task)
+        _write_task(out, row0, table, offsets, packed, stacked, diagonals, tile, sample_block, task, stream)
 
 
 @cached_njit()
@@ -425,7 +519,7 @@ def _write_rows_serial(out, row0, table, offsets, packed, stacked, diagonals, ti
     parallel region run with one thread still met the pool's spinning workers)."""
     tasks = -(-packed.shape[2] // tile) * -(-out.shape[0] // sample_block)
     for task in range(tasks):
-        _write_task(out, row0, table, offsets, packed, stacked, diagonals, tile, sample_block, task)
+        _write_task(out, row0, table, offsets, packed, stacked, diagonals, tile, sample_block, task, False)
 
 
 @cached_njit()

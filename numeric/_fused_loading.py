@@ -125,9 +125,9 @@ def _load_kernel(fused, dtype, parallel: bool) -> None:
     out = np.zeros((fused.SAMPLE_GROUP, 1, 1), dtype)
     packed = fused._pack(out, slice(0, 1), [fused.Segment(slice(0, 1), [np.ones(1, dtype)], [np.ones((1, 1), dtype)], [])])
     arguments = tuple(numba.typeof(a) for a in (out, 0, *packed, 1, fused.SAMPLE_GROUP))
-    if parallel:
+    if parallel:  # its last argument: whether it streams (``_fused.write_block_row``)
         fused._thread_count()
-        fused._write_rows.compile(arguments)
+        fused._write_rows.compile(arguments + (numba.typeof(True),))
     else:  # both serial kernels: the narrow one takes the same arguments but the last two
         fused._write_rows_serial.compile(arguments)
         fused._write_narrow.compile(arguments[:-2])
