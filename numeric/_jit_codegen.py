@@ -13,8 +13,9 @@ function compiled whole by numba (``_jit_loading`` writes and loads it):
    nodes written out, so a gate is evaluated once per entry and the GRU's ``b_hn + W_hn·h``
    once);
 3. each row of the output written once, as Σ_k l_k(i)·M_k[i, j]·r_k(j) + [i = j]·d(i) per
-   block (``docs/theory.md: “Jacobian blocks”``), with the per-column factors r_k evaluated
-   once per sample.
+   block, with the per-column factors r_k evaluated once per sample (the coefficient loop
+   stores each entry's values side by side so that LLVM vectorizes it; the activations are
+   ``_jit_math``'s, see ``docs/theory.md: “Numerics”``).
 
 A term of a block must have one of the forms diag(l)·M·diag(r), diag(l)·M, M·diag(r), M,
 diag(d) or l·rᵀ (with M a linear combination of matrix parameters, their transposes and I):

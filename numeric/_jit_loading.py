@@ -26,6 +26,7 @@ import numpy as np
 
 from gatejac.symbolic import SCALAR
 
+from ._arrays import aligned_empty
 from ._errors import CompileError
 from ._jit_codegen import KERNELS
 from ._numba_cache import cache_directory
@@ -94,7 +95,7 @@ class JitKernel:
         rows = sum(values[k].shape[-1] for k in self._rows)
         columns = sum(values[k].shape[-1] for k in self._columns)
         if out is None:
-            out = np.empty(batch + (rows, columns), dtype)
+            out = aligned_empty(batch + (rows, columns), dtype)
         self._functions[dtype](*values, out.reshape(-1, rows, columns))
         return out
 

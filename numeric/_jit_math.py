@@ -17,8 +17,8 @@ never subtracts nearly equal numbers.  σ(x) = 1/(1 + e^{−x}) and softplus(x) 
 log(1 + e^{−|x|}) as in the NumPy kernels (``numeric._arrays``; log stays the C library's).
 Arguments are clamped to where 2^k is a normal number (|x| ≤ 708 in float64, 87 in float32):
 beyond, e^x is returned as about 1e±307 (1e±38) instead of inf or 0 — σ and tanh are then
-exact to the last bit, and no gate reaches there.  Accuracy against NumPy: within 2 ulp
-(``tests/test_jit.py``).
+exact to the last bit, and no gate reaches there.  Accuracy against NumPy: within 3 ulp
+(``tests/test_jit.py``; ``docs/theory.md: “Numerics”``).
 """
 
 from __future__ import annotations
