@@ -7,18 +7,26 @@ bit cast, which LLVM turns into vector code in the jit kernels' loops:
 
     exp(x) = 2^k · p(r),   k = ⌊x·log₂e + ½⌋,   r = x − k·ln2 (ln2 in two parts, Cody–Waite),
 
-with p the Taylor polynomial of e^r on |r| ≤ ln2/2 (degree 13 in float64, 8 in float32: its
-remainder is below half an ulp) and 2^k built in the exponent bits.  ``expm1`` keeps the
-polynomial's constant apart, 2^k·(p(r) − 1) + (2^k − 1), so it is accurate near 0, and
+with p the Taylor polynomial of e^r on |r| ≤ ln2/2 (degree 13 for float64, 8 for float32:
+its remainder is below half an ulp) and 2^k built in the exponent bits, as 2^⌊k/2⌋·2^(k−⌊k/2⌋)
+so that each factor is a normal number down to the subnormal results and up to the overflow.
+(``math.floor`` gives an integer k, so the float32 functions reduce and sum the polynomial in
+float64 and round once.)  ``expm1`` keeps the polynomial's constant apart, 2^k·(p(r) − 1) +
+(2^k − 1), so it is accurate near 0, and
 
-    tanh(x) = sign(x) · (−e)/(e + 2),   e = expm1(−2|x|) ∈ (−1, 0],
+    tanh(x) = sign(x) · (−e)/(e + 2),   e = expm1(−2|x|) ∈ [−1, 0],
 
-never subtracts nearly equal numbers.  σ(x) = 1/(1 + e^{−x}) and softplus(x) = max(x, 0) +
-log(1 + e^{−|x|}) as in the NumPy kernels (``numeric._arrays``; log stays the C library's).
-Arguments are clamped to where 2^k is a normal number (|x| ≤ 708 in float64, 87 in float32):
-beyond, e^x is returned as about 1e±307 (1e±38) instead of inf or 0 — σ and tanh are then
-exact to the last bit, and no gate reaches there.  Accuracy against NumPy: within 3 ulp
-(``tests/test_jit.py``; ``docs/theory.md: “Numerics”``).
+never subtracts nearly equal numbers; σ(x) = 1/(1 + e) for x ≥ 0 and e/(1 + e) below, with
+e = e^{−|x|} (no overflow, as ``docs/theory.md: “Numerics”`` describes the NumPy kernels'), and
+softplus(x) = max(x, 0) + log1p(e^{−|x|}) (log1p stays the C library's).  Arguments beyond
+[−746, 710] (float32: [−104, 89]) are clamped, where e^x is 0 or inf in any case; ±inf give
+NumPy's limits, nan gives nan, signed zeros are kept.
+
+Measured (``tests/test_jit.py``: every magnitude of the dtype log-spaced from the smallest
+subnormal to the largest number, both signs, a fine grid over [−800, 800], ±0, ±inf, nan and
+two million random values; 3.2 million points; references in ``np.longdouble`` for float64
+and float64 for float32), the largest errors in ulp: float64 exp 1.16, expm1 2.39, tanh 2.58,
+σ 2.17, softplus 1.57; float32 exp 0.5, expm1 1.0, tanh 1.41, σ 0.5, softplus 0.5.
 """
 
 from __future__ import annotations
@@ -61,10 +69,11 @@ _C32 = _taylor(8)
 
 
 @cached_njit(inline="always", error_model="numpy")
-def _expm1_parts_f64(x):
-    """``(2^k, p(r) − 1)`` in float64."""
-    x = 708.0 if x > 708.0 else (-708.0 if x < -708.0 else x)
-    k = math.floor(x * 1.4426950408889634 + 0.5)
+def _parts_f64(x):
+    """``(2^k1, 2^k2, p(r) − 1)`` in float64, k = k1 + k2 (halves, so that each is a normal
+    number over the whole clamped range)."""
+    x = 710.0 if x > 710.0 else (-746.0 if x < -746.0 else x)  # beyond, e^x is inf or 0 anyway
+    k = math.floor((x if x == x else 0.0) * 1.4426950408889634 + 0.5)  # a nan goes on into r
     r = (x - k * _LN2_HI) - k * _LN2_LO
     q = _C64[13]
     q = q * r + _C64[12]
@@ -79,15 +88,18 @@ def _expm1_parts_f64(x):
     q = q * r + _C64[3]
     q = q * r + _C64[2]
     q = q * r + 1.0
-    scale = _bits_to_float64((np.int64(k) + np.int64(1023)) << np.int64(52))
-    return scale, q * r
+    k1 = np.int64(k) >> np.int64(1)
+    k2 = np.int64(k) - k1
+    s1 = _bits_to_float64((k1 + np.int64(1023)) << np.int64(52))
+    s2 = _bits_to_float64((k2 + np.int64(1023)) << np.int64(52))
+    return s1, s2, q * r
 
 
 @cached_njit(inline="always", error_model="numpy")
-def _expm1_parts_f32(x):
-    """``(2^k, p(r) − 1)`` in float32."""
-    x = np.float32(87.0) if x > np.float32(87.0) else (np.float32(-87.0) if x < np.float32(-87.0) else x)
-    k = math.floor(x * np.float32(1.442695) + np.float32(0.5))
+def _parts_f32(x):
+    """``(2^k1, 2^k2, p(r) − 1)`` in float32."""
+    x = np.float32(89.0) if x > np.float32(89.0) else (np.float32(-104.0) if x < np.float32(-104.0) else x)
+    k = math.floor((x if x == x else np.float32(0.0)) * np.float32(1.442695) + np.float32(0.5))
     r = (x - k * np.float32(_LN2_HI)) - k * np.float32(_LN2_LO)
     q = np.float32(_C32[8])
     q = q * r + np.float32(_C32[7])
@@ -97,56 +109,63 @@ def _expm1_parts_f32(x):
     q = q * r + np.float32(_C32[3])
     q = q * r + np.float32(_C32[2])
     q = q * r + np.float32(1.0)
-    scale = _bits_to_float32((np.int32(k) + np.int32(127)) << np.int32(23))
-    return scale, q * r
+    k1 = np.int32(k) >> np.int32(1)
+    k2 = np.int32(k) - k1
+    s1 = _bits_to_float32((k1 + np.int32(127)) << np.int32(23))
+    s2 = _bits_to_float32((k2 + np.int32(127)) << np.int32(23))
+    return s1, s2, q * r
 
 
 @cached_njit(inline="always", error_model="numpy")
 def exp_f64(x):
-    scale, q = _expm1_parts_f64(x)
-    return scale + scale * q
+    s1, s2, q = _parts_f64(x)
+    return (s1 + s1 * q) * s2
 
 
 @cached_njit(inline="always", error_model="numpy")
 def exp_f32(x):
-    scale, q = _expm1_parts_f32(x)
-    return scale + scale * q
+    s1, s2, q = _parts_f32(x)
+    return (s1 + s1 * q) * s2
 
 
 @cached_njit(inline="always", error_model="numpy")
 def expm1_f64(x):
-    scale, q = _expm1_parts_f64(x)
-    return scale * q + (scale - 1.0)
+    s1, s2, q = _parts_f64(x)
+    scale = s1 * s2  # inf from x ≈ 709.4 on, where e^x still is finite: then e^x − 1
+    value = (s1 + s1 * q) * s2 - 1.0 if x > 700.0 else scale * q + (scale - 1.0)
+    return x if x == 0.0 else value  # expm1(−0) = −0
 
 
 @cached_njit(inline="always", error_model="numpy")
 def expm1_f32(x):
-    scale, q = _expm1_parts_f32(x)
-    return scale * q + (scale - np.float32(1.0))
+    s1, s2, q = _parts_f32(x)
+    scale = s1 * s2
+    value = (s1 + s1 * q) * s2 - np.float32(1.0) if x > np.float32(80.0) else scale * q + (scale - np.float32(1.0))
+    return x if x == np.float32(0.0) else value
 
 
 @cached_njit(inline="always", error_model="numpy")
 def tanh_f64(x):
     e = expm1_f64(-2.0 * abs(x))
-    t = -e / (e + 2.0)
-    return -t if x < 0.0 else t
+    return math.copysign(-e / (e + 2.0), x)
 
 
 @cached_njit(inline="always", error_model="numpy")
 def tanh_f32(x):
     e = expm1_f32(np.float32(-2.0) * abs(x))
-    t = -e / (e + np.float32(2.0))
-    return -t if x < np.float32(0.0) else t
+    return math.copysign(-e / (e + np.float32(2.0)), x)
 
 
 @cached_njit(inline="always", error_model="numpy")
 def sigmoid_f64(x):
-    return 1.0 / (1.0 + exp_f64(-x))
+    e = exp_f64(-abs(x))
+    return (1.0 if x >= 0.0 else e) / (1.0 + e)
 
 
 @cached_njit(inline="always", error_model="numpy")
 def sigmoid_f32(x):
-    return np.float32(1.0) / (np.float32(1.0) + exp_f32(-x))
+    e = exp_f32(-abs(x))
+    return (np.float32(1.0) if x >= np.float32(0.0) else e) / (np.float32(1.0) + e)
 
 
 @cached_njit(inline="always", error_model="numpy")

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -153,19 +154,83 @@ def _apply(function, values, out):
         out[q] = function(values[q])
 
 
-@pytest.mark.parametrize("suffix, dtype", [("f64", np.float64), ("f32", np.float32)])
-def test_jit_math_is_within_a_few_ulp_of_numpy(suffix, dtype):
-    rng = np.random.default_rng(0)
-    x = np.concatenate([3 * rng.standard_normal(20000), 1e-6 * rng.standard_normal(200), [0.0, 30.0, -30.0]]).astype(dtype)
-    references = {"exp": np.exp, "expm1": np.expm1, "tanh": np.tanh,
-                  "sigmoid": lambda v: 1 / (1 + np.exp(-v)), "softplus": lambda v: np.logaddexp(0, v)}
-    for name, reference in references.items():
-        function = getattr(_jit_math, f"{name}_{suffix}")
+def _exact_sigmoid(x):
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+EXACT = {"exp": np.exp, "expm1": np.expm1, "tanh": np.tanh, "sigmoid": _exact_sigmoid,
+         "softplus": lambda x: np.logaddexp(0, x)}
+"""The references, evaluated in np.longdouble (x87 extended, 64-bit significand) for float64
+arguments and in float64 for float32 ones, then rounded."""
+
+
+def math_points(dtype) -> np.ndarray:
+    """Every finite magnitude of ``dtype`` log-spaced (subnormals to the largest), both signs,
+    ±0, a fine grid over [−800, 800] (where exp overflows and underflows, tanh and σ saturate),
+    the thresholds themselves, ±inf and nan, and two million random values (half random bit
+    patterns, half normal of scale 20)."""
+    info, rng = np.finfo(dtype), np.random.default_rng(7)
+    tiny = float(np.nextafter(dtype(0), dtype(1)))
+    magnitudes = np.geomspace(tiny, float(info.max) * (1 - 1e-12), 400_000)
+    thresholds = [np.log(float(info.max)), np.log(tiny), np.log(float(info.tiny)), 19.06, 9.01, 36.7, 17.3]
+    bits = rng.integers(0, 2 ** (8 * info.bits // 8), 1_000_000, dtype=np.uint64 if info.bits == 64 else np.uint32)
+    points = np.concatenate([magnitudes, -magnitudes, np.linspace(-800, 800, 400_001), thresholds,
+                             np.negative(thresholds), [0.0, -0.0, np.inf, -np.inf, np.nan],
+                             20 * rng.standard_normal(1_000_000)]).astype(dtype)
+    return np.concatenate([points, bits.view(dtype)])
+
+
+def ulp_errors(actual, exact, dtype) -> np.ndarray:
+    """|actual − exact| in units of the spacing of ``dtype`` at the exact value rounded to
+    ``dtype``; 0 where both are the same infinity or both nan, inf where one is nan alone."""
+    rounded = exact.astype(dtype)
+    same = (actual == rounded) | (np.isnan(actual) & np.isnan(rounded))
+    with np.errstate(all="ignore"):
+        error = np.abs(actual.astype(exact.dtype) - exact) / np.spacing(np.abs(rounded)).astype(exact.dtype)
+    return np.where(same, 0.0, np.where(np.isnan(error), np.inf, error)).astype(np.float64)
+
+
+def worst_ulps(module, suffix, dtype) -> dict:
+    """``{function: worst ulp error over math_points}`` of ``module``'s functions."""
+    x = math_points(dtype)
+    with np.errstate(invalid="ignore"):  # the nan among the random bit patterns
+        wide = x.astype(np.longdouble if dtype == np.float64 else np.float64)
+    worst = {}
+    for name, exact in EXACT.items():
         out = np.empty_like(x)
-        _apply(function, x, out)
-        exact = reference(x.astype(np.float64))
-        ulps = np.abs(out - exact) / np.maximum(np.abs(exact), np.finfo(dtype).tiny) / np.finfo(dtype).eps
-        assert ulps.max() <= 3, f"{name}_{suffix}: {ulps.max():.2f} ulp"
+        _apply(getattr(module, f"{name}_{suffix}"), x, out)
+        with np.errstate(all="ignore"):
+            worst[name] = float(ulp_errors(out, exact(wide), dtype).max())
+    return worst
+
+
+@pytest.mark.parametrize("suffix, dtype", [("f64", np.float64), ("f32", np.float32)])
+def test_jit_math_is_within_a_few_ulp_everywhere(suffix, dtype):
+    worst = worst_ulps(_jit_math, suffix, dtype)
+    assert max(worst.values()) <= 3, worst
+    special = np.array([np.inf, -np.inf, np.nan, 0.0, -0.0], dtype)
+    for name, numpy_function in [("exp", np.exp), ("expm1", np.expm1), ("tanh", np.tanh),
+                                 ("sigmoid", _exact_sigmoid), ("softplus", lambda v: np.logaddexp(0, v))]:
+        out = np.empty_like(special)
+        _apply(getattr(_jit_math, f"{name}_{suffix}"), special, out)
+        np.testing.assert_array_equal(out, numpy_function(special))  # nan where NumPy has nan, signed zeros
+        signed = ~np.isnan(out)  # a nan's sign bit is arbitrary
+        assert np.array_equal(np.signbit(out[signed]), np.signbit(numpy_function(special)[signed])), name
+
+
+def test_a_broken_constant_of_jit_math_is_caught():
+    """The same module with the low part of ln 2 off in its last digits fails the ulp check."""
+    import types
+
+    source = Path(_jit_math.__file__).read_text()
+    assert "1.42860682030941723212e-6" in source
+    broken = types.ModuleType("broken_jit_math")
+    broken.__dict__["cached_njit"] = lambda **options: numba.njit(**options)
+    exec(compile(source.replace("from ._numba_cache import cached_njit\n", "")  # noqa: S102 - our own module
+                 .replace("1.42860682030941723212e-6", "1.42860682030941723212e-5"), "broken", "exec"), broken.__dict__)
+    worst = worst_ulps(broken, "f64", np.float64)
+    assert worst["exp"] > 3 and worst["tanh"] > 3, worst
 
 
 def test_a_second_process_loads_the_kernels_from_the_disk_cache(tmp_path):
