@@ -230,7 +230,7 @@ def phases(cell_name, n, batch, dtype, repeats) -> dict:
 def print_phases(sizes, batch, repeats):
     header = ["cell", "n", "dtype", "forward", "write", "ordinary", "streamed", "fill"]
     print(f"CPU ms on one thread, minima of {repeats}; load average {open('/proc/loadavg').read().split()[:3]}\n"
-          "write: as state_jacobian writes (streaming stores from 16 MiB, numeric/_fused.py); ordinary, streamed:\n"
+          "write: as state_jacobian writes (streaming stores from 32 MiB, numeric/_fused.py); ordinary, streamed:\n"
           "the fused writer forced to ordinary or streaming stores; fill: NumPy's fill of the output\n")
     print("| " + " | ".join(header + ["forward / fill", "write / fill", "streamed / ordinary"]) + " |")
     print("|" + "---|" * (len(header) + 3))

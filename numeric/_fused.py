@@ -37,7 +37,14 @@ Layout decisions (measured at B = n = 256 on a 2-core machine):
 * a serial block row whose matrices fit in :data:`NARROW_MATRIX_BYTES` (16 KiB: n ≤ 26 for
   the GRU in float64, n ≤ 36 in float32) is written by ``_write_narrow`` instead, one sample
   at a time with unsigned indices and no per-row views, with the same sums bit for bit (the
-  four-sample kernel's views cost more than its arithmetic on rows of 16 values).
+  four-sample kernel's views cost more than its arithmetic on rows of 16 values);
+* a parallel block row of :data:`STREAM_MIN_BYTES` (32 MiB) or more whose rows start on 16-byte
+  boundaries (:func:`streams`) is streamed: each four-sample row is computed into a flat
+  scratch in the first-level cache, one pass per term with unsigned indices, then copied out
+  with streaming stores (``_streaming``), which skip reading the destination lines before
+  writing them; the same sums bit for bit.  GRU block row at B = n = 256, one thread, CPU
+  minima side by side (``benchmarks/kernels.py --phases``, load 4 on 2 cores): 7.3 against
+  8.5 ms (float64), 4.0 against 4.2 ms (float32); the fill 4.3 and 1.8 ms.
 
 The first call on a machine compiles the kernel: 9.2 CPU seconds per dtype here
 (``benchmarks/cold_start.py``; 30 s of wall time on the machine loaded tenfold).  Later processes
@@ -84,10 +91,12 @@ GRU) 62 / 97 and 41 / 89; n = 24, three terms, 122 / 157 and 70 / 137; n = 8 26 
 four terms, float32 (16 KiB of matrices) 152 / 207, but float64 (32 KiB) 342 / 253 and n = 64,
 three terms, float32 (48 KiB) 500 / 445: the first-level cache no longer holds the matrices."""
 
-STREAM_MIN_BYTES = 2**24
-"""Parallel block rows of at least this many output bytes are written with streaming stores
-(``_streaming``): half the third-level cache (32 MiB here); smaller outputs, which a caller may
-read back from the cache, are written with ordinary stores."""
+STREAM_MIN_BYTES = 2**25
+"""Parallel block rows of at least this many output bytes (the third-level cache here) are
+written with streaming stores (``_streaming``).  Streamed / ordinary, one thread, CPU minima
+(``benchmarks/kernels.py --phases``, B = 256): 16 MiB block rows (n = 128, float32) 1.19–1.47,
+the fill then taking 0.29 ms, faster than memory: the output partly stays in the cache;
+32 MiB 0.88–0.96 (float64), 0.89 (the LSTM's, float32); 64 MiB 0.74 (the LSTM's, float64)."""
 
 SCRATCH_MAX_BYTES = 2**26
 """Work arrays larger than this are not kept between calls."""

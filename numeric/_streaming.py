@@ -8,20 +8,20 @@ such stores, so :func:`stream_vector` emits an LLVM ``store`` with ``!nontempora
 (LLVM Language Reference, “store instruction”): a hint each target lowers in its own way
 (``movntpd``/``movntps`` on x86, ``stnp`` on AArch64, an ordinary store where there is none),
 so no target-specific intrinsic is emitted.  Streaming stores are weakly ordered: a task that
-issued them ends with :func:`store_fence` (a sequentially consistent fence, ``mfence`` on x86),
-so the writes are visible to the thread that reads the output after the parallel region.
+issued them ends with :func:`store_fence`, so the writes are visible to the thread that reads
+the output after the parallel region.
 
 :func:`stream_copy` copies a row kept in the first-level cache to the output: ordinary stores
 up to the first :data:`VECTOR_BYTES`-aligned element, aligned vector streaming stores, then
 ordinary stores for the rest.  The values are copied, not computed, so a row streamed out has
 the same bits as one stored in place (``tests/test_streaming.py``).
 
-Measured here (AMD EPYC, 2 cores, B = n = 256, minima; ``benchmarks/kernels.py --streaming``):
-storing 128 MiB from a row kept in the first-level cache on two threads took 4.7 ms with
-streaming stores and 9.9–13.0 ms with ordinary ones, against 4.1–4.7 ms for NumPy's and
-torch's ``fill``; on one thread 4.9 against 5.2–5.5 ms (float64).  The fused writer's streamed
-path (``_fused``: each four-sample row computed into a scratch row, then streamed) has not
-gained from it yet: it is opt-in (``write_block_row(..., stream=True)``).
+Measured here (AMD EPYC, 2 cores, 128 MiB written from one 2 KiB row in the first-level cache,
+minima): on two threads 4.7 ms with streaming stores, 9.9–13.0 ms with ordinary ones, against
+4.1–4.7 ms for NumPy's and torch's ``fill`` (one thread); on one thread 4.8–5.0 against
+5.2–7.3 ms.  ``_fused`` uses them for block rows far beyond the caches
+(``_fused.STREAM_MIN_BYTES``); ``benchmarks/kernels.py --phases`` times its two paths side by
+side.
 
 numba's disk cache keys a kernel by its own source file only: a change to this file alone does
 not recompile the cached kernels of ``_fused`` (change ``_fused.py`` too, or clear the cache).
