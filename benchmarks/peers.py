@@ -263,7 +263,16 @@ def block_samples_ms(functions: dict, rounds: int, calls: int = BLOCK_CALLS) -> 
     main thread itself runs slower for a few calls after a different function — after jacrev
     0.422 ms for the LSTM at n = 16 (float64, allocating; after itself 0.373 ms), after
     overwriting 64 MB 0.406 ms, after sleeping 2 ms 0.392 ms (one untimed call between,
-    medians of 80 samples in a random order)."""
+    medians of 80 samples in a random order).
+
+    Both methods on the same functions in one process (B = 256, load 3 on 2 cores, each twice),
+    ``out=`` / allocating (the faster back-end of each), rotated → blocks: LSTM n = 16 float64
+    1.17, 1.11 → 0.99, 1.00; multi_gate n = 16 float32 1.11, 1.12 → 0.99, 0.98; leaky n = 64
+    float64 1.18, 1.24 → 0.99, 0.98.  The allocating route was not slowed (NumPy, ms: 0.449,
+    0.451 → 0.378, 0.384; 0.111, 0.109 → 0.153, 0.106; 0.528, 0.463 → 0.358, 0.413), and the
+    ratios among the rest moved within their own repeat-to-repeat spread: jacrev / jacfwd 2.52,
+    2.60 → 2.45, 2.01; 1.64, 1.87 → 1.88, 1.93; 3.55, 4.00 → 4.63, 4.28; jacfwd / gatejac's
+    best 1.24, 0.86 → 1.40, 0.99; 1.39, 1.33 → 0.92, 1.38; 1.75, 1.76 → 1.83, 1.69."""
     names = list(functions)
     samples = {name: [] for name in names}
     for round_ in range(rounds):
