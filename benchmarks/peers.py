@@ -1,7 +1,7 @@
 """Benchmark: gatejac's dense state Jacobians against the transforms a performance-minded user picks.
 
 Run:  .venv/bin/python benchmarks/peers.py [--sizes 16 64 256 1024] [--cells leaky gru_torch ...]
-          [--peers jax torch compile] [--quick]
+          [--peers jax torch compile] [--no-jit] [--quick]
 Quick gatejac-against-JAX run at every size:  .venv/bin/python benchmarks/peers.py --peers jax
 
 Needs JAX (the optional extra ``bench``: ``pip install -e '.[bench]'``); JAX is imported here only.
@@ -9,8 +9,11 @@ Needs JAX (the optional extra ``bench``: ``pip install -e '.[bench]'``); JAX is 
 For B = 256 states per call, hidden sizes n = 16, 64, 256 and 1024 and float64 and float32, it
 times the Jacobian ∂s'/∂s of the whole batch, shape (B, S, S), by
 
-* gatejac ``state_jacobian`` (NumPy and torch back-ends) allocating its output, and writing into
-  a preallocated one (``out=``); the table shows the faster back-end of each;
+* gatejac ``state_jacobian`` (NumPy and torch back-ends, and the NumPy kernels compiled whole by
+  numba, ``numeric.compile(cell, "numpy", jit=True)``, unless ``--no-jit``) allocating its
+  output, and writing into a preallocated one (``out=``); the table shows the fastest route of
+  each kind, names the faster of the two, and the jit kernel's first call (numba's compile, or
+  its load from numba's disk cache) beside the peers' first calls;
 * ``jax.jit(jax.vmap(jax.jacfwd(step)))`` and ``jax.jit(jax.vmap(jax.jacrev(step)))`` (group ``jax``);
 * ``torch.func.vmap(torch.func.jacrev(step))`` and ``torch.func.vmap(torch.func.jacfwd(step))``
   (group ``torch``);
@@ -25,7 +28,7 @@ Every peer differentiates the same step: the JAX step is the cell's generated st
 ``jax.numpy`` (the source ``numeric.compile(cell).source``, so the two compute the same
 expressions), the torch ones the compiled torch step.  Before any timing each peer's result is
 compared with gatejac's to the dtype-derived ``"reference"`` tolerance of ``verify.tolerance``; a peer
-that disagrees is reported and not timed.  The first call of each peer (tracing, jit or
+(or the jit kernel) that disagrees is reported and not timed.  The first call of each peer (tracing, jit or
 torch.compile) is timed apart (column ``first calls``, seconds).  The table's times are medians in
 ms over rounds in which every contender of one row runs a block of calls as a loop calling it
 would (a warm-up call, then five times an untimed and a timed call; the block's median is the
@@ -33,15 +36,20 @@ round's sample), the blocks in a shuffled order per round (:func:`block_samples_
 ``peer/gatejac`` is the fastest peer's time over gatejac's best.  To bound the run: a contender
 whose call takes more than ``--time-cap`` seconds (1) is timed by one call, marked "(1 call)"
 (JAX at n = 1024 takes seconds a call), and a row's blocks and rounds (at most ``--repeats``, at
-least three) are cut so that they take about ``--row-budget`` seconds (20).
+least three) are cut so that they take about ``--row-budget`` seconds (20).  The run ends by
+counting the rows in which gatejac's fastest ``out=`` route is faster than, equal to, equal within
+noise to (no more than twice the two medians' standard error longer), or slower than its fastest
+allocating one; the notes give the times of every row but the first kind.
 
 The default cells leaky, multi_gate, gru_torch and lstm_torch are representative of the
 catalogue (an elementwise update, two gates, the GRU's reset gate inside the candidate, and the
 LSTM's two states); ``--cells`` takes any catalogue names.  Rows whose Jacobian is larger than
 ``--max-output-mib`` (2048) are skipped and listed: at n = 1024, B = 256 the float64 GRU's is
 2 GiB, the LSTM's (S = 2n) 8 GiB in float64 and 4 GiB in float32.  One row is built, timed and
-freed before the next; gatejac's two ``out=`` routes write into the memory of the reference
-result, so a row holds about three Jacobians besides what a peer needs.  Progress goes to stderr.
+freed before the next; gatejac's ``out=`` routes write into the memory of the reference
+result (the default NumPy kernel's own output, so a cache-line aligned array from 1 MiB on, as
+a caller keeping one would have), so a row holds about three Jacobians besides what a peer
+needs.  Progress goes to stderr.
 
 The numba writer is imported before anything is timed: a process's first dense Jacobians are
 otherwise written by NumPy while numba loads on a background thread (``_fused_loading``), for
