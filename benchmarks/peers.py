@@ -349,10 +349,11 @@ def gatejac_best(times: dict) -> tuple[str, str]:
             min((r for r in routes if not r.endswith("out=")), key=times.get))
 
 
-def table_row(cell_name, n, dtype, times, once, first, skipped) -> str:
+def table_row(cell_name, n, dtype, times, once, first, skipped, columns=PEERS) -> str:
+    """One markdown row; ``columns``: the peers shown (those of the groups run)."""
     best_out, best_alloc = gatejac_best(times)
     best = min(best_out, best_alloc, key=times.get)
-    peers = [p for p in PEERS if p in times]
+    peers = [p for p in columns if p in times]
     fastest = min(peers, key=times.get) if peers else None
 
     def shown(name):
@@ -361,9 +362,9 @@ def table_row(cell_name, n, dtype, times, once, first, skipped) -> str:
         return "failed" if skipped.get(name, "").startswith(("failed", "differs")) else "—"
 
     cells_out = [cell_name, str(n), dtype, shown(best_out), shown(best_alloc), best.removeprefix("gatejac ")]
-    cells_out += [shown(p) for p in PEERS]
+    cells_out += [shown(p) for p in columns]
     cells_out.append(f"{times[fastest] / times[best]:.1f}× ({fastest})" if fastest else "—")
-    cells_out.append(" / ".join(f"{first[p]:.2f}" if p in first else "—" for p in ("gatejac jit", *PEERS)))
+    cells_out.append(" / ".join(f"{first[p]:.2f}" if p in first else "—" for p in ("gatejac jit", *columns)))
     return "| " + " | ".join(cells_out) + " |"
 
 
@@ -394,7 +395,8 @@ def main(argv=None):
     versions = f"jax {jaxm[0].__version__}" if jaxm else "jax not installed (pip install -e '.[bench]'): JAX peers left out"
     print(f"B = {args.batch}, torch threads = {torch.get_num_threads()}, cores = {os.cpu_count()}, "
           f"numpy {np.__version__}, torch {torch.__version__}, {versions}; load {_load()}\n")
-    header = ["cell", "n", "dtype", "gatejac out=", "gatejac", "fastest route", *PEERS, "peer/gatejac",
+    columns = [p for p in PEERS if any(p in PEER_GROUPS[g] for g in args.peers)]
+    header = ["cell", "n", "dtype", "gatejac out=", "gatejac", "fastest route", *columns, "peer/gatejac",
               "first calls (s)"]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
@@ -409,7 +411,7 @@ def main(argv=None):
                 times, once, errors, first, skipped = row
                 notes.extend(f"{name} n = {n} {dtype}: {peer} {why}" for peer, why in skipped.items()
                              if not why.startswith("skipped: n ="))
-                print(table_row(name, n, dtype, times, once, first, skipped), flush=True)
+                print(table_row(name, n, dtype, times, once, first, skipped, columns), flush=True)
                 best_out, best_alloc = gatejac_best(times)
                 verdict = out_against_allocating(times, errors)
                 verdicts[verdict] = verdicts.get(verdict, 0) + 1

@@ -38,7 +38,7 @@ def test_quick_run_times_every_peer_at_the_smallest_size():
         # gatejac out=, gatejac, then jax jacfwd, jax jacrev, torch vmap(jacrev), torch vmap(jacfwd): all timed
         assert all(re.fullmatch(r"\d+\.\d\d", f) for f in fields[3:5] + fields[6:10]), row
         assert "gatejac " + fields[5] in peers.GATEJAC_ROUTES, row
-        first_calls = fields[12].split(" / ")  # the jit kernel's first call, then the peers'
+        first_calls = fields[11].split(" / ")  # the jit kernel's first call, then the peers'
         assert all(re.fullmatch(r"\d+\.\d\d", f) for f in first_calls[:5]), row
     assert "differs from gatejac" not in done.stdout and "failed" not in done.stdout
     assert re.search(r"out= against allocating .*: faster in \d, equal in \d, equal within noise in \d, slower in \d of 2 rows",
@@ -92,10 +92,10 @@ def test_the_peer_selector_the_torch_cap_and_the_output_cap():
             for line in done.stdout.splitlines() if line.startswith("| leaky |")}
     assert set(rows) == {("leaky", "2", "float64"), ("leaky", "2", "float32"), ("leaky", "4", "float32")}
     for (_, n, _), fields in rows.items():
-        jax_fields, torch_fields, compiled = fields[6:8], fields[8:10], fields[10]
+        jax_fields, torch_fields = fields[6:8], fields[8:10]  # no torch.compile column: its group was not run
         assert all(f.endswith("(1 call)") for f in jax_fields), fields
         assert all(f.endswith("(1 call)") for f in torch_fields) if n == "2" else torch_fields == ["—", "—"], fields
-        assert compiled == "—", fields
+        assert len(fields) == 12 and fields[10].endswith(")"), fields  # then peer/gatejac and the first calls
     assert "leaky n = 4 float64: skipped, output" in done.stdout
     assert "skipped above n = 2 (--torch-func-max-n)" in done.stdout
 
