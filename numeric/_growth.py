@@ -15,13 +15,14 @@ SPREAD_BUDGET = math.log(16.0)
 """How far apart (natural log) the frame's columns may grow between two QRs of the Lyapunov
 sweep: at most a factor 16, so each QR loses at most 4 bits of the smallest column's growth."""
 
-MAX_INTERVAL = 16
+MAX_INTERVAL = 32
 """The most steps between two QRs of the Lyapunov sweep.  The spread budget sets the interval
 wherever the columns' rates differ; this cap bounds it where they barely do, and bounds what a
 change of the rates within one interval can cost.  Measured (k = 32, n = 256, T = 2000, GRU and
-LSTM of ``benchmarks/lyapunov.py``): a cap of 8, 16 or 32 gives the exponents of a QR at every
-step to 2e-15, and 16 takes half the QRs of 8 (a QR of the 256×32 frame costs as much as 1.2
-steps of the GRU's frame action)."""
+LSTM of ``benchmarks/lyapunov.py``, one thread): caps of 16, 32 and 64 give the exponents of a
+QR at every step to 1.4e-15; 32 took 0.247 / 0.520 s of CPU (GRU / LSTM) against 0.256 / 0.541
+with 16 and 0.643 / 1.144 with a QR every step (a QR of the 512×32 frame costs 0.2 ms, as much
+as one step of the LSTM's frame action), and 64 gained nothing more."""
 
 GROWTH_RANGE = 200.0
 """The most (natural log) any column may grow or shrink between two QRs: far inside the float
