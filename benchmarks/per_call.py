@@ -17,6 +17,16 @@ counts the waits for a core), of:
 
 The script only uses names that existed before the checks were cached, so the same file
 times an older checkout for a before/after comparison.
+
+With ``--jit`` it compares instead, for B = 256 samples, n in ``--sizes`` (16 64 256), m = n/4,
+float64 and float32, the dense ``state_jacobian`` written into ``out=`` by the default NumPy
+kernel and by the whole-kernel numba one of ``numeric.compile(cell, jit=True)``: the minimum over
+``--repeats`` of the mean single-thread process CPU time of a few calls, the two contenders
+alternating in every repeat, and their ratio; then each cell's first jit ``state_jacobian`` in a
+fresh interpreter, with an empty disk cache (numba compiles) and again with the cache it left
+(numba loads), wall seconds including the imports.  The peers (JAX) are in ``peers.py``.
+
+    .venv/bin/python benchmarks/per_call.py --jit [--sizes 16 64 256] [--cells leaky gru_torch ...]
 """
 
 from __future__ import annotations
@@ -66,9 +76,75 @@ def _row(numeric, cells, name: str, backend: str, n: int, calls: int, repeats: i
     return times
 
 
+def _jit_row(numeric, cell, n: int, dtype: str, repeats: int) -> tuple[float, float]:
+    """``(default, jit)`` ms of one ``state_jacobian(..., out=)`` call, B = 256 (see the docstring)."""
+    values = numeric.random_values(cell, {"n": n, "m": max(1, n // 4)}, batch=(256,), seed=1, dtype=dtype)
+    default, jitted = numeric.compile(cell), numeric.compile(cell, jit=True)
+    out = default.state_jacobian(*values)
+    calls = max(1, int(2e6 // out.size))
+    best = [float("inf"), float("inf")]
+    for _ in range(repeats):
+        for k, compiled in enumerate((default, jitted)):
+            compiled.state_jacobian(*values, out=out)
+            start = time.process_time()
+            for _ in range(calls):
+                compiled.state_jacobian(*values, out=out)
+            best[k] = min(best[k], (time.process_time() - start) / calls * 1e3)
+    return best[0], best[1]
+
+
+_FIRST_CALL = """
+import time; start = time.perf_counter()
+from gatejac import numeric
+from gatejac.symbolic import cells
+cell = cells.get({name!r})
+numeric.compile(cell, jit=True).state_jacobian(*numeric.random_values(cell, {{"n": 16, "m": 4}}, batch=(256,)))
+print(time.perf_counter() - start)
+"""
+
+
+def _first_calls(name: str) -> tuple[float, float]:
+    """Wall seconds of a fresh interpreter's first jit ``state_jacobian`` (float64), with an empty
+    disk cache and then with the cache the first run left."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as directory:
+        environment = dict(os.environ, GATEJAC_CACHE_DIR=directory)
+        environment.pop("NUMBA_CACHE_DIR", None)
+        return tuple(float(subprocess.run([sys.executable, "-c", _FIRST_CALL.format(name=name)], env=environment,
+                                          capture_output=True, text=True, check=True).stdout.split()[-1])
+                     for _ in range(2))
+
+
+def jit_main(args) -> None:
+    """``--jit``: the default and the jit dense kernels side by side (see the module docstring)."""
+    from gatejac import numeric
+    from gatejac.symbolic import cells
+
+    print(f"state_jacobian(out=), B = 256, m = n/4, one thread, CPU minima of {args.repeats} repeats in ms; "
+          f"load {open('/proc/loadavg').read().split()[0]} at start\n")
+    print("| cell | n | dtype | default | jit | jit/default |\n|---|---|---|---|---|---|")
+    for name in args.cells:
+        for n in args.sizes:
+            for dtype in ("float64", "float32"):
+                default, jit = _jit_row(numeric, cells.get(name), n, dtype, args.repeats)
+                print(f"| {name} | {n} | {dtype} | {default:.3f} | {jit:.3f} | {jit / default:.2f} |", flush=True)
+    print("\n| cell | first jit call, empty cache (s) | first jit call, warm cache (s) |\n|---|---|---|")
+    for name in args.cells:
+        cold, warm = _first_calls(name)
+        print(f"| {name} | {cold:.2f} | {warm:.2f} |", flush=True)
+    print(f"\n(fresh interpreters, imports included, float64, n = 16); load {open('/proc/loadavg').read().split()[0]} "
+          "at the end")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=16, help="state size (default 16)")
+    parser.add_argument("--jit", action="store_true", help="compare the default and jit dense kernels instead")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[16, 64, 256], help="n of --jit (default 16 64 256)")
     parser.add_argument("--calls", type=int, default=2000, help="calls per timing, and T of the rollout")
     parser.add_argument("--repeats", type=int, default=5, help="timings per entry (median)")
     parser.add_argument("--cells", nargs="+", default=["leaky", "gru_torch", "lstm_torch"])
@@ -82,6 +158,11 @@ def main() -> None:
 
     threadpool_limits(1)
     torch.set_num_threads(1)
+    if args.jit:
+        if args.cells == parser.get_default("cells"):
+            args.cells = ["leaky", "multi_gate", "gru_torch", "lstm_torch"]
+        jit_main(args)
+        return
     columns = ["step", "raw step", "jvp", "state_jacobian", "rollout step", "Lyapunov step"]
     print(f"per-call CPU time in µs, n = {args.n}, m = 8, one sample, float64, one thread; gatejac from "
           f"{gatejac.__file__.rsplit('/', 2)[0]}; load {open('/proc/loadavg').read().split()[0]} at start\n")
