@@ -47,7 +47,9 @@ Layout decisions (measured at B = n = 256 on a 2-core machine):
   8.5 ms (float64), 4.0 against 4.2 ms (float32); the fill 4.3 and 1.8 ms.
 
 The first call on a machine compiles the kernel: 9.2 CPU seconds per dtype here
-(``benchmarks/cold_start.py``; 30 s of wall time on the machine loaded tenfold).  Later processes
+(``benchmarks/cold_start.py``; 30 s of wall time on the machine loaded tenfold); the streamed
+path doubled the parallel kernel's share, 8.3 → 16.3 CPU seconds (float64, fresh cache, one
+thread; the serial kernels are unchanged).  Later processes
 load it from the cache: 0.86 CPU seconds for the first dense Jacobian, nearly all of it numba's
 own start-up (importing numba, 0.23 s; loading its typing and lowering registries, which import
 ``scipy.linalg``; then the cached code).  The back-ends import this module (and so numba) on

@@ -36,7 +36,8 @@ block row than the kernel (five array passes instead of one: 0.07 against 0.026 
 the GRU's, one thread), so calls made while the loader runs are slower than later ones; the
 process as a whole took the same wall time and about 0.25 CPU-seconds more.  On a machine whose
 cache is cold the first Jacobian still came after 0.69 s, while the loader compiled the kernels
-(about 9 CPU-seconds each) and the process waited for it at exit.
+(about 9 CPU-seconds each; the parallel kernel 16 since it streams, see ``_fused``) and the
+process waited for it at exit.
 """
 
 from __future__ import annotations
