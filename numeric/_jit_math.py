@@ -69,51 +69,36 @@ _C32 = _taylor(8)
 
 
 @cached_njit(inline="always", error_model="numpy")
-def _parts_f64(x):
-    """``(2^k1, 2^k2, p(r) − 1)`` in float64, k = k1 + k2 (halves, so that each is a normal
-    number over the whole clamped range)."""
-    x = 710.0 if x > 710.0 else (-746.0 if x < -746.0 else x)  # beyond, e^x is inf or 0 anyway
-    k = math.floor((x if x == x else 0.0) * 1.4426950408889634 + 0.5)  # a nan goes on into r
+def _polynomial(coefficients, r):
+    """p(r) − 1 = Σ_{k≥1} c_k r^k by Horner's rule (in float64: r is float64 for both dtypes)."""
+    q = coefficients[len(coefficients) - 1]
+    for k in range(len(coefficients) - 2, 0, -1):
+        q = q * r + coefficients[k]
+    return q * r
+
+
+@cached_njit(inline="always", error_model="numpy")
+def _reduce(x, high, low, coefficients):
+    """``(k1, k2, p(r) − 1)`` with k = k1 + k2 (halves, so that 2^k1 and 2^k2 are normal numbers
+    over the whole clamped range [low, high]; beyond it e^x is inf or 0 anyway)."""
+    x = high if x > high else (low if x < low else x)
+    k = math.floor((x if x == x else x - x) * 1.4426950408889634 + 0.5)  # a nan goes on into r, not into k
     r = (x - k * _LN2_HI) - k * _LN2_LO
-    q = _C64[13]
-    q = q * r + _C64[12]
-    q = q * r + _C64[11]
-    q = q * r + _C64[10]
-    q = q * r + _C64[9]
-    q = q * r + _C64[8]
-    q = q * r + _C64[7]
-    q = q * r + _C64[6]
-    q = q * r + _C64[5]
-    q = q * r + _C64[4]
-    q = q * r + _C64[3]
-    q = q * r + _C64[2]
-    q = q * r + 1.0
-    k1 = np.int64(k) >> np.int64(1)
-    k2 = np.int64(k) - k1
-    s1 = _bits_to_float64((k1 + np.int64(1023)) << np.int64(52))
-    s2 = _bits_to_float64((k2 + np.int64(1023)) << np.int64(52))
-    return s1, s2, q * r
+    return k >> 1, k - (k >> 1), _polynomial(coefficients, r)
+
+
+@cached_njit(inline="always", error_model="numpy")
+def _parts_f64(x):
+    """``(2^k1, 2^k2, p(r) − 1)`` in float64."""
+    k1, k2, q = _reduce(x, 710.0, -746.0, _C64)
+    return _bits_to_float64((k1 + 1023) << 52), _bits_to_float64((k2 + 1023) << 52), q
 
 
 @cached_njit(inline="always", error_model="numpy")
 def _parts_f32(x):
-    """``(2^k1, 2^k2, p(r) − 1)`` in float32."""
-    x = np.float32(89.0) if x > np.float32(89.0) else (np.float32(-104.0) if x < np.float32(-104.0) else x)
-    k = math.floor((x if x == x else np.float32(0.0)) * np.float32(1.442695) + np.float32(0.5))
-    r = (x - k * np.float32(_LN2_HI)) - k * np.float32(_LN2_LO)
-    q = np.float32(_C32[8])
-    q = q * r + np.float32(_C32[7])
-    q = q * r + np.float32(_C32[6])
-    q = q * r + np.float32(_C32[5])
-    q = q * r + np.float32(_C32[4])
-    q = q * r + np.float32(_C32[3])
-    q = q * r + np.float32(_C32[2])
-    q = q * r + np.float32(1.0)
-    k1 = np.int32(k) >> np.int32(1)
-    k2 = np.int32(k) - k1
-    s1 = _bits_to_float32((k1 + np.int32(127)) << np.int32(23))
-    s2 = _bits_to_float32((k2 + np.int32(127)) << np.int32(23))
-    return s1, s2, q * r
+    """``(2^k1, 2^k2, p(r) − 1)``, the powers of two in float32."""
+    k1, k2, q = _reduce(x, np.float32(89.0), np.float32(-104.0), _C32)
+    return _bits_to_float32(np.int32((k1 + 127) << 23)), _bits_to_float32(np.int32((k2 + 127) << 23)), q
 
 
 @cached_njit(inline="always", error_model="numpy")

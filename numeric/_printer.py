@@ -50,27 +50,31 @@ class ArrayPrinter(StrPrinter):
 
     _print_Abs = _print_Function
 
+    _SQRT, _RECIPROCAL = "_B.sqrt({0})", "(1/{0})"
+
     def _print_Pow(self, expr, rational=False):
         if expr.exp == sympy.S.Half:
-            return f"_B.sqrt({self._print(expr.base)})"
+            return self._SQRT.format(self._print(expr.base))
         if expr.exp == -1:
-            return f"(1/{self.parenthesize(expr.base, 100)})"
+            return self._RECIPROCAL.format(self.parenthesize(expr.base, 100))
         return f"{self.parenthesize(expr.base, 100)}**{self.parenthesize(expr.exp, 100)}"
 
+    def _number(self, value: float) -> str:
+        return repr(value)
+
     def _print_Rational(self, expr):
-        return repr(float(expr))
+        return self._number(float(expr))
 
     def _print_Integer(self, expr):
         return str(int(expr))
 
-    def _print_Float(self, expr):
-        return repr(float(expr))
+    _print_Float = _print_Rational
 
     def _print_Exp1(self, expr):
-        return repr(float(sympy.E))
+        return self._number(float(sympy.E))
 
     def _print_Pi(self, expr):
-        return repr(float(sympy.pi))
+        return self._number(float(sympy.pi))
 
     def _print_Symbol(self, expr):
         return expr.name
@@ -116,25 +120,17 @@ class ScalarPrinter(ArrayPrinter):
 
     _print_Abs = _print_Function
 
+    _SQRT, _RECIPROCAL = "np.sqrt({0})", "(_FT(1) / {0})"
+
     def _print_Pow(self, expr, rational=False):
-        if expr.exp == sympy.S.Half:
-            return f"np.sqrt({self._print(expr.base)})"
-        if expr.exp == -1:
-            return f"(_FT(1) / {self.parenthesize(expr.base, 100)})"
         if expr.exp in (2, 3):
             return "(" + " * ".join([self.parenthesize(expr.base, 100)] * int(expr.exp)) + ")"
-        return f"{self.parenthesize(expr.base, 100)}**{self.parenthesize(expr.exp, 100)}"
+        return super()._print_Pow(expr, rational)
 
-    def _print_Rational(self, expr):
-        return f"_FT({float(expr)!r})"
+    def _number(self, value: float) -> str:
+        return f"_FT({value!r})"
 
-    _print_Integer = _print_Float = _print_Rational
-
-    def _print_Exp1(self, expr):
-        return f"_FT({float(sympy.E)!r})"
-
-    def _print_Pi(self, expr):
-        return f"_FT({float(sympy.pi)!r})"
+    _print_Integer = ArrayPrinter._print_Rational
 
     def _print_Symbol(self, expr):
         return self._index(expr)
