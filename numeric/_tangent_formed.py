@@ -40,8 +40,9 @@ against 0.7 s on one thread).
 The first formed action of a process imports numba and loads the kernel (compiled once per
 machine and dtype into ``_numba_cache``'s directory).  The action works on NumPy arrays (a
 torch trajectory's plain CPU tensors through NumPy views of the same memory, as
-``StructuredAction`` does).  It keeps the packed coefficients and the tiles' work arrays,
-which a lock guards: threads that share one trajectory take turns.
+``StructuredAction`` does).  It keeps the packed coefficients and the tiles' work arrays;
+threads that call the kernel take turns (one lock for the process, which also keeps the BLAS
+limit set and restored around each call consistent).
 """
 
 from __future__ import annotations
@@ -136,7 +137,7 @@ class FormedAction:
         self.tiles = np.array(tiles, np.int64).reshape(-1, 5)
         self.run = max(1, min(self.steps, RUN_BYTES // max(1, self.count * self.width * self.dtype.itemsize)))
         self.packed = np.empty((self.run * self.count, self.width), self.dtype)
-        self.packed_from, self.lock, self.work = None, threading.Lock(), {}
+        self.packed_from, self.work = None, {}
 
     def _slot(self, stack: int, row: int, sizes: list[int]) -> int:
         """The offset in a packed row of stack ``stack`` (coefficients, then diagonals) for row
@@ -171,7 +172,7 @@ class FormedAction:
         frame[...] = np.broadcast_to(block, (*self.batch, *block.shape[-2:])).reshape(frame.shape)
         spare = np.empty_like(frame)
         index, stop = t - 1, t - 1 + steps
-        with self.lock, _blas_on_one_thread() as threads:
+        with _KERNEL_LOCK, _blas_on_one_thread() as threads:
             workers = min(threads, len(self.tiles) * self.count)
             kernel = _advance_parallel if workers > 1 else _advance_serial
             if workers not in self.work:
@@ -207,6 +208,9 @@ class FormedAction:
 
 
 _CONTROLLER: list = []
+_KERNEL_LOCK = threading.Lock()
+"""Held through a kernel call: the packed coefficients and work arrays are the action's, and the
+BLAS limit set and restored around the call is the process's, so threads take turns."""
 
 
 @contextlib.contextmanager

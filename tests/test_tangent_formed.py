@@ -15,7 +15,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_info, threadpool_limits
 from test_trajectory import BATCH, STEPS, _assert_close, _trajectory, _values
 
 from gatejac import numeric
@@ -212,3 +212,15 @@ def test_a_wrong_coefficient_in_a_run_is_caught():
     _assert_close(action.advance(1, 4, block), reference[1])
     with pytest.raises(AssertionError, match="worst entry"):
         _assert_close(action.advance(3, 4, block), reference[3])
+
+
+def test_the_kernel_leaves_the_blas_limits_as_they_were():
+    """The BLAS libraries run on one thread during a kernel call only: before and after, every
+    pool threadpoolctl sees has the limit the user set (here 2, then 1)."""
+    trajectory = _trajectory("gru_torch")
+    block = np.random.default_rng(8).standard_normal((*BATCH, trajectory.state_size, 12))
+    action = _chosen(trajectory, 12)
+    for threads in (2, 1):
+        with threadpool_limits(threads, user_api="blas"):
+            action.advance(1, 4, block)
+            assert {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"} == {threads}
