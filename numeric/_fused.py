@@ -382,11 +382,17 @@ def _four_terms_4(r0, r1, r2, r3, packed, stacked, offsets, k, b, i, assign):
 
 
 @numba.njit(inline="always")
-def _rows_4(r0, r1, r2, r3, b, i, first, count, diagonal, packed, stacked, offsets, diagonals):
-    """Rows ``r0..r3`` (matrix row i of samples b..b+3, one segment's columns) computed.
+def _segment_rows_4(out, b, i, row, col0, width, first, count, diagonal, packed, stacked, offsets, diagonals):
+    """Output row ``row`` (matrix row i) of samples b..b+3 of one segment.
 
     The first pass assigns ``count % 4`` terms (four if that is zero), every later pass adds
-    four."""
+    four.  Each view is bound by its own statement: under ``parallel=True``, numba 0.68.1
+    lost the diagonal writes through views bound by one tuple assignment
+    (``r0, r1 = out[b, i], out[b + 1, i]``)."""
+    r0 = out[b, row, col0:col0 + width]
+    r1 = out[b + 1, row, col0:col0 + width]
+    r2 = out[b + 2, row, col0:col0 + width]
+    r3 = out[b + 3, row, col0:col0 + width]
     lead = count % 4 if count % 4 else min(count, 4)
     if lead == 0:
         r0[:] = 0
@@ -408,20 +414,6 @@ def _rows_4(r0, r1, r2, r3, b, i, first, count, diagonal, packed, stacked, offse
         r1[i] += diagonals[diagonal, b + 1, i]
         r2[i] += diagonals[diagonal, b + 2, i]
         r3[i] += diagonals[diagonal, b + 3, i]
-
-
-@numba.njit(inline="always")
-def _segment_rows_4(out, b, i, row, col0, width, first, count, diagonal, packed, stacked, offsets, diagonals):
-    """Output row ``row`` (matrix row i) of samples b..b+3 of one segment, computed in place.
-
-    Each view is bound by its own statement: under ``parallel=True``, numba 0.68.1 lost the
-    diagonal writes through views bound by one tuple assignment
-    (``r0, r1 = out[b, i], out[b + 1, i]``)."""
-    r0 = out[b, row, col0:col0 + width]
-    r1 = out[b + 1, row, col0:col0 + width]
-    r2 = out[b + 2, row, col0:col0 + width]
-    r3 = out[b + 3, row, col0:col0 + width]
-    _rows_4(r0, r1, r2, r3, b, i, first, count, diagonal, packed, stacked, offsets, diagonals)
 
 
 @numba.njit(inline="always")
