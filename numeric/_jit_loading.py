@@ -28,6 +28,7 @@ from gatejac.symbolic import SCALAR
 
 from ._arrays import aligned_empty
 from ._errors import CompileError
+from ._fused import STREAM_MIN_BYTES
 from ._jit_codegen import KERNELS
 from ._numba_cache import cache_directory
 
@@ -96,7 +97,7 @@ class JitKernel:
         columns = sum(values[k].shape[-1] for k in self._columns)
         if out is None:
             out = aligned_empty(batch + (rows, columns), dtype)
-        self._functions[dtype](*values, out.reshape(-1, rows, columns))
+        self._functions[dtype](*values, out.reshape(-1, rows, columns), out.nbytes >= STREAM_MIN_BYTES)
         return out
 
 

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, note, settings
 
 from gatejac import numeric
-from gatejac.numeric import _jit_math, _printer
+from gatejac.numeric import _jit_loading, _jit_math, _printer
 from gatejac.numeric._jit_codegen import KERNELS
 from gatejac.numeric import CompileError
 from gatejac.symbolic import GatejacError, cells, derive
@@ -252,3 +252,17 @@ def test_a_second_process_loads_the_kernels_from_the_disk_cache(tmp_path):
     assert runs[0] == [0, 1]  # compiled and stored
     assert runs[1] == [1, 0]  # loaded, not compiled
     assert list((tmp_path / "numba" / "jit").glob("gatejac_jit_*.py"))
+
+
+@pytest.mark.parametrize("name", ["lstm_torch", "scalar_gate"])
+def test_streamed_rows_equal_rows_written_in_place(monkeypatch, name):
+    """Outputs of STREAM_MIN_BYTES and more are written through a row buffer with streaming
+    stores; forced for a small output here, the values are the same bits."""
+    cell = cells.get(name)
+    jitted = numeric.compile(cell, jit=True)
+    values = numeric.random_values(cell, SIZES, batch=(2, 3), seed=5)
+    in_place = jitted.state_jacobian(*values)
+    monkeypatch.setattr(_jit_loading, "STREAM_MIN_BYTES", 0)
+    np.testing.assert_array_equal(jitted.state_jacobian(*values), in_place)
+    monkeypatch.setattr(_jit_loading, "STREAM_MIN_BYTES", in_place.nbytes + 1)
+    np.testing.assert_array_equal(jitted.state_jacobian(*values), in_place)
