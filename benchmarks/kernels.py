@@ -11,7 +11,10 @@ leaky, multi_gate, gru_torch and lstm_torch, it times (median of repeats, second
 * ``torch.func.vmap(torch.func.jacrev(step))`` through the compiled torch step;
 * a per-sample loop of ``torch.autograd.functional.jacobian`` (1 repeat: it is slow);
 * central differences on the numpy step (2·S step evaluations, batched over B);
-* the memory floor: filling a preallocated array of the output's size.
+* the memory floor: filling a preallocated array of the output's size (the faster of NumPy's
+  and torch's ``fill``, ordinary stores);
+* for reference, not the floor: the same fill with streaming stores (``stream fill``, one
+  thread, ``numeric/_streaming.py``), which the fused writer uses for outputs of 32 MiB or more.
 
 ``--phases`` prints instead where NumPy's ``state_jacobian`` spends its CPU time, on one thread
 (BLAS, OpenMP and numba at one thread; minima of the repeats, which are what a loaded machine
@@ -147,8 +150,28 @@ def fast_functions(cell, n, batch, dtype):
         "torch": lambda: torch_kernel.state_jacobian(states_t, inputs_t, params_t),
         "numpy fill": lambda: out_np.fill(1.0),
         "torch fill": lambda: out_t.fill_(1.0),
+        "stream fill": lambda: stream_fill(out_np),
     }
     return functions, (states, inputs, params), (states_t, inputs_t, params_t)
+
+
+_STREAM_FILL = []
+
+
+def stream_fill(array: np.ndarray) -> None:
+    """``array.fill(1.0)`` with streaming stores on the calling thread (a C-contiguous array)."""
+    if not _STREAM_FILL:
+        import numba
+        from gatejac.numeric._streaming import store_fence, stream_copy
+
+        @numba.njit
+        def fill(flat, row):
+            for start in range(0, flat.shape[0], row.shape[0]):
+                stream_copy(flat, start, row[:min(row.shape[0], flat.shape[0] - start)])
+            store_fence()
+
+        _STREAM_FILL.append(fill)
+    _STREAM_FILL[0](array.reshape(-1), np.ones(256, array.dtype))
 
 
 def measure(cell_name, n, batch, dtypes, repeats, slow):
@@ -164,6 +187,7 @@ def measure(cell_name, n, batch, dtypes, repeats, slow):
     for dtype in dtypes:
         row = {name: medians[dtype, name] for name in ("numpy out=", "numpy", "torch out=", "torch")}
         row["floor"] = min(medians[dtype, "numpy fill"], medians[dtype, "torch fill"])
+        row["stream fill"] = medians[dtype, "stream fill"]
         if slow:
             row.update(baselines(cell, *values[dtype, "torch"], repeats))
             row["central diff"] = central_differences_ms(cell, *values[dtype], repeats)
@@ -301,7 +325,7 @@ def main():
         return
     print(f"B = {args.batch}, torch threads = {torch.get_num_threads()}, cores = {os.cpu_count()}, "
           f"numpy {np.__version__}, torch {torch.__version__}\n")
-    header = ["cell", "n", "dtype", "floor", "numpy out=", "numpy", "torch out=", "torch"]
+    header = ["cell", "n", "dtype", "floor", "stream fill", "numpy out=", "numpy", "torch out=", "torch"]
     if not args.quick:
         header += ["vmap(jacrev)", "autograd loop", "central diff"]
     header += ["best/floor"] + ([] if args.quick else ["vmap/best"])
@@ -319,7 +343,9 @@ def main():
                 if not args.quick:
                     cells_out.append(f"{row['vmap(jacrev)'] / best:.0f}x")
                 print("| " + " | ".join(cells_out) + " |", flush=True)
-    print("\nAll times are medians in ms.  best = faster of gatejac numpy/torch writing into a preallocated output.")
+    print("\nAll times are medians in ms.  best = faster of gatejac numpy/torch writing into a preallocated output.\n"
+          "floor: the faster of NumPy's and torch's fill (ordinary stores); stream fill: a fill with streaming\n"
+          "stores on one thread, for reference (the writer streams outputs of 32 MiB or more).")
     n_max = max(args.sizes)
     print(f"\nPerformance bar at n = {n_max}, B = {args.batch}:")
     for name in CELLS:
