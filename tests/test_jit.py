@@ -266,3 +266,13 @@ def test_streamed_rows_equal_rows_written_in_place(monkeypatch, name):
     np.testing.assert_array_equal(jitted.state_jacobian(*values), in_place)
     monkeypatch.setattr(_jit_loading, "STREAM_MIN_BYTES", in_place.nbytes + 1)
     np.testing.assert_array_equal(jitted.state_jacobian(*values), in_place)
+
+
+def test_batch_shapes_that_broadcast():
+    """States of batch (2, 3) with inputs of batch (3,), and unbatched states with batched inputs."""
+    cell = cells.get("multi_gate")
+    default, jitted = numeric.compile(cell), numeric.compile(cell, jit=True)
+    states, inputs, params = numeric.random_values(cell, SIZES, batch=(2, 3), seed=6)
+    for given in ((states, {"x": inputs["x"][0]}, params), ({"h": states["h"][0, 0]}, inputs, params)):
+        assert_close(jitted.state_jacobian(*given), default.state_jacobian(*given), "float64", "broadcast")
+        assert_close(jitted.input_jacobian(*given), default.input_jacobian(*given), "float64", "broadcast")
