@@ -25,8 +25,6 @@ from ._blockrow import dense_scope_needed
 from ._codegen import generate
 from ._errors import ArgumentError, CompileError, is_real
 from ._interop import module_parameters
-from ._jit_codegen import generate_jit
-from ._jit_loading import jit_kernels
 
 CACHE_SIZE = 256
 """How many compiled cells :func:`compile` keeps (per cell or derivation and back-end); the
@@ -123,7 +121,10 @@ class CompiledCell:
         self._kernels = namespace
         self.jit = jit
         self.jit_source, self.jit_refused = (None, {})
-        if jit:
+        if jit:  # numba is imported here, never by `import gatejac.numeric`
+            from ._jit_codegen import generate_jit
+            from ._jit_loading import jit_kernels
+
             self.jit_source, self.jit_refused = generate_jit(derivation)
             self._kernels.update(jit_kernels(self.cell, self.jit_source, self.jit_refused))
         self._order = [p.name for p in (*self.cell.states, *self.cell.inputs, *self.cell.parameters)]

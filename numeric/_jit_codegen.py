@@ -40,7 +40,6 @@ import sympy
 
 from gatejac.symbolic import SCALAR, Derivation, Dot, Leaf, Mat, MatVec
 
-from . import _jit_math, _streaming
 from ._codegen import _fold_scale, _Module
 from ._coefficients import indent
 from ._printer import ScalarPrinter
@@ -327,7 +326,7 @@ def generate_jit(derivation: Derivation) -> tuple[str, dict]:
         wanted["state_jacobian_gate"] = (split.B, list(cell.states))
     if cell.inputs:
         wanted["input_jacobian"] = (derivation.input, list(cell.inputs))
-    math_source = Path(_jit_math.__file__).read_bytes() + Path(_streaming.__file__).read_bytes()
+    math_source = b"".join(Path(__file__).with_name(f"{name}.py").read_bytes() for name in ("_jit_math", "_streaming"))
     chunks, refused = [_HEADER.format(name=cell.name, math=hashlib.sha256(math_source).hexdigest()[:16])], {}
     for name, (block_jacobian, leaves) in wanted.items():
         try:
