@@ -6,6 +6,7 @@ no floating-point warning."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Iterable
 
@@ -71,9 +72,15 @@ def qr_log_growth(apply: Callable, steps: Iterable[int], frame, *, keep_product:
 def _benettin(xp, apply, steps: list, frame, growth):
     """The sweep of :func:`qr_log_growth` without ``keep_product``: a QR every m steps.  An
     ``apply`` with an ``advance(t, m, Q)`` method (``_tangent_formed.FormedAction``) takes the m
-    consecutive steps between two QRs in one call."""
+    consecutive steps between two QRs in one call, all of them inside its ``sweep()``."""
     consecutive = bool(steps) and steps == list(range(steps[0], steps[0] + len(steps)))
     advance = getattr(apply, "advance", None) if consecutive else None
+    with apply.sweep() if advance is not None else contextlib.nullcontext():
+        return _runs(xp, apply, advance, steps, frame, growth)
+
+
+def _runs(xp, apply, advance, steps: list, frame, growth):
+    """The loop of :func:`_benettin`."""
     position, interval = 0, 1
     while position < len(steps):
         count = min(interval, len(steps) - position)

@@ -137,7 +137,7 @@ class FormedAction:
         self.tiles = np.array(tiles, np.int64).reshape(-1, 5)
         self.run = max(1, min(self.steps, RUN_BYTES // max(1, self.count * self.width * self.dtype.itemsize)))
         self.packed = np.empty((self.run * self.count, self.width), self.dtype)
-        self.packed_from, self.work = None, {}
+        self.packed_from, self.work, self.sweeps = None, {}, {}  # sweeps: thread → threads allowed
 
     def _slot(self, stack: int, row: int, sizes: list[int]) -> int:
         """The offset in a packed row of stack ``stack`` (coefficients, then diagonals) for row
@@ -162,29 +162,47 @@ class FormedAction:
         """J_t V for a NumPy block ``(..., S, k)``, 1 ≤ t ≤ T."""
         return self.advance(t, 1, block)
 
+    @contextlib.contextmanager
+    def sweep(self):
+        """The lock and the one-thread BLAS limit of a kernel call held across a whole sweep
+        (the QRs between the runs included): the Benettin sweep of ``_growth`` takes it.  A QR
+        on two BLAS threads between two parallel runs left BLAS's spinning worker competing with
+        numba's for the second core: the LSTM's spectrum (n = 256, k = 32, T = 2000) then took
+        2.5–9 s of wall time at load 2–3 on 2 cores instead of 0.12 ms a step."""
+        with _KERNEL_LOCK, _blas_on_one_thread() as threads:
+            self.sweeps[threading.get_ident()] = threads
+            try:
+                yield
+            finally:
+                del self.sweeps[threading.get_ident()]
+
     def advance(self, t: int, steps: int, block):
         """J_{t+steps−1} ⋯ J_{t+1} J_t V for a NumPy block ``(..., S, k)`` (a fresh array), 1 ≤ t
-        and t + steps − 1 ≤ T: a run of steps in one kernel call per packed run of coefficients."""
+        and t + steps − 1 ≤ T: a run of steps in one kernel call per packed run of coefficients
+        (inside :meth:`sweep`, or in one of its own)."""
         from ._tangent_tiles import _advance_parallel, _advance_serial
 
+        threads = self.sweeps.get(threading.get_ident())
+        if threads is None:
+            with self.sweep():
+                return self.advance(t, steps, block)
         columns = int(block.shape[-1])
         frame = np.empty((self.count, self.offsets[-1], columns), self.dtype)
         frame[...] = np.broadcast_to(block, (*self.batch, *block.shape[-2:])).reshape(frame.shape)
         spare = np.empty_like(frame)
         index, stop = t - 1, t - 1 + steps
-        with _KERNEL_LOCK, _blas_on_one_thread() as threads:
-            workers = min(threads, len(self.tiles) * self.count)
-            kernel = _advance_parallel if workers > 1 else _advance_serial
-            if workers not in self.work:
-                self.work[workers] = np.empty((workers, self.tile_rows * self.widest), self.dtype)
-            while index < stop:
-                if self.packed_from is None or not self.packed_from <= index < self.packed_from + self.run:
-                    self._pack(min(index, self.steps - self.run))
-                count = min(stop, self.packed_from + self.run) - index
-                result = kernel(frame, spare, index - self.packed_from, count, self.packed, self.tiles, self.groups,
-                                self.terms, self.diagonals, self.matrices, self.work[workers])
-                frame, spare = result, (spare if result is frame else frame)
-                index += count
+        workers = min(threads, len(self.tiles) * self.count)
+        kernel = _advance_parallel if workers > 1 else _advance_serial
+        if workers not in self.work:
+            self.work[workers] = np.empty((workers, self.tile_rows * self.widest), self.dtype)
+        while index < stop:
+            if self.packed_from is None or not self.packed_from <= index < self.packed_from + self.run:
+                self._pack(min(index, self.steps - self.run))
+            count = min(stop, self.packed_from + self.run) - index
+            result = kernel(frame, spare, index - self.packed_from, count, self.packed, self.tiles, self.groups,
+                            self.terms, self.diagonals, self.matrices, self.work[workers])
+            frame, spare = result, (spare if result is frame else frame)
+            index += count
         return frame.reshape(*self.batch, self.offsets[-1], columns)
 
     def _pack(self, first: int) -> None:
@@ -209,8 +227,9 @@ class FormedAction:
 
 _CONTROLLER: list = []
 _KERNEL_LOCK = threading.Lock()
-"""Held through a kernel call: the packed coefficients and work arrays are the action's, and the
-BLAS limit set and restored around the call is the process's, so threads take turns."""
+"""Held through a kernel call or a sweep (``FormedAction.sweep``): the packed coefficients and
+work arrays are the action's, and the BLAS limit set and restored around them is the
+process's, so threads take turns."""
 
 
 @contextlib.contextmanager

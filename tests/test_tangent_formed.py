@@ -182,7 +182,9 @@ def test_random_cells_runs_of_steps_and_exponents_equal_a_dense_reference(cell, 
     equal those of the same QR sweep on the dense J_t Q (``state_jacobian``).  (A QR every
     step is not the reference here: on cells whose states explode or whose J_t nearly
     annihilates a column it differs from a QR every m steps by more than round-off, whichever
-    J_t V is used.)"""
+    J_t V is used.  Cells with an exponent below −5 per step are left out: that column's R_ii,
+    e^{−5} of the others or less, is a cancellation whose round-off depends on how J_t V is
+    associated — a random cell at −11.6 differed by 8e-7 between the two routes.)"""
     compiled = numeric.compile(cell, "numpy")
     plan = tangent_plan(compiled)
     assume(plan is not None and plan.terms)
@@ -196,7 +198,7 @@ def test_random_cells_runs_of_steps_and_exponents_equal_a_dense_reference(cell, 
     block = trajectory.starting_frame(columns)
     _assert_close(action.advance(2, 6, block), _dense_product(trajectory, 2, 6, block))
     _, growth = qr_log_growth(trajectory.stepper(columns, method="jacobian"), range(1, STEPS + 1), block)
-    assume(np.all(np.isfinite(growth)))  # not a singular J_t (ln 0)
+    assume(np.all(growth / STEPS > -5))  # no column all but annihilated (nor ln 0 of a singular J_t)
     _, exponents = qr_log_growth(action, range(1, STEPS + 1), block)
     _assert_close(np.sort(exponents / STEPS)[..., ::-1], np.sort(growth / STEPS)[..., ::-1])
 
