@@ -167,8 +167,9 @@ class FormedAction:
         """The lock and the one-thread BLAS limit of a kernel call held across a whole sweep
         (the QRs between the runs included): the Benettin sweep of ``_growth`` takes it.  A QR
         on two BLAS threads between two parallel runs left BLAS's spinning worker competing with
-        numba's for the second core: the LSTM's spectrum (n = 256, k = 32, T = 2000) then took
-        2.5–9 s of wall time at load 2–3 on 2 cores instead of 0.12 ms a step."""
+        numba's for the second core: the LSTM's spectrum (n = 256, k = 32, T = 2000, rollout
+        excluded) took 0.80–1.46 s of wall time on 2 threads with the limit taken per call,
+        0.32–0.37 s with it held for the sweep (four alternating runs each, load 1.3)."""
         with _KERNEL_LOCK, _blas_on_one_thread() as threads:
             self.sweeps[threading.get_ident()] = threads
             try:
