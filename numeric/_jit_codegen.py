@@ -18,7 +18,8 @@ function compiled whole by numba (``_jit_loading`` writes and loads it):
    ``_jit_math``'s, see ``docs/theory.md: “Numerics”``).  An output of ``_fused.STREAM_MIN_BYTES``
    (32 MiB) or more has each row computed in a row buffer and copied out with the streaming
    stores of ``_streaming`` (no read of the destination's cache lines): at B = 256, n = 256 this
-   took the jit kernels from 1.02–1.36× the default kernel's time to 0.82–1.08× (one thread).
+   took the jit kernels from 1.02–1.36× the default kernel's time to 0.92–1.18× (one thread;
+   ``benchmarks/per_call.py --jit``: below n = 256 they take 0.48–0.98× its time).
 
 A term of a block must have one of the forms diag(l)·M·diag(r), diag(l)·M, M·diag(r), M,
 diag(d) or l·rᵀ (with M a linear combination of matrix parameters, their transposes and I):
