@@ -112,7 +112,6 @@ def jax_namespace(jnp) -> types.SimpleNamespace:
         batch_shape=lambda *arrays: jnp.broadcast_shapes(*(a.shape[:-1] for a in arrays)),
         expand=lambda v, batch: jnp.broadcast_to(v, tuple(batch) + v.shape[-1:]),
         transpose=lambda m: jnp.swapaxes(m, -1, -2),
-        product=jnp.matmul,
         dot=lambda u, v: jnp.sum(u * v, axis=-1, keepdims=True),
         ones=lambda n, like: jnp.ones(n, like.dtype),
         eye=lambda n, like: jnp.eye(n, dtype=like.dtype),

@@ -237,7 +237,6 @@ def _numpy_namespace() -> types.SimpleNamespace:
         flatten_batch=lambda v, batch: _flatten_batch(v, batch, np.broadcast_to),
         reshape=np.reshape,
         transpose=operator.attrgetter("mT") if hasattr(np.ndarray, "mT") else (lambda m: np.swapaxes(m, -1, -2)),
-        product=_blockrow.numpy_product,
         diagonal=lambda block: np.einsum("...ii->...i", block),
         stack=lambda arrays: np.stack(list(arrays), axis=0),
         concat=lambda parts: np.concatenate(list(parts), axis=-1),
@@ -357,7 +356,6 @@ def _torch_namespace() -> types.SimpleNamespace:
         flatten_batch=lambda v, batch: _flatten_batch(v, batch, torch.Tensor.expand),
         reshape=torch.reshape,
         transpose=operator.attrgetter("mT"),  # no Python frame per call
-        product=operator.matmul,
         diagonal=lambda block: torch.diagonal(block, 0, -2, -1),
         stack=lambda arrays: torch.stack(list(arrays), dim=0),
         concat=lambda parts: torch.cat(list(parts), dim=-1),

@@ -39,26 +39,16 @@ term (the GRU at n = 16, B = 256: 0.24 ms by terms against 0.09 ms now).
 (for the whole process, while any thread is inside it): after a multi-threaded matrix product
 OpenBLAS's idle threads keep spinning for about 0.1 s, and two of them on a 2-core machine
 halve the cores left to the parallel fused writer (measured: a three-term block row at
-B = n = 256 right after a product took 25 ms instead of 13 ms).  On leaving, the limit the user
-had is put back.  torch runs its products on its own thread pool, which does not hold the cores
-after a product, so its scope does nothing.
-
-Inside the NumPy scope the kernels' matrix products (``_B.product``, :func:`numpy_product`) of
-at least :data:`TORCH_PRODUCT_MIN` multiply–adds run on torch's thread pool, through zero-copy
-views of the same arrays, instead of on OpenBLAS held at one thread: the GRU's three
-(256 × 256)·(256 × 256) products at B = n = 256 took 1.09 ms (float64) and 0.56 ms (float32)
-on torch's two threads against 3.3 and 2.2 ms on one OpenBLAS thread, and the parallel fused
-write right after them was not slowed (products + state Jacobian 11.8 against 14.0 ms, 5.9
-against 8.0 ms; medians of 15, `/tmp` script of issue 13).  The sums are the same products
-in another library's order: equal to round-off, not bit for bit, to OpenBLAS's.
+B = n = 256 right after a product took 25 ms instead of 13 ms).  The products of a dense kernel
+are a few (B, n)·(n, n) GEMMs, a small part of its time.  On leaving, the limit the user had is
+put back.  torch runs its products on its own thread pool, which does not hold the cores, so
+its scope does nothing.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-
-import numpy as np
 
 from . import _fused_loading, _fused_numpy
 
@@ -144,11 +134,6 @@ class _SerialBlas:
             self._inside += 1
         return self
 
-    @property
-    def active(self) -> bool:
-        """Whether some thread is inside the scope."""
-        return self._inside > 0
-
     def __exit__(self, *exc_info):
         with self._lock:
             self._inside -= 1
@@ -158,24 +143,3 @@ class _SerialBlas:
 
 
 serial_blas = _SerialBlas()
-
-TORCH_PRODUCT_MIN = 2**20
-"""Multiply–adds from which a product inside the NumPy ``dense_scope`` runs on torch's threads."""
-
-
-def numpy_product(a, b):
-    """``a @ b`` for the NumPy kernels; inside :data:`serial_blas`, a product of float arrays of
-    at least :data:`TORCH_PRODUCT_MIN` multiply–adds runs on torch's thread pool (module
-    docstring) when torch can view both arrays (writeable, non-negative strides)."""
-    if (serial_blas.active and isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.ndim >= 2
-            and a.size * b.shape[-1] >= TORCH_PRODUCT_MIN and a.dtype == b.dtype
-            and a.dtype in (np.float32, np.float64) and _viewable(a) and _viewable(b)):
-        import torch
-
-        return torch.matmul(torch.from_numpy(a), torch.from_numpy(b)).numpy()
-    return a @ b
-
-
-def _viewable(array: np.ndarray) -> bool:
-    """Whether ``torch.from_numpy`` takes the array as it is."""
-    return array.flags.writeable and all(stride >= 0 for stride in array.strides)

@@ -194,7 +194,7 @@ class _Module:
                 product = f"({vector})"
             else:
                 flipped = term.transposed != transpose
-                product = f"_B.product({vector}, {term.parameter if flipped else f'_B.transpose({term.parameter})'})"
+                product = f"(({vector}) @ {term.parameter if flipped else f'_B.transpose({term.parameter})'})"
             parts.append(product if term.coeff == 1 else f"({print_array(term.coeff)}) * {product}")
         return " + ".join(parts)
 

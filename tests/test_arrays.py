@@ -9,9 +9,7 @@ import pytest
 import torch
 
 from gatejac import numeric
-from gatejac.numeric import _blockrow
 from gatejac.symbolic import GatejacError
-from gatejac.verify._tolerances import tolerance
 
 _COMMON = ["asarray", "to_numpy", "concat", "stack", "total", "qr", "svdvals", "transpose", "diagonal", "eye",
            "empty", "write_block_row", "dense_scope", "quietly", "sigmoid", "softplus", "tanh", "scalar"]
@@ -128,33 +126,3 @@ def test_aligned_empty_shapes_and_small_arrays():
     small = aligned_empty((4, 4), np.float64)
     assert small.base is None and small.nbytes < ALIGN_FROM_BYTES  # np.empty's own array, not a view
     assert aligned_empty((0, 2**21), np.float64).shape == (0, 2**21)
-
-
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_large_products_inside_the_dense_scope_run_on_torch_and_equal_numpys(monkeypatch, dtype):
-    """Inside the NumPy ``dense_scope`` a product of TORCH_PRODUCT_MIN multiply–adds or more is
-    computed by torch on views of the same arrays: equal to NumPy's to round-off; outside the scope,
-    below the threshold, or on arrays torch cannot view (read-only), it is NumPy's own ``@``."""
-    rng = np.random.default_rng(3)
-    a = rng.standard_normal((256, 64)).astype(dtype)
-    b = rng.standard_normal((128, 64)).astype(dtype).T  # a transposed view, as the kernels pass
-    assert a.size * b.shape[-1] >= _blockrow.TORCH_PRODUCT_MIN
-    expected = a @ b
-    calls = []
-    monkeypatch.setattr(torch, "matmul", lambda x, y, matmul=torch.matmul: calls.append(x.shape) or matmul(x, y))
-    np.testing.assert_array_equal(_blockrow.numpy_product(a, b), expected)  # outside the scope
-    with _blockrow.serial_blas():
-        routed = _blockrow.numpy_product(a, b)
-        small = _blockrow.numpy_product(a[:8], b)
-        frozen = a.copy()
-        frozen.flags.writeable = False
-        read_only = _blockrow.numpy_product(frozen, b)
-    assert routed.dtype == expected.dtype and routed.shape == expected.shape
-    assert calls == [a.shape]  # torch took the large product only
-    allowed = tolerance("reference", dtype, np.abs(expected).max()).bound(np.abs(expected))
-    assert np.all(np.abs(routed - expected) <= allowed)
-    np.testing.assert_array_equal(small, a[:8] @ b)
-    np.testing.assert_array_equal(read_only, expected)
-    wrong = routed.copy()
-    wrong[3, 5] += 1e3 * allowed[3, 5] + 1e-3  # the check above catches one wrong entry
-    assert not np.all(np.abs(wrong - expected) <= allowed)
