@@ -48,6 +48,7 @@ its scope does nothing.
 from __future__ import annotations
 
 import math
+import sys
 import threading
 
 from . import _fused_loading, _fused_numpy
@@ -112,13 +113,17 @@ class _SerialBlas:
     """The NumPy ``dense_scope``: BLAS at one thread while any thread is inside it.
 
     The BLAS thread count is process-wide, so the scope counts its entrants under a lock:
-    the first one sets the limit, the last one restores what it found."""
+    the first one sets the limit, the last one restores what it found.  threadpoolctl's view of
+    the loaded libraries (about 1 ms to make) is made again whenever modules were imported since
+    it was made: a BLAS library loaded later (SciPy's, which numba's ``np.dot`` calls, loads
+    with numba) would otherwise run on all its threads inside the scope."""
 
     def __init__(self):
         self._lock = threading.Lock()
         self._inside = 0
         self._limit = None
-        self._controller = None  # threadpoolctl's view of the loaded libraries, made on first use
+        self._controller = None
+        self._modules = -1  # len(sys.modules) when the controller was made
 
     def __call__(self):
         return self
@@ -126,10 +131,10 @@ class _SerialBlas:
     def __enter__(self):
         with self._lock:
             if self._inside == 0:
-                if self._controller is None:
+                if self._modules != len(sys.modules):
                     from threadpoolctl import ThreadpoolController
 
-                    self._controller = ThreadpoolController()
+                    self._controller, self._modules = ThreadpoolController(), len(sys.modules)
                 self._limit = self._controller.limit(limits=1, user_api="blas")
             self._inside += 1
         return self
