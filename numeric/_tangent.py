@@ -61,7 +61,9 @@ class TangentPlan:
       vectors u (one list) and d (one list, an entry may be the number 1);
     * ``matrices(<args>)`` → the distinct matrices M of each column block, column block by
       column block (``stacks[j]`` of them for block j);
-    * ``terms``: the u terms; ``diagonals``: ``(row, col, index)`` of the d terms."""
+    * ``terms``: the u terms; ``diagonals``: ``(row, col, index)`` of the d terms;
+    * ``sources``: the derivation's terms (``symbolic.Term``) the u, then the d, come from, in
+      the kernel's order (the numba rollout of ``_jit_factors`` writes the same values)."""
 
     source: str
     factors: object
@@ -70,6 +72,7 @@ class TangentPlan:
     stacks: tuple
     terms: tuple
     diagonals: tuple
+    sources: tuple
 
 
 _PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -92,7 +95,7 @@ def _generate(compiled) -> TangentPlan | None:
     unbatched = [not any(module.batched(sym) for sym in module.expr(cell.updates[s.name]).free_symbols)
                  for s in cell.states]
     codes, diagonal_codes, matrix_codes = [], [], []
-    terms, diagonals, stacks = [], [], []
+    terms, diagonals, stacks, sources = [], [], [], ([], [])
     for col, leaf in enumerate(cell.states):
         distinct: list[str] = []
         for row, state in enumerate(cell.states):
@@ -101,6 +104,7 @@ def _generate(compiled) -> TangentPlan | None:
                 if plan[0] == "diag":
                     diagonals.append((row, col, len(diagonal_codes)))
                     diagonal_codes.append(plan[1])
+                    sources[1].append(term)
                     continue
                 if plan[0] != "rows":
                     return None
@@ -108,6 +112,7 @@ def _generate(compiled) -> TangentPlan | None:
                     distinct.append(plan[2])
                 terms.append(_Term(row, col, len(codes), distinct.index(plan[2])))
                 codes.append(plan[1])
+                sources[0].append(term)
         matrix_codes.extend(distinct)
         stacks.append(len(distinct))
     states = [f"_B.expand({code}, _batch)" if flat else code for code, flat in zip(news, unbatched)]
@@ -120,7 +125,7 @@ def _generate(compiled) -> TangentPlan | None:
     exec(compile_source(source, f"{cell.name} (tangent)"), namespace)  # noqa: S102 - our own generated code
     sizes = tuple(print_array(s.size) for s in cell.states)
     return TangentPlan(source, namespace["factors"], namespace["matrices"], sizes, tuple(stacks), tuple(terms),
-                       tuple(diagonals))
+                       tuple(diagonals), (*sources[0], *sources[1]))
 
 
 def window_factors(plan: TangentPlan, compiled, states: dict, inputs: dict, params: dict) -> tuple[list, list]:

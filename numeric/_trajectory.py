@@ -115,23 +115,25 @@ def rollout(compiled: CompiledCell, initial_states: Mapping, inputs_sequence: Ma
         runner = compile_cell(compiled.derivation, "numpy")  # see the docstring: NumPy on the same memory
         values, sequence = [to_numpy(v) if xp.is_array(v) else v for v in values], {
             k: to_numpy(v) for k, v in inputs.items()}
-    states, factors = _roll(runner, values, sequence, length)
+    states, factors, kernel = _roll(runner, values, sequence, length)
     if runner is not compiled:
         import torch
 
         states = {name: torch.from_numpy(value) for name, value in states.items()}
         factors = factors and tuple([torch.from_numpy(v) for v in group] for group in factors)
     trajectory = Trajectory(compiled, states, inputs, dict(params or {}))
+    trajectory._cache["rollout_kernel"] = kernel
     if factors:
         trajectory._cache["factors"] = factors
     return trajectory
 
 
-def _roll(compiled: CompiledCell, values: list, inputs: dict, length: int) -> tuple[dict, tuple | None]:
+def _roll(compiled: CompiledCell, values: list, inputs: dict, length: int) -> tuple[dict, tuple | None, str]:
     """The states ``{name: (T+1, ..., size)}`` from the checked kernel arguments ``values`` of
-    step 1, and the step Jacobian's factors ``(coefficients, diagonals)``, stacks ``(T, ..., size)``, when
-    the cell has them.
-    With NumPy each step's results are written into arrays allocated at step 1 (stacking the
+    step 1, the step Jacobian's factors ``(coefficients, diagonals)``, stacks ``(T, ..., size)``, when
+    the cell has them, and the kernel that rolled (``Trajectory.rollout_kernel``).
+    A long NumPy rollout of float32 or float64 runs in one numba function (``_jit_factors``).
+    Otherwise, with NumPy each step's results are written into arrays allocated at step 1 (stacking the
     2000 steps' 11 vectors of the LSTM at n = 256 afterwards took 0.035 s of a 0.22 s rollout);
     with torch they are stacked at the end, which autograd follows."""
     xp = arrays(compiled.backend)
@@ -139,6 +141,14 @@ def _roll(compiled: CompiledCell, values: list, inputs: dict, length: int) -> tu
     count = len(cell.states)
     parameters = values[count + len(cell.inputs):]
     plan = tangent_plan(compiled)
+    names = [s.name for s in cell.states]
+    if plan is not None and compiled.backend == "numpy":
+        from ._jit_factors import rollout_function
+
+        jit = rollout_function(compiled, plan, values, length)
+        if jit is not None:
+            states, coefficients, diagonals = jit(values, inputs, length)
+            return dict(zip(names, states)), (coefficients, diagonals), "numba"
     step = compiled.kernel("step") if plan is None else plan.factors
     current, record = values[:count], _Record(xp, length, values[:count])
     for t in range(length):
@@ -150,11 +160,11 @@ def _roll(compiled: CompiledCell, values: list, inputs: dict, length: int) -> tu
             record.add(t, result)
         current = result
     stacks = record.stacks()
-    states = dict(zip((s.name for s in cell.states), stacks[:count]))
+    states = dict(zip(names, stacks[:count]))
     if plan is None:
-        return states, None
+        return states, None, "step"
     split = count + len(coefficients)
-    return states, (stacks[count:split], stacks[split:])
+    return states, (stacks[count:split], stacks[split:]), "factors"
 
 
 class _Record:
@@ -255,6 +265,17 @@ class Trajectory:
     def steps(self) -> int:
         """T, the number of steps."""
         return int(next(iter(self.states.values())).shape[0]) - 1
+
+    @property
+    def rollout_kernel(self) -> str:
+        """The kernel that rolled the trajectory out: ``"numba"``, the whole rollout in one numba
+        function (a NumPy rollout of float32 or float64 of at least ``JIT_MIN_STEPS`` = 256 steps of
+        a cell with stored factors, ``numeric._jit_factors``); ``"factors"``, the generated
+        ``factors`` kernel once a step (shorter rollouts, the torch back-end's tensors that
+        autograd tracks, other dtypes, a cell whose factors the numba writer cannot express);
+        ``"step"``, the step kernel (a cell without the factors: the Chung and Cho GRUs, the
+        scalar gate)."""
+        return self._cache["rollout_kernel"]
 
     @property
     def state_sizes(self) -> dict[str, int]:

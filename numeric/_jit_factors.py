@@ -1,0 +1,200 @@
+"""The tangent rollout as one numba function: every step's new states and the factors u, d of its
+Jacobian in one call for the whole sequence.
+
+``numeric.rollout`` of a cell with stored factors (``_tangent``: J_t = Σ diag(u)·M + diag(d),
+docs/theory.md: “Lyapunov exponents”) calls the generated NumPy ``factors`` once a step.  At
+batch 1 that is some forty small array operations a step, and their dispatch, not the
+arithmetic, is most of the time (the LSTM at n = 256: about 87 µs a step, of which the four
+256×256 matrix–vector products take 30).  Here the same derivation becomes one function
+(written with ``_jit_codegen``'s printer and loaded by ``_jit_loading``, like ``jit=True``'s
+dense kernels, float64 and float32 variants):
+
+1. nodes that depend on no state are computed before the time loop: those without the batch
+   axis once, those of the inputs for all T steps at once (the input products x_t Wᵀ as one
+   (T·B)×m by m×n product);
+2. then, for t = 1..T, the products of the state (``np.dot``, BLAS) and one loop over the
+   samples and the entries of each group of equal-size states, in which every other node and
+   every new state, u and d is a scalar expression with common subexpressions shared
+   (``sympy.cse``), written straight into the stacks ``(T+1, B, size)`` and ``(T, B, size)`` the
+   trajectory keeps.
+
+The values are the NumPy kernel's (the same expressions; tanh, σ, exp of ``_jit_math``, within
+a few ulp, so the states and factors agree to the dtype's tolerance).  Stacking the products
+that share the state (h·[W_i; W_f; W_g; W_o]ᵀ as one product) was measured and not taken: in
+numba at n = 256 the four products took 30.1 µs a step, the stacked one 29.3 (memory-bound:
+2 MB of weights a step).
+
+Used (``Trajectory.rollout_kernel`` says which route ran) for a NumPy rollout (a torch one of
+plain CPU tensors included, which runs in NumPy) of a cell with stored factors, float32 or
+float64, of at least :data:`JIT_MIN_STEPS` steps: shorter ones do not repay loading the
+function (compiled once per machine and cell into ``_numba_cache``'s directory, then loaded
+from disk).  The cells whose Jacobian has other terms (the Chung and Cho GRUs, the scalar gate)
+have no factors and roll out with ``step``; a cell whose factors this writer cannot express
+(a node it would have to read outside the entry loop, a matrix coefficient that varies by
+sample: :class:`_jit_codegen.Unsupported`) keeps the NumPy ``factors``, and
+:func:`jit_rollout` gives the reason.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+import sympy
+
+from gatejac.symbolic import SCALAR, Leaf
+
+from ._codegen import _Module
+from ._coefficients import indent
+from ._jit_codegen import Unsupported, _Kernel, _plan, float_variants, header
+
+JIT_MIN_STEPS = 256
+"""The fewest steps a rollout takes the numba function for (see the module docstring)."""
+
+
+def _factor_rows(plan) -> list[int]:
+    """The row block of each factor of ``plan``, the coefficients u then the diagonals d."""
+    rows = [term.row for term in sorted(plan.terms, key=lambda term: term.coefficient)]
+    return rows + [row for row, _, _ in sorted(plan.diagonals, key=lambda diagonal: diagonal[2])]
+
+
+class _RolloutKernel(_Kernel):
+    """The generator of ``rollout(<state stacks>, <input sequences>, <parameters>, <factor
+    stacks>)``."""
+
+    def __init__(self, module: _Module, plan):
+        cell = module.cell
+        news = [cell.updates[s.name] for s in cell.states]
+        super().__init__(module, module.derivation.state, list(cell.states), extra=news)
+        rows = _factor_rows(plan)
+        factors = [_plan(module, term).left for term in plan.sources]
+        self.outputs = [(f"_S{k}", "_t + 1", module.expr(e), cell.states[k]) for k, e in enumerate(news)]
+        self.outputs += [(f"_F{k}", "_t", module.expr(e), cell.states[row]) for k, (e, row) in
+                         enumerate(zip(factors, rows))]
+        self.factor_count = len(factors)
+
+    def _stateful(self, sym) -> bool:
+        node = self.cell.node(sym)
+        if isinstance(node, Leaf):
+            return node.role == "state"
+        return any(self._stateful(s) for child in self.cell.children(node) for s in sympy.sympify(child).free_symbols)
+
+    def lines(self, name: str = "rollout") -> list[str]:
+        cell, module = self.cell, self.module
+        states = [f"_S{k}" for k in range(len(cell.states))]
+        inputs = [f"_X{k}" for k in range(len(cell.inputs))]
+        factors = [f"_F{k}" for k in range(self.factor_count)]
+        parameters = [p.name for p in cell.parameters]
+        body = ["_T = _S0.shape[0] - 1", "_nbs = _S0.shape[1]"]
+        bind = [f"{p.name} = {stack}[_t]" for p, stack in zip((*cell.states, *cell.inputs), (*states, *inputs))]
+        body += [line.replace("[_t]", "[0]") for line in bind]
+        body += [f"{dim.name} = {source}" for dim, source in module._dim_sources().items()]
+        fixed = {s for s in self.materialized if not module.batched(s)}
+        hoisted = [s for s in self.order if s in self.materialized and module.batched(s) and not self._stateful(s)]
+        body += (["_nb = 1"] + self._node_lines(fixed)) if fixed else []
+        if hoisted:
+            body += ["_nb = _T * _nbs"]
+            body += [f"{x.name} = {stack}.reshape(_nb, {stack}.shape[-1])" for x, stack in zip(cell.inputs, inputs)]
+            body += self._node_lines(hoisted)
+            body += [f"_H{s.name} = {s.name}.reshape(_T, _nbs, {s.name}.shape[-1])" for s in hoisted]
+            bind += [f"{s.name} = _H{s.name}[_t]" for s in hoisted]
+        groups: dict = {}
+        for output in self.outputs:
+            groups.setdefault(sympy.sympify(output[3].size), []).append(output)
+        body += ["_nb = _nbs"] + [f"_w{g} = np.empty(({module.size(size)}, {len(outputs)}), _FT)"
+                                  for g, (size, outputs) in enumerate(groups.items())]
+        step = bind + self._node_lines(set(self.materialized) - fixed - set(hoisted))
+        for g, (size, outputs) in enumerate(groups.items()):
+            step += self._entry_loop(f"_w{g}", size, outputs)
+        body += ["for _t in range(_T):"] + indent(step)
+        return [f"def {name}({', '.join([*states, *inputs, *parameters, *factors])}):"] + indent(body)
+
+    def _entry_loop(self, work: str, size, outputs) -> list[str]:
+        """One loop over the samples and the ``size`` entries computing ``outputs`` (each
+        entry's values from shared temporaries) side by side into ``work[i, k]``, then copied
+        to each output's row.  With each value written straight to its stack LLVM did not
+        vectorize the loop (the LSTM at n = 256: 27 µs a step against 12 with the copies)."""
+        temporaries, _, codes = self.shared_lines([expr for _, _, expr, _ in outputs], "_i", "_e")
+        writes = [f"{work}[_i, {k}] = {code}" for k, code in enumerate(codes)]
+        copies = [f"{stack}[{time}, _b, :] = {work}[:, {k}]" for k, (stack, time, _, _) in enumerate(outputs)]
+        return ["for _b in range(_nb):"] + indent([f"for _i in range({self.module.size(size)}):"]
+                                                  + indent(temporaries + writes) + copies)
+
+
+def generate_rollout(derivation, plan) -> str:
+    """The numba module source of ``derivation``'s rollout (raises :class:`Unsupported`)."""
+    lines = _RolloutKernel(_Module(derivation), plan).lines()
+    return "\n\n".join([header(derivation.cell.name), *float_variants("rollout", lines)])
+
+
+class JitRollout:
+    """``rollout(values, inputs, length)`` → ``(state stacks, coefficient stacks, diagonal
+    stacks)`` by the numba function: ``values`` the checked kernel arguments of step 1,
+    ``inputs`` ``{name: (T, ..., size)}``; stacks ``(T+1, *batch, size)`` and ``(T, *batch,
+    size)`` (every factor with the batch axis)."""
+
+    reason = None
+
+    def __init__(self, derivation, plan):
+        from ._jit_loading import load
+
+        self.cell, self.plan = derivation.cell, plan
+        module = load(generate_rollout(derivation, plan))
+        self._functions = {np.dtype(np.float64): module.rollout__f64, np.dtype(np.float32): module.rollout__f32}
+
+    def runs(self, dtype) -> bool:
+        """Whether the function has a variant for ``dtype``."""
+        return np.dtype(dtype) in self._functions
+
+    def __call__(self, values: list, inputs: dict, length: int) -> tuple[list, list, list]:
+        cell = self.cell
+        count, dtype = len(cell.states), values[0].dtype
+        sequences = [np.asarray(inputs[x.name]) for x in cell.inputs]
+        batch = np.broadcast_shapes(*(np.shape(v)[:-1] for v in values[:count]), *(s.shape[1:-1] for s in sequences))
+        flat = int(np.prod(batch, dtype=np.int64))
+        states = [np.empty((length + 1, *batch, s.shape[-1]), dtype) for s in values[:count]]
+        for stack, start in zip(states, values[:count]):
+            stack[0] = start
+        sequences = [np.ascontiguousarray(np.broadcast_to(s, (length, *batch, s.shape[-1])), dtype) for s in sequences]
+        parameters = [np.asarray(v, dtype).reshape(1) if getattr(p, "size", 0) is SCALAR else np.ascontiguousarray(v)
+                      for p, v in zip(cell.parameters, values[count + len(cell.inputs):])]
+        sizes = [int(states[row].shape[-1]) for row in _factor_rows(self.plan)]
+        factors = [np.empty((length, *batch, size), dtype) for size in sizes]
+        self._functions[np.dtype(dtype)](*(s.reshape(length + 1, flat, -1) for s in states),
+                                         *(s.reshape(length, flat, -1) for s in sequences), *parameters,
+                                         *(f.reshape(length, flat, -1) for f in factors))
+        split = len(self.plan.terms)
+        return states, factors[:split], factors[split:]
+
+class Refused:
+    """No numba rollout for a cell: ``reason`` says why (see the module docstring)."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+    def runs(self, dtype) -> bool:
+        return False
+
+
+_ROLLOUTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def jit_rollout(compiled, plan) -> JitRollout | Refused:
+    """The numba rollout of ``compiled`` (a NumPy :class:`CompiledCell` whose tangent plan is
+    ``plan``), or :class:`Refused`; generated and loaded once per compiled cell."""
+    if compiled not in _ROLLOUTS:
+        try:
+            _ROLLOUTS[compiled] = JitRollout(compiled.derivation, plan)
+        except Unsupported as reason:
+            _ROLLOUTS[compiled] = Refused(f"a whole-kernel rollout cannot express {reason}")
+    return _ROLLOUTS[compiled]
+
+
+def rollout_function(compiled, plan, values: list, length: int) -> JitRollout | None:
+    """The numba rollout for a NumPy rollout of ``length`` steps from the checked kernel
+    arguments ``values``, or None where it is not used (see the module docstring)."""
+    dtype = np.asarray(values[0]).dtype
+    if length < JIT_MIN_STEPS or any(np.ndim(v) and np.asarray(v).dtype != dtype for v in values):
+        return None
+    function = jit_rollout(compiled, plan)
+    return function if function.runs(dtype) else None
