@@ -29,7 +29,8 @@ What a namespace holds (the two back-ends agree on every name):
   ``max_abs(a)`` (a float), ``all_finite(a)`` (a bool), ``max_last(a)`` (the maximum over the
   last axis), ``sort_descending`` (last axis);
 * linear algebra: ``qr`` (reduced) and ``svdvals`` (singular values, descending) of the last
-  two axes;
+  two axes; ``products(*pairs)`` → ``[a @ b for a, b in pairs]`` (the dense kernels' batch
+  products: NumPy's on two threads where it pays, see ``_parallel_products``; torch's are torch's);
 * kernel writes: ``assign_product(block, a, b)`` (block = a·b), ``add_product`` (block += a·b),
   ``fill_zero``, ``write_block_row`` and ``dense_scope`` (see ``_blockrow``);
 * ``numpy_views(values)``: whether every array among ``values`` can be used through a NumPy
@@ -65,7 +66,7 @@ import numpy as np
 
 from gatejac.symbolic import unknown_name
 
-from . import _blockrow
+from . import _blockrow, _parallel_products
 
 BACKENDS = ("numpy", "torch")
 """The array back-ends a cell compiles for."""
@@ -251,6 +252,7 @@ def _numpy_namespace() -> types.SimpleNamespace:
         sort_descending=lambda a: -np.sort(-a, axis=-1),
         qr=np.linalg.qr,
         svdvals=lambda a: np.linalg.svd(a, compute_uv=False),
+        products=_parallel_products.products,
         assign_product=lambda block, a, b: np.multiply(a, b, out=block),
         add_product=add_product,
         fill_zero=lambda block: block.fill(0),
@@ -370,6 +372,7 @@ def _torch_namespace() -> types.SimpleNamespace:
         sort_descending=lambda a: torch.sort(a, dim=-1, descending=True).values,
         qr=torch.linalg.qr,
         svdvals=torch.linalg.svdvals,
+        products=lambda *pairs: [a @ b for a, b in pairs],
         assign_product=assign_product,
         add_product=add_product,
         fill_zero=lambda block: block.zero_(),

@@ -128,6 +128,10 @@ class _SerialBlas:
     def __call__(self):
         return self
 
+    def active(self) -> bool:
+        """Whether some thread is inside the scope (BLAS is at one thread)."""
+        return self._inside > 0
+
     def __enter__(self):
         with self._lock:
             if self._inside == 0:

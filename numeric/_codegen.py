@@ -108,19 +108,34 @@ class _Module:
     def size(self, size) -> str:
         return print_array(size)
 
-    def nodes(self, exprs, shared: dict | None = None) -> list[str]:
+    def nodes(self, exprs, shared: dict | None = None, products: bool = False) -> list[str]:
         """Lines computing every node the expressions need, in dependency order; ``shared``
         (subexpression → symbol, see :meth:`shared_with_nodes`) are computed once, each just
-        before the first named node that has it, and read by name there and after."""
+        before the first named node that has it, and read by name there and after.
+
+        With ``products`` (the dense Jacobian kernels), every batch product node ``v @ Wᵀ`` goes
+        through ``_B.products`` (two threads for large ones, see ``_parallel_products``): those
+        whose operand is a state or input in one call before every other line, the others (the
+        GRU of Cho et al.'s ``(h⊙r) @ W_hᵀ``) one call each where they are needed."""
         shared, defined, lines = shared or {}, set(), []
         names = set(shared.values())  # every shared subexpression has the batch axis
 
         def batched(symbol):
             return symbol in names or self.batched_symbol(symbol)
 
-        for sym in self.node_order(exprs):
+        order = self.node_order(exprs)
+        batch_products = [sym for sym in order if products and self._batch_product(sym)]
+        first = [sym for sym in batch_products
+                 if all(isinstance(self.cell.node(s), Leaf) for s in self.cell.node(sym).operand.free_symbols)]
+        if first:
+            lines.append(self._products_line(first))
+        for sym in order:
             node = self.cell.node(sym)
-            if isinstance(node, Named):
+            if sym in first:
+                continue
+            if sym in batch_products:
+                lines.append(self._products_line([sym]))
+            elif isinstance(node, Named):
                 expr = self.expr(node.expr, False)
                 for sub, name in shared.items():
                     if name not in defined and expr.has(sub):
@@ -186,6 +201,25 @@ class _Module:
             return f"{node.symbol.name} = _B.dot({left}, {right})"
         return f"{node.symbol.name} = {self.apply_matrix(node.terms, print_array(self.expr(node.operand, False)), False)}"
 
+    def _batch_product(self, symbol: sympy.Symbol) -> bool:
+        """Whether a node is one batch product ``v @ Wᵀ`` (or ``v @ W``) of a batched operand."""
+        node = self.cell.node(symbol)
+        return (isinstance(node, MatVec) and len(node.terms) == 1 and node.terms[0].parameter is not None
+                and node.terms[0].coeff == 1 and any(map(self.batched_symbol, node.operand.free_symbols)))
+
+    def _products_line(self, symbols) -> str:
+        """``_mv0, _mv1, … = _B.products((v0, W0ᵀ), (v1, W1ᵀ), …)`` for batch product nodes."""
+        pairs = []
+        for symbol in symbols:
+            node = self.cell.node(symbol)
+            pairs.append(f"({print_array(self.expr(node.operand, False))}, {self._right_factor(node.terms[0], False)})")
+        names = ", ".join(s.name for s in symbols)
+        return f"{names}{',' if len(symbols) == 1 else ''} = _B.products({', '.join(pairs)})"
+
+    def _right_factor(self, term, transpose: bool) -> str:
+        """The matrix a row vector is multiplied by for ``term``'s base (``Wᵀ`` for ``W v``)."""
+        return term.parameter if term.transposed != transpose else f"_B.transpose({term.parameter})"
+
     def apply_matrix(self, terms, vector: str, transpose: bool) -> str:
         """Code for ``M v`` (or ``Mᵀ v``) with ``M = Σ coeff·base``, never forming ``M``."""
         parts = []
@@ -193,8 +227,7 @@ class _Module:
             if term.parameter is None:
                 product = f"({vector})"
             else:
-                flipped = term.transposed != transpose
-                product = f"(({vector}) @ {term.parameter if flipped else f'_B.transpose({term.parameter})'})"
+                product = f"(({vector}) @ {self._right_factor(term, transpose)})"
             parts.append(product if term.coeff == 1 else f"({print_array(term.coeff)}) * {product}")
         return " + ".join(parts)
 
@@ -323,7 +356,7 @@ def _jacobian_function(module: _Module, fname: str, block_jacobian, leaves) -> l
     terms are summed while the chunk is in cache.
     """
     cell = module.cell
-    coeffs = _Coefficients(module)
+    coeffs = _Coefficients(module, products=True)
     rows = [(s.name, s.size) for s in cell.states]
     row_total = " + ".join(module.size(size) for _, size in rows)
     col_total = " + ".join(_numel_code(module, leaf) for leaf in leaves)

@@ -21,8 +21,9 @@ class Coefficients:
     """Collects the coefficient expressions of a kernel and emits them with CSE; ``module``
     is the generator's view of the cell (``_codegen._Module``)."""
 
-    def __init__(self, module):
+    def __init__(self, module, products: bool = False):
         self.module = module
+        self.products = products  # batch products through ``_B.products`` (``_Module.nodes``)
         self.exprs: list[sympy.Expr] = []
 
     def ref(self, expr) -> str:
@@ -51,7 +52,7 @@ class Coefficients:
             lines.append(f"_c{i} = {self._code(expr, has_batch)}")
             names.append(f"_c{i}")
             sliced.append(f"_c{i}[_s]" if is_batched else f"_c{i}")
-        out = self.module.nodes(self.exprs, shared) + lines + [_fill(line, names) for line in body]
+        out = self.module.nodes(self.exprs, shared, self.products) + lines + [_fill(line, names) for line in body]
         if chunked:
             out.append("for _lo in range(0, _nb, _chunk):")
             out.append("    _s = slice(_lo, _lo + _chunk)")

@@ -295,7 +295,9 @@ def test_a_sum_inside_a_named_node_that_a_coefficient_needs_is_computed_once():
     tree = ast.parse(source)
     kernel = next(node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "state_jacobian")
     code = ast.unparse(kernel)
-    product = next(line.split(" = ")[0].strip() for line in code.splitlines() if "_B.transpose(W_hn)" in line)
+    products = next(node for node in ast.walk(kernel) if isinstance(node, ast.Assign) and "_B.products" in ast.unparse(node))
+    product = next(target.id for target, pair in zip(products.targets[0].elts, products.value.args)
+                   if "W_hn" in ast.unparse(pair))
     assert code.count(f"b_hn + {product}") == 1, code
     lines = [line.strip() for line in code.splitlines()]
     name = next(line.split(" = ")[0] for line in lines if line.endswith(f"= b_hn + {product}"))

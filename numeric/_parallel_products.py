@@ -1,0 +1,143 @@
+"""The batch products of a NumPy dense Jacobian kernel on two threads, without BLAS's own threads.
+
+A dense kernel's forward computes a few batch products ``a @ b`` — ``(B, k)·(k, n)``, e.g. the
+GRU's three ``h @ W_h·ᵀ`` and three ``x @ W_i·ᵀ`` (Can, Krishnamurthy & Schwab 2020,
+docs/theory.md: “The catalogue”) — inside ``dense_scope``, which holds OpenBLAS to one thread so
+that its spinning idle threads leave the cores to the parallel fused writer that follows (see
+``_blockrow``).  :func:`products` gives the products back the second core: each product's batch
+rows are cut into :data:`PIECES` fixed pieces, and the calling thread and one persistent worker
+thread (:class:`_Worker`) each take the next piece not yet taken until none is left, every piece
+being one single-threaded BLAS call on its own rows (NumPy releases the GIL in ``matmul``, and
+OpenBLAS at one thread runs on the thread that calls it, so nothing spins afterwards).
+
+* The same bits in every call, whatever the timing: a row's value comes from the BLAS call on
+  its fixed piece, whichever thread makes it.  (A piece's rows may differ from the unsplit
+  product in the last bits where BLAS blocks a smaller product differently.)
+* Nothing waits for a thread that is not running: the caller takes pieces itself from the
+  start, so when the worker is slow to wake (a loaded machine, where ``_blockrow`` keeps small
+  block rows on the calling thread for this reason) the caller does all the pieces and then
+  waits only for a piece the worker has started.
+* Only where it pays: inside the serial-BLAS scope (outside it, BLAS runs ``@`` on its own
+  threads), and for at least :data:`SPLIT_MIN_MACS` multiply-adds together: waking the worker
+  costs tens of microseconds on this virtual machine.  Wall-clock minima at B = 256, one BLAS
+  thread, float64, unsplit / split: see :data:`SPLIT_MIN_MACS`.
+
+The worker is started on first use and again in a child process after ``fork`` (a forked child
+has the caller's thread only).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+
+import numpy as np
+
+from . import _blockrow
+
+PIECES = 2
+"""Row pieces each product is cut into (the last piece takes the remainder of the rows)."""
+
+SPLIT_MIN_MACS = 2**23
+"""Products of fewer multiply-adds in all (Σ rows·k·n) are computed as ``a @ b`` on the calling
+thread."""
+
+
+def products(*pairs) -> list:
+    """``[a @ b for a, b in pairs]`` for 2-D NumPy arrays ``a`` (B, k) and ``b`` (k, n); on two
+    threads inside ``_blockrow.serial_blas`` for large enough products (module docstring)."""
+    work = sum(a.shape[0] * a.shape[1] * b.shape[1] for a, b in pairs)
+    if work < SPLIT_MIN_MACS or not _blockrow.serial_blas.active():
+        return [a @ b for a, b in pairs]
+    results, pieces = [], []
+    for a, b in pairs:
+        out = np.empty((a.shape[0], b.shape[1]), np.result_type(a, b))
+        results.append(out)
+        pieces.extend((a[rows], b, out[rows]) for rows in _row_pieces(a.shape[0]))
+    pieces.sort(key=lambda piece: -piece[0].shape[0] * piece[0].shape[1] * piece[1].shape[1])
+    _Job(pieces).run()
+    return results
+
+
+def _row_pieces(rows: int) -> list[slice]:
+    size = max(1, rows // PIECES)
+    starts = list(range(0, rows, size))[:PIECES]
+    return [slice(start, stop) for start, stop in zip(starts, starts[1:] + [rows])]
+
+
+class _Job:
+    """Pieces ``(a, b, out)`` shared by the caller and the worker, each taken by one of them."""
+
+    def __init__(self, pieces: list):
+        self._pieces = pieces
+        self._next = 0
+        self._busy = 0  # pieces taken and not yet finished
+        self._error = None
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+
+    def run(self) -> None:
+        """Offer the job to the worker, take pieces until none is left, wait for the worker's."""
+        _worker().offer(self)
+        self.work()
+        with self._lock:
+            while self._busy:
+                self._idle.wait()
+        if self._error is not None:
+            raise self._error
+
+    def work(self) -> None:
+        while True:
+            with self._lock:
+                if self._next == len(self._pieces):
+                    return
+                a, b, out = self._pieces[self._next]
+                self._next += 1
+                self._busy += 1
+            try:
+                np.matmul(a, b, out=out)
+            except BaseException as error:  # noqa: BLE001 - handed to the caller by run()
+                self._error = error
+            with self._lock:
+                self._busy -= 1
+                if self._busy == 0:
+                    self._idle.notify_all()
+
+
+class _Worker:
+    """One daemon thread that works on the jobs offered to it."""
+
+    def __init__(self):
+        self._jobs = queue.SimpleQueue()
+        threading.Thread(target=self._serve, name="gatejac-products", daemon=True).start()
+
+    def offer(self, job: _Job) -> None:
+        self._jobs.put(job)
+
+    def _serve(self) -> None:
+        while True:
+            self._jobs.get().work()
+
+
+_WORKER: list[_Worker] = []
+_START = [threading.Lock()]
+
+
+def _worker() -> _Worker:
+    """The worker thread, started on first use."""
+    if not _WORKER:
+        with _START[0]:
+            if not _WORKER:
+                _WORKER.append(_Worker())
+    return _WORKER[0]
+
+
+def _forget_worker() -> None:
+    """In a forked child: the parent's worker thread does not exist there (nor does whoever
+    held the start lock)."""
+    _WORKER.clear()
+    _START[0] = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_worker)
