@@ -156,9 +156,10 @@ ALIGN_FROM_BYTES = 2**20
 allocating kernels more than the writes saved."""
 
 
-def aligned_empty(shape: tuple, dtype) -> np.ndarray:
-    """A new uninitialised NumPy array of ``shape`` and ``dtype``; from :data:`ALIGN_FROM_BYTES`
-    on, its first element starts a cache line (:data:`CACHE_LINE` bytes).
+def aligned_empty(shape: tuple, dtype, align_from: int = ALIGN_FROM_BYTES) -> np.ndarray:
+    """A new uninitialised NumPy array of ``shape`` and ``dtype``; from ``align_from`` bytes on
+    (:data:`ALIGN_FROM_BYTES` unless given), its first element starts a cache line
+    (:data:`CACHE_LINE` bytes).
 
     ``np.empty`` returns what ``malloc`` gives: 16 bytes past a line for every array of
     ``mmap`` size, anywhere on a 16-byte boundary on the heap.  Off a line, each row of 16
@@ -174,10 +175,13 @@ def aligned_empty(shape: tuple, dtype) -> np.ndarray:
     1 µs a call; with it from 256 KiB on, the allocating NumPy kernels at n = 16 (0.25–0.5 MiB)
     were 1–4% slower than with ``np.empty`` in 7 of 8 rows (leaky float32 0.0693 against
     0.0670 ms, multi_gate float32 0.1029 against 0.0989 ms), so smaller outputs are left as
-    ``malloc`` places them."""
+    ``malloc`` places them.  The jit kernels of ``numeric.compile(..., jit=True)`` pass
+    ``align_from=0`` (``numeric/_jit_loading.py: JitKernel``): their 32-byte vector stores run
+    0.6–1.7 µs (2–5 %) slower into an array 16 bytes past a 32-byte boundary at n = 16 (leaky
+    float32 and float64, multi_gate float64, B = 256), where ``malloc`` puts every other one."""
     dtype = np.dtype(dtype)
     nbytes = math.prod(shape) * dtype.itemsize
-    if nbytes < ALIGN_FROM_BYTES:
+    if nbytes < align_from:
         return np.empty(shape, dtype)
     raw = np.empty(nbytes + CACHE_LINE, np.uint8)
     return np.ndarray(shape, dtype, raw, -ctypes.addressof(ctypes.c_char.from_buffer(raw)) % CACHE_LINE)
