@@ -47,6 +47,7 @@ from gatejac.symbolic import SCALAR, Leaf
 from ._codegen import _Module
 from ._coefficients import indent
 from ._jit_codegen import Unsupported, _Kernel, _plan, float_variants, header
+from ._tangent_formed import serial_blas
 
 JIT_MIN_STEPS = 256
 """The fewest steps a rollout takes the numba function for (see the module docstring)."""
@@ -160,9 +161,10 @@ class JitRollout:
                       for p, v in zip(cell.parameters, values[count + len(cell.inputs):])]
         sizes = [int(states[row].shape[-1]) for row in _factor_rows(self.plan)]
         factors = [np.empty((length, *batch, size), dtype) for size in sizes]
-        self._functions[np.dtype(dtype)](*(s.reshape(length + 1, flat, -1) for s in states),
-                                         *(s.reshape(length, flat, -1) for s in sequences), *parameters,
-                                         *(f.reshape(length, flat, -1) for f in factors))
+        with serial_blas():  # its products on one thread: two gave the same wall time at twice the CPU time
+            self._functions[np.dtype(dtype)](*(s.reshape(length + 1, flat, -1) for s in states),
+                                             *(s.reshape(length, flat, -1) for s in sequences), *parameters,
+                                             *(f.reshape(length, flat, -1) for f in factors))
         split = len(self.plan.terms)
         return states, factors[:split], factors[split:]
 

@@ -170,7 +170,7 @@ class FormedAction:
         numba's for the second core: the LSTM's spectrum (n = 256, k = 32, T = 2000, rollout
         excluded) took 0.80–1.46 s of wall time on 2 threads with the limit taken per call,
         0.32–0.37 s with it held for the sweep (four alternating runs each, load 1.3)."""
-        with _KERNEL_LOCK, _blas_on_one_thread() as threads:
+        with serial_blas() as threads:
             self.sweeps[threading.get_ident()] = threads
             try:
                 yield
@@ -228,9 +228,17 @@ class FormedAction:
 
 _CONTROLLER: list = []
 _KERNEL_LOCK = threading.Lock()
-"""Held through a kernel call or a sweep (``FormedAction.sweep``): the packed coefficients and
+"""Held through a kernel call or a sweep (``FormedAction.sweep``) and the numba rollout: the packed coefficients and
 work arrays are the action's, and the BLAS limit set and restored around them is the
 process's, so threads take turns."""
+
+
+@contextlib.contextmanager
+def serial_blas():
+    """:data:`_KERNEL_LOCK` and BLAS on one thread for the block (a sweep, the numba rollout of
+    ``_jit_factors``); yields the threads the caller allowed (see :func:`_blas_on_one_thread`)."""
+    with _KERNEL_LOCK, _blas_on_one_thread() as threads:
+        yield threads
 
 
 @contextlib.contextmanager

@@ -1,0 +1,129 @@
+"""The tangent rollout as one numba function (numeric/_jit_factors.py).
+
+Oracles: the generated NumPy kernels, which never run the numba function — ``step`` from each
+stored state s_{t−1} (the new state s_t, compared step by step so that no divergence of two
+trajectories enters) and ``factors`` evaluated on the stored states (the u and d of every step,
+``window_factors``); the exponents of the NumPy ``factors`` rollout.  Tolerances from
+``verify._tolerances`` (through ``_assert_close``).
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+import pytest
+import torch
+from test_trajectory import _assert_close
+
+from gatejac import numeric
+from gatejac.numeric import _jit_factors as jit_factors
+from gatejac.numeric import rollout
+from gatejac.numeric._jit_codegen import Unsupported
+from gatejac.numeric._tangent import tangent_plan, window_factors
+from gatejac.symbolic import cells
+
+STEPS = jit_factors.JIT_MIN_STEPS
+FACTOR_CELLS = sorted(name for name in cells.names() if tangent_plan(numeric.compile(cells.get(name), "numpy")))
+
+
+def _rolled(name, *, dtype="float64", batch=(2,), steps=STEPS, sizes=None, backend="numpy"):
+    cell = cells.get(name)
+    sizes = sizes or {"n": 5, "m": 3}
+    states, _, params = numeric.random_values(cell, sizes, batch=batch, seed=0, dtype=dtype, backend=backend)
+    _, inputs, _ = numeric.random_values(cell, sizes, batch=(steps, *batch), seed=1, dtype=dtype, backend=backend)
+    return rollout(numeric.compile(cell, backend), states, inputs, params)
+
+
+def _check_against_numpy_kernels(trajectory, dtype="float64"):
+    """Every stored state and factor equals the NumPy kernels' on the stored states."""
+    compiled = trajectory.compiled
+    states, inputs = trajectory.window(0, trajectory.steps)
+    new_states = compiled.kernel("step")(*compiled.arguments_of(states, inputs, trajectory.params))
+    for name, value in zip(trajectory.states, new_states):
+        _assert_close(trajectory.states[name][1:], np.broadcast_to(value, trajectory.states[name][1:].shape),
+                      "reference", dtype)
+    expected = window_factors(tangent_plan(compiled), compiled, states, inputs, trajectory.params)
+    for stored, reference in zip(trajectory._cache["factors"], expected):
+        for value, wanted in zip(stored, reference):
+            wanted = np.broadcast_to(np.reshape(wanted, (len(wanted), *[1] * (value.ndim - np.ndim(wanted)),
+                                                         *np.shape(wanted)[1:])), value.shape)
+            _assert_close(value, wanted, "reference", dtype)
+
+
+@pytest.mark.parametrize("name", FACTOR_CELLS)
+def test_catalogue_rollouts_equal_the_numpy_kernels(name):
+    """Every catalogue cell with stored factors rolls out in the numba function (batch (2,)),
+    and its states and factors are the NumPy kernels' to round-off."""
+    trajectory = _rolled(name)
+    assert trajectory.rollout_kernel == "numba"
+    _check_against_numpy_kernels(trajectory)
+
+
+@pytest.mark.parametrize("name", ["gru_torch", "lstm_torch"])
+def test_float32_and_broadcast_batches(name):
+    """float32 stays float32 and matches the float32 NumPy kernels to the float32 tolerance;
+    an unbatched initial state broadcasts against inputs of batch (2, 3)."""
+    trajectory = _rolled(name, dtype="float32")
+    assert trajectory.rollout_kernel == "numba"
+    assert all(value.dtype == np.float32 for value in trajectory.states.values())
+    _check_against_numpy_kernels(trajectory, "float32")
+    cell = cells.get(name)
+    states, _, params = numeric.random_values(cell, {"n": 4, "m": 2}, batch=(), seed=0)
+    _, inputs, _ = numeric.random_values(cell, {"n": 4, "m": 2}, batch=(STEPS, 2, 3), seed=1)
+    trajectory = rollout(numeric.compile(cell, "numpy"), states, inputs, params)
+    assert trajectory.rollout_kernel == "numba" and trajectory.batch_shape == (2, 3)
+    _check_against_numpy_kernels(trajectory)
+
+
+@pytest.mark.parametrize("name, count", [("gru_torch", 6), ("lstm_torch", 12)])
+def test_exponents_equal_the_numpy_factors_route(name, count, monkeypatch):
+    """The exponents from the numba rollout equal those of the NumPy ``factors`` rollout (the
+    route below JIT_MIN_STEPS) of the same sequence."""
+    trajectory = _rolled(name, batch=(), steps=400, sizes={"n": 16, "m": 3})
+    monkeypatch.setattr(jit_factors, "JIT_MIN_STEPS", 10**9)
+    reference = rollout(trajectory.compiled, trajectory.states_at(0), trajectory.inputs, trajectory.params)
+    assert (trajectory.rollout_kernel, reference.rollout_kernel) == ("numba", "factors")
+    _assert_close(trajectory.lyapunov(count, method="action"), reference.lyapunov(count, method="action"))
+
+
+def test_a_wrong_generated_factor_is_caught(monkeypatch):
+    """A u written 1e-6 relative off (the generator's first factor) fails the comparison."""
+    original = jit_factors._plan
+
+    def shifted(module, term):
+        plan = original(module, term)
+        plan.left = plan.left * (1 + 1e-6)
+        return plan
+
+    monkeypatch.setattr(jit_factors, "_plan", shifted)
+    monkeypatch.setattr(jit_factors, "_ROLLOUTS", weakref.WeakKeyDictionary())
+    trajectory = _rolled("gru_torch", sizes={"n": 3, "m": 2})
+    assert trajectory.rollout_kernel == "numba"
+    with pytest.raises(AssertionError, match="worst entry"):
+        _check_against_numpy_kernels(trajectory)
+
+
+def test_which_kernel_rolled_is_observable(monkeypatch):
+    """Short rollouts and tracked torch tensors take ``factors``, cells without factors ``step``,
+    plain torch tensors the numba function (on NumPy views); a cell the writer refuses keeps
+    ``factors``, and the refusal says why."""
+    assert _rolled("gru_torch", steps=STEPS - 1).rollout_kernel == "factors"
+    assert _rolled("gru_chung").rollout_kernel == "step"
+    plain = _rolled("lstm_torch", backend="torch")
+    assert plain.rollout_kernel == "numba" and isinstance(plain.states["h"], torch.Tensor)
+    cell = cells.get("gru_torch")
+    states, _, params = numeric.random_values(cell, {"n": 3, "m": 2}, batch=(), seed=0, backend="torch")
+    _, inputs, _ = numeric.random_values(cell, {"n": 3, "m": 2}, batch=(STEPS,), seed=1, backend="torch")
+    tracked = {name: value.clone().requires_grad_(True) for name, value in states.items()}
+    assert rollout(numeric.compile(cell, "torch"), tracked, inputs, params).rollout_kernel == "factors"
+
+    def refuse(self, name="rollout"):
+        raise Unsupported("a term made up by this test")
+
+    monkeypatch.setattr(jit_factors._RolloutKernel, "lines", refuse)
+    monkeypatch.setattr(jit_factors, "_ROLLOUTS", weakref.WeakKeyDictionary())
+    trajectory = _rolled("gru_torch")
+    assert trajectory.rollout_kernel == "factors"
+    assert "made up by this test" in jit_factors.jit_rollout(trajectory.compiled, tangent_plan(trajectory.compiled)).reason
+    _check_against_numpy_kernels(trajectory)
