@@ -39,24 +39,27 @@ whose call takes more than ``--time-cap`` seconds (1) is timed by one call, mark
 least three) are cut so that they take about ``--row-budget`` seconds (20).  The run ends by
 counting the rows in which gatejac's fastest ``out=`` route is faster than, equal to, equal within
 noise to (no more than twice the two medians' standard error longer), or slower than its fastest
-allocating one; the notes give the times of every row but the first kind.  ``out=`` itself costs
-nothing more than allocating (the jit kernel on a 2×4×4 output: 13.15 against 13.19 µs); where
-the output is small enough that allocating costs nothing either (n ≤ 64: malloc hands back the
-chunk just freed), which of the two is faster follows where the two arrays sit relative to the
-kernel's inputs and temporaries: ``out=`` from one jit kernel (leaky, n = 64, float32, 4 MiB)
-into eight cache-line aligned arrays at page offset 0x40 took 0.168–0.170 ms while the allocating
-call, whose array malloc put at offset 0xe00, took 0.163 ms; in another process arrays at 0x200–
-0x800 took 0.174 ms, at 0xe00 0.197 ms, and the allocating call (at 0x40) 0.179 ms.
+allocating one; the notes give the times of every row but the first kind.
+
+Each ``out=`` route writes into an array an earlier call of gatejac returned — what the README
+tells users to do ("keep a result and pass it back as ``out=``"), not an array made by the
+script: the jit route into its own first (checked) result, the NumPy and torch routes into the
+NumPy kernel's result (the reference; the torch kernel allocates its CPU outputs through the
+same ``aligned_empty``, so a torch user keeping a result has the same placement, and at
+n = 1024 one 2 GiB array fewer is held).  A jit kernel's new output starts on a cache line at
+every size: its 32-byte stores ran 2–5 % slower into an array 16 bytes past a 32-byte boundary
+(n = 16), where ``malloc`` puts every other one, and that placement of the kept array against
+the allocating call's was why ``out=`` came out 1.8–2.2 % slower than allocating in two jit rows
+at n = 16 of an earlier run (leaky float32, multi_gate float64); ``out=`` now also skips the
+allocation's 2 µs of Python (``benchmarks/per_call.py --out``).
 
 The default cells leaky, multi_gate, gru_torch and lstm_torch are representative of the
 catalogue (an elementwise update, two gates, the GRU's reset gate inside the candidate, and the
 LSTM's two states); ``--cells`` takes any catalogue names.  Rows whose Jacobian is larger than
 ``--max-output-mib`` (2048) are skipped and listed: at n = 1024, B = 256 the float64 GRU's is
 2 GiB, the LSTM's (S = 2n) 8 GiB in float64 and 4 GiB in float32.  One row is built, timed and
-freed before the next; gatejac's ``out=`` routes write into the memory of the reference
-result (the default NumPy kernel's own output, so a cache-line aligned array from 1 MiB on, as
-a caller keeping one would have), so a row holds about three Jacobians besides what a peer
-needs.  Progress goes to stderr.
+freed before the next; a row holds about four Jacobians (the reference, the jit route's
+kept result, one being allocated, a peer's) besides what a peer needs.  Progress goes to stderr.
 
 The numba writer is imported before anything is timed: a process's first dense Jacobians are
 otherwise written by NumPy while numba loads on a background thread (``_fused_loading``), for
@@ -143,8 +146,9 @@ def peer_functions(cell, n, batch, dtype, groups, jaxm, torch_max_n, jit=True):
     values_t = numeric.random_values(cell, sizes, batch=(batch,), seed=1, dtype=dtype, backend="torch")
     np_kernel, torch_kernel = numeric.compile(cell, "numpy"), numeric.compile(cell, "torch")
     reference = np_kernel.state_jacobian(*values)
-    # every out= route writes into the reference's memory (equal values to round-off): at n = 1024
-    # each array is 2 GiB, and the peers are checked against it before any out= call is timed
+    # out=: an earlier result kept and passed back (the module docstring); the NumPy and torch routes
+    # share the reference's memory (at n = 1024 each array is 2 GiB), which the peers are checked
+    # against before any out= call is timed
     out_np, out_t = reference, torch.from_numpy(reference)
     functions = {
         "gatejac numpy out=": lambda: np_kernel.state_jacobian(*values, out=out_np),
@@ -193,7 +197,7 @@ def peer_functions(cell, n, batch, dtype, groups, jaxm, torch_max_n, jit=True):
             jitted = jax.jit(jax.vmap(transform(f_j), in_axes=j_axes))
             candidates[name] = lambda jitted=jitted: jitted(*args_j).block_until_ready()
 
-    first = {}
+    first, kept = {}, {}
     for name, function in candidates.items():
         start = time.perf_counter()
         try:
@@ -204,13 +208,16 @@ def peer_functions(cell, n, batch, dtype, groups, jaxm, torch_max_n, jit=True):
         first[name] = time.perf_counter() - start
         mismatch = disagreement(numeric.to_numpy(result) if isinstance(result, torch.Tensor) else np.asarray(result),
                                 reference, dtype)
+        if name == "gatejac jit" and not mismatch:
+            kept[name] = result  # the jit route's out=: its own first result
         del result  # at n = 1024 a result is gigabytes
         if mismatch:
             skipped[name] = mismatch
         else:
             functions[name] = function
     if "gatejac jit" in functions:
-        functions["gatejac jit out="] = lambda: jit_kernel.state_jacobian(*values, out=out_np)
+        out_jit = kept["gatejac jit"]
+        functions["gatejac jit out="] = lambda: jit_kernel.state_jacobian(*values, out=out_jit)
     return functions, first, skipped
 
 

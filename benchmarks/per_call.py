@@ -27,6 +27,15 @@ fresh interpreter, with an empty disk cache (numba compiles) and again with the 
 (numba loads), wall seconds including the imports.  The peers (JAX) are in ``peers.py``.
 
     .venv/bin/python benchmarks/per_call.py --jit [--sizes 16 64 256] [--cells leaky gru_torch ...]
+
+With ``--out`` it compares, for B = 256, n in ``--sizes``, m = n/4, float64 and float32 and the
+routes NumPy, torch and jit (``numeric.compile(cell, jit=True)``), ``state_jacobian`` writing into
+``out=`` — an array the same route returned earlier, kept and passed back, as the README tells
+users to do — against allocating its output: the minimum over ``--repeats`` of the mean
+single-thread process CPU time of a few calls, the two alternating in every repeat, in µs, and
+their ratio (below 1: ``out=`` is faster).  The ``out=`` call is checked to return the kept array.
+
+    .venv/bin/python benchmarks/per_call.py --out [--sizes 16 64] [--cells leaky multi_gate ...]
 """
 
 from __future__ import annotations
@@ -93,6 +102,51 @@ def _jit_row(numeric, cell, n: int, dtype: str, repeats: int) -> tuple[float, fl
     return best[0], best[1]
 
 
+def _out_row(numeric, cell, n: int, dtype: str, backend: str, jit: bool, repeats: int) -> tuple[float, float]:
+    """``(out=, allocating)`` µs of one ``state_jacobian`` call, B = 256 (see the docstring)."""
+    values = numeric.random_values(cell, {"n": n, "m": max(1, n // 4)}, batch=(256,), seed=1, dtype=dtype,
+                                   backend=backend)
+    compiled = numeric.compile(cell, backend, jit=jit)
+    kept = compiled.state_jacobian(*values)
+    if compiled.state_jacobian(*values, out=kept) is not kept:
+        raise AssertionError(f"{cell.name} {backend}: state_jacobian(out=kept) did not return kept")
+    contenders = (lambda: compiled.state_jacobian(*values, out=kept), lambda: compiled.state_jacobian(*values))
+    calls = max(5, int(2e6 // kept.numel() if backend == "torch" else 2e6 // kept.size))
+    best = [float("inf"), float("inf")]
+    for _ in range(repeats):
+        for k, call in enumerate(contenders):
+            call()
+            start = time.process_time()
+            for _ in range(calls):
+                call()
+            best[k] = min(best[k], (time.process_time() - start) / calls * 1e6)
+    return best[0], best[1]
+
+
+def out_main(args) -> None:
+    """``--out``: ``out=`` into a kept result against allocating (see the module docstring).  The
+    numba writer is loaded first: for about a process's first second the NumPy kernels' blocks
+    are written by NumPy while it loads on a background thread (10× slower at n = 16)."""
+    from gatejac import numeric
+    from gatejac.numeric import _fused  # noqa: F401 - loaded now, not by the background loader while timing
+    from gatejac.symbolic import cells
+
+    print(f"state_jacobian, B = 256, m = n/4, one thread, CPU minima of {args.repeats} repeats in µs; out=: the "
+          f"route's own earlier result passed back; load {open('/proc/loadavg').read().split()[0]} at start\n")
+    print("| cell | n | dtype | route | out= | allocating | out=/allocating |\n|---|---|---|---|---|---|---|")
+    ratios = []
+    for name in args.cells:
+        for n in args.sizes:
+            for dtype in ("float64", "float32"):
+                for route, backend, jit in (("numpy", "numpy", False), ("torch", "torch", False), ("jit", "numpy", True)):
+                    out, allocating = _out_row(numeric, cells.get(name), n, dtype, backend, jit, args.repeats)
+                    ratios.append(out / allocating)
+                    print(f"| {name} | {n} | {dtype} | {route} | {out:.2f} | {allocating:.2f} | {out / allocating:.3f} |",
+                          flush=True)
+    print(f"\nout=/allocating: {min(ratios):.3f}–{max(ratios):.3f}, above 1 in {sum(r > 1 for r in ratios)} of "
+          f"{len(ratios)} rows; load {open('/proc/loadavg').read().split()[0]} at the end")
+
+
 _FIRST_CALL = """
 import time; start = time.perf_counter()
 from gatejac import numeric
@@ -144,7 +198,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=16, help="state size (default 16)")
     parser.add_argument("--jit", action="store_true", help="compare the default and jit dense kernels instead")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[16, 64, 256], help="n of --jit (default 16 64 256)")
+    parser.add_argument("--out", action="store_true",
+                        help="compare out= into a kept result with allocating, per route (NumPy, torch, jit) instead")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[16, 64, 256],
+                        help="n of --jit (default 16 64 256) and --out (default 16 64)")
     parser.add_argument("--calls", type=int, default=2000, help="calls per timing, and T of the rollout")
     parser.add_argument("--repeats", type=int, default=5, help="timings per entry (median)")
     parser.add_argument("--cells", nargs="+", default=["leaky", "gru_torch", "lstm_torch"])
@@ -158,10 +215,12 @@ def main() -> None:
 
     threadpool_limits(1)
     torch.set_num_threads(1)
-    if args.jit:
+    if args.jit or args.out:
         if args.cells == parser.get_default("cells"):
             args.cells = ["leaky", "multi_gate", "gru_torch", "lstm_torch"]
-        jit_main(args)
+        if args.out and args.sizes == parser.get_default("sizes"):
+            args.sizes = [16, 64]
+        (out_main if args.out else jit_main)(args)
         return
     columns = ["step", "raw step", "jvp", "state_jacobian", "rollout step", "Lyapunov step"]
     print(f"per-call CPU time in µs, n = {args.n}, m = 8, one sample, float64, one thread; gatejac from "

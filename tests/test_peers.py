@@ -201,3 +201,20 @@ def test_out_against_allocating_counts_a_difference_within_the_noise_and_no_more
     assert peers.out_against_allocating(slower, {}) == "slower"  # no spread measured: any excess is slower
     assert peers.out_against_allocating(slower, {"gatejac numpy out=": 0.012, "gatejac numpy": 0.012}) == "equal within noise"
     assert peers.out_against_allocating(slower, {"gatejac numpy out=": 0.01, "gatejac numpy": 0.01}) == "slower"  # 0.03 > 2·0.0141
+
+
+def test_each_out_route_writes_into_a_result_gatejac_returned():
+    """The jit route's ``out=`` is its own first result (on a cache line, as every jit output),
+    the same array every call; the NumPy and torch routes share the NumPy kernel's result."""
+    import torch
+
+    from gatejac.symbolic import cells
+
+    peers = _peers()
+    functions, _, _ = peers.peer_functions(cells.get("leaky"), 4, 8, "float64", (), None, 64)
+    jit_out, numpy_out = functions["gatejac jit out="](), functions["gatejac numpy out="]()
+    assert functions["gatejac jit out="]() is jit_out and functions["gatejac numpy out="]() is numpy_out
+    assert jit_out is not numpy_out and jit_out.ctypes.data % 64 == 0
+    torch_out = functions["gatejac torch out="]()
+    assert isinstance(torch_out, torch.Tensor) and torch_out.data_ptr() == numpy_out.ctypes.data
+    assert peers.disagreement(jit_out, numpy_out, "float64") is None  # the reference tolerance
