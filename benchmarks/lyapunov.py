@@ -4,7 +4,7 @@ Jacobian–vector products with a per-step QR, and the usual PyTorch route (a de
 Jacobian per step with ``torch.func.jacrev``, then the same per-step QR).
 
 Run:  .venv/bin/python benchmarks/lyapunov.py [--n 256] [--steps 2000] [--count 32] [--cells gru_torch lstm_torch]
-          [--repeats 3] [--threads 1] [--jacrev-steps T]
+          [--repeats 3] [--threads 1] [--jacrev-steps T] [--first-call]
 
 For each cell (``torch.nn.GRUCell`` / ``LSTMCell`` and their catalogue twins ``gru_torch`` /
 ``lstm_torch`` with the same weights, float64, batch 1, m = 8 inputs drawn N(0, 1)), every route
@@ -190,6 +190,32 @@ def _check_agreement(module, run, inputs: np.ndarray, frame: np.ndarray, count: 
         raise SystemExit(f"the routes disagree on the exponents of {len(inputs)} steps: {spread}")
 
 
+def first_call(args) -> None:
+    """A new process's first rollout and spectrum of the LSTM (numba functions compiled, or
+    loaded from the disk cache), then the same again: import, load and compile times."""
+    import torch
+
+    start = time.perf_counter()
+    from gatejac import numeric
+
+    imported = time.perf_counter() - start
+    torch.manual_seed(0)
+    module = torch.nn.LSTMCell(INPUTS, args.n, dtype=torch.float64)
+    inputs = np.random.default_rng(0).standard_normal((args.steps, INPUTS))
+    cell, params = numeric.from_torch(module, backend="numpy")
+    compiled = numeric.compile(cell, "numpy")
+    states = {s.name: np.zeros(args.n) for s in cell.states}
+    print(f"lstm_torch, n = {args.n}, T = {args.steps}, k = {args.count}; import gatejac.numeric {imported:.2f} s "
+          f"(wall); load {open('/proc/loadavg').read().split()[0]}")
+    for call in ("first", "second"):
+        with _Clock().timing() as rolled:
+            trajectory = numeric.rollout(compiled, states, {"x": inputs}, params)
+        with _Clock().timing() as spectrum:
+            numeric.lyapunov_spectrum(trajectory, args.count, method="action")
+        print(f"{call} call: rollout ({trajectory.rollout_kernel}) {rolled.wall:.2f} s wall ({rolled.cpu:.2f} s CPU), "
+              f"spectrum {spectrum.wall:.2f} s wall ({spectrum.cpu:.2f} s CPU)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=256, help="hidden size (default 256)")
@@ -202,8 +228,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="threads of every pool (BLAS, torch, XLA) for every route (default 1: on a shared "
                              "machine more threads only fight other load)")
+    parser.add_argument("--first-call", action="store_true",
+                        help="time a new process's first LSTM rollout and spectrum (numba functions loaded from the "
+                             "disk cache, or compiled: run with GATEJAC_CACHE_DIR set to an empty directory) and exit")
     args = parser.parse_args()
     _configure_threads(args.threads)
+    if args.first_call:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(args.threads)
+        return first_call(args)
     import jax
     import torch
     from threadpoolctl import threadpool_limits
