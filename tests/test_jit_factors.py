@@ -14,6 +14,7 @@ import weakref
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, assume, given, note, settings
 from test_trajectory import _assert_close
 
 from gatejac import numeric
@@ -22,6 +23,7 @@ from gatejac.numeric import rollout
 from gatejac.numeric._jit_codegen import Unsupported
 from gatejac.numeric._tangent import tangent_plan, window_factors
 from gatejac.symbolic import cells
+from gatejac.verify.strategies import random_cells
 
 STEPS = jit_factors.JIT_MIN_STEPS
 FACTOR_CELLS = sorted(name for name in cells.names() if tangent_plan(numeric.compile(cells.get(name), "numpy")))
@@ -58,6 +60,24 @@ def test_catalogue_rollouts_equal_the_numpy_kernels(name):
     trajectory = _rolled(name)
     assert trajectory.rollout_kernel == "numba"
     _check_against_numpy_kernels(trajectory)
+
+
+@settings(max_examples=8, derandomize=True, database=None, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(cell=random_cells(max_states=2, max_inputs=1, max_named=2, max_depth=2))
+def test_random_cells_rollouts_equal_the_numpy_kernels(cell):
+    """Random cells with stored factors (states of one or two sizes, named nodes, products of
+    expressions): the numba rollout's states and factors are the NumPy kernels', where finite."""
+    compiled = numeric.compile(cell, "numpy")
+    assume(tangent_plan(compiled) is not None)
+    note(str(cell.updates))
+    states, _, params = numeric.random_values(cell, {"n": 4, "m": 3, "k": 2}, batch=(2,), seed=0, gain=0.5)
+    _, inputs, _ = numeric.random_values(cell, {"n": 4, "m": 3, "k": 2}, batch=(STEPS, 2), seed=1)
+    with np.errstate(all="ignore"):
+        trajectory = rollout(compiled, states, inputs or None, params, steps=None if inputs else STEPS)
+        assume(all(np.max(np.abs(value)) < 1e3 for value in trajectory.states.values()))  # not an exploding cell
+        assert trajectory.rollout_kernel == "numba"
+        _check_against_numpy_kernels(trajectory)
 
 
 @pytest.mark.parametrize("name", ["gru_torch", "lstm_torch"])
