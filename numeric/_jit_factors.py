@@ -162,9 +162,9 @@ class JitRollout:
         sizes = [int(states[row].shape[-1]) for row in _factor_rows(self.plan)]
         factors = [np.empty((length, *batch, size), dtype) for size in sizes]
         with serial_blas():  # its products on one thread: two gave the same wall time at twice the CPU time
-            self._functions[np.dtype(dtype)](*(s.reshape(length + 1, flat, -1) for s in states),
-                                             *(s.reshape(length, flat, -1) for s in sequences), *parameters,
-                                             *(f.reshape(length, flat, -1) for f in factors))
+            self._functions[np.dtype(dtype)](*(s.reshape(length + 1, flat, s.shape[-1]) for s in states),
+                                             *(s.reshape(length, flat, s.shape[-1]) for s in sequences), *parameters,
+                                             *(f.reshape(length, flat, f.shape[-1]) for f in factors))
         split = len(self.plan.terms)
         return states, factors[:split], factors[split:]
 

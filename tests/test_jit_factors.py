@@ -94,6 +94,8 @@ def test_float32_and_broadcast_batches(name):
     trajectory = rollout(numeric.compile(cell, "numpy"), states, inputs, params)
     assert trajectory.rollout_kernel == "numba" and trajectory.batch_shape == (2, 3)
     _check_against_numpy_kernels(trajectory)
+    empty = _rolled(name, batch=(0,))
+    assert empty.rollout_kernel == "numba" and empty.states["h"].shape == (STEPS + 1, 0, 5)
 
 
 @pytest.mark.parametrize("name, count", [("gru_torch", 6), ("lstm_torch", 12)])
