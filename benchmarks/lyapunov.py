@@ -4,7 +4,7 @@ Jacobian–vector products with a per-step QR, and the usual PyTorch route (a de
 Jacobian per step with ``torch.func.jacrev``, then the same per-step QR).
 
 Run:  .venv/bin/python benchmarks/lyapunov.py [--n 256] [--steps 2000] [--count 32] [--cells gru_torch lstm_torch]
-          [--repeats 3] [--threads 1] [--jacrev-steps T] [--first-call]
+          [--repeats 3] [--threads 1] [--jacrev-steps T] [--first-call] [--rollout-routes]
 
 For each cell (``torch.nn.GRUCell`` / ``LSTMCell`` and their catalogue twins ``gru_torch`` /
 ``lstm_torch`` with the same weights, float64, batch 1, m = 8 inputs drawn N(0, 1)), every route
@@ -216,6 +216,39 @@ def first_call(args) -> None:
               f"spectrum {spectrum.wall:.2f} s wall ({spectrum.cpu:.2f} s CPU)")
 
 
+def rollout_routes(args) -> None:
+    """The rollout alone by its two NumPy routes, interleaved: the numba function of all the steps
+    (``numeric/_jit_factors.py``) and the generated ``factors`` kernel once a step (forced by
+    raising ``JIT_MIN_STEPS``); CPU µs a step, minima of ``--repeats``."""
+    import torch
+
+    from gatejac import numeric
+    from gatejac.numeric import _jit_factors
+
+    modules = {"gru_torch": torch.nn.GRUCell, "lstm_torch": torch.nn.LSTMCell}
+    inputs = np.random.default_rng(0).standard_normal((args.steps, INPUTS))
+    print(f"rollout alone, n = {args.n}, T = {args.steps}, float64, batch 1, threads {args.threads}; "
+          f"CPU µs a step, minima of {args.repeats}; load {open('/proc/loadavg').read().split()[0]}\n")
+    print("| cell | numba function | factors kernel | factors / numba |\n|---|---|---|---|")
+    for name in args.cells:
+        torch.manual_seed(0)
+        cell, params = numeric.from_torch(modules[name](INPUTS, args.n, dtype=torch.float64), backend="numpy")
+        compiled = numeric.compile(cell, "numpy")
+        states = {s.name: np.zeros(args.n) for s in cell.states}
+        best = {"numba": float("inf"), "factors": float("inf")}
+        for repeat in range(args.repeats + 1):  # round 0 loads the numba function, untimed
+            for route, minimum in (("numba", 1), ("factors", args.steps + 1)):
+                _jit_factors.JIT_MIN_STEPS = minimum
+                with _Clock().timing() as clock:
+                    trajectory = numeric.rollout(compiled, states, {"x": inputs}, params)
+                assert trajectory.rollout_kernel == route, trajectory.rollout_kernel
+                if repeat:
+                    best[route] = min(best[route], clock.cpu)
+        numba, factors = (1e6 * best[key] / args.steps for key in ("numba", "factors"))
+        print(f"| {name} | {numba:.1f} | {factors:.1f} | {factors / numba:.2f}× |")
+    print(f"\nload {open('/proc/loadavg').read().split()[0]} at the end")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=256, help="hidden size (default 256)")
@@ -231,13 +264,15 @@ def main() -> None:
     parser.add_argument("--first-call", action="store_true",
                         help="time a new process's first LSTM rollout and spectrum (numba functions loaded from the "
                              "disk cache, or compiled: run with GATEJAC_CACHE_DIR set to an empty directory) and exit")
+    parser.add_argument("--rollout-routes", action="store_true",
+                        help="time the rollout alone by the numba function and by the factors kernel, and exit")
     args = parser.parse_args()
     _configure_threads(args.threads)
-    if args.first_call:
+    if args.first_call or args.rollout_routes:
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(args.threads)
-        return first_call(args)
+        return first_call(args) if args.first_call else rollout_routes(args)
     import jax
     import torch
     from threadpoolctl import threadpool_limits
