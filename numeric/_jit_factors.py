@@ -27,8 +27,12 @@ numba at n = 256 the four products took 30.1 µs a step, the stacked one 29.3 (m
 Used (``Trajectory.rollout_kernel`` says which route ran) for a NumPy rollout (a torch one of
 plain CPU tensors included, which runs in NumPy) of a cell with stored factors, float32 or
 float64, of at least :data:`JIT_MIN_STEPS` steps: shorter ones do not repay loading the
-function (compiled once per machine and cell into ``_numba_cache``'s directory, then loaded
-from disk).  The cells whose Jacobian has other terms (the Chung and Cho GRUs, the scalar gate)
+function (compiled once per machine and cell into ``_numba_cache``'s directory, 6 s for the
+LSTM; then loaded from disk, 0.04 s once numba is running, 0.65 s for a new process's first,
+which also imports numba and inspects the BLAS libraries).  It saves 26–48 µs a step (GRU and
+LSTM, n = 256: 31.8 against 58.0 and 41.8 against 90.0 µs; n = 64: 4.8 against 28.7 and 6.3
+against 45.2 µs; ``benchmarks/lyapunov.py --rollout-routes``), so a rollout repays the 0.04 s
+from about a thousand steps, and repeated rollouts of a cell from the first.  The cells whose Jacobian has other terms (the Chung and Cho GRUs, the scalar gate)
 have no factors and roll out with ``step``; a cell whose factors this writer cannot express
 (a node it would have to read outside the entry loop, a matrix coefficient that varies by
 sample: :class:`_jit_codegen.Unsupported`) keeps the NumPy ``factors``, and
