@@ -1,6 +1,6 @@
 """Benchmark: gatejac's compiled state Jacobians against the usual ways of getting them.
 
-Run:  .venv/bin/python benchmarks/kernels.py [--sizes 16 64 256] [--batch 256] [--quick]
+Run:  .venv/bin/python benchmarks/kernels.py [--sizes 16 64 256] [--batch 256] [--quick] [--one-thread-products]
       .venv/bin/python benchmarks/kernels.py --phases [--sizes 256] [--repeats 15]
 
 In one run, for B states per call and hidden sizes n, float64 and float32, for the cells
@@ -14,7 +14,11 @@ leaky, multi_gate, gru_torch and lstm_torch, it times (median of repeats, second
 * the memory floor: filling a preallocated array of the output's size (the faster of NumPy's
   and torch's ``fill``, ordinary stores);
 * for reference, not the floor: the same fill with streaming stores (``stream fill``, one
-  thread, ``numeric/_streaming.py``), which the fused writer uses for outputs of 32 MiB or more.
+  thread, ``numeric/_streaming.py``), which the fused writer uses for outputs of 32 MiB or more;
+* with ``--one-thread-products``, also NumPy ``out=`` with the forward's batch products on the
+  calling thread alone (``1-thread products``, the same generated kernel with ``_B.products`` as
+  plain ``@``) beside the default, which splits large ones over two threads
+  (``numeric/_parallel_products.py``), and the ratio ``split / 1-thread``.
 
 ``--phases`` prints instead where NumPy's ``state_jacobian`` spends its CPU time, on one thread
 (BLAS, OpenMP and numba at one thread; minima of the repeats, which are what a loaded machine
@@ -133,8 +137,9 @@ def central_differences_ms(cell, states, inputs, params, repeats):
     return median_ms(fd, 1)
 
 
-def fast_functions(cell, n, batch, dtype):
-    """gatejac's four ways to get the state Jacobian and the two fills of the floor."""
+def fast_functions(cell, n, batch, dtype, one_thread_products=False):
+    """gatejac's four ways to get the state Jacobian and the two fills of the floor (and NumPy
+    ``out=`` with one-thread products, see the module docstring)."""
     sizes = {"n": n, "m": max(1, n // 4)}
     states, inputs, params = numeric.random_values(cell, sizes, batch=(batch,), seed=1, dtype=dtype)
     states_t, inputs_t, params_t = numeric.random_values(cell, sizes, batch=(batch,), seed=1, dtype=dtype,
@@ -152,7 +157,23 @@ def fast_functions(cell, n, batch, dtype):
         "torch fill": lambda: out_t.fill_(1.0),
         "stream fill": lambda: stream_fill(out_np),
     }
+    if one_thread_products:
+        functions["1-thread products"] = one_thread_products_kernel(np_kernel, states, inputs, params, out_np)
     return functions, (states, inputs, params), (states_t, inputs_t, params_t)
+
+
+def one_thread_products_kernel(compiled, states, inputs, params, out):
+    """NumPy ``state_jacobian(out=)`` of ``compiled``'s generated source run with products as
+    plain ``@`` (one BLAS thread inside the dense scope, as before the split)."""
+    real = numeric.arrays("numpy")
+    namespace = {"_B": types.SimpleNamespace(**{**vars(real), "products": lambda *pairs: [a @ b for a, b in pairs]})}
+    exec(compile(compiled.source, "<one-thread products>", "exec"), namespace)  # noqa: S102 - gatejac's own code
+    kernel, arguments = namespace["state_jacobian"], compiled.arguments_of(states, inputs, params)
+
+    def run():
+        with real.dense_scope():
+            kernel(*arguments, out=out)
+    return run
 
 
 _STREAM_FILL = []
@@ -174,13 +195,13 @@ def stream_fill(array: np.ndarray) -> None:
     _STREAM_FILL[0](array.reshape(-1), np.ones(256, array.dtype))
 
 
-def measure(cell_name, n, batch, dtypes, repeats, slow):
+def measure(cell_name, n, batch, dtypes, repeats, slow, one_thread_products=False):
     """One row per dtype; the fast functions of every dtype are timed side by side, so that
     best/floor and the float64/float32 ratio compare times taken under the same load."""
     cell = cells.get(cell_name)
     functions, values = {}, {}
     for dtype in dtypes:
-        fast, values[dtype], values[dtype, "torch"] = fast_functions(cell, n, batch, dtype)
+        fast, values[dtype], values[dtype, "torch"] = fast_functions(cell, n, batch, dtype, one_thread_products)
         functions.update({(dtype, name): function for name, function in fast.items()})
     medians = interleaved_medians_ms(functions, repeats)
     rows = {}
@@ -188,6 +209,8 @@ def measure(cell_name, n, batch, dtypes, repeats, slow):
         row = {name: medians[dtype, name] for name in ("numpy out=", "numpy", "torch out=", "torch")}
         row["floor"] = min(medians[dtype, "numpy fill"], medians[dtype, "torch fill"])
         row["stream fill"] = medians[dtype, "stream fill"]
+        if one_thread_products:
+            row["1-thread products"] = medians[dtype, "1-thread products"]
         if slow:
             row.update(baselines(cell, *values[dtype, "torch"], repeats))
             row["central diff"] = central_differences_ms(cell, *values[dtype], repeats)
@@ -302,6 +325,8 @@ def main():
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--quick", action="store_true", help="skip the slow baselines")
+    parser.add_argument("--one-thread-products", action="store_true",
+                        help="also time NumPy out= with the forward's products on one thread")
     parser.add_argument("--phases", action="store_true",
                         help="instead: the CPU time of the forward, the write and the fill on one thread")
     args = parser.parse_args()
@@ -326,15 +351,18 @@ def main():
     print(f"B = {args.batch}, torch threads = {torch.get_num_threads()}, cores = {os.cpu_count()}, "
           f"numpy {np.__version__}, torch {torch.__version__}\n")
     header = ["cell", "n", "dtype", "floor", "stream fill", "numpy out=", "numpy", "torch out=", "torch"]
+    header += ["1-thread products"] if args.one_thread_products else []
     if not args.quick:
         header += ["vmap(jacrev)", "autograd loop", "central diff"]
     header += ["best/floor"] + ([] if args.quick else ["vmap/best"])
+    header += ["split / 1-thread"] if args.one_thread_products else []
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     results = {}
     for n in args.sizes:
         for name in CELLS:
-            rows = measure(name, n, args.batch, ("float64", "float32"), args.repeats, not args.quick)
+            rows = measure(name, n, args.batch, ("float64", "float32"), args.repeats, not args.quick,
+                           args.one_thread_products)
             for dtype, row in rows.items():
                 best = min(row["numpy out="], row["torch out="])
                 results[(name, n, dtype)] = (row, best)
@@ -342,6 +370,8 @@ def main():
                 cells_out.append(f"{best / row['floor']:.2f}")
                 if not args.quick:
                     cells_out.append(f"{row['vmap(jacrev)'] / best:.0f}x")
+                if args.one_thread_products:
+                    cells_out.append(f"{row['numpy out='] / row['1-thread products']:.2f}")
                 print("| " + " | ".join(cells_out) + " |", flush=True)
     print("\nAll times are medians in ms.  best = faster of gatejac numpy/torch writing into a preallocated output.\n"
           "floor: the faster of NumPy's and torch's fill (ordinary stores); stream fill: a fill with streaming\n"

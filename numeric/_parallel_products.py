@@ -19,8 +19,12 @@ OpenBLAS at one thread runs on the thread that calls it, so nothing spins afterw
   waits only for a piece the worker has started.
 * Only where it pays: inside the serial-BLAS scope (outside it, BLAS runs ``@`` on its own
   threads), and for at least :data:`SPLIT_MIN_MACS` multiply-adds together: waking the worker
-  costs tens of microseconds on this virtual machine.  Wall-clock minima at B = 256, one BLAS
-  thread, float64, unsplit / split: see :data:`SPLIT_MIN_MACS`.
+  costs tens of microseconds on this virtual machine (see :data:`SPLIT_MIN_MACS`).
+* The second core must be free: numba's OpenMP threads, which write the output after the
+  forward, are started with a short spin for this (``_blockrow.start_numba_threads``).  GRU and
+  multi-gate state Jacobians at B = n = 256, ``out=``, medians of 30 calls interleaved with the
+  same kernels on one-thread products, load ≈ 2 on 2 cores: split / one thread 0.86–0.91
+  (GRU float64 9.28 → 7.94 ms, float32 4.82 → 4.28 ms; multi-gate float64 7.56 → 6.67 ms).
 
 The worker is started on first use and again in a child process after ``fork`` (a forked child
 has the caller's thread only).
@@ -41,7 +45,11 @@ PIECES = 2
 
 SPLIT_MIN_MACS = 2**23
 """Products of fewer multiply-adds in all (Σ rows·k·n) are computed as ``a @ b`` on the calling
-thread."""
+thread.  The GRU's six products at B = 256, m = n/4, wall-clock minima of 300 calls, one thread /
+split in two pieces, ms: n = 32 (2^19.9 multiply-adds) float64 0.063 / 0.093, float32 0.035 /
+0.085; n = 64 (2^21.9) 0.194 / 0.158, 0.098 / 0.112; n = 128 (2^23.9) 1.13 / 0.73, 0.35 / 0.32;
+n = 256 (2^25.9) 3.47 / 2.08, 1.57 / 1.22 (four pieces a product were slower than two in every
+row)."""
 
 
 def products(*pairs) -> list:
