@@ -79,12 +79,16 @@ class _RolloutKernel(_Kernel):
         self.factor_count = len(factors)
 
     def _stateful(self, sym) -> bool:
+        """Whether the node ``sym`` depends on a state."""
         node = self.cell.node(sym)
         if isinstance(node, Leaf):
             return node.role == "state"
         return any(self._stateful(s) for child in self.cell.children(node) for s in sympy.sympify(child).free_symbols)
 
     def lines(self, name: str = "rollout") -> list[str]:
+        """The function: stacks ``_S<k>`` ``(T+1, B, size)`` (row 0 the initial states), input
+        sequences ``_X<k>`` ``(T, B, size)``, the parameters, factor stacks ``_F<k>`` ``(T, B,
+        size)``; the nodes without the state before the time loop (see the module docstring)."""
         cell, module = self.cell, self.module
         states = [f"_S{k}" for k in range(len(cell.states))]
         inputs = [f"_X{k}" for k in range(len(cell.inputs))]
