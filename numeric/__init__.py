@@ -50,7 +50,7 @@
 from ._anisotropy import LAGS as ANISOTROPY_LAGS
 from ._anisotropy import JacobianAnisotropy, SpectrumMetrics, jacobian_anisotropy, spectrum_metrics
 from ._arrays import BACKENDS, DTYPES, arrays, arrays_of, convert, to_numpy
-from ._compiled import CACHE_SIZE, CompiledCell, compile
+from ._compiled import CACHE_SIZE, TORCH_THROUGH_NUMPY_BELOW, CompiledCell, compile
 from ._errors import ArgumentError, CompileError
 from ._expansion import WindowExpansion, expand_window, expansion_actions, expansion_factors, window_products
 from ._expansion_study import EPS_GRID, GateRatios, TruncationStudy, gate_ratios, remainder_bound, truncation_study
@@ -77,7 +77,7 @@ __all__ = [
     "BACKENDS", "CACHE_SIZE", "DTYPES", "SCHEMES", "ArgumentError", "CompileError", "CompiledCell", "Trajectory", "arrays",
     "arrays_of", "compile", "convert", "fan_ins", "from_torch", "graded_log_singular_values", "initialise",
     "lag_products", "prefix_products", "qr_log_growth", "random_values", "rollout", "shapes", "suffix_products",
-    "to_numpy", "to_torch", "module_parameters",
+    "to_numpy", "to_torch", "module_parameters", "TORCH_THROUGH_NUMPY_BELOW",
     "EPS_GRID", "GateRatios", "TruncationStudy", "WindowExpansion", "expand_window", "expansion_actions",
     "expansion_factors", "gate_ratios", "remainder_bound", "truncation_study", "window_products",
     "Disk", "FixedPointSearch", "FixedPoints", "LyapunovSpectrum", "Stability", "Support", "classify",

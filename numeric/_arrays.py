@@ -36,6 +36,10 @@ What a namespace holds (the two back-ends agree on every name):
 * ``numpy_views(values)``: whether every array among ``values`` can be used through a NumPy
   view of its memory with nothing lost — always for NumPy; for torch, plain float CPU tensors
   that autograd does not track, outside ``torch.func`` transforms;
+* ``numpy_views_of(values)``: the NumPy views of ``values`` (numbers as they are), or None where
+  a view would lose something — the question ``numpy_views`` asks, answered by ``Tensor.numpy``
+  itself, which refuses tensors autograd tracks and conjugate, negative, functorch-wrapped and
+  non-CPU ones (1.8 µs a tensor for ``numpy_views``, then the conversion; 0.7 µs for both);
 * ``quietly()``: a context in which overflow, division by zero and invalid operations give
   inf / nan without a warning (NumPy; torch never warns), for callers that handle them.
 
@@ -187,6 +191,11 @@ def aligned_empty(shape: tuple, dtype, align_from: int = ALIGN_FROM_BYTES) -> np
     return np.ndarray(shape, dtype, raw, -ctypes.addressof(ctypes.c_char.from_buffer(raw)) % CACHE_LINE)
 
 
+def _no_view(value):
+    """A tensor subclass or a tensor of another dtype: no plain NumPy view (``numpy_views_of``)."""
+    raise TypeError(f"no NumPy view of a {type(value).__name__} of dtype {value.dtype}")
+
+
 def _flatten_batch(v, batch: tuple, broadcast):
     """``v`` broadcast to ``batch + (size,)`` and flattened to ``(B, size)``.  A value that has
     the batch shape already (every call of a kernel on states of one shape) is only reshaped:
@@ -264,6 +273,7 @@ def _numpy_namespace() -> types.SimpleNamespace:
         dense_scope=_blockrow.serial_blas,
         quietly=lambda: np.errstate(over="ignore", divide="ignore", invalid="ignore"),
         numpy_views=lambda values: True,
+        numpy_views_of=list,
     )
     return namespace
 
@@ -307,6 +317,17 @@ def _torch_namespace() -> types.SimpleNamespace:
     def recording() -> bool:
         """Tracing or compiling: torch must see every write as a torch op."""
         return torch.jit.is_tracing() or torch.compiler.is_compiling()
+
+    def numpy_views_of(values):
+        """See the module docstring.  Forward-mode dual tensors give ``.numpy()`` their primal
+        without a word, so any forward-AD level, like tracing, answers None."""
+        if torch.autograd.forward_ad._current_level >= 0 or recording():
+            return None
+        try:
+            return [value.numpy() if type(value) is torch.Tensor and value.dtype in NUMPY_DTYPES
+                    else _no_view(value) if isinstance(value, torch.Tensor) else value for value in values]
+        except (RuntimeError, TypeError):  # grad, conjugate, negative, no storage (functorch), not on the CPU
+            return None
 
     def write_block_row(out, rows, *segments):
         values = [out] + [v for _, *lists in segments for values in lists for v in values]
@@ -384,5 +405,6 @@ def _torch_namespace() -> types.SimpleNamespace:
         dense_scope=contextlib.nullcontext,
         quietly=contextlib.nullcontext,
         numpy_views=lambda values: not recording() and all(map(plain_cpu, values)),
+        numpy_views_of=numpy_views_of,
     )
     return namespace

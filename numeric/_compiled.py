@@ -11,6 +11,7 @@ device and are differentiable by autograd.
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -62,6 +63,19 @@ class _Cache:
 
 _CACHE = _Cache(CACHE_SIZE)
 
+TORCH_THROUGH_NUMPY_BELOW = 2**24
+"""The torch back-end's dense kernels run the NumPy kernels on NumPy views of the tensors' memory
+when every tensor allows it (plain CPU tensors autograd does not track, outside ``torch.func``
+transforms and tracing: ``arrays("torch").numpy_views``) and the output's largest block row has
+fewer elements than this (n < 256 at B = 256 for one state).  Their results are the NumPy
+kernels', returned as tensors on the same memory.  A dense torch kernel is some thirty torch
+operations, each dispatched at a few µs; NumPy's cost less.  ``state_jacobian(out=)``, B = 256,
+float64, µs per call, NumPy | torch kernels, one thread (CPU minima): leaky n = 16 87 | 176,
+GRU n = 32 381 | 532, LSTM n = 64 3055 | 3523, GRU n = 128 3509 | 3659; two threads (wall):
+leaky n = 16 86 | 170, LSTM n = 64 2118 | 2325, GRU n = 128 3261 | 3750; at n = 256 (block row
+2²⁴ elements) the two were within 7 % either way (leaky float32 3214 | 2981, GRU float64 7536 |
+7683), and the torch kernels stay."""
+
 SIGNATURES = 64
 """How many argument signatures each compiled cell remembers as checked (see
 :class:`_Signatures`); when full, the oldest is forgotten and checked again on its next use."""
@@ -82,6 +96,12 @@ def compile(cell_or_derivation: Cell | Derivation, backend: str = "numpy", *, ji
     dense kernel with a term the jit writer has no form for raises ``CompileError`` when called
     (``CompiledCell.jit_refused`` names them).  ``jit=False`` (the default) compiles exactly as
     without the keyword.
+
+    ``backend="torch"``: the dense kernels (``state_jacobian``, ``input_jacobian``,
+    ``parameter_jacobian``) on plain CPU tensors autograd does not track run the NumPy kernels
+    on the same memory below :data:`TORCH_THROUGH_NUMPY_BELOW` (n < 256 at B = 256), where
+    they are faster; tensors that need the graph, ``torch.func`` transforms and larger outputs
+    take the torch kernels.
 
     Compiling the same cell again returns the cached kernels, keyed by the cell's
     ``fingerprint`` (so two separately built but identical cells share them).  A Derivation
@@ -128,8 +148,14 @@ class CompiledCell:
             self.jit_source, self.jit_refused = generate_jit(derivation)
             self._kernels.update(jit_kernels(self.cell, self.jit_source, self.jit_refused))
         self._order = [p.name for p in (*self.cell.states, *self.cell.inputs, *self.cell.parameters)]
+        self._numpy = None  # torch: the NumPy kernels of the same derivation (see TORCH_THROUGH_NUMPY_BELOW)
         self._signatures = _Signatures(SIGNATURES, [[p.name for p in pieces] for pieces in
                                                      (self.cell.states, self.cell.inputs, self.cell.parameters)])
+
+    def __getstate__(self) -> dict:
+        """Copies and pickles leave out the NumPy twin (``_through_numpy`` finds it again): its
+        array namespace holds the BLAS limiter's lock."""
+        return {**self.__dict__, "_numpy": None}
 
     @property
     def arguments(self) -> list[str]:
@@ -255,15 +281,39 @@ class CompiledCell:
             rows = sum(call.numel(s) for s in self.cell.states)
             shape = call.batch + (rows, sum(call.numel(c) for c in columns))
             self._check_out(call, out, shape)
-            scoped = self._scoped(call, shape)
-            self._signatures.remember(key, call, scoped)
+            block_row = shape[:-2] + (max(call.numel(s) for s in self.cell.states), shape[-1])
+            remembered = (self._scoped(call, shape),
+                          self.backend == "torch" and math.prod(block_row) < TORCH_THROUGH_NUMPY_BELOW)
+            self._signatures.remember(key, call, remembered)
             values = call.values
         else:
-            values, scoped = self._signatures.values(states, inputs, params), remembered
+            values = self._signatures.values(states, inputs, params)
+        scoped, through_numpy = remembered
+        kernels = self._kernels
+        views = kernels["_B"].numpy_views_of(values if out is None else [*values, out]) if through_numpy else None
+        if views is not None:
+            return self._through_numpy(kernel, views, out, scoped)
         if scoped:
-            with self._kernels["_B"].dense_scope():
-                return self._kernels[kernel](*values, out=out)
-        return self._kernels[kernel](*values, out=out)
+            with kernels["_B"].dense_scope():
+                return kernels[kernel](*values, out=out)
+        return kernels[kernel](*values, out=out)
+
+    def _through_numpy(self, kernel: str, views: list, out, scoped: bool):
+        """The NumPy kernel ``kernel`` on ``views``, NumPy views of the torch values (and of
+        ``out``, last, when given), its result as a tensor on the same memory (see
+        :data:`TORCH_THROUGH_NUMPY_BELOW`)."""
+        import torch
+
+        if self._numpy is None:
+            self._numpy = compile(self.derivation, "numpy")
+        if out is not None:
+            *views, out_view = views
+        with arrays("numpy").dense_scope() if scoped else contextlib.nullcontext():
+            if out is not None:
+                self._numpy._kernels[kernel](*views, out=out_view)
+                torch.autograd.graph.increment_version(out)  # as an in-place op would: saved copies of out are stale
+                return out
+            return torch.from_numpy(self._numpy._kernels[kernel](*views))
 
     def _scoped(self, call: _Call, shape: tuple) -> bool:
         """Whether an output of ``shape`` needs the back-end's ``dense_scope``: its largest block

@@ -1,0 +1,115 @@
+"""The torch back-end's dense kernels on plain CPU tensors below ``TORCH_THROUGH_NUMPY_BELOW`` run
+the NumPy kernels on NumPy views of the same memory; tensors autograd tracks, forward-mode duals,
+``torch.func`` transforms and larger outputs keep the torch kernels.  ``numpy_views_of`` (the
+torch namespace's) refuses what a view would lose.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.autograd.forward_ad as fwAD
+
+from gatejac import numeric
+from gatejac.numeric import _compiled
+from gatejac.symbolic import cells, derive
+from gatejac.verify._tolerances import tolerance
+
+SIZES = {"n": 4, "m": 3}
+
+
+def assert_close(actual: torch.Tensor, reference: torch.Tensor, what: str) -> None:
+    actual, reference = actual.detach().numpy(), reference.detach().numpy()
+    bound = tolerance("reference", str(reference.dtype), np.max(np.abs(reference), initial=0.0))
+    assert actual.shape == reference.shape, what
+    assert np.all(np.abs(actual - reference) <= bound.bound(np.abs(reference))), what
+
+
+@pytest.fixture
+def routes(monkeypatch):
+    """The kernels each call ran: "numpy" through the views, "torch" the torch kernels."""
+    taken = []
+    through = _compiled.CompiledCell._through_numpy
+
+    def recording(self, *args, **kwargs):
+        taken.append("numpy")
+        return through(self, *args, **kwargs)
+
+    monkeypatch.setattr(_compiled.CompiledCell, "_through_numpy", recording)
+    return taken
+
+
+def _values(name="gru_torch", dtype="float64", batch=(5,)):
+    cell = cells.get(name)
+    return cell, numeric.random_values(cell, SIZES, batch=batch, seed=7, dtype=dtype, backend="torch")
+
+
+def fresh(cell):
+    """Torch kernels of ``cell`` outside the compile cache: no signature remembered by another test."""
+    return _compiled.CompiledCell(derive(cell), "torch")
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", ["leaky", "gru_torch", "lstm_torch"])
+def test_plain_tensors_run_the_numpy_kernels_on_the_same_memory(routes, monkeypatch, name, dtype):
+    cell, values = _values(name, dtype)
+    compiled = fresh(cell)
+    through = compiled.state_jacobian(*values)
+    out = torch.full_like(through, float("nan"))
+    assert compiled.state_jacobian(*values, out=out) is out
+    inputs = compiled.input_jacobian(*values)
+    assert routes == ["numpy"] * 3
+    monkeypatch.setattr(_compiled, "TORCH_THROUGH_NUMPY_BELOW", 0)
+    torch_kernels = fresh(cell)
+    reference = torch_kernels.state_jacobian(*values)
+    assert routes == ["numpy"] * 3, "above the bound the torch kernels ran"
+    assert isinstance(through, torch.Tensor) and through.dtype == reference.dtype
+    assert_close(through, reference, f"{name} {dtype}")
+    assert_close(out, reference, f"{name} {dtype} out=")
+    assert_close(inputs, torch_kernels.input_jacobian(*values), f"{name} {dtype} input Jacobian")
+
+
+def test_a_remembered_signature_with_tensors_autograd_tracks_takes_the_torch_kernels(routes):
+    """The same names, shapes and dtypes as a plain call before it (one remembered signature):
+    the views are refused call by call, so the gradient flows."""
+    cell, values = _values()
+    compiled = fresh(cell)
+    plain = compiled.state_jacobian(*values)
+    states, inputs, params = values
+    tracked = {k: v.clone().requires_grad_(True) for k, v in params.items()}
+    jacobian = compiled.state_jacobian(states, inputs, tracked)
+    assert routes == ["numpy"] and jacobian.requires_grad
+    jacobian.sum().backward()
+    assert all(p.grad is not None for p in tracked.values())
+    assert_close(jacobian, plain, "tracked")
+
+
+# torch's forward mode loads decompositions that warn about torch.jit.script (torch's own warning)
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+def test_forward_mode_duals_and_vmap_take_the_torch_kernels(routes):
+    cell, values = _values("leaky")
+    compiled = fresh(cell)
+    states, inputs, params = values
+    compiled.state_jacobian(*values)
+    with fwAD.dual_level():
+        dual = fwAD.make_dual(params["W"], torch.ones_like(params["W"]))
+        tangent = fwAD.unpack_dual(compiled.state_jacobian(states, inputs, {**params, "W": dual})).tangent
+    assert tangent is not None and torch.any(tangent != 0)
+    batched = torch.func.vmap(lambda h: compiled.state_jacobian({"h": h}, inputs, params))(states["h"][None])
+    assert_close(batched[0], compiled.state_jacobian(*values), "vmap")
+    assert routes == ["numpy", "numpy"]  # the first plain call and the last one
+
+
+def test_numpy_views_of_refuses_what_a_view_would_lose():
+    xp = numeric.arrays("torch")
+    plain = torch.arange(6, dtype=torch.float64).reshape(2, 3)
+    views = xp.numpy_views_of([plain, 0.5])
+    assert views[1] == 0.5 and np.shares_memory(views[0], plain.numpy())
+    refused = [plain.clone().requires_grad_(True), torch.nn.Parameter(plain.clone(), requires_grad=False),
+               plain.to(torch.complex128).conj(), torch.arange(3), plain.float().half()]
+    for tensor in refused:
+        assert xp.numpy_views_of([plain, tensor]) is None, tensor
+    with fwAD.dual_level():
+        assert xp.numpy_views_of([plain]) is None
+    assert numeric.arrays("numpy").numpy_views_of([views[0], 0.5])[0] is views[0]
