@@ -324,8 +324,8 @@ def main() -> None:
               f"| {cpu['jax'] / best:.2f}× ({wall['jax'] / min(wall['numpy'], wall['torch']):.2f}×) "
               f"| {baseline.cpu * scale / best:.0f}× | {spread:.1e} |", flush=True)
         fastest = min(clocks["numpy"], key=lambda c: c.wall)
-        notes.append(f"{name}, gatejac numpy, its fastest repeat: rollout ({fastest.kernel}) {fastest.rollout.cpu:.3f} s "
-                     f"CPU ({fastest.rollout.wall:.3f} s wall, {1e6 * fastest.rollout.cpu / args.steps:.1f} µs CPU a "
+        notes.append(f"{name}, gatejac numpy, its fastest repeat: rollout ({fastest.kernel}) "
+                     f"{fastest.rollout.cpu:.3f} s CPU ({fastest.rollout.wall:.3f} s wall, {1e6 * fastest.rollout.cpu / args.steps:.1f} µs CPU a "
                      f"step), spectrum {fastest.cpu - fastest.rollout.cpu:.3f} s CPU "
                      f"({fastest.wall - fastest.rollout.wall:.3f} s wall)")
     print("", *notes, sep="\n")

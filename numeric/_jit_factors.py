@@ -32,11 +32,12 @@ LSTM; then loaded from disk, 0.04 s once numba is running, 0.65 s for a new proc
 which also imports numba and inspects the BLAS libraries).  It saves 26–48 µs a step (GRU and
 LSTM, n = 256: 31.8 against 58.0 and 41.8 against 90.0 µs; n = 64: 4.8 against 28.7 and 6.3
 against 45.2 µs; ``benchmarks/lyapunov.py --rollout-routes``), so a rollout repays the 0.04 s
-from about a thousand steps, and repeated rollouts of a cell from the first.  The cells whose Jacobian has other terms (the Chung and Cho GRUs, the scalar gate)
-have no factors and roll out with ``step``; a cell whose factors this writer cannot express
-(a node it would have to read outside the entry loop, a matrix coefficient that varies by
-sample: :class:`_jit_codegen.Unsupported`) keeps the NumPy ``factors``, and
-:func:`jit_rollout` gives the reason.
+from about a thousand steps, and repeated rollouts of a cell from the first.  The cells whose
+Jacobian has other terms (the Chung and Cho GRUs, the scalar gate) have no factors and roll out
+with ``step``; a cell whose factors this writer cannot express (a node it would have to read
+outside the entry loop, a matrix coefficient that varies by sample:
+:class:`_jit_codegen.Unsupported`) keeps the NumPy ``factors``, and :func:`jit_rollout` gives
+the reason.
 """
 
 from __future__ import annotations
