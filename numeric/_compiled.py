@@ -26,6 +26,7 @@ from ._blockrow import dense_scope_needed
 from ._codegen import generate
 from ._errors import ArgumentError, CompileError, is_real
 from ._interop import module_parameters
+from ._signatures import Signatures, out_signature, signature
 
 CACHE_SIZE = 256
 """How many compiled cells :func:`compile` keeps (per cell or derivation and back-end); the
@@ -64,21 +65,25 @@ class _Cache:
 _CACHE = _Cache(CACHE_SIZE)
 
 TORCH_THROUGH_NUMPY_BELOW = 2**24
-"""The torch back-end's dense kernels run the NumPy kernels on NumPy views of the tensors' memory
-when every tensor allows it (plain CPU tensors autograd does not track, outside ``torch.func``
-transforms and tracing: ``arrays("torch").numpy_views``) and the output's largest block row has
-fewer elements than this (n < 256 at B = 256 for one state).  Their results are the NumPy
-kernels', returned as tensors on the same memory.  A dense torch kernel is some thirty torch
-operations, each dispatched at a few µs; NumPy's cost less.  ``state_jacobian(out=)``, B = 256,
-float64, µs per call, NumPy | torch kernels, one thread (CPU minima): leaky n = 16 87 | 176,
-GRU n = 32 381 | 532, LSTM n = 64 3055 | 3523, GRU n = 128 3509 | 3659; two threads (wall):
-leaky n = 16 86 | 170, LSTM n = 64 2118 | 2325, GRU n = 128 3261 | 3750; at n = 256 (block row
-2²⁴ elements) the two were within 7 % either way (leaky float32 3214 | 2981, GRU float64 7536 |
-7683), and the torch kernels stay."""
+"""The torch back-end's dense Jacobian kernels (``state_jacobian``, ``input_jacobian``,
+``parameter_jacobian``) run the NumPy kernels on NumPy views of the tensors' memory when every
+tensor allows it (plain CPU tensors autograd does not track, no forward-mode duals, outside
+``torch.func`` transforms and tracing: ``arrays("torch").numpy_views_of``) and the call's state
+Jacobian has a largest block row (batch × one state's size × the state size) of fewer elements
+than this: n < 256 at B = 256 for one state.  The results are the NumPy kernels', as tensors on the same memory; a
+dense ``out=`` tensor has its version bumped as an in-place write would.  A torch kernel is
+some thirty torch operations, each dispatched at a few µs; NumPy's cost less.  (``step``,
+``jvp`` and ``vjp`` stay torch's, equal bit for bit to the raw kernels of ``kernel``; a loop of
+steps on plain tensors is ``rollout``'s, which runs NumPy on the same memory.)
+``state_jacobian(out=)``, B = 256, float64, µs per call, NumPy | torch kernels, one thread (CPU
+minima): leaky n = 16 87 | 176, GRU n = 32 381 | 532, LSTM n = 64 3055 | 3523, GRU n = 128
+3509 | 3659; two threads (wall): leaky n = 16 86 | 170, LSTM n = 64 2118 | 2325, GRU n = 128
+3261 | 3750; at n = 256 (block row 2²⁴ elements) the two were within 7 % either way (leaky
+float32 3214 | 2981, GRU float64 7536 | 7683), and the torch kernels stay."""
 
 SIGNATURES = 64
 """How many argument signatures each compiled cell remembers as checked (see
-:class:`_Signatures`); when full, the oldest is forgotten and checked again on its next use."""
+:class:`Signatures`); when full, the oldest is forgotten and checked again on its next use."""
 
 
 def compile(cell_or_derivation: Cell | Derivation, backend: str = "numpy", *, jit: bool = False) -> CompiledCell:  # noqa: A001
@@ -97,11 +102,10 @@ def compile(cell_or_derivation: Cell | Derivation, backend: str = "numpy", *, ji
     (``CompiledCell.jit_refused`` names them).  ``jit=False`` (the default) compiles exactly as
     without the keyword.
 
-    ``backend="torch"``: the dense kernels (``state_jacobian``, ``input_jacobian``,
-    ``parameter_jacobian``) on plain CPU tensors autograd does not track run the NumPy kernels
-    on the same memory below :data:`TORCH_THROUGH_NUMPY_BELOW` (n < 256 at B = 256), where
-    they are faster; tensors that need the graph, ``torch.func`` transforms and larger outputs
-    take the torch kernels.
+    ``backend="torch"``: the dense Jacobians on plain CPU tensors autograd does not track run
+    the NumPy kernels on the same memory below :data:`TORCH_THROUGH_NUMPY_BELOW` (n < 256 at
+    B = 256), where they are faster; tensors that need the graph, ``torch.func`` transforms and
+    larger calls take the torch kernels.
 
     Compiling the same cell again returns the cached kernels, keyed by the cell's
     ``fingerprint`` (so two separately built but identical cells share them).  A Derivation
@@ -149,7 +153,7 @@ class CompiledCell:
             self._kernels.update(jit_kernels(self.cell, self.jit_source, self.jit_refused))
         self._order = [p.name for p in (*self.cell.states, *self.cell.inputs, *self.cell.parameters)]
         self._numpy = None  # torch: the NumPy kernels of the same derivation (see TORCH_THROUGH_NUMPY_BELOW)
-        self._signatures = _Signatures(SIGNATURES, [[p.name for p in pieces] for pieces in
+        self._signatures = Signatures(SIGNATURES, [[p.name for p in pieces] for pieces in
                                                      (self.cell.states, self.cell.inputs, self.cell.parameters)])
 
     def __getstate__(self) -> dict:
@@ -256,11 +260,18 @@ class CompiledCell:
         call = self._related(states, inputs, params, cotangents, names, self.cell.states, "cotangents")
         return self._kernels["vjp"](*call.values, **{f"c_{k}": v for k, v in cotangents.items()})
 
+    def _twin(self) -> CompiledCell:
+        """The NumPy kernels of this cell's derivation (the torch back-end's route below
+        :data:`TORCH_THROUGH_NUMPY_BELOW`)."""
+        if self._numpy is None:
+            self._numpy = compile(self.derivation, "numpy")
+        return self._numpy
+
     def _related(self, states, inputs, params, given: dict, names: list, pieces, group: str) -> _Call:
         """The checked call of a jvp or vjp whose tangents or cotangents are ``given``."""
-        key = _signature((states, inputs, params, given, group))  # jvp and vjp check their names apart
+        key = signature((states, inputs, params, given, group))  # jvp and vjp check their names apart
         if key is not None and self._signatures.remembered(key) is not None:
-            return self._signatures.call(key, states, inputs, params)
+            return self._signatures.call(key, states, inputs, params, _Call)
         self._check_names(given, names, group)
         call = self._arguments(states, inputs, params)
         self._check_like(call, given, pieces, group)
@@ -272,18 +283,16 @@ class CompiledCell:
         lookup: the values are gathered in kernel order and the output's shape and whether the
         call needs ``dense_scope`` are what its first call found (no SymPy size on the way:
         ``_scoped`` took 2 µs a call of 13–23 µs of the jit kernels' overhead at n = 2)."""
-        key = _signature((states, inputs, params, kernel))
+        key = signature((states, inputs, params, kernel))
         if key is not None:
-            key += (_out_signature(out),)
+            key += (out_signature(out),)
         remembered = None if key is None else self._signatures.remembered(key)
         if remembered is None:
             call = self._arguments(states, inputs, params)
             rows = sum(call.numel(s) for s in self.cell.states)
             shape = call.batch + (rows, sum(call.numel(c) for c in columns))
             self._check_out(call, out, shape)
-            block_row = shape[:-2] + (max(call.numel(s) for s in self.cell.states), shape[-1])
-            remembered = (self._scoped(call, shape),
-                          self.backend == "torch" and math.prod(block_row) < TORCH_THROUGH_NUMPY_BELOW)
+            remembered = (self._scoped(call, shape), call.through_numpy)
             self._signatures.remember(key, call, remembered)
             values = call.values
         else:
@@ -304,16 +313,14 @@ class CompiledCell:
         :data:`TORCH_THROUGH_NUMPY_BELOW`)."""
         import torch
 
-        if self._numpy is None:
-            self._numpy = compile(self.derivation, "numpy")
         if out is not None:
             *views, out_view = views
         with arrays("numpy").dense_scope() if scoped else contextlib.nullcontext():
             if out is not None:
-                self._numpy._kernels[kernel](*views, out=out_view)
+                self._twin()._kernels[kernel](*views, out=out_view)
                 torch.autograd.graph.increment_version(out)  # as an in-place op would: saved copies of out are stale
                 return out
-            return torch.from_numpy(self._numpy._kernels[kernel](*views))
+            return torch.from_numpy(self._twin()._kernels[kernel](*views))
 
     def _scoped(self, call: _Call, shape: tuple) -> bool:
         """Whether an output of ``shape`` needs the back-end's ``dense_scope``: its largest block
@@ -330,10 +337,10 @@ class CompiledCell:
 
     def _arguments(self, states, inputs, params) -> _Call:
         """The checked call: every name, kind, dtype, device and shape, once per signature
-        (the names, types, dtypes, shapes and devices of the values, see :class:`_Signatures`)."""
-        key = _signature((states, inputs, params))
+        (the names, types, dtypes, shapes and devices of the values, see :class:`Signatures`)."""
+        key = signature((states, inputs, params))
         if key is not None and self._signatures.remembered(key) is not None:
-            return self._signatures.call(key, states, inputs, params)
+            return self._signatures.call(key, states, inputs, params, _Call)
         call = self._check_arguments(states, inputs, params)
         self._signatures.remember(key, call, ())
         return call
@@ -354,6 +361,9 @@ class CompiledCell:
         call.batch = _broadcast_batch([(f"{group}[{name!r}]", value)
                                        for group, given in (("states", states), ("inputs", inputs or {}))
                                        for name, value in given.items()])
+        if self.backend == "torch":  # the state Jacobian's largest block row (TORCH_THROUGH_NUMPY_BELOW)
+            rows = [call.numel(s) for s in self.cell.states]
+            call.through_numpy = math.prod(call.batch) * max(rows) * sum(rows) < TORCH_THROUGH_NUMPY_BELOW
         return call
 
     def _check_like(self, call: _Call, given: Mapping, pieces, group: str) -> dict:
@@ -471,6 +481,7 @@ class _Call:
         self.sizes: dict = {}
         self.batch: tuple = ()
         self.reference = None
+        self.through_numpy = False
 
     def numel(self, piece) -> int:
         dims = piece.shape if isinstance(piece, MatrixParameter) else (() if piece.size is SCALAR else (piece.size,))
@@ -478,99 +489,6 @@ class _Call:
         for dim in dims:
             total *= int(sympy.sympify(dim).xreplace({d: v[0] for d, v in self.sizes.items()}))
         return total
-
-
-class _Signatures:
-    """The argument signatures a compiled cell has checked, and what the checks established.
-
-    A signature is the names of every mapping passed and, for every value, its type, dtype,
-    shape and device (``out=``: also whether it is contiguous and writable) — everything the
-    checks read.  Values of a remembered signature pass the same checks, so a call with one
-    is not checked again: only its values are gathered in kernel order.  (Measured at n = 16:
-    see ``benchmarks/per_call.py``.)  A new signature is checked in full and gets the same
-    clear errors as before.  At most ``size`` are kept, the oldest dropped first."""
-
-    def __init__(self, size: int, names: list[list[str]]):
-        self.size = size
-        self.names = names
-        self._entries: dict = {}
-        self._lock = threading.Lock()  # remembering is rare (a new signature); reading needs none
-
-    def __getstate__(self) -> dict:
-        """Copies and pickles (``copy.deepcopy`` of a module holding a compiled cell,
-        ``torch.save``) carry the remembered signatures, not the lock."""
-        state = self.__dict__.copy()
-        del state["_lock"]
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
-
-    def remember(self, key, call: _Call, extra=()) -> None:
-        """Remember signature ``key`` with what ``call`` established and ``extra`` (not None:
-        what its caller needs again, e.g. whether a dense kernel needs ``dense_scope``)."""
-        if key is None:
-            return
-        position = next((i for i, v in enumerate(call.values) if v is call.reference), None)
-        with self._lock:
-            if len(self._entries) >= self.size:
-                self._entries.pop(next(iter(self._entries)))
-            self._entries[key] = (call.sizes, call.batch, position, extra)
-
-    def remembered(self, key):
-        """The ``extra`` remembered with signature ``key``, or None for a signature not (or no
-        longer) remembered — one lookup of the key (hashing it took 0.7 µs at n = 16)."""
-        entry = self._entries.get(key)
-        return None if entry is None else entry[3]
-
-    def values(self, states, inputs, params) -> list:
-        """The values of the three mappings in kernel order."""
-        return [group[name] for group, names in zip((states, inputs, params), self.names) for name in names]
-
-    def call(self, key, states, inputs, params) -> _Call:
-        """The call of remembered signature ``key`` for these values."""
-        sizes, batch, position, _ = self._entries[key]
-        call = _Call()
-        call.values = self.values(states, inputs, params)
-        call.sizes, call.batch = sizes, batch
-        call.reference = None if position is None else call.values[position]
-        return call
-
-
-def _signature(groups: tuple):
-    """The signature of a call's arguments (see :class:`_Signatures`), or None when a group is
-    not a mapping (the full checks then name the mistake)."""
-    key = []
-    for group in groups:
-        if group is None or isinstance(group, str):
-            key.append(group)
-        elif isinstance(group, dict):  # a NumPy array's entry inline, without a call (2.6 -> 2.1 µs for 8 arrays)
-            key.append(tuple([(name, value.dtype, value.shape) if type(value) is np.ndarray
-                              else (name, _value_signature(value)) for name, value in group.items()]))
-        else:
-            return None
-    return tuple(key)
-
-
-def _value_signature(value):
-    if type(value) is np.ndarray:  # the common case first: its device is always the CPU
-        return np.ndarray, value.dtype, value.shape
-    try:  # an array (NumPy ≥ 2 and torch have all four); a shape is a tuple, torch.Size one too
-        return type(value), value.dtype, value.shape, value.device
-    except AttributeError:
-        return type(value)
-
-
-def _out_signature(out):
-    """``out``'s signature, with the flags :meth:`CompiledCell._check_out` reads, as a tuple
-    (a string of the same took 15–27 µs a call, 10–20% of a dense Jacobian at n = 16)."""
-    if out is None:
-        return None
-    if isinstance(out, np.ndarray):
-        flags = out.flags  # a new flags object on every access
-        return _value_signature(out), flags.c_contiguous, flags.writeable
-    return _value_signature(out), out.is_contiguous() if callable(getattr(out, "is_contiguous", None)) else None
 
 
 def _broadcast_batch(values: list, batch: tuple = (), source: str | None = None) -> tuple:
