@@ -7,7 +7,7 @@ values numba cannot use as they are (strided, Fortran-ordered, broadcast) throug
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -69,14 +69,8 @@ def test_the_alignment_check_catches_an_output_off_a_line(monkeypatch):
 def test_a_remembered_dense_call_takes_the_scope_its_first_call_took(monkeypatch, name, n, parallel):
     """The scope decision is remembered with the signature (``_compiled._dense``): every later
     call, allocating or into ``out=``, enters ``dense_scope`` exactly when the first did."""
-    entered = []
-    scope = numeric.arrays("numpy").dense_scope
-
-    def counting():
-        entered.append(True)
-        return scope()
-
-    monkeypatch.setattr(numeric.arrays("numpy"), "dense_scope", counting)
+    entered, xp = [], numeric.arrays("numpy")
+    monkeypatch.setattr(xp, "dense_scope", lambda scope=xp.dense_scope: entered.append(True) or scope())
     cell = cells.get(name)
     compiled = numeric.compile(cell)
     values = numeric.random_values(cell, {"n": n, "m": 4}, batch=(256,), seed=3)
@@ -110,13 +104,6 @@ def test_jit_kernels_copy_values_numba_cannot_take_as_they_are():
         assert all(np.array_equal(a, b) for a, b in zip(before, after)), f"case {k} changed a value"
 
 
-def _per_call():
-    spec = importlib.util.spec_from_file_location("gatejac_bench_per_call", PER_CALL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_per_call_out_times_every_route_into_its_kept_result():
     done = subprocess.run([sys.executable, str(PER_CALL), "--out", "--sizes", "4", "--cells", "leaky", "--repeats", "1"],
                           capture_output=True, text=True, timeout=600, cwd=ROOT)
@@ -131,9 +118,10 @@ def test_per_call_out_times_every_route_into_its_kept_result():
     assert "above 1 in" in done.stdout
 
 
-def test_per_call_out_refuses_a_route_that_does_not_write_into_the_kept_array():
+def test_per_call_out_refuses_a_route_that_does_not_write_into_the_kept_array(monkeypatch):
     """A kernel returning a fresh array for ``out=`` (so the timing would be of something else)."""
-    per_call = _per_call()
+    monkeypatch.syspath_prepend(str(PER_CALL.parent))
+    per_call = importlib.import_module("per_call")
 
     class Copying:
         def __init__(self, compiled):
