@@ -58,7 +58,9 @@ the user has set ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT``: split / one-thread p
 while the threads start (libgomp reads it when it is loaded) and removed afterwards, so other
 OpenMP libraries loaded later (torch's own libgomp) keep their defaults; where libgomp was loaded
 before numba started its threads (or numba's threads were started elsewhere first), the default
-stays.
+stays.  In particular, after ``import torch`` numba's regions run on torch's libgomp (its symbols
+come first), which keeps its 7.5 ms spin; the products then go to torch's threads
+(``_parallel_products``).
 """
 
 from __future__ import annotations

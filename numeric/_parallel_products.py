@@ -26,6 +26,17 @@ OpenBLAS at one thread runs on the thread that calls it, so nothing spins afterw
   same kernels on one-thread products, load ≈ 2 on 2 cores: split / one thread 0.86–0.91
   (GRU float64 9.28 → 7.94 ms, float32 4.82 → 4.28 ms; multi-gate float64 7.56 → 6.67 ms).
 
+When a module of the process has imported torch (and torch runs on more than one thread), the
+products are torch's ``matmul`` on views of the arrays instead (torch is never imported here):
+torch loads its own libgomp first, numba's parallel regions then run on that OpenMP runtime too
+(its symbols come first), and its idle threads spin 7.5 ms after every region, numba's write
+included, whatever ``GOMP_SPINCOUNT`` numba's threads were started with; on that runtime the
+products find the spinning threads awake.  ``benchmarks/kernels.py --quick --sizes 256
+--one-thread-products`` (it imports torch; load 1.6–1.8): split / one thread 0.85–0.96 in the 8
+rows, with the Python worker there 1.01–1.07.  These products are torch's (its BLAS on its
+threads), equal to NumPy's within round-off; read-only arrays (which torch would warn about)
+take the worker route.
+
 The worker is started on first use and again in a child process after ``fork`` (a forked child
 has the caller's thread only).
 """
@@ -34,6 +45,7 @@ from __future__ import annotations
 
 import os
 import queue
+import sys
 import threading
 
 import numpy as np
@@ -58,6 +70,9 @@ def products(*pairs) -> list:
     work = sum(a.shape[0] * a.shape[1] * b.shape[1] for a, b in pairs)
     if work < SPLIT_MIN_MACS or not _blockrow.serial_blas.active():
         return [a @ b for a, b in pairs]
+    torch = _torch_pool()
+    if torch is not None and all(a.flags.writeable and b.flags.writeable for a, b in pairs):
+        return [(torch.from_numpy(a) @ torch.from_numpy(b)).numpy() for a, b in pairs]
     results, pieces = [], []
     for a, b in pairs:
         out = np.empty((a.shape[0], b.shape[1]), np.result_type(a, b))
@@ -66,6 +81,13 @@ def products(*pairs) -> list:
     pieces.sort(key=lambda piece: -piece[0].shape[0] * piece[0].shape[1] * piece[1].shape[1])
     _Job(pieces).run()
     return results
+
+
+def _torch_pool():
+    """torch, when a module of the process has imported it and it runs on more than one thread
+    (never imported here), else None."""
+    torch = sys.modules.get("torch")
+    return torch if torch is not None and torch.get_num_threads() > 1 else None
 
 
 def _row_pieces(rows: int) -> list[slice]:

@@ -9,6 +9,8 @@ caller, and be used by the generated dense kernels only (the other kernels' code
 from __future__ import annotations
 
 import multiprocessing
+import subprocess
+import sys
 import threading
 import time
 
@@ -35,8 +37,9 @@ def _assert_close(actual, expected):
 
 @pytest.fixture
 def split_all(monkeypatch):
-    """Every product split, however small."""
+    """Every product split, however small, by the caller and the worker thread (not torch's)."""
     monkeypatch.setattr(_parallel_products, "SPLIT_MIN_MACS", 0)
+    monkeypatch.setattr(_parallel_products, "_torch_pool", lambda: None)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -179,3 +182,43 @@ def test_dense_jacobians_with_split_products_match_the_torch_kernels(split_all, 
     with _blockrow.serial_blas():
         actual = numeric.compile(cell, "numpy").state_jacobian(*values)
     _assert_close(actual, expected)
+
+
+def test_with_torch_loaded_the_products_are_torchs(monkeypatch):
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(_parallel_products, "SPLIT_MIN_MACS", 0)
+    monkeypatch.setattr(_parallel_products, "_Job", None)  # the worker route would fail
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    for dtype in (np.float64, np.float32):
+        pairs = _pairs(dtype)
+        with _blockrow.serial_blas():
+            results = _parallel_products.products(*pairs)
+        for (a, b), result in zip(pairs, results):
+            assert isinstance(result, np.ndarray) and result.dtype == np.dtype(dtype)
+            _assert_close(result, a @ b)
+
+
+@pytest.mark.filterwarnings("error")
+def test_read_only_arrays_or_one_torch_thread_take_the_worker_route(monkeypatch):
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(_parallel_products, "SPLIT_MIN_MACS", 0)
+    (a, b), = _pairs(np.float64)[:1]
+    a.setflags(write=False)  # torch.from_numpy would warn
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    with _blockrow.serial_blas():
+        result, = _parallel_products.products((a, b))
+    _assert_close(result, a @ b)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert _parallel_products._torch_pool() is None
+
+
+def test_products_never_import_torch():
+    code = ("import sys, numpy as np\n"
+            "from gatejac.numeric import _blockrow, _parallel_products\n"
+            "_parallel_products.SPLIT_MIN_MACS = 0\n"
+            "a = np.ones((64, 32)); b = np.ones((32, 16))\n"
+            "with _blockrow.serial_blas():\n"
+            "    (r,) = _parallel_products.products((a, b))\n"
+            "assert (r == 32).all() and 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
