@@ -154,6 +154,11 @@ def start_numba_threads() -> None:
             _THREADS_STARTED.append(True)
 
 
+def numba_threads_started() -> bool:
+    """Whether :func:`start_numba_threads` has run in this process."""
+    return bool(_THREADS_STARTED)
+
+
 @contextlib.contextmanager
 def _short_spin():
     """``GOMP_SPINCOUNT`` = :data:`SPIN_COUNT` in the environment for the block, unless

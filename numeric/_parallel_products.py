@@ -17,7 +17,9 @@ OpenBLAS at one thread runs on the thread that calls it, so nothing spins afterw
   start, so when the worker is slow to wake (a loaded machine, where ``_blockrow`` keeps small
   block rows on the calling thread for this reason) the caller does all the pieces and then
   waits only for a piece the worker has started.
-* Only where it pays: inside the serial-BLAS scope (outside it, BLAS runs ``@`` on its own
+* Only where a second thread is wanted (numba's thread count for the dense writer, see
+  :func:`_two_threads`; ``benchmarks/kernels.py --phases`` sets it to one) and where it pays:
+  inside the serial-BLAS scope (outside it, BLAS runs ``@`` on its own
   threads), and for at least :data:`SPLIT_MIN_MACS` multiply-adds together: waking the worker
   costs tens of microseconds on this virtual machine (see :data:`SPLIT_MIN_MACS`).
 * The second core must be free: numba's OpenMP threads, which write the output after the
@@ -68,7 +70,7 @@ def products(*pairs) -> list:
     """``[a @ b for a, b in pairs]`` for 2-D NumPy arrays ``a`` (B, k) and ``b`` (k, n); on two
     threads inside ``_blockrow.serial_blas`` for large enough products (module docstring)."""
     work = sum(a.shape[0] * a.shape[1] * b.shape[1] for a, b in pairs)
-    if work < SPLIT_MIN_MACS or not _blockrow.serial_blas.active():
+    if work < SPLIT_MIN_MACS or not _blockrow.serial_blas.active() or not _two_threads():
         return [a @ b for a, b in pairs]
     torch = _torch_pool()
     if torch is not None and all(a.flags.writeable and b.flags.writeable for a, b in pairs):
@@ -81,6 +83,15 @@ def products(*pairs) -> list:
     pieces.sort(key=lambda piece: -piece[0].shape[0] * piece[0].shape[1] * piece[1].shape[1])
     _Job(pieces).run()
     return results
+
+
+def _two_threads() -> bool:
+    """Whether a second thread may work: the dense writer's numba threads are more than one for
+    the calling thread (``numba.set_num_threads``, ``NUMBA_NUM_THREADS``) once gatejac has
+    started them, else the machine has more than one core."""
+    if _blockrow.numba_threads_started():
+        return sys.modules["numba"].get_num_threads() > 1
+    return (os.cpu_count() or 1) > 1
 
 
 def _torch_pool():

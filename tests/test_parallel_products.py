@@ -40,6 +40,7 @@ def split_all(monkeypatch):
     """Every product split, however small, by the caller and the worker thread (not torch's)."""
     monkeypatch.setattr(_parallel_products, "SPLIT_MIN_MACS", 0)
     monkeypatch.setattr(_parallel_products, "_torch_pool", lambda: None)
+    monkeypatch.setattr(_parallel_products, "_two_threads", lambda: True)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -187,6 +188,7 @@ def test_dense_jacobians_with_split_products_match_the_torch_kernels(split_all, 
 def test_with_torch_loaded_the_products_are_torchs(monkeypatch):
     torch = pytest.importorskip("torch")
     monkeypatch.setattr(_parallel_products, "SPLIT_MIN_MACS", 0)
+    monkeypatch.setattr(_parallel_products, "_two_threads", lambda: True)
     monkeypatch.setattr(_parallel_products, "_Job", None)  # the worker route would fail
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
     for dtype in (np.float64, np.float32):
@@ -202,6 +204,7 @@ def test_with_torch_loaded_the_products_are_torchs(monkeypatch):
 def test_read_only_arrays_or_one_torch_thread_take_the_worker_route(monkeypatch):
     torch = pytest.importorskip("torch")
     monkeypatch.setattr(_parallel_products, "SPLIT_MIN_MACS", 0)
+    monkeypatch.setattr(_parallel_products, "_two_threads", lambda: True)
     (a, b), = _pairs(np.float64)[:1]
     a.setflags(write=False)  # torch.from_numpy would warn
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
@@ -222,3 +225,21 @@ def test_products_never_import_torch():
             "assert (r == 32).all() and 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m)\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_one_numba_thread_means_one_thread_for_the_products(monkeypatch):
+    """A user who holds numba's writer to one thread gets no second thread for the products."""
+    numba = pytest.importorskip("numba")
+    _blockrow.start_numba_threads()
+    monkeypatch.setattr(_parallel_products, "SPLIT_MIN_MACS", 0)
+    monkeypatch.setattr(_parallel_products, "_Job", None)  # a split would fail
+    monkeypatch.setattr(_parallel_products, "_torch_pool", lambda: None)
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        assert not _parallel_products._two_threads()
+        with _blockrow.serial_blas():
+            _parallel_products.products(*_pairs(np.float64))
+    finally:
+        numba.set_num_threads(before)
+    assert _parallel_products._two_threads() == (before > 1)
