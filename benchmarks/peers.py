@@ -9,11 +9,12 @@ Needs JAX (the optional extra ``bench``: ``pip install -e '.[bench]'``); JAX is 
 For B = 256 states per call, hidden sizes n = 16, 64, 256 and 1024 and float64 and float32, it
 times the Jacobian ∂s'/∂s of the whole batch, shape (B, S, S), by
 
-* gatejac ``state_jacobian`` (NumPy and torch back-ends, and the NumPy kernels compiled whole by
-  numba, ``numeric.compile(cell, "numpy", jit=True)``, unless ``--no-jit``) allocating its
-  output, and writing into a preallocated one (``out=``); the table shows the fastest route of
-  each kind, names the faster of the two, and the jit kernel's first call (numba's compile, or
-  its load from numba's disk cache) beside the peers' first calls;
+* gatejac ``state_jacobian`` (NumPy and torch back-ends — below ``numeric.TORCH_THROUGH_NUMPY_BELOW``,
+  n < 256 here, the torch back-end runs the NumPy kernels on the tensors' memory — and the NumPy
+  kernels compiled whole by numba, ``numeric.compile(cell, "numpy", jit=True)``, unless
+  ``--no-jit``) allocating its output, and writing into a preallocated one (``out=``); the table
+  shows the fastest route of each kind, names the faster of the two, and the jit kernel's first
+  call (numba's compile, or its load from numba's disk cache) beside the peers' first calls;
 * ``jax.jit(jax.vmap(jax.jacfwd(step)))`` and ``jax.jit(jax.vmap(jax.jacrev(step)))`` (group ``jax``);
 * ``torch.func.vmap(torch.func.jacrev(step))`` and ``torch.func.vmap(torch.func.jacfwd(step))``
   (group ``torch``);
