@@ -268,14 +268,13 @@ class Trajectory:
 
     @property
     def rollout_kernel(self) -> str:
-        """The kernel that rolled the trajectory out: ``"numba"``, the whole rollout in one numba
-        function (a NumPy rollout of float32 or float64 of at least ``JIT_MIN_STEPS`` = 256 steps of
-        a cell with stored factors, ``numeric._jit_factors``); ``"factors"``, the generated
-        ``factors`` kernel once a step (shorter rollouts, the torch back-end's tensors that
-        autograd tracks, other dtypes, a cell whose factors the numba writer cannot express);
-        ``"step"``, the step kernel (a cell without the factors: the Chung and Cho GRUs, the
-        scalar gate)."""
-        return self._cache["rollout_kernel"]
+        """The kernel that rolled the trajectory out: ``"numba"``, all steps in one numba function
+        (NumPy, float32/64, ≥ ``JIT_MIN_STEPS`` = 256 steps, a cell with stored factors:
+        ``numeric._jit_factors``); ``"factors"``, the generated ``factors`` kernel once a step
+        (shorter rollouts, torch tensors autograd tracks, other dtypes, a cell the numba writer
+        refuses); ``"step"``, the step kernel (no stored factors: the Chung and Cho GRUs, the
+        scalar gate); None for a trajectory built from given states (not by :func:`rollout`)."""
+        return self._cache.get("rollout_kernel")
 
     @property
     def state_sizes(self) -> dict[str, int]:

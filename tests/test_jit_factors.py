@@ -9,6 +9,7 @@ trajectories enters) and ``factors`` evaluated on the stored states (the u and d
 
 from __future__ import annotations
 
+import warnings
 import weakref
 
 import numpy as np
@@ -150,3 +151,79 @@ def test_which_kernel_rolled_is_observable(monkeypatch):
     refusal = jit_factors.jit_rollout(trajectory.compiled, tangent_plan(trajectory.compiled))
     assert "made up by this test" in refusal.reason
     _check_against_numpy_kernels(trajectory)
+
+
+def test_long_rollouts_run_in_calls_of_chunk_rows(monkeypatch):
+    """With CHUNK_ROWS lowered to 100 steps of batch 2, a rollout of 256 steps makes three
+    calls (100, 100, 56 steps), each from the last one's states, and still equals the NumPy
+    kernels; a trajectory built from given states has no rollout kernel."""
+    monkeypatch.setattr(jit_factors, "CHUNK_ROWS", 200)
+    trajectory = _rolled("lstm_torch", sizes={"n": 3, "m": 2}, steps=1)  # loads the function, one step
+    function = jit_factors.jit_rollout(trajectory.compiled, tangent_plan(trajectory.compiled))
+    steps = []
+
+    def counted(*arguments):
+        steps.append(arguments[0].shape[0] - 1)
+        return original(*arguments)
+
+    original = function._functions[np.dtype(np.float64)]
+    monkeypatch.setitem(function._functions, np.dtype(np.float64), counted)
+    trajectory = rollout(trajectory.compiled, *_rolled_arguments("lstm_torch", {"n": 3, "m": 2}, STEPS))
+    assert trajectory.rollout_kernel == "numba" and steps == [100, 100, STEPS - 200]
+    _check_against_numpy_kernels(trajectory)
+    rebuilt = numeric.Trajectory(trajectory.compiled, trajectory.states, trajectory.inputs, trajectory.params)
+    assert rebuilt.rollout_kernel is None
+
+
+def _rolled_arguments(name, sizes, steps, batch=(2,), dtype="float64"):
+    """``(states, inputs, params)`` of ``_rolled``."""
+    cell = cells.get(name)
+    states, _, params = numeric.random_values(cell, sizes, batch=batch, seed=0, dtype=dtype)
+    _, inputs, _ = numeric.random_values(cell, sizes, batch=(steps, *batch), seed=1, dtype=dtype)
+    return states, inputs, params
+
+
+def test_read_only_and_broadcast_arguments_reuse_the_machine_code():
+    """numba types read-only arrays apart: read-only parameters and inputs, and inputs without
+    the batch axis (broadcast over the states' batch, so copied), take the machine code of
+    writeable ones (no second compilation); each gives the trajectory of the same values
+    writeable, or repeated over the batch."""
+    sizes = {"n": 3, "m": 2}
+    states, inputs, params = _rolled_arguments("gru_torch", sizes, STEPS)
+    compiled = numeric.compile(cells.get("gru_torch"), "numpy")
+    reference = rollout(compiled, states, inputs, params)
+    function = jit_factors.jit_rollout(compiled, tangent_plan(compiled))._functions[np.dtype(np.float64)]
+    signatures = list(function.signatures)
+    for value in (*params.values(), *inputs.values()):
+        value.flags.writeable = False
+    frozen = rollout(compiled, states, inputs, params)
+    unbatched = rollout(compiled, states, {name: np.ascontiguousarray(value[:, 0]) for name, value in inputs.items()},
+                        params)
+    assert function.signatures == signatures
+    repeated = rollout(compiled, states, {name: np.repeat(value[:, :1], 2, axis=1) for name, value in inputs.items()},
+                       params)
+    assert frozen.rollout_kernel == unbatched.rollout_kernel == repeated.rollout_kernel == "numba"
+    np.testing.assert_array_equal(frozen.states["h"], reference.states["h"])
+    np.testing.assert_array_equal(unbatched.states["h"], repeated.states["h"])
+    _check_against_numpy_kernels(repeated)
+
+
+def test_a_diverging_rollout_is_reported_as_numpy_would():
+    """A leaky cell with dt/τ = 4 (h_t ≈ −3 h_{t−1}) overflows float32 within 256 steps: the
+    numba route, which sets no floating-point flags, warns, raises or passes as
+    ``np.errstate(invalid=...)`` says; a finite rollout says nothing."""
+    states, inputs, params = _rolled_arguments("leaky_dt", {"n": 3, "m": 2}, STEPS, dtype="float32")
+    params["tau"] = params["dt"] / 4
+    compiled = numeric.compile(cells.get("leaky_dt"), "numpy")
+    with np.errstate(invalid="warn"), pytest.warns(RuntimeWarning, match="'leaky_dt' ended in NaN or infinite"):
+        assert rollout(compiled, states, inputs, params).rollout_kernel == "numba"
+    with np.errstate(invalid="raise"), pytest.raises(FloatingPointError, match="diverged"):
+        rollout(compiled, states, inputs, params)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        diverged = rollout(compiled, states, inputs, params)
+    assert not np.isfinite(diverged.states["h"][-1]).all()
+    params["tau"] = params["dt"] * 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isfinite(rollout(compiled, states, inputs, params).states["h"]).all()
