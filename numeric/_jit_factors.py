@@ -248,9 +248,9 @@ def jit_rollout(compiled, plan) -> JitRollout | Refused:
 
 def rollout_function(compiled, plan, values: list, length: int) -> JitRollout | None:
     """The numba rollout for a NumPy rollout of ``length`` steps from the checked kernel
-    arguments ``values``, or None where it is not used (see the module docstring)."""
-    dtype = np.asarray(values[0]).dtype
-    if length < JIT_MIN_STEPS or any(np.ndim(v) and np.asarray(v).dtype != dtype for v in values):
+    arguments ``values`` (one dtype: ``CompiledCell.arguments_of`` checked it), or None where
+    it is not used (see the module docstring)."""
+    if length < JIT_MIN_STEPS:
         return None
     function = jit_rollout(compiled, plan)
-    return function if function.runs(dtype) else None
+    return function if function.runs(values[0].dtype) else None

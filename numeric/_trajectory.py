@@ -267,7 +267,7 @@ class Trajectory:
         return int(next(iter(self.states.values())).shape[0]) - 1
 
     @property
-    def rollout_kernel(self) -> str:
+    def rollout_kernel(self) -> str | None:
         """The kernel that rolled the trajectory out: ``"numba"``, all steps in one numba function
         (NumPy, float32/64, ≥ ``JIT_MIN_STEPS`` = 256 steps, a cell with stored factors:
         ``numeric._jit_factors``); ``"factors"``, the generated ``factors`` kernel once a step
