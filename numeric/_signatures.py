@@ -43,24 +43,30 @@ class Signatures:
             return
         position = next((i for i, v in enumerate(call.values) if v is call.reference), None)
         with self._lock:
-            if len(self._entries) >= self.size:
+            if key not in self._entries and len(self._entries) >= self.size:
                 self._entries.pop(next(iter(self._entries)))
             self._entries[key] = (call.sizes, call.batch, position, call.through_numpy, extra)
 
     def remembered(self, key):
-        """The ``extra`` remembered with signature ``key``, or None for a signature not (or no
-        longer) remembered — one lookup of the key (hashing it took 0.7 µs at n = 16)."""
-        entry = self._entries.get(key)
-        return None if entry is None else entry[4]
+        """The entry of signature ``key`` (what :meth:`call` and :meth:`extra` read), or None for
+        a signature not (or no longer) remembered — one lookup of the key (hashing it took
+        0.7 µs at n = 16).  Callers keep the entry rather than look the key up again: another
+        thread may forget it in between (a KeyError with 4 threads on 5 shapes and 2 places)."""
+        return self._entries.get(key)
+
+    @staticmethod
+    def extra(entry):
+        """The ``extra`` remembered with an entry of :meth:`remembered`."""
+        return entry[4]
 
     def values(self, states, inputs, params) -> list:
         """The values of the three mappings in kernel order."""
         return [group[name] for group, names in zip((states, inputs, params), self.names) for name in names]
 
-    def call(self, key, states, inputs, params, make):
-        """The call of remembered signature ``key`` for these values, a new ``make()`` (the
-        compiled cell's ``_Call``) filled in."""
-        sizes, batch, position, through_numpy, _ = self._entries[key]
+    def call(self, entry, states, inputs, params, make):
+        """The call of a remembered signature (``entry``, from :meth:`remembered`) for these
+        values, a new ``make()`` (the compiled cell's ``_Call``) filled in."""
+        sizes, batch, position, through_numpy, _ = entry
         call = make()
         call.values = self.values(states, inputs, params)
         call.sizes, call.batch, call.through_numpy = sizes, batch, through_numpy

@@ -107,9 +107,92 @@ def test_numpy_views_of_refuses_what_a_view_would_lose():
     views = xp.numpy_views_of([plain, 0.5])
     assert views[1] == 0.5 and np.shares_memory(views[0], plain.numpy())
     refused = [plain.clone().requires_grad_(True), torch.nn.Parameter(plain.clone(), requires_grad=False),
-               plain.to(torch.complex128).conj(), torch.arange(3), plain.float().half()]
+               plain.to(torch.complex128).conj(), torch._neg_view(plain), torch.arange(3), plain.float().half()]
     for tensor in refused:
         assert xp.numpy_views_of([plain, tensor]) is None, tensor
     with fwAD.dual_level():
         assert xp.numpy_views_of([plain]) is None
     assert numeric.arrays("numpy").numpy_views_of([views[0], 0.5])[0] is views[0]
+
+
+def test_the_closeness_check_catches_an_entry_off_by_ten_of_its_tolerances():
+    """``assert_close`` (the check of both routes' agreement) is not vacuous."""
+    for dtype in ("float64", "float32"):
+        cell, values = _values("leaky", dtype)
+        reference = fresh(cell).state_jacobian(*values)
+        broken = reference.clone()
+        scale = float(reference.abs().max())
+        broken[0, 0, 0] += 10 * tolerance("reference", dtype, scale).bound(abs(float(reference[0, 0, 0])))
+        with pytest.raises(AssertionError):
+            assert_close(broken, reference, "broken")
+
+
+@pytest.mark.parametrize("kernel", ["state_jacobian", "input_jacobian"])
+def test_a_result_through_numpy_is_a_new_plain_tensor_sharing_memory_with_no_value(routes, kernel):
+    cell, values = _values("lstm_torch", "float32")
+    result = getattr(fresh(cell), kernel)(*values)
+    assert routes == ["numpy"]
+    assert type(result) is torch.Tensor and result.dtype == torch.float32 and result.device.type == "cpu"
+    assert not result.requires_grad and result.is_contiguous() and not result.is_inference()
+    memory = result.numpy()
+    assert not any(np.may_share_memory(memory, value.numpy()) for group in values for value in group.values())
+
+
+def test_an_out_written_through_numpy_is_bumped_so_a_graph_that_saved_it_refuses_to_backpropagate(routes):
+    cell, values = _values("leaky")
+    compiled = fresh(cell)
+    jacobians = [compiled.state_jacobian(*values) for _ in range(2)]
+    weights = [torch.ones_like(j, requires_grad=True) for j in jacobians]
+    products = [(w * j).sum() for w, j in zip(weights, jacobians)]  # each saves its Jacobian for backward
+    version = jacobians[0]._version
+    assert compiled.state_jacobian(*values, out=jacobians[0]) is jacobians[0]
+    assert routes == ["numpy"] * 3 and jacobians[0]._version > version
+    products[1].backward()  # the control: a graph whose saved tensor was not written
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        products[0].backward()
+
+
+@pytest.mark.parametrize("bound", ["default", 0])
+def test_what_torch_refuses_of_out_gets_one_clear_error_on_either_route(monkeypatch, bound):
+    """An inference tensor outside inference mode, and out= with tensors autograd tracks: the
+    route through NumPy would write them without a word, the torch kernels raise torch's own
+    error; both give the ArgumentError naming what to do (and work where torch allows it)."""
+    if bound == 0:
+        monkeypatch.setattr(_compiled, "TORCH_THROUGH_NUMPY_BELOW", 0)
+    cell, values = _values("leaky")
+    compiled = fresh(cell)
+    states, inputs, params = values
+    expected = compiled.state_jacobian(*values)
+    with torch.inference_mode():
+        inference = torch.empty_like(expected)
+    with pytest.raises(numeric.ArgumentError, match="out is an inference tensor.*torch.inference_mode"):
+        compiled.state_jacobian(*values, out=inference)
+    with torch.inference_mode():
+        assert_close(compiled.state_jacobian(*values, out=inference), expected, "inference mode")
+    tracked = {**params, "W": params["W"].clone().requires_grad_(True)}
+    with pytest.raises(numeric.ArgumentError, match="but W requires grad; omit out"):
+        compiled.state_jacobian(states, inputs, tracked, out=torch.empty_like(expected))
+    with pytest.raises(numeric.ArgumentError, match="but out requires grad"):
+        compiled.state_jacobian(*values, out=torch.empty_like(expected).requires_grad_(True))
+    with torch.no_grad():
+        assert_close(compiled.state_jacobian(states, inputs, tracked, out=torch.empty_like(expected)), expected,
+                     "no_grad")
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")  # torch's notes on the torch kernels' traced Python
+def test_tracing_and_tensors_off_the_cpu_take_the_torch_kernels(routes):
+    """A trace that took the NumPy route would hold its first result as a constant (the check on
+    new values fails); meta tensors have no memory to view."""
+    cell, values = _values("leaky")
+    compiled = fresh(cell)
+    states, inputs, params = values
+    compiled.state_jacobian(*values)
+
+    def jacobian(h):
+        return compiled.state_jacobian({"h": h}, inputs, params)
+
+    traced = torch.jit.trace(jacobian, (states["h"],), check_trace=False)
+    assert_close(traced(0.5 * states["h"]), jacobian(0.5 * states["h"]), "traced on new values")
+    meta = [{k: v.to("meta") for k, v in group.items()} for group in values]
+    assert compiled.state_jacobian(*meta).device.type == "meta"
+    assert routes == ["numpy", "numpy"], "only the untraced plain calls, before and after"

@@ -2,7 +2,9 @@
 cache line at every size (so a result kept and passed back as ``out=`` does too), a remembered
 dense signature takes the same ``dense_scope`` decision as its first call, the jit kernels take
 values numba cannot use as they are (strided, Fortran-ordered, broadcast) through a copy, and
-``benchmarks/per_call.py --out`` runs and refuses a route that does not write into the kept array.
+``benchmarks/per_call.py --out`` runs and refuses a route that does not write into the kept array;
+a remembered signature's new values give their own Jacobians, and a looked-up entry outlives
+its eviction by another thread.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ import numpy as np
 import pytest
 
 from gatejac import numeric
-from gatejac.numeric import _blockrow, _jit_loading
+from gatejac.numeric import _blockrow, _compiled, _jit_loading, _signatures
 from gatejac.numeric._arrays import CACHE_LINE
-from gatejac.symbolic import cells
+from gatejac.symbolic import cells, derive
 from gatejac.verify._tolerances import tolerance
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,3 +137,38 @@ def test_per_call_out_refuses_a_route_that_does_not_write_into_the_kept_array(mo
     with pytest.raises(AssertionError, match="did not return kept"):
         per_call._out_row(fake, cells.get("leaky"), 4, "float64", "numpy", False, 1)
     assert all(t > 0 for t in per_call._out_row(numeric, cells.get("leaky"), 4, "float64", "numpy", False, 1))
+
+
+@pytest.mark.parametrize("backend, jit", [("numpy", True), ("numpy", False), ("torch", False)])
+def test_a_remembered_signature_with_new_values_gives_their_jacobian(backend, jit):
+    """The second call has the first's names, shapes and dtypes (one remembered signature) but
+    other values: its results are those of a cell that never saw the first."""
+    cell = cells.get("gru_torch")
+    first, second = (numeric.random_values(cell, {"n": 4, "m": 3}, batch=(5,), seed=seed, backend=backend)
+                     for seed in (1, 2))
+    compiled = _compiled.CompiledCell(derive(cell), backend, jit)
+    kept = compiled.state_jacobian(*first)
+    compiled.input_jacobian(*first)
+    fresh = _compiled.CompiledCell(derive(cell), backend, jit)
+    expected = [np.asarray(fresh.state_jacobian(*second)), np.asarray(fresh.input_jacobian(*second))]
+    results = [compiled.state_jacobian(*second, out=kept), compiled.input_jacobian(*second)]
+    for result, reference in zip(results, expected):
+        assert_close(np.asarray(result), reference, "float64", f"{backend} jit={jit}")
+    assert not np.allclose(expected[0], np.asarray(compiled.state_jacobian(*first))), "the two values agree"
+
+
+def test_a_remembered_entry_outlives_its_eviction():
+    """A call keeps the entry it looked up (``Signatures.remembered``), so another thread that
+    makes the memory forget the signature in between cannot fail it with a KeyError."""
+    cell = cells.get("leaky")
+    compiled = _compiled.CompiledCell(derive(cell), "numpy")
+    memory = _signatures.Signatures(1, compiled._signatures.names)
+    states, inputs, params = numeric.random_values(cell, {"n": 3, "m": 2}, batch=(2,), seed=0)
+    call = compiled._check_arguments(states, inputs, params)
+    key = _signatures.signature((states, inputs, params))
+    memory.remember(key, call, ("kept",))
+    entry = memory.remembered(key)
+    memory.remember(("another",), call, ())  # the memory holds one: the first is forgotten
+    assert memory.remembered(key) is None and memory.extra(entry) == ("kept",)
+    again = memory.call(entry, states, inputs, params, _compiled._Call)
+    assert again.batch == call.batch and again.sizes == call.sizes and again.reference is call.reference
