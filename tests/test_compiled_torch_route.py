@@ -20,8 +20,9 @@ SIZES = {"n": 4, "m": 3}
 
 
 def assert_close(actual: torch.Tensor, reference: torch.Tensor, what: str) -> None:
+    """Within the tolerance of ``actual``'s dtype against ``reference`` (float32 against float64 too)."""
     actual, reference = actual.detach().numpy(), reference.detach().numpy()
-    bound = tolerance("reference", str(reference.dtype), np.max(np.abs(reference), initial=0.0))
+    bound = tolerance("reference", str(actual.dtype), np.max(np.abs(reference), initial=0.0))
     assert actual.shape == reference.shape, what
     assert np.all(np.abs(actual - reference) <= bound.bound(np.abs(reference))), what
 
@@ -196,3 +197,25 @@ def test_tracing_and_tensors_off_the_cpu_take_the_torch_kernels(routes):
     meta = [{k: v.to("meta") for k, v in group.items()} for group in values]
     assert compiled.state_jacobian(*meta).device.type == "meta"
     assert routes == ["numpy", "numpy"], "only the untraced plain calls, before and after"
+
+
+@pytest.mark.parametrize("name", cells.names())
+def test_the_torch_kernels_the_route_passes_by_still_match_the_numpy_kernels(name):
+    """The dense Jacobians of plain small tensors (every other test's, ``verify.check``'s) now run
+    the NumPy kernels, so the torch kernels — still those of tracked tensors, other devices and
+    large calls — are checked here, called raw (``kernel``), against the float64 NumPy kernels
+    (which tests/test_kernels.py checks against exact AD), in both dtypes."""
+    cell = cells.get(name)
+    torch_kernels, numpy_kernels = numeric.compile(cell, "torch"), numeric.compile(cell, "numpy")
+    reference_values = numeric.random_values(cell, SIZES, batch=(3,), seed=5)
+    kernels = ["state_jacobian", *(["input_jacobian"] if cell.inputs else []),
+               *(f"parameter_jacobian_{p.name}" for p in cell.parameters)]
+    references = {kernel: numpy_kernels.kernel(kernel)(*numpy_kernels.arguments_of(*reference_values))
+                  for kernel in kernels}
+    for dtype in ("float64", "float32"):
+        values = [numeric.convert(group, "torch", dtype) for group in reference_values]
+        arguments = torch_kernels.arguments_of(*values)
+        for kernel in kernels:
+            result = torch_kernels.kernel(kernel)(*arguments)
+            assert result.dtype == getattr(torch, dtype), kernel
+            assert_close(result, torch.from_numpy(references[kernel]), f"{name} {dtype} {kernel}")
