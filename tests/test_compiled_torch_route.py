@@ -181,6 +181,7 @@ def test_what_torch_refuses_of_out_gets_one_clear_error_on_either_route(monkeypa
 
 
 @pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")  # torch's notes on the torch kernels' traced Python
+@pytest.mark.filterwarnings("ignore:`torch.jit.trace` is deprecated:DeprecationWarning")  # tracing is still supported
 def test_tracing_and_tensors_off_the_cpu_take_the_torch_kernels(routes):
     """A trace that took the NumPy route would hold its first result as a constant (the check on
     new values fails); meta tensors have no memory to view."""
