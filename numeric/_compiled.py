@@ -70,9 +70,15 @@ TORCH_THROUGH_NUMPY_BELOW = 2**24
 tensor allows it (plain CPU tensors autograd does not track, no forward-mode duals, outside
 ``torch.func`` transforms and tracing: ``arrays("torch").numpy_views_of``) and the call's state
 Jacobian has a largest block row (batch × one state's size × the state size) of fewer elements
-than this: n < 256 at B = 256 for one state.  The results are the NumPy kernels', as tensors on the same memory; a
-dense ``out=`` tensor has its version bumped as an in-place write would.  A torch kernel is
-some thirty torch operations, each dispatched at a few µs; NumPy's cost less.  (``step``,
+than this: n < 256 at B = 256 for one state.  The results are the NumPy kernels' (equal to the
+torch kernels' to the dtype's tolerance, not bit for bit): a new plain tensor (CPU, the values'
+dtype, contiguous, not tracked) on the NumPy result's memory, or ``out`` itself, its version
+bumped as an in-place write's is (a graph that saved it then refuses to backpropagate).  What
+torch refuses of a dense ``out=`` — an inference tensor outside ``torch.inference_mode``, a value
+or ``out`` autograd tracks while grad mode is on — raises ``ArgumentError`` on both routes.  The
+bound is measured, not a setting (each argument signature's decision is taken when it is first
+checked); the torch kernels stay reachable raw through ``CompiledCell.kernel``.  A torch kernel
+is some thirty torch operations, each dispatched at a few µs; NumPy's cost less.  (``step``,
 ``jvp`` and ``vjp`` stay torch's, equal bit for bit to the raw kernels of ``kernel``; a loop of
 steps on plain tensors is ``rollout``'s, which runs NumPy on the same memory.)
 ``state_jacobian(out=)``, B = 256, float64, µs per call, NumPy | torch kernels, one thread (CPU
@@ -104,8 +110,9 @@ def compile(cell_or_derivation: Cell | Derivation, backend: str = "numpy", *, ji
 
     ``backend="torch"``: the dense Jacobians on plain CPU tensors autograd does not track run
     the NumPy kernels on the same memory below :data:`TORCH_THROUGH_NUMPY_BELOW` (n < 256 at
-    B = 256), where they are faster; tensors that need the graph, ``torch.func`` transforms and
-    larger calls take the torch kernels.
+    B = 256), where they are faster, and give its results (to the dtype's tolerance of the torch
+    kernels'; ``out=`` is written in place); tensors that need the graph, ``torch.func``
+    transforms, tracing and larger calls take the torch kernels.
 
     Compiling the same cell again returns the cached kernels, keyed by the cell's
     ``fingerprint`` (so two separately built but identical cells share them).  A Derivation
