@@ -37,7 +37,9 @@ Jacobian has other terms (the Chung and Cho GRUs, the scalar gate) have no facto
 with ``step``; a cell whose factors this writer cannot express (a node it would have to read
 outside the entry loop, a matrix coefficient that varies by sample:
 :class:`_jit_codegen.Unsupported`) keeps the NumPy ``factors``, and :func:`jit_rollout` gives
-the reason.
+the reason; so does every cell where numba cannot be imported.  Where no directory can hold
+the generated source (``_jit_loading``), the rollout raises ``CompileError``, which says to set
+``GATEJAC_CACHE_DIR``.
 """
 
 from __future__ import annotations
@@ -243,6 +245,8 @@ def jit_rollout(compiled, plan) -> JitRollout | Refused:
             _ROLLOUTS[compiled] = JitRollout(compiled.derivation, plan)
         except Unsupported as reason:
             _ROLLOUTS[compiled] = Refused(f"a whole-kernel rollout cannot express {reason}")
+        except ImportError as error:  # numba, a dependency, missing or broken: the factors kernel still runs
+            _ROLLOUTS[compiled] = Refused(f"numba cannot be imported ({error}); reinstall gatejac's dependencies")
     return _ROLLOUTS[compiled]
 
 

@@ -9,6 +9,8 @@ trajectories enters) and ``factors`` evaluated on the stored states (the u and d
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import warnings
 import weakref
 
@@ -227,3 +229,24 @@ def test_a_diverging_rollout_is_reported_as_numpy_would():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert np.isfinite(rollout(compiled, states, inputs, params).states["h"]).all()
+
+
+def test_without_numba_the_factors_kernel_rolls_and_says_why():
+    """In a process where numba cannot be imported, a long rollout takes the NumPy ``factors``
+    kernel, and the refusal names numba (a fresh interpreter: numba is loaded here)."""
+    script = """
+import sys
+sys.modules["numba"] = None
+from gatejac import numeric
+from gatejac.numeric import _jit_factors
+from gatejac.numeric._tangent import tangent_plan
+from gatejac.symbolic import cells
+cell = cells.get("gru_torch")
+states, inputs, params = (numeric.random_values(cell, {"n": 3, "m": 2}, batch=batch, seed=0)[k]
+                          for batch, k in (((), 0), ((%d,), 1), ((), 2)))
+trajectory = numeric.rollout(numeric.compile(cell, "numpy"), states, inputs, params)
+print(trajectory.rollout_kernel, _jit_factors.jit_rollout(trajectory.compiled, tangent_plan(trajectory.compiled)).reason)
+""" % STEPS
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("factors numba cannot be imported"), result.stdout
