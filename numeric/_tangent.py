@@ -131,7 +131,7 @@ def _generate(compiled) -> TangentPlan | None:
 def window_factors(plan: TangentPlan, compiled, states: dict, inputs: dict, params: dict) -> tuple[list, list]:
     """The factors of all the steps of a window (states and inputs with time as the leading
     batch axis, ``Trajectory.window``) from one batched ``factors`` call, as
-    the rollout stores them (``_trajectory._Record``)."""
+    the rollout stores them (``_roll._Record``)."""
     xp = arrays(compiled.backend)
     values = compiled.arguments_of(states, inputs, params)
     _, coefficients, diagonals = plan.factors(*values)

@@ -189,7 +189,8 @@ def test_read_only_and_broadcast_arguments_reuse_the_machine_code():
     """numba types read-only arrays apart: read-only parameters and inputs, and inputs without
     the batch axis (broadcast over the states' batch, so copied), take the machine code of
     writeable ones (no second compilation); each gives the trajectory of the same values
-    writeable, or repeated over the batch."""
+    writeable, or repeated over the batch, whose step Jacobians the unbatched inputs' give too
+    (``Trajectory.window`` puts unit batch axes after their time axis)."""
     sizes = {"n": 3, "m": 2}
     states, inputs, params = _rolled_arguments("gru_torch", sizes, STEPS)
     compiled = numeric.compile(cells.get("gru_torch"), "numpy")
@@ -208,6 +209,7 @@ def test_read_only_and_broadcast_arguments_reuse_the_machine_code():
     np.testing.assert_array_equal(frozen.states["h"], reference.states["h"])
     np.testing.assert_array_equal(unbatched.states["h"], repeated.states["h"])
     _check_against_numpy_kernels(repeated)
+    np.testing.assert_array_equal(unbatched.step_jacobians(), repeated.step_jacobians())
 
 
 def test_a_diverging_rollout_is_reported_as_numpy_would():
