@@ -32,12 +32,18 @@ STEPS = jit_factors.JIT_MIN_STEPS
 FACTOR_CELLS = sorted(name for name in cells.names() if tangent_plan(numeric.compile(cells.get(name), "numpy")))
 
 
-def _rolled(name, *, dtype="float64", batch=(2,), steps=STEPS, sizes=None, backend="numpy"):
+def _rolled_arguments(name, sizes, steps, batch=(2,), dtype="float64", backend="numpy"):
+    """``(states, inputs, params)`` of catalogue cell ``name``: states of ``batch``, inputs of
+    ``(steps, *batch)``."""
     cell = cells.get(name)
-    sizes = sizes or {"n": 5, "m": 3}
     states, _, params = numeric.random_values(cell, sizes, batch=batch, seed=0, dtype=dtype, backend=backend)
     _, inputs, _ = numeric.random_values(cell, sizes, batch=(steps, *batch), seed=1, dtype=dtype, backend=backend)
-    return rollout(numeric.compile(cell, backend), states, inputs, params)
+    return states, inputs, params
+
+
+def _rolled(name, *, dtype="float64", batch=(2,), steps=STEPS, sizes=None, backend="numpy"):
+    arguments = _rolled_arguments(name, sizes or {"n": 5, "m": 3}, steps, batch, dtype, backend)
+    return rollout(numeric.compile(cells.get(name), backend), *arguments)
 
 
 def _check_against_numpy_kernels(trajectory, dtype="float64"):
@@ -160,8 +166,8 @@ def test_long_rollouts_run_in_calls_of_chunk_rows(monkeypatch):
     calls (100, 100, 56 steps), each from the last one's states, and still equals the NumPy
     kernels; a trajectory built from given states has no rollout kernel."""
     monkeypatch.setattr(jit_factors, "CHUNK_ROWS", 200)
-    trajectory = _rolled("lstm_torch", sizes={"n": 3, "m": 2}, steps=1)  # loads the function, one step
-    function = jit_factors.jit_rollout(trajectory.compiled, tangent_plan(trajectory.compiled))
+    compiled = numeric.compile(cells.get("lstm_torch"), "numpy")
+    function = jit_factors.jit_rollout(compiled, tangent_plan(compiled))
     steps = []
 
     def counted(*arguments):
@@ -170,19 +176,11 @@ def test_long_rollouts_run_in_calls_of_chunk_rows(monkeypatch):
 
     original = function._functions[np.dtype(np.float64)]
     monkeypatch.setitem(function._functions, np.dtype(np.float64), counted)
-    trajectory = rollout(trajectory.compiled, *_rolled_arguments("lstm_torch", {"n": 3, "m": 2}, STEPS))
+    trajectory = rollout(compiled, *_rolled_arguments("lstm_torch", {"n": 3, "m": 2}, STEPS))
     assert trajectory.rollout_kernel == "numba" and steps == [100, 100, STEPS - 200]
     _check_against_numpy_kernels(trajectory)
     rebuilt = numeric.Trajectory(trajectory.compiled, trajectory.states, trajectory.inputs, trajectory.params)
     assert rebuilt.rollout_kernel is None
-
-
-def _rolled_arguments(name, sizes, steps, batch=(2,), dtype="float64"):
-    """``(states, inputs, params)`` of ``_rolled``."""
-    cell = cells.get(name)
-    states, _, params = numeric.random_values(cell, sizes, batch=batch, seed=0, dtype=dtype)
-    _, inputs, _ = numeric.random_values(cell, sizes, batch=(steps, *batch), seed=1, dtype=dtype)
-    return states, inputs, params
 
 
 def test_read_only_and_broadcast_arguments_reuse_the_machine_code():
