@@ -15,8 +15,9 @@ dense kernels, float64 and float32 variants):
 2. then, for t = 1..T, the products of the state (``np.dot``, BLAS) and one loop over the
    samples and the entries of each group of equal-size states, in which every other node and
    every new state, u and d is a scalar expression with common subexpressions shared
-   (``sympy.cse``), written straight into the stacks ``(T+1, B, size)`` and ``(T, B, size)`` the
-   trajectory keeps.
+   (``sympy.cse``), computed side by side into a work array and copied to the stacks
+   ``(T+1, B, size)`` and ``(T, B, size)`` the trajectory keeps (a long rollout in several
+   calls: :data:`CHUNK_ROWS`).
 
 The values are the NumPy kernel's (the same expressions; tanh, σ, exp of ``_jit_math``, within
 a few ulp, so the states and factors agree to the dtype's tolerance).  Stacking the products
