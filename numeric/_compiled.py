@@ -247,6 +247,8 @@ class CompiledCell:
         if out is None:
             return result
         out = self._check_out(self._arguments(states, inputs, params), out, tuple(result.shape))
+        if self.backend == "torch":
+            self._check_tensor_out([], out, tracked=False)  # the copy below records a graph where torch can
         out[...] = result
         return out
 

@@ -220,3 +220,17 @@ def test_the_torch_kernels_the_route_passes_by_still_match_the_numpy_kernels(nam
             result = torch_kernels.kernel(kernel)(*arguments)
             assert result.dtype == getattr(torch, dtype), kernel
             assert_close(result, torch.from_numpy(references[kernel]), f"{name} {dtype} {kernel}")
+
+
+def test_a_module_tensor_jacobian_into_an_inference_out_gets_the_clear_error():
+    """``parameter_jacobian`` of a ``torch.nn`` tensor name joins blocks and copies them into ``out``."""
+    cell, values = _values("gru_torch")
+    compiled = fresh(cell)
+    expected = compiled.parameter_jacobian("weight_hh", *values)
+    with torch.inference_mode():
+        inference = torch.empty_like(expected)
+    with pytest.raises(numeric.ArgumentError, match="out is an inference tensor"):
+        compiled.parameter_jacobian("weight_hh", *values, out=inference)
+    out = torch.empty_like(expected)
+    assert compiled.parameter_jacobian("weight_hh", *values, out=out) is out
+    assert_close(out, expected, "weight_hh out=")
