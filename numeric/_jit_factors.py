@@ -152,7 +152,8 @@ class JitRollout:
     """``rollout(values, inputs, length)`` → ``(state stacks, coefficient stacks, diagonal
     stacks)`` by the numba function: ``values`` the checked kernel arguments of step 1,
     ``inputs`` ``{name: (T, ..., size)}``; stacks ``(T+1, *batch, size)`` and ``(T, *batch,
-    size)`` (every factor with the batch axis)."""
+    size)`` (every factor with the batch axis).  ``reason`` is None: it runs (:class:`Refused`
+    says why not)."""
 
     reason = None
 
@@ -170,7 +171,7 @@ class JitRollout:
     def __call__(self, values: list, inputs: dict, length: int) -> tuple[list, list, list]:
         """The stacks (see the class docstring), by calls of at most :data:`CHUNK_ROWS` steps ×
         samples each, under :func:`serial_blas`; a non-finite last step is reported as NumPy's
-        ``errstate`` says for invalid values (:func:`_report_non_finite`)."""
+        ``errstate`` says (:func:`_report_non_finite`)."""
         cell = self.cell
         count, dtype = len(cell.states), values[0].dtype
         sequences = [np.asarray(inputs[x.name]) for x in cell.inputs]
@@ -211,17 +212,19 @@ def _read_only(array: np.ndarray) -> np.ndarray:
 def _report_non_finite(cell: str, last: list) -> None:
     """numba's code (``error_model="numpy"``) sets no floating-point error flags, so NumPy's
     overflow and invalid-value reports of the ``factors`` route have no counterpart; instead a
-    NaN or infinity among the last step's states and factors (where a diverging rollout's
-    values end up) warns (``RuntimeWarning``), raises ``FloatingPointError`` or passes, as
-    ``np.geterr()["invalid"]`` says."""
-    mode = np.geterr()["invalid"]
-    if mode == "ignore" or all(np.isfinite(value).all() for value in last):
+    NaN (or else an infinity) among the last step's states and factors, where a diverging
+    rollout's values end up, warns (``RuntimeWarning``), raises ``FloatingPointError`` or
+    passes, as ``np.geterr()["invalid"]`` (or ``["over"]``) says."""
+    if all(np.isfinite(value).all() for value in last):
         return
-    message = (f"the rollout of cell {cell!r} ended in NaN or infinite values (it diverged); smaller weights, "
-               "inputs or steps keep it finite")
+    kind = "invalid" if any(np.isnan(value).any() for value in last) else "over"
+    mode = np.geterr()[kind]
+    message = (f"the rollout of cell {cell!r} ended in {'NaN' if kind == 'invalid' else 'infinite'} values (it "
+               "diverged); smaller weights, inputs or steps keep it finite")
     if mode == "raise":
         raise FloatingPointError(message)
-    warnings.warn(message, RuntimeWarning, stacklevel=5)  # the caller of numeric.rollout
+    if mode != "ignore":
+        warnings.warn(message, RuntimeWarning, stacklevel=5)  # the caller of numeric.rollout
 
 
 class Refused:

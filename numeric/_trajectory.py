@@ -202,7 +202,7 @@ class Trajectory:
         (NumPy, float32/64, ≥ ``JIT_MIN_STEPS`` = 256 steps, a cell with stored factors:
         ``numeric._jit_factors``); ``"factors"``, the generated ``factors`` kernel once a step
         (shorter rollouts, torch tensors autograd tracks, other dtypes, a cell the numba writer
-        refuses); ``"step"``, the step kernel (no stored factors: the Chung and Cho GRUs, the
+        refuses, no numba); ``"step"``, the step kernel (no stored factors: the Chung and Cho GRUs, the
         scalar gate); None for a trajectory built from given states (not by :func:`rollout`)."""
         return self._cache.get("rollout_kernel")
 

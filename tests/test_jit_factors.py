@@ -211,17 +211,18 @@ def test_read_only_and_broadcast_arguments_reuse_the_machine_code():
 
 
 def test_a_diverging_rollout_is_reported_as_numpy_would():
-    """A leaky cell with dt/τ = 4 (h_t ≈ −3 h_{t−1}) overflows float32 within 256 steps: the
-    numba route, which sets no floating-point flags, warns, raises or passes as
-    ``np.errstate(invalid=...)`` says; a finite rollout says nothing."""
+    """A leaky cell with dt/τ = 4 (h_t ≈ −3 h_{t−1}) overflows float32 within 256 steps and
+    ends in NaN (∞ − ∞): the numba route, which sets no floating-point flags, warns, raises or
+    passes as ``np.errstate(invalid=...)`` says, not as ``over`` says; a finite rollout says
+    nothing."""
     states, inputs, params = _rolled_arguments("leaky_dt", {"n": 3, "m": 2}, STEPS, dtype="float32")
     params["tau"] = params["dt"] / 4
     compiled = numeric.compile(cells.get("leaky_dt"), "numpy")
-    with np.errstate(invalid="warn"), pytest.warns(RuntimeWarning, match="'leaky_dt' ended in NaN or infinite"):
+    with np.errstate(invalid="warn", over="ignore"), pytest.warns(RuntimeWarning, match="'leaky_dt' ended in NaN"):
         assert rollout(compiled, states, inputs, params).rollout_kernel == "numba"
-    with np.errstate(invalid="raise"), pytest.raises(FloatingPointError, match="diverged"):
+    with np.errstate(invalid="raise", over="ignore"), pytest.raises(FloatingPointError, match="diverged"):
         rollout(compiled, states, inputs, params)
-    with np.errstate(all="ignore"), warnings.catch_warnings():
+    with np.errstate(invalid="ignore", over="raise"), warnings.catch_warnings():
         warnings.simplefilter("error")
         diverged = rollout(compiled, states, inputs, params)
     assert not np.isfinite(diverged.states["h"][-1]).all()
@@ -229,6 +230,11 @@ def test_a_diverging_rollout_is_reported_as_numpy_would():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert np.isfinite(rollout(compiled, states, inputs, params).states["h"]).all()
+    infinite = [np.array([1.0, np.inf])]  # no NaN: reported as np.errstate(over=...) says
+    with np.errstate(over="raise", invalid="ignore"), pytest.raises(FloatingPointError, match="infinite values"):
+        jit_factors._report_non_finite("leaky_dt", infinite)
+    with np.errstate(over="ignore", invalid="raise"):
+        jit_factors._report_non_finite("leaky_dt", infinite)
 
 
 def test_without_numba_the_factors_kernel_rolls_and_says_why():
