@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 from hypothesis import HealthCheck, assume, given, note, settings
+from threadpoolctl import threadpool_info, threadpool_limits
 from test_trajectory import _assert_close
 
 from gatejac import numeric
@@ -25,6 +26,7 @@ from gatejac.numeric import _jit_factors as jit_factors
 from gatejac.numeric import rollout
 from gatejac.numeric._jit_codegen import Unsupported
 from gatejac.numeric._tangent import tangent_plan, window_factors
+from gatejac.numeric._tangent_formed import _KERNEL_LOCK as serial_blas_lock
 from gatejac.symbolic import cells
 from gatejac.verify.strategies import random_cells
 
@@ -183,6 +185,36 @@ def test_long_rollouts_run_in_calls_of_chunk_rows(monkeypatch):
     assert rebuilt.rollout_kernel is None
 
 
+def test_an_interrupted_rollout_leaves_the_lock_and_blas_threads_as_they_were(monkeypatch):
+    """Ctrl-C arriving between two calls (a KeyboardInterrupt raised by the second call here)
+    ends the rollout; the kernel lock is free and the BLAS pools have their two threads again
+    (one while it ran)."""
+    monkeypatch.setattr(jit_factors, "CHUNK_ROWS", 200)
+    compiled = numeric.compile(cells.get("gru_torch"), "numpy")
+    function = jit_factors.jit_rollout(compiled, tangent_plan(compiled))
+    original, calls = function._functions[np.dtype(np.float64)], []
+
+    def interrupted(*arguments):
+        calls.append(len(calls))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original(*arguments)
+
+    def blas_threads():
+        return {pool["filepath"]: pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+    arguments = _rolled_arguments("gru_torch", {"n": 3, "m": 2}, STEPS)
+    rollout(compiled, *arguments)  # every BLAS library the rollout uses loaded
+    monkeypatch.setitem(function._functions, np.dtype(np.float64), interrupted)
+    with threadpool_limits(2, user_api="blas"):  # two threads, which the rollout sets to one while it runs
+        before = blas_threads()
+        with pytest.raises(KeyboardInterrupt):
+            rollout(compiled, *arguments)
+        assert calls == [0, 1] and blas_threads() == before and set(before.values()) == {2}
+    assert serial_blas_lock.acquire(timeout=1)
+    serial_blas_lock.release()
+
+
 def test_read_only_and_broadcast_arguments_reuse_the_machine_code():
     """numba types read-only arrays apart: read-only parameters and inputs, and inputs without
     the batch axis (broadcast over the states' batch, so copied), take the machine code of
@@ -256,3 +288,19 @@ print(trajectory.rollout_kernel, _jit_factors.jit_rollout(trajectory.compiled, t
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("factors numba cannot be imported"), result.stdout
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_scalar_parameters_as_numbers_or_arrays(dtype):
+    """A scalar parameter given as a Python float, a NumPy float64 number or a 0-d array of the
+    values' dtype rolls out to the same bits, in the values' dtype."""
+    states, inputs, params = _rolled_arguments("leaky_dt", {"n": 3, "m": 2}, STEPS, dtype=dtype)
+    params["tau"] = params["dt"] * 4  # a stable leak: h_t = 3/4 h_{t−1} + ...
+    compiled = numeric.compile(cells.get("leaky_dt"), "numpy")
+    reference = rollout(compiled, states, inputs, params)
+    assert np.isfinite(reference.states["h"]).all()
+    for number in (float, np.float64):
+        trajectory = rollout(compiled, states, inputs, {**params, "dt": number(params["dt"]), "tau": number(params["tau"])})
+        assert trajectory.rollout_kernel == reference.rollout_kernel == "numba"
+        assert trajectory.states["h"].dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(trajectory.states["h"], reference.states["h"])
