@@ -27,6 +27,7 @@ from ._codegen import generate
 from ._errors import ArgumentError, CompileError, is_real
 from ._interop import module_parameters
 from ._signatures import Signatures, out_signature, signature
+from ._tensor_out import check_tensor_out
 
 CACHE_SIZE = 256
 """How many compiled cells :func:`compile` keeps (per cell or derivation and back-end); the
@@ -75,7 +76,8 @@ torch kernels' to the dtype's tolerance, not bit for bit): a new plain tensor (C
 dtype, contiguous, not tracked) on the NumPy result's memory, or ``out`` itself, its version
 bumped as an in-place write's is (a graph that saved it then refuses to backpropagate).  What
 torch refuses of a dense ``out=`` — an inference tensor outside ``torch.inference_mode``, a value
-or ``out`` autograd tracks while grad mode is on — raises ``ArgumentError`` on both routes.  The
+or ``out`` autograd tracks while grad mode is on — and an ``out`` sharing memory with a value
+raise ``ArgumentError`` on both routes (``numeric/_tensor_out.py``).  The
 bound is measured, not a setting (each argument signature's decision is taken when it is first
 checked); the torch kernels stay reachable raw through ``CompiledCell.kernel``.  A torch kernel
 is some thirty torch operations, each dispatched at a few µs; NumPy's cost less.  (``step``,
@@ -248,7 +250,7 @@ class CompiledCell:
             return result
         out = self._check_out(self._arguments(states, inputs, params), out, tuple(result.shape))
         if self.backend == "torch":
-            self._check_tensor_out([], out, tracked=False)  # the copy below records a graph where torch can
+            check_tensor_out([], [], out, [out])  # inference only: blocks made apart, copied with a graph
         out[...] = result
         return out
 
@@ -311,7 +313,7 @@ class CompiledCell:
         kernels = self._kernels
         views = kernels["_B"].numpy_views_of(values if out is None else [*values, out]) if through_numpy else None
         if out is not None and self.backend == "torch":
-            self._check_tensor_out(values, out, tracked=views is None)  # views: nothing autograd tracks
+            check_tensor_out(self._order, values, out, views)
         if views is not None:
             return self._through_numpy(kernel, views, out, scoped)
         if scoped:
@@ -333,28 +335,6 @@ class CompiledCell:
                 torch.autograd.graph.increment_version(out)  # as an in-place op would: saved copies of out are stale
                 return out
             return torch.from_numpy(self._twin()._kernels[kernel](*views))
-
-    def _check_tensor_out(self, values: list, out, tracked: bool) -> None:
-        """What torch refuses of a dense ``out=`` tensor, named before either route runs (on
-        every call: a remembered signature says nothing of these), so the route through NumPy
-        writes nothing torch would not: an inference tensor outside ``torch.inference_mode``
-        (torch allows it no in-place write there), or a value or ``out`` autograd tracks while
-        grad mode is on (torch's ``out=`` operations record no graph; looked for when ``tracked``:
-        NumPy views of every value and ``out`` say none is).  0.15 µs a call on plain tensors (timeit)."""
-        if out.is_inference() and not _torch().is_inference_mode_enabled():
-            raise ArgumentError(
-                "out is an inference tensor (made under torch.inference_mode), which torch allows no in-place "
-                "write outside that mode; call under torch.inference_mode(), pass a tensor made outside it, or omit out"
-            )
-        if tracked and _torch().is_grad_enabled():
-            names = [name for name, value in zip([*self._order, "out"], [*values, out])
-                     if isinstance(value, _torch().Tensor) and value.requires_grad]
-            if names:
-                raise ArgumentError(
-                    f"out= is written without an autograd graph (torch's out= operations record none), but "
-                    f"{', '.join(names)} requires grad; omit out (the result then carries the graph), or call under "
-                    "torch.no_grad() when no gradient is wanted"
-                )
 
     def _scoped(self, call: _Call, shape: tuple) -> bool:
         """Whether an output of ``shape`` needs the back-end's ``dense_scope``: its largest block
@@ -554,13 +534,6 @@ def _bind_dim(dim, got: int, where: str, sizes: dict) -> None:
                 f"{where}: size {dim} = {got} here but {dim} = {sizes[dim][0]} from {sizes[dim][1]}; "
                 "all values must agree on each size"
             )
-
-
-def _torch():
-    """torch, imported by a torch tensor's call (never by ``import gatejac.numeric``)."""
-    import torch
-
-    return torch
 
 
 def compile_source(source: str, name: str):
