@@ -325,8 +325,9 @@ def main() -> None:
               f"| {baseline.cpu * scale / best:.0f}× | {spread:.1e} |", flush=True)
         fastest = min(clocks["numpy"], key=lambda c: c.wall)
         notes.append(f"{name}, gatejac numpy, its fastest repeat: rollout ({fastest.kernel}) "
-                     f"{fastest.rollout.cpu:.3f} s CPU ({fastest.rollout.wall:.3f} s wall, {1e6 * fastest.rollout.cpu / args.steps:.1f} µs CPU a "
-                     f"step), spectrum {fastest.cpu - fastest.rollout.cpu:.3f} s CPU "
+                     f"{fastest.rollout.cpu:.3f} s CPU ({fastest.rollout.wall:.3f} s wall, "
+                     f"{1e6 * fastest.rollout.cpu / args.steps:.1f} µs CPU a step), "
+                     f"spectrum {fastest.cpu - fastest.rollout.cpu:.3f} s CPU "
                      f"({fastest.wall - fastest.rollout.wall:.3f} s wall)")
     print("", *notes, sep="\n")
     print(f"\nload {open('/proc/loadavg').read().split()[0]} at the end", file=sys.stdout)

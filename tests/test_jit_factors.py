@@ -283,7 +283,8 @@ cell = cells.get("gru_torch")
 states, inputs, params = (numeric.random_values(cell, {"n": 3, "m": 2}, batch=batch, seed=0)[k]
                           for batch, k in (((), 0), ((%d,), 1), ((), 2)))
 trajectory = numeric.rollout(numeric.compile(cell, "numpy"), states, inputs, params)
-print(trajectory.rollout_kernel, _jit_factors.jit_rollout(trajectory.compiled, tangent_plan(trajectory.compiled)).reason)
+compiled = trajectory.compiled
+print(trajectory.rollout_kernel, _jit_factors.jit_rollout(compiled, tangent_plan(compiled)).reason)
 """ % STEPS
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
@@ -300,7 +301,8 @@ def test_scalar_parameters_as_numbers_or_arrays(dtype):
     reference = rollout(compiled, states, inputs, params)
     assert np.isfinite(reference.states["h"]).all()
     for number in (float, np.float64):
-        trajectory = rollout(compiled, states, inputs, {**params, "dt": number(params["dt"]), "tau": number(params["tau"])})
+        numbers = {name: number(params[name]) for name in ("dt", "tau")}
+        trajectory = rollout(compiled, states, inputs, {**params, **numbers})
         assert trajectory.rollout_kernel == reference.rollout_kernel == "numba"
         assert trajectory.states["h"].dtype == np.dtype(dtype)
         np.testing.assert_array_equal(trajectory.states["h"], reference.states["h"])
