@@ -1,7 +1,10 @@
 """The torch back-end's dense kernels on plain CPU tensors below ``TORCH_THROUGH_NUMPY_BELOW`` run
 the NumPy kernels on NumPy views of the same memory; tensors autograd tracks, forward-mode duals,
-``torch.func`` transforms and larger outputs keep the torch kernels.  ``numpy_views_of`` (the
-torch namespace's) refuses what a view would lose.
+``torch.func`` transforms, tracing, meta tensors and larger outputs keep the torch kernels.
+``numpy_views_of`` (the torch namespace's) refuses what a view would lose.  A result through
+NumPy is a new plain tensor; ``out=`` is bumped as an in-place write; what torch refuses of
+``out=`` (and an ``out`` on a value's memory) is one ``ArgumentError`` on both routes.  The
+torch kernels the route passes by are checked raw against the NumPy kernels for every cell.
 """
 
 from __future__ import annotations
@@ -255,3 +258,15 @@ def test_an_out_on_a_values_memory_is_refused_and_one_beside_it_is_written(monke
     beside = storage[weight.numel():].view(expected.shape)
     assert compiled.state_jacobian(states, inputs, given, out=beside) is beside
     assert_close(beside, expected, "out beside the weight")
+
+
+def test_a_non_contiguous_out_after_a_contiguous_one_of_its_shape_is_checked_again(routes):
+    """The out= signature holds contiguity: the remembered contiguous call does not let a
+    transposed out (same shape and dtype) through to the NumPy route."""
+    cell, values = _values("leaky", batch=())
+    compiled = fresh(cell)
+    out = compiled.state_jacobian(*values)
+    assert compiled.state_jacobian(*values, out=out) is out
+    with pytest.raises(numeric.ArgumentError, match="not contiguous"):
+        compiled.state_jacobian(*values, out=torch.empty_like(out).t())
+    assert routes == ["numpy", "numpy"]
