@@ -270,3 +270,16 @@ def test_a_non_contiguous_out_after_a_contiguous_one_of_its_shape_is_checked_aga
     with pytest.raises(numeric.ArgumentError, match="not contiguous"):
         compiled.state_jacobian(*values, out=torch.empty_like(out).t())
     assert routes == ["numpy", "numpy"]
+
+
+def test_torch_func_grad_through_a_dense_jacobian_takes_the_torch_kernels(routes):
+    """Inside ``torch.func.grad`` the weight is a functorch wrapper: no view, so the gradient of
+    a function of the Jacobian is the one autograd gives (through the NumPy route it would be 0)."""
+    cell, (states, inputs, params) = _values("leaky")
+    compiled = fresh(cell)
+    gradient = torch.func.grad(lambda w: compiled.state_jacobian(states, inputs, {**params, "W": w}).square().sum())(
+        params["W"])
+    tracked = params["W"].clone().requires_grad_(True)
+    compiled.state_jacobian(states, inputs, {**params, "W": tracked}).square().sum().backward()
+    assert routes == [] and torch.any(gradient != 0)
+    assert_close(gradient, tracked.grad, "torch.func.grad")
