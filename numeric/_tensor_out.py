@@ -50,14 +50,18 @@ def check_tensor_out(order: list, values: list, out, views) -> None:
 
 def _overlap(value, out) -> bool:
     """Whether tensor ``value`` and tensor ``out`` may share memory: the byte ranges their
-    elements span on one device intersect (meta tensors have no memory)."""
+    elements span on one device intersect (meta tensors have no memory; ``torch.func``'s
+    wrappers show none, and torch checks their writes itself)."""
     if not isinstance(value, _torch().Tensor) or value.device != out.device or out.device.type == "meta":
         return False
     spans = []
     for tensor in (value, out):
         if tensor.numel() == 0:
             return False
-        start = tensor.data_ptr()
+        try:
+            start = tensor.data_ptr()
+        except RuntimeError:  # "Cannot access data pointer of Tensor that doesn't have storage"
+            return False
         spans.append((start, start + tensor.element_size() * (1 + sum((size - 1) * stride for size, stride in
                                                                         zip(tensor.shape, tensor.stride())))))
     return spans[0][0] < spans[1][1] and spans[1][0] < spans[0][1]

@@ -283,3 +283,13 @@ def test_torch_func_grad_through_a_dense_jacobian_takes_the_torch_kernels(routes
     compiled.state_jacobian(states, inputs, {**params, "W": tracked}).square().sum().backward()
     assert routes == [] and torch.any(gradient != 0)
     assert_close(gradient, tracked.grad, "torch.func.grad")
+
+
+def test_out_under_vmap_gets_torchs_own_vmap_error_not_the_memory_checks():
+    """``torch.func`` wrappers have no data pointer: the memory check leaves them to torch."""
+    cell, (states, inputs, params) = _values("leaky")
+    compiled = fresh(cell)
+    out = compiled.state_jacobian(states, inputs, params)
+    batched = states["h"][:, None].expand(-1, 2, -1)
+    with pytest.raises(RuntimeError, match="^vmap: inplace"):
+        torch.func.vmap(lambda h: compiled.state_jacobian({"h": h}, inputs, params, out=out), in_dims=1)(batched)
