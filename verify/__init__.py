@@ -3,7 +3,9 @@
 * :func:`check` → :class:`Report` (one :class:`CheckResult` per Jacobian and oracle:
   ``ad`` torch.func through the step, ``fd`` central differences, ``taylor`` the
   remainder slope, ``mp`` a 50-digit reference, ``complex_step``; float32 kernels against
-  the float64 ones); :func:`assert_passed` raises :class:`VerificationError` with the report;
+  the float64 ones; ``backend="torch"`` checks the raw torch kernels, not the NumPy route the
+  checked dense Jacobians of small plain tensors take); :func:`assert_passed` raises
+  :class:`VerificationError` with the report;
 * :func:`jacobian_names`, :func:`parse_jacobian` — the one table of Jacobian names
   (``"state"``, ``"input"``, ``"parameter:W"``, ``"gate_split:A"``, ``"gate_split:B"``,
   ``"jvp"``, ``"vjp"``);

@@ -17,6 +17,12 @@ kernels against the float64 ones (oracle ``"reference"``), at points whose value
 exactly representable in float32.  Tangents, cotangents and Taylor directions come from
 ``numpy.random.default_rng((seed, k, crc32(name)))``, so they do not depend on which
 Jacobians are selected.
+
+With ``backend="torch"`` the dense Jacobians (``state``, ``input``, ``parameter:W``) are the
+raw torch kernels on the checked arguments (:meth:`~verify._jacobians.JacobianName.kernel`):
+the checked ``state_jacobian`` & co. of plain CPU tensors run the NumPy kernels below
+``numeric.TORCH_THROUGH_NUMPY_BELOW``, which would leave the torch kernels unchecked
+(docs/verification.md: “Oracles and tolerances”).
 """
 
 from __future__ import annotations
@@ -71,6 +77,8 @@ def check(cell: Cell | str, *, backend: str = "numpy", dtype: str = "float64", s
     ``derive(cell)``.  ``jacobians`` restricts the check to some of
     :func:`~verify.jacobian_names` (default: all).  Oracles: ``"ad"``, ``"fd"``,
     ``"taylor"``, ``"mp"``, ``"complex_step"`` (see :mod:`verify._oracles`).
+    ``backend="torch"`` checks the torch kernels themselves, also where the checked dense
+    Jacobians of small plain tensors take the NumPy kernels (see the module docstring).
 
     Example::
 

@@ -97,16 +97,24 @@ class JacobianName:
         raise CheckError(f"{self.name} is a Jacobian action, not a block matrix: it has no blocks")
 
     def kernel(self, compiled, states, inputs, params):
-        """The compiled cell's dense kernel of this Jacobian at a point (arrays of its backend)."""
-        if self.kind == "state":
-            return compiled.state_jacobian(states, inputs, params)
-        if self.kind == "input":
-            return compiled.input_jacobian(states, inputs, params)
-        if self.kind == "parameter":
-            return compiled.parameter_jacobian(self.parameter, states, inputs, params)
+        """The compiled cell's dense kernel of this Jacobian at a point (arrays of its backend).
+
+        On the torch back-end, the torch kernels themselves: the raw generated function
+        (``CompiledCell.kernel``) on the checked arguments (``CompiledCell.arguments_of``).  The
+        checked ``state_jacobian``, ``input_jacobian`` and ``parameter_jacobian`` of plain CPU
+        tensors run the NumPy kernels below ``numeric.TORCH_THROUGH_NUMPY_BELOW`` — every size
+        ``verify.check`` uses — so calling them would check the NumPy kernels twice and the
+        torch kernels never.  The gate split's kernels have no such route."""
         if self.kind == "gate_split":
             return compiled.gate_split(states, inputs, params)["AB".index(self.part)]
-        raise CheckError(f"{self.name} is a Jacobian action: call compiled.{self.kind} with its tangents")
+        if self.kind not in ("state", "input", "parameter"):
+            raise CheckError(f"{self.name} is a Jacobian action: call compiled.{self.kind} with its tangents")
+        if compiled.backend == "torch":
+            name = f"parameter_jacobian_{self.parameter}" if self.kind == "parameter" else f"{self.kind}_jacobian"
+            return compiled.kernel(name)(*compiled.arguments_of(states, inputs, params))
+        if self.kind == "parameter":
+            return compiled.parameter_jacobian(self.parameter, states, inputs, params)
+        return getattr(compiled, f"{self.kind}_jacobian")(states, inputs, params)
 
 
 def _table(cell: Cell) -> list[JacobianName]:
