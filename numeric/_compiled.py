@@ -27,7 +27,7 @@ from ._codegen import generate
 from ._errors import ArgumentError, CompileError, is_real
 from ._interop import module_parameters
 from ._signatures import Signatures, out_signature, signature
-from ._tensor_out import check_tensor_out
+from ._tensor_out import check_array_out, check_tensor_out
 
 CACHE_SIZE = 256
 """How many compiled cells :func:`compile` keeps (per cell or derivation and back-end); the
@@ -314,6 +314,8 @@ class CompiledCell:
         views = kernels["_B"].numpy_views_of(values if out is None else [*values, out]) if through_numpy else None
         if out is not None and self.backend == "torch":
             check_tensor_out(self._order, values, out, views)
+        elif out is not None and not getattr(kernels[kernel], "checks_out", False):  # the jit kernels check inside
+            check_array_out(self._order, values, out)
         if views is not None:
             return self._through_numpy(kernel, views, out, scoped)
         if scoped:

@@ -31,6 +31,7 @@ from ._errors import CompileError
 from ._fused import STREAM_MIN_BYTES
 from ._jit_codegen import KERNELS
 from ._numba_cache import cache_directory
+from ._tensor_out import overlap_error
 
 
 def _module_file(source: str) -> Path:
@@ -70,21 +71,26 @@ class JitKernel:
     ``kernel(*values, out=None)`` with the values in kernel order (already checked by
     ``CompiledCell``).  ``vectors``: how many leading values are states and inputs;
     ``rows``/``columns``: the positions of the values whose sizes add up to the rows and
-    columns; ``scalars``: positions of the scalar parameters."""
+    columns; ``scalars``: positions of the scalar parameters; ``names``: the values' names."""
 
-    def __init__(self, module, name: str, vectors: int, rows: list, columns: list, scalars: list, values: int):
-        self.name = name
+    checks_out = True
+    """It refuses an ``out`` on a value's memory itself (``CompiledCell`` checks the other kernels')."""
+
+    def __init__(self, module, name: str, vectors: int, rows: list, columns: list, scalars: list, names: list):
+        self.name, self._names = name, names
         self._functions = {np.dtype(np.float64): getattr(module, f"{name}__f64"),
                            np.dtype(np.float32): getattr(module, f"{name}__f32")}
         self._vectors, self._rows, self._columns, self._scalars = vectors, rows, columns, scalars
-        self._arrays = [k for k in range(vectors, values) if k not in scalars]
+        self._arrays = [k for k in range(vectors, len(names)) if k not in scalars]
 
     def __call__(self, *values, out=None):
         """The kernel on ``values``.  Values numba takes as they are — states and inputs
         ``(B, size)`` of one batch, C-contiguous parameters — are passed unchanged (a check of
         each array's flags costs less than a conversion that returns it; 4.7–7.5 µs of Python a
         call before); anything else is broadcast, flattened and made contiguous first.  A new
-        output starts on a cache line at every size (``aligned_empty(..., align_from=0)``)."""
+        output starts on a cache line at every size (``aligned_empty(..., align_from=0)``).  An
+        ``out`` sharing memory with a value the function reads is refused by the function itself,
+        before it writes (see ``_jit_codegen``), with ``ArgumentError`` naming the value."""
         values = list(values)
         first = values[0]
         dtype, batch = first.dtype, first.shape[:-1]
@@ -110,7 +116,8 @@ class JitKernel:
             target = out.reshape(-1, rows, columns)
         else:  # its shape checked by CompiledCell
             target = out if out.ndim == 3 else out.reshape((-1,) + out.shape[-2:])
-        self._functions[dtype](*values, target, out.nbytes >= STREAM_MIN_BYTES)
+        if self._functions[dtype](*values, target, out.nbytes >= STREAM_MIN_BYTES):
+            raise overlap_error([name for name, value in zip(self._names, values) if np.shares_memory(out, value)])
         return out
 
 
@@ -139,5 +146,6 @@ def jit_kernels(cell, source: str, refused: dict) -> dict:
         if name in refused:
             kernels[name] = RefusedKernel(cell.name, name, refused[name])
         elif f"def {name}__f64(" in source:
-            kernels[name] = JitKernel(module, name, vectors, rows, columns.get(name, rows), scalars, len(pieces))
+            kernels[name] = JitKernel(module, name, vectors, rows, columns.get(name, rows), scalars,
+                                      [p.name for p in pieces])
     return kernels
