@@ -33,13 +33,17 @@ What a namespace holds (the two back-ends agree on every name):
   products: NumPy's on two threads where it pays, see ``_parallel_products``; torch's are torch's);
 * kernel writes: ``assign_product(block, a, b)`` (block = a·b), ``add_product`` (block += a·b),
   ``fill_zero``, ``write_block_row`` and ``dense_scope`` (see ``_blockrow``);
-* ``numpy_views(values)``: whether every array among ``values`` can be used through a NumPy
-  view of its memory with nothing lost — always for NumPy; for torch, plain float CPU tensors
-  that autograd does not track, outside ``torch.func`` transforms;
 * ``numpy_views_of(values)``: the NumPy views of ``values`` (numbers as they are), or None where
-  a view would lose something — the question ``numpy_views`` asks, answered by ``Tensor.numpy``
-  itself, which refuses tensors autograd tracks and conjugate, negative, functorch-wrapped and
-  non-CPU ones (1.8 µs a tensor for ``numpy_views``, then the conversion; 0.7 µs for both);
+  a view would lose something — always the arrays themselves for NumPy; for torch, views of
+  plain float CPU tensors, answered by ``Tensor.numpy`` itself, which refuses tensors autograd
+  tracks and conjugate, negative, functorch-wrapped and non-CPU ones (0.7 µs a tensor), and
+  None under forward-mode AD, tracing and compiling.  Under ``torch.no_grad()`` (or
+  ``inference_mode``) a tensor with ``requires_grad`` is viewed, as ``Tensor.numpy`` allows:
+  autograd records nothing there, so the torch operations would give the same untracked
+  values (a ``torch.Tensor`` subclass such as ``nn.Parameter`` is not viewed: it may override
+  operations);
+* ``numpy_views(values)``: whether ``numpy_views_of(values)`` gives views — the same answer,
+  for callers that take the views later (the kernels' block-row writer asks it too);
 * ``quietly()``: a context in which overflow, division by zero and invalid operations give
   inf / nan without a warning (NumPy; torch never warns), for callers that handle them.
 
@@ -272,7 +276,7 @@ def _numpy_namespace() -> types.SimpleNamespace:
         write_block_row=write_block_row,
         dense_scope=_blockrow.serial_blas,
         quietly=lambda: np.errstate(over="ignore", divide="ignore", invalid="ignore"),
-        numpy_views=lambda values: True,
+        numpy_views=lambda values: True,  # numpy_views_of gives the arrays themselves
         numpy_views_of=list,
     )
     return namespace
@@ -304,16 +308,6 @@ def _torch_namespace() -> types.SimpleNamespace:
         else:
             block.add_(a * b)
 
-    def plain_cpu(value) -> bool:
-        """A plain float CPU tensor numba may write through ``.numpy()`` (or a Python number):
-        no autograd graph to record, no subclass, conjugate or negative view, no functorch
-        wrapper."""
-        if not isinstance(value, torch.Tensor):
-            return True
-        return (type(value) is torch.Tensor and value.device.type == "cpu"
-                and value.dtype in (torch.float32, torch.float64) and not value.is_conj() and not value.is_neg()
-                and not transformed(value) and not needs_graph(value))
-
     def recording() -> bool:
         """Tracing or compiling: torch must see every write as a torch op."""
         return torch.jit.is_tracing() or torch.compiler.is_compiling()
@@ -331,12 +325,13 @@ def _torch_namespace() -> types.SimpleNamespace:
 
     def write_block_row(out, rows, *segments):
         values = [out] + [v for _, *lists in segments for values in lists for v in values]
-        if _blockrow.small_block_row(out, rows) or recording() or not all(map(plain_cpu, values)):
+        views = None if _blockrow.small_block_row(out, rows) else numpy_views_of(values)
+        if views is None:
             _blockrow.write_by_terms(namespace, out, rows, segments)
             return
-        arrays = [(cols, *([to_numpy(v) if isinstance(v, torch.Tensor) else v for v in values] for values in lists))
-                  for cols, *lists in segments]
-        _blockrow.write_fused(out.detach().numpy(), rows, arrays)
+        viewed = iter(views[1:])
+        arrays = [(cols, *([next(viewed) for _ in values] for values in lists)) for cols, *lists in segments]
+        _blockrow.write_fused(views[0], rows, arrays)
         torch.autograd.graph.increment_version(out)  # as an in-place op would: saved copies of out are stale
 
     def empty(shape, like):
@@ -404,7 +399,7 @@ def _torch_namespace() -> types.SimpleNamespace:
         write_block_row=write_block_row,
         dense_scope=contextlib.nullcontext,
         quietly=contextlib.nullcontext,
-        numpy_views=lambda values: not recording() and all(map(plain_cpu, values)),
+        numpy_views=lambda values: numpy_views_of(values) is not None,
         numpy_views_of=numpy_views_of,
     )
     return namespace

@@ -21,7 +21,7 @@ FLOPs of a Jacobian–vector product and nothing else: the gates and pre-activat
 recomputed.  A cell whose Jacobian has any other term (diag(u)·M·diag(v), as where the Chung and
 Cho GRUs' reset gate multiplies the state inside the product, or a rank-one term) has no such form (:func:`tangent_plan` returns None) and keeps the cell's jvp kernel.
 
-Torch tensors that autograd does not track (plain CPU tensors, ``arrays("torch").numpy_views``)
+Torch tensors that autograd does not track (plain CPU tensors, ``arrays("torch").numpy_views_of``)
 are multiplied through NumPy views of the same memory: torch's MKL runs these (3n×n)·(n×k)
 products 1.75× slower than NumPy's OpenBLAS on the AMD EPYC this was measured on (0.54 against
 0.31 ms at n = 256, k = 32, one thread), and the result is the same arithmetic.  (The rollout
@@ -172,10 +172,11 @@ class StructuredAction:
 
     def __call__(self, t: int, block):
         """J_t V for the block V ``(..., S, k)``, 1 ≤ t ≤ T."""
-        if self.numpy_views and self.xp.numpy_views([block]):
+        views = self.xp.numpy_views_of([block]) if self.numpy_views else None
+        if views is not None:
             import torch
 
-            return torch.from_numpy(self.numpy_apply(t, block.numpy()))
+            return torch.from_numpy(self.numpy_apply(t, views[0]))
         return self._apply(self.xp, t - 1, block, *self.operands)
 
     def numpy_apply(self, t: int, block):

@@ -152,11 +152,12 @@ class FormedAction:
         that autograd tracks takes ``stacked``'s torch operations."""
         if isinstance(block, np.ndarray):
             return self.numpy_apply(t, block)
-        if not self.stacked.xp.numpy_views([block]):
+        views = self.stacked.xp.numpy_views_of([block])
+        if views is None:
             return self.stacked(t, block)
         import torch
 
-        return torch.from_numpy(self.numpy_apply(t, block.numpy()))
+        return torch.from_numpy(self.numpy_apply(t, views[0]))
 
     def numpy_apply(self, t: int, block):
         """J_t V for a NumPy block ``(..., S, k)``, 1 ≤ t ≤ T."""

@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._arrays import arrays, to_numpy
+from ._arrays import arrays
 from ._compiled import CompiledCell
 from ._compiled import compile as compile_cell
 from ._errors import ArgumentError, check_integer
@@ -94,7 +94,8 @@ def rollout(compiled: CompiledCell, initial_states: Mapping, inputs_sequence: Ma
     sample for the GRU, 9 for the LSTM) so that Jacobian actions never recompute the step.  A NumPy
     rollout of at least 256 steps runs all of them in one numba function instead (``_jit_factors``;
     the LSTM at n = 256: 43 against 84 µs a step; :attr:`Trajectory.rollout_kernel` says which ran).
-    Torch tensors that autograd does not track (plain CPU tensors) are rolled out by the NumPy
+    Torch tensors that autograd does not track (plain CPU tensors; under ``torch.no_grad()`` also
+    those that require grad: ``arrays("torch").numpy_views_of``) are rolled out by the NumPy
     kernels on views of their memory and the results are tensors again: torch's per-operation
     cost on vectors made a torch rollout 1.5–2× slower than NumPy's at n = 256 and more at small
     n, and the two agree to round-off.
@@ -114,10 +115,10 @@ def rollout(compiled: CompiledCell, initial_states: Mapping, inputs_sequence: Ma
     # names, shapes and dtypes checked once; every step then calls the raw kernel
     values = compiled.arguments_of(initial_states, {k: v[0] for k, v in inputs.items()}, params)
     runner, sequence = compiled, inputs
-    if compiled.backend == "torch" and xp.numpy_views([*values, *inputs.values()]):
+    views = xp.numpy_views_of([*values, *inputs.values()]) if compiled.backend == "torch" else None
+    if views is not None:
         runner = compile_cell(compiled.derivation, "numpy")  # see the docstring: NumPy on the same memory
-        values, sequence = [to_numpy(v) if xp.is_array(v) else v for v in values], {
-            k: to_numpy(v) for k, v in inputs.items()}
+        values, sequence = views[:len(values)], dict(zip(inputs, views[len(values):]))
     states, factors, kernel = roll(runner, values, sequence, length)
     if runner is not compiled:
         import torch

@@ -15,6 +15,7 @@ import torch
 
 from gatejac import numeric, verify
 from gatejac.symbolic import cells
+from gatejac.verify._tolerances import tolerance
 
 CELL = "gru_torch"
 SIZES = {"n": 4, "m": 3}
@@ -80,3 +81,52 @@ def test_the_float32_torch_kernels_are_checked_too(monkeypatch):
                           oracles=("fd",))
     assert [(r.oracle, r.dtype, r.passed) for r in report.results] == [("fd", "float64", True),
                                                                         ("reference", "float32", False)]
+
+
+# --------------------------------------------------------------------------- one answer to "through NumPy?"
+def _tensors() -> dict:
+    plain = torch.randn(3, 4, dtype=torch.float64)
+    return {"plain": plain, "tracked": plain.clone().requires_grad_(True), "number": 0.5,
+            "parameter": torch.nn.Parameter(plain.clone()), "float16": plain.half(),
+            "meta": torch.empty(3, 4, device="meta"), "negative view": plain._neg_view()}
+
+
+@pytest.mark.parametrize("grad", [True, False], ids=["grad mode", "no_grad"])
+def test_numpy_views_is_whether_numpy_views_of_gives_views(grad):
+    xp = numeric.arrays("torch")
+    viewable = {"plain", "number"} | (set() if grad else {"tracked"})
+    with torch.set_grad_enabled(grad):
+        for name, value in _tensors().items():
+            views = xp.numpy_views_of([value])
+            assert (views is not None) == (name in viewable) == xp.numpy_views([value]), name
+            if views is not None and isinstance(value, torch.Tensor):
+                assert np.shares_memory(views[0], value.detach().numpy()), name
+        with torch.autograd.forward_ad.dual_level():
+            assert xp.numpy_views_of([_tensors()["plain"]]) is None and not xp.numpy_views([_tensors()["plain"]])
+
+
+def test_a_tracked_block_under_no_grad_is_transported_through_numpy():
+    """The action of a rollout on plain tensors reads a tracked block under ``no_grad`` through
+    NumPy, with the result of the untracked block bit for bit, and keeps the torch operations
+    (a result autograd tracks) with grad mode on."""
+    cell = cells.get(CELL)
+    states, inputs, params = (numeric.convert(group, "torch", "float64")
+                              for group in numeric.random_values(cell, SIZES, batch=(2,), seed=1))
+    sequence = {name: value.expand(5, *value.shape).contiguous() for name, value in inputs.items()}
+    trajectory = numeric.rollout(numeric.compile(cell, "torch"), states, sequence, params)
+    with torch.no_grad():  # the rollout reads tracked values through NumPy too: the same states
+        tracked_states = {name: value.clone().requires_grad_(True) for name, value in states.items()}
+        again = numeric.rollout(numeric.compile(cell, "torch"), tracked_states, sequence, params)
+    for name in states:
+        np.testing.assert_array_equal(again.states_at(5)[name].numpy(), trajectory.states_at(5)[name].numpy())
+    block = torch.randn(2, SIZES["n"], 3, dtype=torch.float64)
+    expected = trajectory.transport_apply(5, 0, block)
+    tracked = block.clone().requires_grad_(True)
+    with torch.no_grad():
+        untracked = trajectory.transport_apply(5, 0, tracked)
+    assert not untracked.requires_grad
+    np.testing.assert_array_equal(untracked.numpy(), expected.numpy())
+    graph = trajectory.transport_apply(5, 0, tracked)
+    assert graph.requires_grad
+    bound = tolerance("reference", "float64", float(expected.abs().max()))
+    assert np.all(np.abs(graph.detach().numpy() - expected.numpy()) <= bound.bound(np.abs(expected.numpy())))
