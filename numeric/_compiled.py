@@ -219,7 +219,9 @@ class CompiledCell:
         placed as a new output is — the jit kernels (``compile(..., jit=True)``) start every new
         output on a cache line, the others from 1 MiB on (``numeric/_arrays.py: aligned_empty``)
         — whereas ``np.empty`` may put a small array 16 bytes off, where the jit kernels wrote
-        2–5 % slower at n = 16."""
+        2–5 % slower at n = 16.  An ``out`` sharing memory with a value (the kernels read the
+        values while they write it) raises ``ArgumentError`` on every back-end and route
+        (``numeric/_tensor_out.py``)."""
         return self._dense("state_jacobian", self.cell.states, states, inputs, params, out)
 
     def input_jacobian(self, states, inputs=None, params=None, *, out=None):
