@@ -146,3 +146,12 @@ def test_without_the_check_the_jit_kernels_are_wrong(monkeypatch):
     assert "ctypes" not in compiled.jit_source
     wrong = wrong_without_the_check(compiled, "gru_torch")
     assert "W_hr" in wrong or "W_hz" in wrong or "W_hn" in wrong, wrong
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_a_parameter_jacobian_out_on_a_values_memory_is_refused(route):
+    """``parameter_jacobian(out=)``, a NumPy kernel on both routes, refuses it too."""
+    compiled = compiled_of("gru_torch", route)
+    names, values = names_and_values("gru_torch")
+    assert_refused(lambda *v, out=None: compiled.parameter_jacobian("W_hr", *v, out=out), names, values,
+                   f"gru_torch {route} parameter_jacobian W_hr")
