@@ -200,26 +200,29 @@ def started(case: str, seed: int) -> dict:
     return {"began": began, "draws": random_stream(seed, case).normal(size=2).tolist()}
 
 
-def test_longest_first_starts_the_costliest_call_first_with_the_same_numbers(tmp_path):
-    """With ``cost`` and jobs > 1 the calls go to the workers by decreasing cost: the costliest
-    (case, seed) starts first, and the stored results are those of jobs=1, byte for byte."""
+def test_longest_first_starts_the_cheapest_call_last_with_the_same_numbers(tmp_path):
+    """With ``cost`` and jobs > 1 the calls go to the workers by decreasing cost, and the stored
+    results are those of jobs=1, byte for byte.  Two workers start the first two calls at the same
+    moment, so which of those two records the earlier start is a race; the third call starts only
+    when a worker has finished one (each takes 0.2 s), so the order shows in which call starts last:
+    the cheapest with costs, the last given one without."""
     cost = {"cheap": 1.0, "middling": 2.0, "dear": 3.0}.__getitem__
     cases = ["cheap", "middling", "dear"]
 
-    def first(results):
-        return min(((r["began"], case) for case, seeds in results.items() for r in seeds))[1]
+    def last(results):
+        return max(((r["began"], case) for case, seeds in results.items() for r in seeds))[1]
 
     ordered, _, _ = run_seeds(store(tmp_path / "lpt"), cases, 1, started, label="t", progress=False, jobs=2,
                               cost=lambda case, part: cost(case))
-    assert first(ordered) == "dear"
+    assert last(ordered) == "cheap"
     serial, _, _ = run_seeds(store(tmp_path / "serial"), cases, 1, started, label="t", progress=False, jobs=1,
                              cost=lambda case, part: cost(case))
-    assert first(serial) == "cheap"  # one job computes in the given order
+    assert last(serial) == "dear"  # one job computes in the given order
     for case in cases:
         assert ordered[case][0]["draws"] == serial[case][0]["draws"]
-    # the check can fail: without costs the first given call starts first
+    # the check can fail: without costs the last given call starts last
     given, _, _ = run_seeds(store(tmp_path / "given"), cases, 1, started, label="t", progress=False, jobs=2)
-    assert first(given) == "cheap"
+    assert last(given) == "dear"
 
 
 def test_longest_first_sums_a_calls_parts_and_keeps_ties_in_order():
