@@ -208,6 +208,7 @@ def measure(cell_name, n, batch, dtypes, repeats, slow, one_thread_products=Fals
     for dtype in dtypes:
         row = {name: medians[dtype, name] for name in ("numpy out=", "numpy", "torch out=", "torch")}
         row["floor"] = min(medians[dtype, "numpy fill"], medians[dtype, "torch fill"])
+        row["numpy fill"], row["torch fill"] = medians[dtype, "numpy fill"], medians[dtype, "torch fill"]
         row["stream fill"] = medians[dtype, "stream fill"]
         if one_thread_products:
             row["1-thread products"] = medians[dtype, "1-thread products"]
@@ -350,7 +351,8 @@ def main():
         return
     print(f"B = {args.batch}, torch threads = {torch.get_num_threads()}, cores = {os.cpu_count()}, "
           f"numpy {np.__version__}, torch {torch.__version__}\n")
-    header = ["cell", "n", "dtype", "floor", "stream fill", "numpy out=", "numpy", "torch out=", "torch"]
+    header = ["cell", "n", "dtype", "floor", "numpy fill", "torch fill", "stream fill",
+              "numpy out=", "numpy", "torch out=", "torch"]
     header += ["1-thread products"] if args.one_thread_products else []
     if not args.quick:
         header += ["vmap(jacrev)", "autograd loop", "central diff"]
@@ -374,7 +376,8 @@ def main():
                     cells_out.append(f"{row['numpy out='] / row['1-thread products']:.2f}")
                 print("| " + " | ".join(cells_out) + " |", flush=True)
     print("\nAll times are medians in ms.  best = faster of gatejac numpy/torch writing into a preallocated output.\n"
-          "floor: the faster of NumPy's and torch's fill (ordinary stores); stream fill: a fill with streaming\n"
+          "floor: the faster of NumPy's fill (one thread, into the numpy out= array) and torch's (torch's threads,\n"
+          "into the torch out= array), both ordinary stores; stream fill: a fill with streaming\n"
           "stores on one thread, for reference (the writer streams outputs of 32 MiB or more).")
     n_max = max(args.sizes)
     print(f"\nPerformance bar at n = {n_max}, B = {args.batch}:")
