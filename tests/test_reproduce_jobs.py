@@ -192,37 +192,41 @@ def test_separate_parts_are_one_call_each_with_the_numbers_of_one_call(tmp_path)
     assert parallel == together and computed == 2
 
 
-def started(case: str, seed: int) -> dict:
-    """A worker's computation that records when it started (CLOCK_MONOTONIC: one clock for all
-    processes) and takes a moment, so that a later call cannot start before an earlier one."""
-    began = time.monotonic()
-    time.sleep(0.2)
-    return {"began": began, "draws": random_stream(seed, case).normal(size=2).tolist()}
+def draws(case: str, seed: int) -> dict:
+    """A worker's computation: two numbers of the (case, seed) stream."""
+    return {"draws": random_stream(seed, case).normal(size=2).tolist()}
 
 
-def test_longest_first_starts_the_cheapest_call_last_with_the_same_numbers(tmp_path):
-    """With ``cost`` and jobs > 1 the calls go to the workers by decreasing cost, and the stored
-    results are those of jobs=1, byte for byte.  Two workers start the first two calls at the same
-    moment, so which of those two records the earlier start is a race; the third call starts only
-    when a worker has finished one (each takes 0.2 s), so the order shows in which call starts last:
-    the cheapest with costs, the last given one without."""
+def test_longest_first_submits_the_costliest_call_first_with_the_same_numbers(tmp_path, monkeypatch):
+    """With ``cost`` and jobs > 1 the calls go to the pool by decreasing cost (the pool starts them
+    first in, first out), and the stored results are those of jobs=1, byte for byte.  The order is
+    read where gatejac decides it, at submission: the workers' start times cannot show it, since a
+    spawned worker may start its first call after another worker has finished one."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from gatejac.verify import _reproduce
+
+    submitted = []
+
+    class RecordingPool(ProcessPoolExecutor):
+        def submit(self, function, *args, **kwargs):
+            submitted.append(args[2])  # _compute(compute, with_parts, case, seed, missing)
+            return super().submit(function, *args, **kwargs)
+
+    monkeypatch.setattr(_reproduce, "ProcessPoolExecutor", RecordingPool)
     cost = {"cheap": 1.0, "middling": 2.0, "dear": 3.0}.__getitem__
     cases = ["cheap", "middling", "dear"]
-
-    def last(results):
-        return max(((r["began"], case) for case, seeds in results.items() for r in seeds))[1]
-
-    ordered, _, _ = run_seeds(store(tmp_path / "lpt"), cases, 1, started, label="t", progress=False, jobs=2,
+    ordered, _, _ = run_seeds(store(tmp_path / "lpt"), cases, 1, draws, label="t", progress=False, jobs=2,
                               cost=lambda case, part: cost(case))
-    assert last(ordered) == "cheap"
-    serial, _, _ = run_seeds(store(tmp_path / "serial"), cases, 1, started, label="t", progress=False, jobs=1,
+    assert submitted == ["dear", "middling", "cheap"]
+    serial, _, _ = run_seeds(store(tmp_path / "serial"), cases, 1, draws, label="t", progress=False, jobs=1,
                              cost=lambda case, part: cost(case))
-    assert last(serial) == "dear"  # one job computes in the given order
     for case in cases:
         assert ordered[case][0]["draws"] == serial[case][0]["draws"]
-    # the check can fail: without costs the last given call starts last
-    given, _, _ = run_seeds(store(tmp_path / "given"), cases, 1, started, label="t", progress=False, jobs=2)
-    assert last(given) == "dear"
+    # the check can fail: without costs the calls go in their given order
+    submitted.clear()
+    run_seeds(store(tmp_path / "given"), cases, 1, draws, label="t", progress=False, jobs=2)
+    assert submitted == cases
 
 
 def test_longest_first_sums_a_calls_parts_and_keeps_ties_in_order():
