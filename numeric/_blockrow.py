@@ -50,24 +50,22 @@ worker keeps its core busy for ``GOMP_SPINCOUNT`` waits, 300 000 by default — 
 here (measured: the CPU time of a 200 ms sleep after a GRU state Jacobian at B = n = 256), longer
 than the whole next kernel call, whose forward then found the second core taken: its split
 products gained nothing (GRU and multi-gate state Jacobians at n = 256, medians of 30 interleaved
-calls, split / one-thread products 0.95–1.01).  :func:`start_numba_threads` therefore starts
-numba's threads with ``GOMP_SPINCOUNT`` = :data:`SPIN_COUNT` (about 0.25 ms of spinning, enough
+calls, split / one-thread products 0.95–1.01).  ``_fused._thread_count``, which starts numba's
+threads whoever needs them first (the writer, the Lyapunov tiles), therefore starts them with
+``GOMP_SPINCOUNT`` = ``_fused.SPIN_COUNT`` (about 0.25 ms of spinning, enough
 for the regions of one call, e.g. the LSTM's two block rows, to find the thread awake), unless
 the user has set ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT``: split / one-thread products
 0.86–0.91 (float64 GRU 9.28 → 7.94 ms, multi-gate 7.56 → 6.67 ms).  The variable is set only
 while the threads start (libgomp reads it when it is loaded) and removed afterwards, so other
 OpenMP libraries loaded later (torch's own libgomp) keep their defaults; where libgomp was loaded
-before numba started its threads (or numba's threads were started elsewhere first), the default
-stays.  In particular, after ``import torch`` numba's regions run on torch's libgomp (its symbols
+before numba started its threads, the default stays.  In particular, after ``import torch`` numba's regions run on torch's libgomp (its symbols
 come first), which keeps its 7.5 ms spin; the products then go to torch's threads
 (``_parallel_products``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import sys
 import threading
 
@@ -79,11 +77,6 @@ FUSED_MIN_BYTES = 2**16
 PARALLEL_MIN_BYTES = 2**21
 """Block rows of at least this many output bytes are written on numba's threads, smaller ones
 on the calling thread (see the module docstring)."""
-
-SPIN_COUNT = 10_000
-"""libgomp's ``GOMP_SPINCOUNT`` for numba's threads (see the module docstring): 3 000 and 10 000
-gave the same times, the default 300 000 left the split products no core."""
-
 
 def _block_row_bytes(out, rows: slice) -> int:
     return out.shape[0] * (rows.stop - rows.start) * out.shape[-1] * out.itemsize
@@ -130,47 +123,13 @@ def write_fused(out, rows: slice, segments) -> None:
         return
     from . import _fused
 
-    if parallel:
-        start_numba_threads()
     _fused.write_block_row(out, rows, [_fused.Segment(*segment) for segment in segments], parallel=parallel)
 
 
-_THREADS_STARTED: list[bool] = []
-_THREADS_LOCK = threading.Lock()
-
-
-def start_numba_threads() -> None:
-    """Start numba's threads (``_fused._thread_count``) once per process, with libgomp's spin
-    after a parallel region cut to :data:`SPIN_COUNT` unless the user chose a wait policy (see
-    the module docstring); imports numba."""
-    if _THREADS_STARTED:
-        return
-    with _THREADS_LOCK:
-        if not _THREADS_STARTED:
-            from . import _fused
-
-            with _short_spin():
-                _fused._thread_count()
-            _THREADS_STARTED.append(True)
-
-
 def numba_threads_started() -> bool:
-    """Whether :func:`start_numba_threads` has run in this process."""
-    return bool(_THREADS_STARTED)
-
-
-@contextlib.contextmanager
-def _short_spin():
-    """``GOMP_SPINCOUNT`` = :data:`SPIN_COUNT` in the environment for the block, unless
-    ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` is set (then nothing changes)."""
-    if "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ:
-        yield
-        return
-    os.environ["GOMP_SPINCOUNT"] = str(SPIN_COUNT)
-    try:
-        yield
-    finally:
-        os.environ.pop("GOMP_SPINCOUNT", None)
+    """Whether numba's threads have been started in this process (``_fused._thread_count``)."""
+    fused = sys.modules.get(f"{__package__}._fused")
+    return fused is not None and fused.threads_started()
 
 
 class _SerialBlas:

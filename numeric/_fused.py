@@ -59,6 +59,7 @@ first use, so ``import numeric`` does not import numba.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import threading
 from dataclasses import dataclass
@@ -166,20 +167,46 @@ _LAUNCH = threading.Lock()
 _launched = False
 
 
+SPIN_COUNT = 10_000
+"""libgomp's ``GOMP_SPINCOUNT`` for numba's threads (see ``_blockrow``'s docstring): 3 000 and
+10 000 gave the same times, the default 300 000 left the split products no core."""
+
+
 def _thread_count() -> int:
     """numba's thread count, leaving every thread setting as the user had it.
 
-    The first call starts numba's threading layer; its OpenMP layer resets the thread count
-    of the OpenMP runtime torch runs on (``torch.set_num_threads(1)`` then read 2 afterwards).
-    So the first call notes torch's count and every thread-pool limit threadpoolctl sees
-    (BLAS, OpenMP) and puts back whatever changed."""
+    The first call starts numba's threading layer, with libgomp's spin after a parallel region
+    cut to :data:`SPIN_COUNT` (:func:`_short_spin`; see ``_blockrow``).  Its OpenMP layer resets
+    the thread count of the OpenMP runtime torch runs on (``torch.set_num_threads(1)`` then read
+    2 afterwards), so the first call notes torch's count and every thread-pool limit
+    threadpoolctl sees (BLAS, OpenMP) and puts back whatever changed."""
     global _launched
     with _LAUNCH:
         if not _launched:
-            with _thread_settings_kept():
+            with _thread_settings_kept(), _short_spin():
                 numba.get_num_threads()
             _launched = True
     return numba.get_num_threads()
+
+
+def threads_started() -> bool:
+    """Whether :func:`_thread_count` has started numba's threads in this process."""
+    return _launched
+
+
+@contextlib.contextmanager
+def _short_spin():
+    """``GOMP_SPINCOUNT`` = :data:`SPIN_COUNT` in the environment for the block (libgomp reads it
+    when numba's threads start), unless ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` is set (then
+    nothing changes); removed afterwards, so OpenMP libraries loaded later keep their defaults."""
+    if "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ:
+        yield
+        return
+    os.environ["GOMP_SPINCOUNT"] = str(SPIN_COUNT)
+    try:
+        yield
+    finally:
+        os.environ.pop("GOMP_SPINCOUNT", None)
 
 
 @contextlib.contextmanager

@@ -23,7 +23,7 @@ OpenBLAS at one thread runs on the thread that calls it, so nothing spins afterw
   threads), and for at least :data:`SPLIT_MIN_MACS` multiply-adds together: waking the worker
   costs tens of microseconds on this virtual machine (see :data:`SPLIT_MIN_MACS`).
 * The second core must be free: numba's OpenMP threads, which write the output after the
-  forward, are started with a short spin for this (``_blockrow.start_numba_threads``).  GRU and
+  forward, are started with a short spin for this (``_fused._thread_count``).  GRU and
   multi-gate state Jacobians at B = n = 256, ``out=``, medians of 30 calls interleaved with the
   same kernels on one-thread products, load ≈ 2 on 2 cores: split / one thread 0.86–0.91
   (GRU float64 9.28 → 7.94 ms, float32 4.82 → 4.28 ms; multi-gate float64 7.56 → 6.67 ms).
@@ -69,8 +69,8 @@ row)."""
 def products(*pairs) -> list:
     """``[a @ b for a, b in pairs]`` for 2-D NumPy arrays ``a`` (B, k) and ``b`` (k, n); on two
     threads inside ``_blockrow.serial_blas`` for large enough products (module docstring)."""
-    work = sum(a.shape[0] * a.shape[1] * b.shape[1] for a, b in pairs)
-    if work < SPLIT_MIN_MACS or not _blockrow.serial_blas.active() or not _two_threads():
+    if not _blockrow.serial_blas.active() or sum(a.shape[0] * a.shape[1] * b.shape[1] for a, b in pairs) < \
+            SPLIT_MIN_MACS or not _two_threads():
         return [a @ b for a, b in pairs]
     torch = _torch_pool()
     if torch is not None and all(a.flags.writeable and b.flags.writeable for a, b in pairs):
@@ -181,4 +181,5 @@ def _forget_worker() -> None:
     _START[0] = threading.Lock()
 
 
-os.register_at_fork(after_in_child=_forget_worker)
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_forget_worker)

@@ -1,5 +1,5 @@
-"""numba's threads started with libgomp's spin cut short (``numeric/_blockrow.py:
-start_numba_threads``), so that the next kernel call's split products find the second core free.
+"""numba's threads started with libgomp's spin cut short (``numeric/_fused.py:
+_thread_count``), so that the next kernel call's split products find the second core free.
 
 Each case runs in a fresh interpreter (libgomp reads its environment once, when numba's threads
 start): a parallel fused write, then the CPU time the process burns while its main thread sleeps
@@ -33,7 +33,7 @@ for _ in range(4):
     start = time.process_time()
     time.sleep(0.1)
     spins.append(time.process_time() - start)
-print(json.dumps({"spin_ms": 1e3 * min(spins[1:]), "started": bool(_blockrow._THREADS_STARTED),
+print(json.dumps({"spin_ms": 1e3 * min(spins[1:]), "started": _blockrow.numba_threads_started(),
                   "GOMP_SPINCOUNT": os.environ.get("GOMP_SPINCOUNT"), "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY")}))
 """
 
@@ -57,9 +57,19 @@ def test_numba_threads_spin_briefly_after_a_parallel_write(default_spin):
     assert default_spin["spin_ms"] > 3 * max(ours["spin_ms"], 0.3), (ours, default_spin)
 
 
-def test_a_wait_policy_the_user_set_is_left_alone(default_spin):
-    """The user's GOMP_SPINCOUNT (the control above) and OMP_WAIT_POLICY stay in the environment
-    as set, and the user's spin is what libgomp does."""
+def test_a_wait_policy_the_user_set_is_left_alone(default_spin, monkeypatch):
+    """The user's GOMP_SPINCOUNT (the control above) stays as set, and so does libgomp's spin;
+    with OMP_WAIT_POLICY set, numba's threads start without gatejac's GOMP_SPINCOUNT, which they
+    start with otherwise."""
+    from gatejac.numeric import _fused
+
     assert default_spin["GOMP_SPINCOUNT"] == "300000"
-    passive = _probe(OMP_WAIT_POLICY="passive")
-    assert passive["OMP_WAIT_POLICY"] == "passive" and passive["GOMP_SPINCOUNT"] is None
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    with _fused._short_spin():
+        assert os.environ["GOMP_SPINCOUNT"] == str(_fused.SPIN_COUNT)
+    assert "GOMP_SPINCOUNT" not in os.environ
+    monkeypatch.setenv("OMP_WAIT_POLICY", "passive")
+    with _fused._short_spin():
+        assert "GOMP_SPINCOUNT" not in os.environ
+    assert os.environ["OMP_WAIT_POLICY"] == "passive"
