@@ -166,7 +166,7 @@ class CompiledCell:
                                                      (self.cell.states, self.cell.inputs, self.cell.parameters)])
 
     def __getstate__(self) -> dict:
-        """Copies and pickles leave out the NumPy twin (``_through_numpy`` finds it again): its
+        """Copies and pickles leave out the NumPy twin (``_twin`` makes it again): its
         array namespace holds the BLAS limiter's lock."""
         return {**self.__dict__, "_numpy": None}
 

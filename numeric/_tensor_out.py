@@ -41,12 +41,12 @@ def check_tensor_out(order: list, values: list, out, views) -> None:
                 f"{', '.join(names)} requires grad; omit out (the result then carries the graph), or call under "
                 "torch.no_grad() when no gradient is wanted"
             )
-    if views is not None:
-        given, overlaps = views[:-1], lambda view: type(view) is np.ndarray and np.may_share_memory(views[-1], view)
-    else:
-        given, overlaps = values, lambda value: _overlap(value, out)
-    if any(map(overlaps, given)):
-        raise overlap_error([name for name, value in zip(order, given) if overlaps(value)])
+    if views is not None:  # the NumPy views the route through NumPy computes with: the NumPy rule
+        check_array_out(order, views[:-1], views[-1])
+        return
+    overlapping = [name for name, value in zip(order, values) if _overlap(value, out)]
+    if overlapping:
+        raise overlap_error(overlapping)
 
 
 def overlap_error(shared: list) -> ArgumentError:
