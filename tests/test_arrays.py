@@ -126,4 +126,3 @@ def test_aligned_empty_shapes_and_small_arrays():
     small = aligned_empty((4, 4), np.float64)
     assert small.base is None and small.nbytes < ALIGN_FROM_BYTES  # np.empty's own array, not a view
     assert aligned_empty((0, 2**21), np.float64).shape == (0, 2**21)
-
