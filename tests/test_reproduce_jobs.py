@@ -88,9 +88,13 @@ def test_jobs_run_in_worker_processes_of_one_thread_with_the_numbers_of_one_proc
     assert all(r["torch_threads"] == 1 and r["blas_threads"] in ([], [1]) for seeds in parallel.values() for r in seeds)
     # numba reads its thread count when first imported, which a worker does after its start
     assert all(r["numba_threads"] == "1" for seeds in parallel.values() for r in seeds)
-    # a worker keeps freed memory (no page faults re-touching it); this process does not (the check can fail)
+    # a worker keeps freed memory (no page faults re-touching it); a fresh interpreter does not (the
+    # check can fail).  Not this test process: what its malloc does after the suite's other tests varies
+    # (a fresh CI run once saw fewer faults here).
     assert all(r["faults"] < 1000 for seeds in parallel.values() for r in seeds)
-    assert all(r["faults"] > 10000 for seeds in serial.values() for r in seeds)
+    fresh = subprocess.run([sys.executable, "-c", "from test_reproduce_jobs import _faults_of_a_freed_array as f; "
+                            "print(f())"], cwd=Path(__file__).parent, capture_output=True, text=True, check=True)
+    assert int(fresh.stdout.split()[-1]) > 10000
     for case in ("a", "b"):  # the results in seed order, each its seed's draws
         assert [r["draws"] for r in parallel[case]] == [r["draws"] for r in serial[case]]
         assert [r["draws"] for r in parallel[case]] == [random_stream(s, case).normal(size=3).tolist()
