@@ -50,9 +50,9 @@ worker keeps its core busy for ``GOMP_SPINCOUNT`` waits, 300 000 by default — 
 here (measured: the CPU time of a 200 ms sleep after a GRU state Jacobian at B = n = 256), longer
 than the whole next kernel call, whose forward then found the second core taken: its split
 products gained nothing (GRU and multi-gate state Jacobians at n = 256, medians of 30 interleaved
-calls, split / one-thread products 0.95–1.01).  ``_fused._thread_count``, which starts numba's
+calls, split / one-thread products 0.95–1.01).  ``_numba_threads.thread_count``, which starts numba's
 threads whoever needs them first (the writer, the Lyapunov tiles), therefore starts them with
-``GOMP_SPINCOUNT`` = ``_fused.SPIN_COUNT`` (about 0.25 ms of spinning, enough
+``GOMP_SPINCOUNT`` = ``_numba_threads.SPIN_COUNT`` (about 0.25 ms of spinning, enough
 for the regions of one call, e.g. the LSTM's two block rows, to find the thread awake), unless
 the user has set ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT``: split / one-thread products
 0.86–0.91 (float64 GRU 9.28 → 7.94 ms, multi-gate 7.56 → 6.67 ms).  The variable is set only
@@ -127,9 +127,10 @@ def write_fused(out, rows: slice, segments) -> None:
 
 
 def numba_threads_started() -> bool:
-    """Whether numba's threads have been started in this process (``_fused._thread_count``)."""
-    fused = sys.modules.get(f"{__package__}._fused")
-    return fused is not None and fused.threads_started()
+    """Whether numba's threads have been started in this process (``_numba_threads``), without
+    importing numba."""
+    threads = sys.modules.get(f"{__package__}._numba_threads")
+    return threads is not None and threads.threads_started()
 
 
 class _SerialBlas:

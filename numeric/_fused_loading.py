@@ -14,7 +14,7 @@ rule:
   needed meanwhile is added to the loader's list;
 * once it has finished, every block row takes the numba kernel; a kernel not loaded yet is loaded
   on the calling thread, as it always was;
-* loading the parallel kernel starts numba's threads (``_fused._thread_count``, which
+* loading the parallel kernel starts numba's threads (``_numba_threads.thread_count``, which
   shortens libgomp's spin and keeps
   torch's and the thread pools' settings); started from the loader's thread, the OpenMP settings
   it changes are that thread's own (``tests/test_side_effects.py`` checks that torch's thread
@@ -124,11 +124,13 @@ def _load_kernel(fused, dtype, parallel: bool) -> None:
     import numba
     import numpy as np
 
+    from . import _numba_threads
+
     out = np.zeros((fused.SAMPLE_GROUP, 1, 1), dtype)
     packed = fused._pack(out, slice(0, 1), [fused.Segment(slice(0, 1), [np.ones(1, dtype)], [np.ones((1, 1), dtype)], [])])
     arguments = tuple(numba.typeof(a) for a in (out, 0, *packed, 1, fused.SAMPLE_GROUP))
     if parallel:  # its last argument: whether it streams (``_fused.write_block_row``)
-        fused._thread_count()  # starts numba's threads, libgomp's spin cut short (see _blockrow)
+        _numba_threads.thread_count()  # starts numba's threads, libgomp's spin cut short (see _blockrow)
         fused._write_rows.compile(arguments + (numba.typeof(True),))
     else:  # both serial kernels: the narrow one takes the same arguments but the last two
         fused._write_rows_serial.compile(arguments)

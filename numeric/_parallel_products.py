@@ -23,7 +23,7 @@ OpenBLAS at one thread runs on the thread that calls it, so nothing spins afterw
   threads), and for at least :data:`SPLIT_MIN_MACS` multiply-adds together: waking the worker
   costs tens of microseconds on this virtual machine (see :data:`SPLIT_MIN_MACS`).
 * The second core must be free: numba's OpenMP threads, which write the output after the
-  forward, are started with a short spin for this (``_fused._thread_count``).  GRU and
+  forward, are started with a short spin for this (``_numba_threads.thread_count``).  GRU and
   multi-gate state Jacobians at B = n = 256, ``out=``, medians of 30 calls interleaved with the
   same kernels on one-thread products, load ≈ 2 on 2 cores: split / one thread 0.86–0.91
   (GRU float64 9.28 → 7.94 ms, float32 4.82 → 4.28 ms; multi-gate float64 7.56 → 6.67 ms).

@@ -250,13 +250,13 @@ def _blas_on_one_thread():
     serial)."""
     from threadpoolctl import ThreadpoolController
 
-    from ._fused import _thread_count
+    from ._numba_threads import thread_count
 
     if not _CONTROLLER:
         import scipy.linalg.cython_blas  # noqa: F401 - the BLAS numba's np.dot calls, loaded before the controller
 
         _CONTROLLER.append(ThreadpoolController().select(user_api="blas"))
     controller = _CONTROLLER[0]
-    threads = min([_thread_count(), *(pool.num_threads for pool in controller.lib_controllers)])
+    threads = min([thread_count(), *(pool.num_threads for pool in controller.lib_controllers)])
     with controller.limit(limits=1):
         yield threads

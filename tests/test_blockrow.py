@@ -1,5 +1,5 @@
-"""numba's threads started with libgomp's spin cut short (``numeric/_fused.py:
-_thread_count``), so that the next kernel call's split products find the second core free.
+"""numba's threads started with libgomp's spin cut short (``numeric/_numba_threads.py:
+thread_count``), so that the next kernel call's split products find the second core free.
 
 Each case runs in a fresh interpreter (libgomp reads its environment once, when numba's threads
 start): a parallel fused write, then the CPU time the process burns while its main thread sleeps
@@ -61,15 +61,15 @@ def test_a_wait_policy_the_user_set_is_left_alone(default_spin, monkeypatch):
     """The user's GOMP_SPINCOUNT (the control above) stays as set, and so does libgomp's spin;
     with OMP_WAIT_POLICY set, numba's threads start without gatejac's GOMP_SPINCOUNT, which they
     start with otherwise."""
-    from gatejac.numeric import _fused
+    from gatejac.numeric import _numba_threads
 
     assert default_spin["GOMP_SPINCOUNT"] == "300000"
     monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
-    with _fused._short_spin():
-        assert os.environ["GOMP_SPINCOUNT"] == str(_fused.SPIN_COUNT)
+    with _numba_threads.short_spin():
+        assert os.environ["GOMP_SPINCOUNT"] == str(_numba_threads.SPIN_COUNT)
     assert "GOMP_SPINCOUNT" not in os.environ
     monkeypatch.setenv("OMP_WAIT_POLICY", "passive")
-    with _fused._short_spin():
+    with _numba_threads.short_spin():
         assert "GOMP_SPINCOUNT" not in os.environ
     assert os.environ["OMP_WAIT_POLICY"] == "passive"

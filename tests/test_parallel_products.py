@@ -230,9 +230,9 @@ def test_products_never_import_torch():
 def test_one_numba_thread_means_one_thread_for_the_products(monkeypatch):
     """A user who holds numba's writer to one thread gets no second thread for the products."""
     numba = pytest.importorskip("numba")
-    from gatejac.numeric import _fused
+    from gatejac.numeric import _numba_threads
 
-    _fused._thread_count()
+    _numba_threads.thread_count()
     monkeypatch.setattr(_parallel_products, "SPLIT_MIN_MACS", 0)
     monkeypatch.setattr(_parallel_products, "_Job", None)  # a split would fail
     monkeypatch.setattr(_parallel_products, "_torch_pool", lambda: None)
