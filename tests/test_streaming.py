@@ -40,11 +40,16 @@ def _copy_off_by_one(destination, position, source):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_copy_at_every_alignment_and_length(dtype):
+    """Every start within two cache lines of a line boundary, lengths that end before, on and past
+    the first whole line, and several lines: the vector and line stores and the ordinary ones at
+    both ends all meet."""
     rng = np.random.default_rng(1)
-    for position in range(9):
-        for count in (0, 1, 3, 4, 5, 8, 17, 64):
+    per_line = _streaming.LINE_BYTES // np.dtype(dtype).itemsize
+    for position in range(2 * per_line + 1):
+        for count in (0, 1, 3, 4, 5, 8, 17, per_line - 1, per_line, per_line + 3, 64, 3 * per_line + 5):
             source = rng.standard_normal(count).astype(dtype)
-            destination = np.full(96, -1.0, dtype)
+            destination = _aligned((6 * per_line + 64,), dtype)
+            destination[:] = -1.0
             expected = destination.copy()
             expected[position:position + count] = source
             _copy(destination, position, source)
