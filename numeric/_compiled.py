@@ -27,7 +27,7 @@ from ._codegen import generate
 from ._errors import ArgumentError, CompileError, is_real
 from ._interop import module_parameters
 from ._signatures import Signatures, out_signature, signature
-from ._tensor_out import check_array_out, check_tensor_out
+from ._tensor_out import check_array_out, check_copied_out, check_tensor_out
 
 CACHE_SIZE = 256
 """How many compiled cells :func:`compile` keeps (per cell or derivation and back-end); the
@@ -252,7 +252,7 @@ class CompiledCell:
             return result
         out = self._check_out(self._arguments(states, inputs, params), out, tuple(result.shape))
         if self.backend == "torch":
-            check_tensor_out([], [], out, [out])  # inference only: blocks made apart, copied with a graph
+            check_copied_out(out)
         out[...] = result
         return out
 
@@ -294,9 +294,10 @@ class CompiledCell:
 
     def _dense(self, kernel: str, columns, states, inputs, params, out):
         """A dense kernel's call.  A remembered signature (``out=``'s included) costs one
-        lookup: the values are gathered in kernel order and the output's shape and whether the
-        call needs ``dense_scope`` are what its first call found (no SymPy size on the way:
-        ``_scoped`` took 2 µs a call of 13–23 µs of the jit kernels' overhead at n = 2)."""
+        lookup: the values are gathered in kernel order, and the route — whether the call needs
+        ``dense_scope``, goes through NumPy, checks ``out=`` here — is what its first call
+        decided (no SymPy size on the way: ``_scoped`` took 2 µs a call of 13–23 µs of the jit
+        kernels' overhead at n = 2)."""
         key = signature((states, inputs, params, kernel))
         if key is not None:
             key += (out_signature(out),)
@@ -306,17 +307,18 @@ class CompiledCell:
             rows = sum(call.numel(s) for s in self.cell.states)
             shape = call.batch + (rows, sum(call.numel(c) for c in columns))
             self._check_out(call, out, shape)
-            scoped, through_numpy = self._scoped(call, shape), call.through_numpy
-            self._signatures.remember(key, call, (scoped, through_numpy))
+            route = self._route(kernel, call, shape, out)
+            self._signatures.remember(key, call, route)
             values = call.values
         else:
-            scoped, through_numpy = self._signatures.extra(entry)
+            route = self._signatures.extra(entry)
             values = self._signatures.values(states, inputs, params)
+        scoped, through_numpy, checks_out = route
         kernels = self._kernels
         views = kernels["_B"].numpy_views_of(values if out is None else [*values, out]) if through_numpy else None
-        if out is not None and self.backend == "torch":
+        if checks_out and self.backend == "torch":
             check_tensor_out(self._order, values, out, views)
-        elif out is not None and not getattr(kernels[kernel], "checks_out", False):  # the jit kernels check inside
+        elif checks_out:
             check_array_out(self._order, values, out)
         if views is not None:
             return self._through_numpy(kernel, views, out, scoped)
@@ -339,6 +341,19 @@ class CompiledCell:
                 torch.autograd.graph.increment_version(out)  # as an in-place op would: saved copies of out are stale
                 return out
             return torch.from_numpy(self._twin()._kernels[kernel](*views))
+
+    def _route(self, kernel: str, call: _Call, shape: tuple, out) -> tuple[bool, bool, bool]:
+        """A dense kernel call's route, decided once per signature: whether it needs
+        ``dense_scope`` (:meth:`_scoped`); whether it may go through NumPy (torch, the state
+        Jacobian's largest block row — batch × one state's size × the state size — below
+        :data:`TORCH_THROUGH_NUMPY_BELOW`; whether it does depends on the tensors, asked on every
+        call); whether ``out=`` is checked here (given, and not by a jit kernel, which checks
+        it inside)."""
+        rows = [call.numel(s) for s in self.cell.states]
+        through_numpy = (self.backend == "torch"
+                         and math.prod(call.batch) * max(rows) * sum(rows) < TORCH_THROUGH_NUMPY_BELOW)
+        checks_out = out is not None and not getattr(self._kernels[kernel], "checks_out", False)
+        return self._scoped(call, shape), through_numpy, checks_out
 
     def _scoped(self, call: _Call, shape: tuple) -> bool:
         """Whether an output of ``shape`` needs the back-end's ``dense_scope``: its largest block
@@ -380,9 +395,6 @@ class CompiledCell:
         call.batch = _broadcast_batch([(f"{group}[{name!r}]", value)
                                        for group, given in (("states", states), ("inputs", inputs or {}))
                                        for name, value in given.items()])
-        if self.backend == "torch":  # the state Jacobian's largest block row (TORCH_THROUGH_NUMPY_BELOW)
-            rows = [call.numel(s) for s in self.cell.states]
-            call.through_numpy = math.prod(call.batch) * max(rows) * sum(rows) < TORCH_THROUGH_NUMPY_BELOW
         return call
 
     def _check_like(self, call: _Call, given: Mapping, pieces, group: str) -> dict:
@@ -500,7 +512,6 @@ class _Call:
         self.sizes: dict = {}
         self.batch: tuple = ()
         self.reference = None
-        self.through_numpy = False
 
     def numel(self, piece) -> int:
         dims = piece.shape if isinstance(piece, MatrixParameter) else (() if piece.size is SCALAR else (piece.size,))

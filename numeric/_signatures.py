@@ -38,14 +38,14 @@ class Signatures:
 
     def remember(self, key, call, extra=()) -> None:
         """Remember signature ``key`` with what ``call`` established and ``extra`` (not None:
-        what its caller needs again, e.g. whether a dense kernel needs ``dense_scope``)."""
+        what its caller decided once for the signature, e.g. a dense kernel's route)."""
         if key is None:
             return
         position = next((i for i, v in enumerate(call.values) if v is call.reference), None)
         with self._lock:
             if key not in self._entries and len(self._entries) >= self.size:
                 self._entries.pop(next(iter(self._entries)))
-            self._entries[key] = (call.sizes, call.batch, position, call.through_numpy, extra)
+            self._entries[key] = (call.sizes, call.batch, position, extra)
 
     def remembered(self, key):
         """The entry of signature ``key`` (what :meth:`call` and :meth:`extra` read), or None for
@@ -57,7 +57,7 @@ class Signatures:
     @staticmethod
     def extra(entry):
         """The ``extra`` remembered with an entry of :meth:`remembered`."""
-        return entry[4]
+        return entry[3]
 
     def values(self, states, inputs, params) -> list:
         """The values of the three mappings in kernel order."""
@@ -66,10 +66,10 @@ class Signatures:
     def call(self, entry, states, inputs, params, make):
         """The call of a remembered signature (``entry``, from :meth:`remembered`) for these
         values, a new ``make()`` (the compiled cell's ``_Call``) filled in."""
-        sizes, batch, position, through_numpy, _ = entry
+        sizes, batch, position, _ = entry
         call = make()
         call.values = self.values(states, inputs, params)
-        call.sizes, call.batch, call.through_numpy = sizes, batch, through_numpy
+        call.sizes, call.batch = sizes, batch
         call.reference = None if position is None else call.values[position]
         return call
 

@@ -4,9 +4,11 @@ these).  On the torch back-end :func:`check_tensor_out`, before either of its ro
 kernels or the NumPy kernels on NumPy views of the same memory (see
 ``numeric.TORCH_THROUGH_NUMPY_BELOW``); on the NumPy back-end :func:`check_array_out` for the
 default kernels, while the whole-kernel numba ones of ``compile(..., jit=True)`` test it inside
-their function (``numeric/_jit_codegen.py``) and raise :func:`overlap_error` too.  Every kernel
-reads its values while it writes ``out``: an ``out`` on a value's memory gave Jacobians off by
-up to 0.5 (13 of the 39 catalogue cells, NumPy and jit routes, ``out`` on a weight matrix)."""
+their function (``numeric/_jit_codegen.py``) and raise :func:`overlap_error` too; an ``out=`` of
+``parameter_jacobian`` for a module's stacked tensor, which a copy fills, :func:`check_copied_out`.
+Every kernel reads its values while it writes ``out``: an ``out`` on a value's memory gave
+Jacobians off by up to 0.5 (13 of the 39 catalogue cells, NumPy and jit routes, ``out`` on a
+weight matrix)."""
 
 from __future__ import annotations
 
@@ -27,11 +29,7 @@ def check_tensor_out(order: list, values: list, out, views) -> None:
     (CPU time, load 2.6) 2.4 µs a call for leaky's 6 values and 4.7 µs for gru_torch's 14,
     mostly the memory check: about 2 % of their state Jacobians' 105 and 215 µs at n = 16,
     B = 256."""
-    if out.is_inference() and not _torch().is_inference_mode_enabled():
-        raise ArgumentError(
-            "out is an inference tensor (made under torch.inference_mode), which torch allows no in-place "
-            "write outside that mode; call under torch.inference_mode(), pass a tensor made outside it, or omit out"
-        )
+    _check_inference(out)
     if views is None and _torch().is_grad_enabled():
         names = [name for name, value in zip([*order, "out"], [*values, out])
                  if isinstance(value, _torch().Tensor) and value.requires_grad]
@@ -47,6 +45,31 @@ def check_tensor_out(order: list, values: list, out, views) -> None:
     overlapping = [name for name, value in zip(order, values) if _overlap(value, out)]
     if overlapping:
         raise overlap_error(overlapping)
+
+
+def check_copied_out(out) -> None:
+    """Raise ``ArgumentError`` for an ``out=`` tensor that torch refuses to copy a result into:
+    an inference tensor outside ``torch.inference_mode``, or a leaf tensor that requires grad
+    while grad mode is on (torch's own RuntimeError before).  What ``parameter_jacobian`` of a
+    module's stacked tensor checks: it makes the blocks' Jacobians apart and copies them into
+    ``out`` with a torch operation, which autograd records (values it tracks are no error) and
+    which reads no value while it writes (no overlap to look for)."""
+    _check_inference(out)
+    if out.is_leaf and out.requires_grad and _torch().is_grad_enabled():
+        raise ArgumentError(
+            "out is a leaf tensor that requires grad, which torch allows no in-place write while grad mode is on; "
+            "pass a tensor that does not require grad (e.g. out.detach()), call under torch.no_grad(), or omit out"
+        )
+
+
+def _check_inference(out) -> None:
+    """An inference tensor (made under ``torch.inference_mode``) outside that mode: torch allows
+    it no in-place write."""
+    if out.is_inference() and not _torch().is_inference_mode_enabled():
+        raise ArgumentError(
+            "out is an inference tensor (made under torch.inference_mode), which torch allows no in-place "
+            "write outside that mode; call under torch.inference_mode(), pass a tensor made outside it, or omit out"
+        )
 
 
 def overlap_error(shared: list) -> ArgumentError:

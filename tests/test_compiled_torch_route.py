@@ -239,6 +239,29 @@ def test_a_module_tensor_jacobian_into_an_inference_out_gets_the_clear_error():
     assert_close(out, expected, "weight_hh out=")
 
 
+def test_a_module_tensor_jacobian_copied_into_out_keeps_the_graph_and_refuses_a_leaf_that_requires_grad():
+    """The blocks are copied into ``out`` by a torch operation, which autograd records: tracked
+    values are no error there (the state Jacobian's ``out=`` refuses them), a gradient through
+    ``out`` is the one through the allocated result, and a leaf ``out`` that requires grad gets
+    the clear error instead of torch's RuntimeError."""
+    cell, (states, inputs, params) = _values("gru_torch")
+    compiled = fresh(cell)
+    tracked = {**params, "W_hr": params["W_hr"].clone().requires_grad_(True)}
+    expected = compiled.parameter_jacobian("weight_hh", states, inputs, tracked)
+    out = torch.empty_like(expected.detach())
+    assert compiled.parameter_jacobian("weight_hh", states, inputs, tracked, out=out) is out
+    (through_out,) = torch.autograd.grad((out * out).sum(), tracked["W_hr"])
+    (through_result,) = torch.autograd.grad((expected * expected).sum(), tracked["W_hr"])
+    assert through_result.abs().max() > 0, "a gradient that could be told from none"
+    assert_close(through_out, through_result, "gradient through out")
+    leaf = torch.empty_like(out).requires_grad_(True)
+    with pytest.raises(numeric.ArgumentError, match="out is a leaf tensor that requires grad.*torch.no_grad"):
+        compiled.parameter_jacobian("weight_hh", states, inputs, params, out=leaf)
+    with torch.no_grad():
+        assert compiled.parameter_jacobian("weight_hh", states, inputs, params, out=leaf) is leaf
+    assert_close(leaf, expected, "a leaf out under no_grad")
+
+
 @pytest.mark.parametrize("bound", ["default", 0])
 def test_an_out_on_a_values_memory_is_refused_and_one_beside_it_is_written(monkeypatch, bound):
     """``out`` on the memory of the weight the kernel reads gave a Jacobian off by 0.04 through
