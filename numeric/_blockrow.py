@@ -134,22 +134,43 @@ def numba_threads_started() -> bool:
 
 
 class _SerialBlas:
-    """The NumPy ``dense_scope``: BLAS at one thread while any thread is inside it.
+    """The one serial-BLAS scope of the package: BLAS at one thread while any thread is inside it.
 
-    The BLAS thread count is process-wide, so the scope counts its entrants under a lock:
-    the first one sets the limit, the last one restores what it found.  threadpoolctl's view of
-    the loaded libraries (about 1 ms to make) is made again whenever modules were imported since
-    it was made: a BLAS library loaded later (SciPy's, which numba's ``np.dot`` calls, loads
-    with numba) would otherwise run on all its threads inside the scope."""
+    The NumPy ``dense_scope`` of the dense kernels, the Lyapunov sweep of
+    ``_tangent_formed.FormedAction`` and the numba rollout of ``_jit_factors`` all enter it.  The
+    BLAS thread count is process-wide, so the scope counts its entrants: the first one notes the
+    BLAS threads the user allowed (:attr:`threads`) and sets the limit, the last one restores
+    what it found.  Its lock guards that count and the limit only, for the moment of entering or
+    leaving: threads inside the scope run side by side (each caller guards its own work arrays,
+    e.g. ``FormedAction``'s lock), and a thread may enter it again while inside.
+
+    threadpoolctl's view of the loaded BLAS libraries (a ``ThreadpoolController``, about 1 ms to
+    make) is made on the first entry and made again once, when SciPy's BLAS
+    (``scipy.linalg.cython_blas``, the one numba's ``np.dot`` calls) has been imported since:
+    numba's code entering the scope has loaded it, and a view without it would leave that library
+    on all its threads.  The scope does not import SciPy itself: that import took 0.2 s of a new
+    process's first dense Jacobian (0.62 against 0.81 s, import to result, warm numba cache),
+    which numba, starting on a background thread (``_fused_loading``), would pay anyway.  A view
+    made while threads are inside the scope limits the libraries it adds at once; the limits are
+    restored in the reverse order they were set."""
+
+    _SCIPY_BLAS = "scipy.linalg.cython_blas"
 
     def __init__(self):
         self._lock = threading.Lock()
         self._inside = 0
-        self._limit = None
+        self._limits: list = []  # threadpoolctl limiters, restored last one first
         self._controller = None
-        self._modules = -1  # len(sys.modules) when the controller was made
+        self._sees_scipy = False  # whether the controller was made after SciPy's BLAS was loaded
+        self.threads = None
+        """The fewest BLAS threads a pool allowed when the first entrant came in (None outside)."""
 
-    def __call__(self):
+    def __call__(self, numba_blas: bool = False):
+        """The scope.  ``numba_blas``: for numba code calling ``np.dot``, whose BLAS (SciPy's) is
+        imported first so that the scope limits it too (numba has imported most of SciPy by then)."""
+        if numba_blas:
+            import scipy.linalg.cython_blas  # noqa: F401 - loaded before the scope's view is made
+
         return self
 
     def active(self) -> bool:
@@ -158,12 +179,16 @@ class _SerialBlas:
 
     def __enter__(self):
         with self._lock:
-            if self._inside == 0:
-                if self._modules != len(sys.modules):
-                    from threadpoolctl import ThreadpoolController
+            if self._controller is None or (not self._sees_scipy and self._SCIPY_BLAS in sys.modules):
+                from threadpoolctl import ThreadpoolController
 
-                    self._controller, self._modules = ThreadpoolController(), len(sys.modules)
-                self._limit = self._controller.limit(limits=1, user_api="blas")
+                self._sees_scipy = self._SCIPY_BLAS in sys.modules
+                self._controller = ThreadpoolController().select(user_api="blas")
+                if self._inside:  # a library loaded while others are inside: limited from now on
+                    self._limits.append(self._controller.limit(limits=1))
+            if self._inside == 0:
+                self.threads = min([pool.num_threads for pool in self._controller.lib_controllers], default=1)
+                self._limits.append(self._controller.limit(limits=1))
             self._inside += 1
         return self
 
@@ -171,8 +196,9 @@ class _SerialBlas:
         with self._lock:
             self._inside -= 1
             if self._inside == 0:
-                self._limit.restore_original_limits()
-                self._limit = None
+                while self._limits:
+                    self._limits.pop().restore_original_limits()
+                self.threads = None
 
 
 serial_blas = _SerialBlas()

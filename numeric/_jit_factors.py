@@ -56,7 +56,7 @@ from gatejac.symbolic import SCALAR, Leaf
 from ._codegen import _Module
 from ._coefficients import indent
 from ._jit_codegen import Unsupported, _Kernel, _plan, float_variants, header
-from ._tangent_formed import serial_blas
+from ._blockrow import serial_blas
 
 JIT_MIN_STEPS = 256
 """The fewest steps a rollout takes the numba function for (see the module docstring)."""
@@ -170,7 +170,7 @@ class JitRollout:
 
     def __call__(self, values: list, inputs: dict, length: int) -> tuple[list, list, list]:
         """The stacks (see the class docstring), by calls of at most :data:`CHUNK_ROWS` steps ×
-        samples each, under :func:`serial_blas`; a non-finite last step is reported as NumPy's
+        samples each, inside ``_blockrow.serial_blas``; a non-finite last step is reported as NumPy's
         ``errstate`` says (:func:`_report_non_finite`)."""
         cell = self.cell
         count, dtype = len(cell.states), values[0].dtype
@@ -189,7 +189,7 @@ class JitRollout:
         sizes = [int(states[row].shape[-1]) for row in _factor_rows(self.plan)]
         factors = [np.empty((length, *batch, size), dtype) for size in sizes]
         function, chunk = self._functions[np.dtype(dtype)], max(1, CHUNK_ROWS // max(flat, 1))
-        with serial_blas():  # its products on one thread: two gave the same wall time at twice the CPU time
+        with serial_blas(numba_blas=True):  # products on one thread: two gave the same wall time at twice the CPU
             for first in range(0, length, chunk):
                 stop = min(length, first + chunk)
                 function(*(s[first:stop + 1].reshape(stop + 1 - first, flat, s.shape[-1]) for s in states),

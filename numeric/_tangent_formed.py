@@ -40,9 +40,11 @@ against 0.7 s on one thread).
 The first formed action of a process imports numba and loads the kernel (compiled once per
 machine and dtype into ``_numba_cache``'s directory).  The action works on NumPy arrays (a
 torch trajectory's plain CPU tensors through NumPy views of the same memory, as
-``StructuredAction`` does).  It keeps the packed coefficients and the tiles' work arrays;
-threads that call the kernel take turns (one lock for the process, which also keeps the BLAS
-limit set and restored around each call consistent).
+``StructuredAction`` does).  It keeps the packed coefficients and the tiles' work arrays, so
+threads sharing one action take turns (its own lock, re-entrant: a sweep begun inside a sweep
+of the same thread runs in the outer one); the one-thread BLAS limit is the package's one scope,
+``_blockrow.serial_blas``, which the dense kernels and the numba rollout enter too without
+waiting for each other.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ import contextlib
 import threading
 
 import numpy as np
+
+from ._blockrow import serial_blas
 
 FORM_WEIGHT = 3
 """Multiply–adds one formed element of C_j is counted as (see the module docstring)."""
@@ -138,6 +142,7 @@ class FormedAction:
         self.run = max(1, min(self.steps, RUN_BYTES // max(1, self.count * self.width * self.dtype.itemsize)))
         self.packed = np.empty((self.run * self.count, self.width), self.dtype)
         self.packed_from, self.work, self.sweeps = None, {}, {}  # sweeps: thread → threads allowed
+        self._lock = threading.RLock()  # the packed coefficients and work arrays: one thread at a time
 
     def _slot(self, stack: int, row: int, sizes: list[int]) -> int:
         """The offset in a packed row of stack ``stack`` (coefficients, then diagonals) for row
@@ -165,18 +170,27 @@ class FormedAction:
 
     @contextlib.contextmanager
     def sweep(self):
-        """The lock and the one-thread BLAS limit of a kernel call held across a whole sweep
-        (the QRs between the runs included): the Benettin sweep of ``_growth`` takes it.  A QR
-        on two BLAS threads between two parallel runs left BLAS's spinning worker competing with
-        numba's for the second core: the LSTM's spectrum (n = 256, k = 32, T = 2000, rollout
-        excluded) took 0.80–1.46 s of wall time on 2 threads with the limit taken per call,
-        0.32–0.37 s with it held for the sweep (four alternating runs each, load 1.3)."""
-        with serial_blas() as threads:
-            self.sweeps[threading.get_ident()] = threads
-            try:
+        """The action's lock and the one-thread BLAS limit (``_blockrow.serial_blas``) held across
+        a whole sweep (the QRs between the runs included): the Benettin sweep of ``_growth`` takes
+        it.  A QR on two BLAS threads between two parallel runs left BLAS's spinning worker
+        competing with numba's for the second core: the LSTM's spectrum (n = 256, k = 32,
+        T = 2000, rollout excluded) took 0.80–1.46 s of wall time on 2 threads with the limit
+        taken per call, 0.32–0.37 s with it held for the sweep (four alternating runs each, load
+        1.3).  Inside a sweep of the same thread it is the outer sweep's.  The kernel runs on the
+        fewest of numba's threads and the BLAS threads the user allowed (``serial_blas.threads``)."""
+        from ._numba_threads import thread_count
+
+        thread = threading.get_ident()
+        with self._lock:
+            if thread in self.sweeps:
                 yield
-            finally:
-                del self.sweeps[threading.get_ident()]
+                return
+            with serial_blas(numba_blas=True) as scope:
+                self.sweeps[thread] = min(thread_count(), scope.threads)
+                try:
+                    yield
+                finally:
+                    del self.sweeps[thread]
 
     def advance(self, t: int, steps: int, block):
         """J_{t+steps−1} ⋯ J_{t+1} J_t V for a NumPy block ``(..., S, k)`` (a fresh array), 1 ≤ t
@@ -226,37 +240,3 @@ class FormedAction:
         values = values.reshape(values.shape[0], *([1] * missing), *values.shape[1:])
         return np.broadcast_to(values, (stop - first, *self.batch, height))
 
-
-_CONTROLLER: list = []
-_KERNEL_LOCK = threading.Lock()
-"""Held through a kernel call or a sweep (``FormedAction.sweep``) and the numba rollout: the packed coefficients and
-work arrays are the action's, and the BLAS limit set and restored around them is the
-process's, so threads take turns."""
-
-
-@contextlib.contextmanager
-def serial_blas():
-    """:data:`_KERNEL_LOCK` and BLAS on one thread for the block (a sweep, the numba rollout of
-    ``_jit_factors``); yields the threads the caller allowed (see :func:`_blas_on_one_thread`)."""
-    with _KERNEL_LOCK, _blas_on_one_thread() as threads:
-        yield threads
-
-
-@contextlib.contextmanager
-def _blas_on_one_thread():
-    """The BLAS libraries (NumPy's and the one numba's ``np.dot`` calls) on one thread for the
-    block; yields the threads the caller allowed: the fewest of numba's thread count and the
-    BLAS pools' limits as they were (``threadpoolctl.threadpool_limits(1)`` makes the kernel
-    serial)."""
-    from threadpoolctl import ThreadpoolController
-
-    from ._numba_threads import thread_count
-
-    if not _CONTROLLER:
-        import scipy.linalg.cython_blas  # noqa: F401 - the BLAS numba's np.dot calls, loaded before the controller
-
-        _CONTROLLER.append(ThreadpoolController().select(user_api="blas"))
-    controller = _CONTROLLER[0]
-    threads = min([thread_count(), *(pool.num_threads for pool in controller.lib_controllers)])
-    with controller.limit(limits=1):
-        yield threads

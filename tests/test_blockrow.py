@@ -1,7 +1,9 @@
 """numba's threads started with libgomp's spin cut short (``numeric/_numba_threads.py:
-thread_count``), so that the next kernel call's split products find the second core free.
+thread_count``), so that the next kernel call's split products find the second core free; and
+the one serial-BLAS scope (``numeric/_blockrow.py: serial_blas``) that the dense kernels, the
+Lyapunov sweep and the numba rollout share.
 
-Each case runs in a fresh interpreter (libgomp reads its environment once, when numba's threads
+Each spin case runs in a fresh interpreter (libgomp reads its environment once, when numba's threads
 start): a parallel fused write, then the CPU time the process burns while its main thread sleeps
 (libgomp's idle worker spinning).  The default spin (``GOMP_SPINCOUNT`` = 300 000, which a user
 may set) is the check's positive control: it must burn several times as much.
@@ -13,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import types
 
 import pytest
 
@@ -73,3 +76,84 @@ def test_a_wait_policy_the_user_set_is_left_alone(default_spin, monkeypatch):
     with _numba_threads.short_spin():
         assert "GOMP_SPINCOUNT" not in os.environ
     assert os.environ["OMP_WAIT_POLICY"] == "passive"
+
+
+# ------------------------------------------------------------ the one serial-BLAS scope
+def _blas_threads() -> set:
+    from threadpoolctl import threadpool_info
+
+    return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+
+def test_the_serial_blas_scope_holds_blas_at_one_thread_until_the_last_entrant_leaves():
+    """Entered twice (as by a sweep and a rollout inside it, or by two threads: the scope counts
+    entrants, not threads): BLAS at one thread until the last leaves, the user's limit (2) back
+    then; every entrant reads the limit the user allowed, not the scope's own 1.  A scope that
+    restored on every exit is caught.  (The main thread enters here: OpenBLAS 0.3.31 ignored
+    limits set from another thread once the main thread had set one.)"""
+    from threadpoolctl import threadpool_limits
+
+    from gatejac.numeric._blockrow import _SerialBlas
+
+    def run(scope):
+        seen = []
+        with threadpool_limits(2, user_api="blas"):
+            with scope:
+                with scope:
+                    seen.append((scope.threads, _blas_threads()))
+                seen.append((scope.threads, _blas_threads()))
+            seen.append((scope.threads, _blas_threads()))
+        return seen
+
+    assert _blas_threads(), "threadpoolctl sees no BLAS library, so this test would check nothing"
+    assert run(_SerialBlas()) == [(2, {1}), (2, {1}), (None, {2})]
+
+    class RestoresOnEveryExit(_SerialBlas):
+        def __exit__(self, *exc_info):
+            with self._lock:
+                self._inside -= 1
+                self._limits[-1].restore_original_limits()
+
+    assert run(RestoresOnEveryExit())[1] == (2, {2})  # the check above would fail
+
+
+def test_the_scope_makes_its_view_of_the_blas_libraries_once_and_again_for_scipys(monkeypatch):
+    """threadpoolctl's view is made on the first entry, kept after an unrelated import, made
+    again once SciPy's BLAS (the one numba's np.dot calls; a stand-in module name here) has been
+    imported, and then kept."""
+    from gatejac.numeric._blockrow import _SerialBlas
+
+    scope = _SerialBlas()
+    monkeypatch.setattr(scope, "_SCIPY_BLAS", "gatejac_test_scipy_blas")
+    with scope:
+        first = scope._controller
+    monkeypatch.setitem(sys.modules, "gatejac_test_new_module", types.ModuleType("gatejac_test_new_module"))
+    with scope:
+        assert scope._controller is first
+    monkeypatch.setitem(sys.modules, "gatejac_test_scipy_blas", types.ModuleType("gatejac_test_scipy_blas"))
+    with scope:
+        second = scope._controller
+        assert second is not first and _blas_threads() == {1}
+    with scope:
+        assert scope._controller is second
+
+
+def test_numba_blas_loads_scipys_blas_before_the_scope_limits_it():
+    """In a fresh interpreter (no SciPy yet), ``serial_blas(numba_blas=True)`` imports SciPy's
+    BLAS first and holds it, with NumPy's, at one thread; the plain scope does not import it."""
+    script = """
+import json, sys
+from threadpoolctl import threadpool_info
+from gatejac.numeric._blockrow import serial_blas
+with serial_blas():
+    plain = "scipy.linalg.cython_blas" in sys.modules
+with serial_blas(numba_blas=True):
+    pools = {p["filepath"]: p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
+print(json.dumps([plain, pools]))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    plain, pools = json.loads(done.stdout.strip().splitlines()[-1])
+    assert not plain
+    assert any("scipy" in path and "numpy" not in path for path in pools), pools
+    assert set(pools.values()) == {1}, pools

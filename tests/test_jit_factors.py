@@ -26,7 +26,7 @@ from gatejac.numeric import _jit_factors as jit_factors
 from gatejac.numeric import rollout
 from gatejac.numeric._jit_codegen import Unsupported
 from gatejac.numeric._tangent import tangent_plan, window_factors
-from gatejac.numeric._tangent_formed import _KERNEL_LOCK as serial_blas_lock
+from gatejac.numeric._blockrow import serial_blas
 from gatejac.symbolic import cells
 from gatejac.verify.strategies import random_cells
 
@@ -185,17 +185,17 @@ def test_long_rollouts_run_in_calls_of_chunk_rows(monkeypatch):
     assert rebuilt.rollout_kernel is None
 
 
-def test_an_interrupted_rollout_leaves_the_lock_and_blas_threads_as_they_were(monkeypatch):
+def test_an_interrupted_rollout_leaves_the_scope_and_blas_threads_as_they_were(monkeypatch):
     """Ctrl-C arriving between two calls (a KeyboardInterrupt raised by the second call here)
-    ends the rollout; the kernel lock is free and the BLAS pools have their two threads again
-    (one while it ran)."""
+    ends the rollout; the serial-BLAS scope is left and the BLAS pools have their two threads
+    again (one while it ran)."""
     monkeypatch.setattr(jit_factors, "CHUNK_ROWS", 200)
     compiled = numeric.compile(cells.get("gru_torch"), "numpy")
     function = jit_factors.jit_rollout(compiled, tangent_plan(compiled))
     original, calls = function._functions[np.dtype(np.float64)], []
 
     def interrupted(*arguments):
-        calls.append(len(calls))
+        calls.append(serial_blas.active())
         if len(calls) == 2:
             raise KeyboardInterrupt
         return original(*arguments)
@@ -210,9 +210,8 @@ def test_an_interrupted_rollout_leaves_the_lock_and_blas_threads_as_they_were(mo
         before = blas_threads()
         with pytest.raises(KeyboardInterrupt):
             rollout(compiled, *arguments)
-        assert calls == [0, 1] and blas_threads() == before and set(before.values()) == {2}
-    assert serial_blas_lock.acquire(timeout=1)
-    serial_blas_lock.release()
+        assert calls == [True, True] and blas_threads() == before and set(before.values()) == {2}
+    assert not serial_blas.active()
 
 
 def test_read_only_and_broadcast_arguments_reuse_the_machine_code():

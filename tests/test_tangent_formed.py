@@ -9,6 +9,7 @@ J_t Q written out here.  Tolerances from ``verify._tolerances`` (through ``_asse
 from __future__ import annotations
 
 import concurrent.futures
+import threading
 
 import numpy as np
 import pytest
@@ -226,3 +227,78 @@ def test_the_kernel_leaves_the_blas_limits_as_they_were():
         with threadpool_limits(threads, user_api="blas"):
             action.advance(1, 4, block)
             assert {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"} == {threads}
+
+
+def _in_thread(function, timeout: float = 120):
+    """``function()`` on a daemon thread, failing (not hanging) if it has not ended in ``timeout`` s."""
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = function()
+        except BaseException as error:  # noqa: BLE001 - raised again on the calling thread
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        pytest.fail(f"{function.__name__} did not end in {timeout} s (a deadlock)")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def test_a_sweep_inside_a_sweep_of_the_same_thread_runs_in_the_outer_one():
+    """A sweep begun inside a sweep on one thread (of the same action, and of another action)
+    neither deadlocks nor ends the outer one's scope: the runs inside equal the dense product,
+    and the serial-BLAS scope stays entered until the outer sweep ends."""
+    from gatejac.numeric._blockrow import serial_blas
+
+    trajectory = _trajectory("gru_torch")
+    action, other = _chosen(trajectory, 12), _formed_of(trajectory)
+    block = np.random.default_rng(9).standard_normal((*BATCH, trajectory.state_size, 12))
+    reference = _dense_product(trajectory, 2, 3, block)
+
+    def nested():
+        images = []
+        with action.sweep():
+            with action.sweep(), other.sweep():
+                images += [action.advance(2, 3, block), other.advance(2, 3, block)]
+            assert serial_blas.active() and threading.get_ident() in action.sweeps
+            images.append(action.advance(2, 3, block))
+        return images
+
+    for image in _in_thread(nested):
+        _assert_close(image, reference)
+    assert not serial_blas.active() and not action.sweeps
+
+
+def test_a_rollout_does_not_wait_for_another_threads_sweep():
+    """While one thread is inside a sweep of a formed action, another thread's numba rollout
+    runs to its end (the two share the serial-BLAS scope, not a lock)."""
+    from gatejac.numeric._jit_factors import JIT_MIN_STEPS
+
+    trajectory = _trajectory("gru_torch")
+    action = _chosen(trajectory, 12)
+    cell = cells.get("gru_torch")
+    states, _, params = numeric.random_values(cell, {"n": 8, "m": 2}, batch=BATCH, seed=0)
+    _, inputs, _ = numeric.random_values(cell, {"n": 8, "m": 2}, batch=(JIT_MIN_STEPS, *BATCH), seed=1)
+    assert rollout(trajectory.compiled, states, inputs, params).rollout_kernel == "numba"  # loaded
+    inside, release = threading.Event(), threading.Event()
+
+    def sweeping():
+        with action.sweep():
+            inside.set()
+            release.wait(300)
+
+    sweeper, pool = threading.Thread(target=sweeping), concurrent.futures.ThreadPoolExecutor(1)
+    sweeper.start()
+    try:
+        assert inside.wait(60)
+        rolled = pool.submit(rollout, trajectory.compiled, states, inputs, params).result(60)
+        assert sweeper.is_alive() and rolled.rollout_kernel == "numba"
+    finally:
+        release.set()
+        sweeper.join()
+        pool.shutdown()
