@@ -15,9 +15,6 @@ BLAS scope of the NumPy kernels.
 
 from __future__ import annotations
 
-import sys
-import types
-
 import numpy as np
 import pytest
 import torch
@@ -282,23 +279,6 @@ def test_numpy_dense_kernels_hold_blas_to_one_thread_and_restore_it(monkeypatch)
         assert blas_threads() == [1] * len(before)
     assert seen and all(threads == [1] * len(before) for threads in seen)
     assert blas_threads() == before
-
-
-def test_the_dense_scope_sees_blas_libraries_loaded_after_its_first_use(monkeypatch):
-    """The scope's view of the loaded libraries is made again after an import (a BLAS library
-    such as SciPy's may have come with it); without one it is reused."""
-    scope = _blockrow.serial_blas
-    with scope:
-        pass
-    first = scope._controller
-    with scope:
-        pass
-    assert scope._controller is first  # nothing imported: the same view
-    monkeypatch.setitem(sys.modules, "gatejac_test_new_module", types.ModuleType("gatejac_test_new_module"))
-    with scope:
-        assert scope._controller is not first  # a fresh view, made after the import
-        limited = [lib.num_threads for lib in scope._controller.lib_controllers if lib.user_api == "blas"]
-        assert limited and all(threads == 1 for threads in limited)
 
 
 @pytest.mark.parametrize("name, n, parallel", [("lstm_torch", 16, False), ("lstm_torch", 32, True),
