@@ -9,6 +9,11 @@ Oracles, each independent of the derived closed forms:
 * the float64 kernels, for the float32 kernels;
 * the kernels themselves under reshaping (batch dimensions), ``out=`` and caching.
 
+The dense Jacobians are checked on three routes (:data:`ROUTES`): the NumPy back-end; the torch
+back-end as called, which for these small plain tensors runs the NumPy kernels on their memory
+(``numeric.TORCH_THROUGH_NUMPY_BELOW``); and the torch back-end's own dense kernels, with that
+route closed — what tensors autograd tracks and large calls get.
+
 Every numeric comparison goes through :func:`assert_close`, which takes its tolerance from
 ``verify._tolerances`` and reports the worst entry.
 """
@@ -23,6 +28,7 @@ import torch
 from torch.func import jacrev, jvp, vjp, vmap
 
 from gatejac import numeric
+from gatejac.numeric import _compiled
 from gatejac.symbolic import Cell, cells
 from gatejac.verify._tolerances import tolerance
 
@@ -30,6 +36,38 @@ SIZES = {"n": 3, "m": 2}  # n ≠ m, so a transposed or misplaced input block ca
 BATCH = (2,)
 CELL_NAMES = cells.names()
 BACKENDS = numeric.BACKENDS
+ROUTES = [*BACKENDS, "torch kernels"]
+"""The back-ends, and "torch kernels": the torch back-end with its route through NumPy closed."""
+_TORCH_KERNELS: dict = {}  # cell fingerprint -> torch kernels whose signatures were all checked with the route closed
+
+
+@pytest.fixture
+def compiled_for(monkeypatch):
+    """``compiled_for(cell, route)``: the compiled cell of a route (see :data:`ROUTES`).  For
+    "torch kernels" the route through NumPy is closed (``TORCH_THROUGH_NUMPY_BELOW = 0``) for the
+    test, on torch kernels of the cell's derivation that no other route's call checked (a
+    remembered signature keeps its first call's route), and a dense call that still went
+    through NumPy fails the test."""
+
+    def compiled(cell: Cell, route: str):
+        if route != "torch kernels":
+            return numeric.compile(cell, route)
+        monkeypatch.setattr(_compiled, "TORCH_THROUGH_NUMPY_BELOW", 0)
+        monkeypatch.setattr(_compiled.CompiledCell, "_through_numpy", _through_numpy_refused)
+        cell = cell.validate()
+        if cell.fingerprint not in _TORCH_KERNELS:
+            _TORCH_KERNELS[cell.fingerprint] = _compiled.CompiledCell(numeric.compile(cell, "torch").derivation, "torch")
+        return _TORCH_KERNELS[cell.fingerprint]
+
+    return compiled
+
+
+def _through_numpy_refused(self, kernel, *args, **kwargs):
+    raise AssertionError(f"{self.cell.name} {kernel} went through NumPy on the route 'torch kernels'")
+
+
+def _backend(route: str) -> str:
+    return "numpy" if route == "numpy" else "torch"
 
 
 # ------------------------------------------------------------------ the one comparison
@@ -127,30 +165,32 @@ def _torch_cell(name: str):
 
 
 # ------------------------------------------------------------------ agreement with torch.func
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("name", CELL_NAMES)
-def test_state_and_input_jacobians_match_ad(name, backend):
+def test_state_and_input_jacobians_match_ad(name, route, compiled_for):
+    backend = _backend(route)
     oracle = _torch_cell(name)
-    compiled = numeric.compile(oracle.cell, backend)
+    compiled = compiled_for(oracle.cell, route)
     values = _merged(*_values(oracle.cell, "torch"))
     given = _values(oracle.cell, backend)
     expected = _ad_jacobian(oracle, values, _state_names(oracle.cell))
-    assert_close(compiled.state_jacobian(*given), expected, "ad", f"{name}/{backend} state_jacobian")
+    assert_close(compiled.state_jacobian(*given), expected, "ad", f"{name}/{route} state_jacobian")
     if oracle.cell.inputs:
         expected = _ad_jacobian(oracle, values, [x.name for x in oracle.cell.inputs])
-        assert_close(compiled.input_jacobian(*given), expected, "ad", f"{name}/{backend} input_jacobian")
+        assert_close(compiled.input_jacobian(*given), expected, "ad", f"{name}/{route} input_jacobian")
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("name", CELL_NAMES)
-def test_parameter_jacobians_match_ad(name, backend):
+def test_parameter_jacobians_match_ad(name, route, compiled_for):
+    backend = _backend(route)
     oracle = _torch_cell(name)
-    compiled = numeric.compile(oracle.cell, backend)
+    compiled = compiled_for(oracle.cell, route)
     values = _merged(*_values(oracle.cell, "torch"))
     given = _values(oracle.cell, backend)
     for p in oracle.cell.parameters:
         assert_close(compiled.parameter_jacobian(p.name, *given), _ad_jacobian(oracle, values, [p.name]),
-                     "ad", f"{name}/{backend} parameter_jacobian({p.name!r})")
+                     "ad", f"{name}/{route} parameter_jacobian({p.name!r})")
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")  # torch's forward AD
@@ -224,27 +264,28 @@ def _as_backend(values: dict, backend: str) -> dict:
     return {k: _to_numpy(v) for k, v in values.items()} if backend == "numpy" else dict(values)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "no_bias"])
 @pytest.mark.parametrize("name", sorted(_TORCH_MODULES))
-def test_torch_convention_cells_match_torch_nn(name, bias, backend):
+def test_torch_convention_cells_match_torch_nn(name, bias, route, compiled_for):
     """With the module's weights loaded by ``numeric.from_torch``, the step, the state and
     input Jacobians and the parameter gradients agree with the torch.nn module."""
+    backend = _backend(route)
     module = _module(name, bias)
     cell, params = numeric.from_torch(module, backend=backend)
     assert cell.name == name
-    compiled = numeric.compile(cell, backend)
+    compiled = compiled_for(cell, route)
     states, inputs, _ = _values(cell, "torch")
     given = (_as_backend(states, backend), _as_backend(inputs, backend), params)
     x = inputs["x"]
 
     expected_step = _module_step(module, states, x)
     for state, new in compiled.step(*given).items():
-        assert_close(new, expected_step[state], "ad", f"{name}/{backend} step[{state}]")
+        assert_close(new, expected_step[state], "ad", f"{name}/{route} step[{state}]")
     assert_close(compiled.state_jacobian(*given), _module_jacobian(module, states, x, "states"),
-                 "ad", f"{name}/{backend} state_jacobian")
+                 "ad", f"{name}/{route} state_jacobian")
     assert_close(compiled.input_jacobian(*given), _module_jacobian(module, states, x, "x"),
-                 "ad", f"{name}/{backend} input_jacobian")
+                 "ad", f"{name}/{route} input_jacobian")
 
     _, cotangents = _directions(cell, "torch")
     new = _module_step(module, states, x)
@@ -255,7 +296,7 @@ def test_torch_convention_cells_match_torch_nn(name, bias, backend):
     stacked = dict(numeric.to_torch(cell, {p.name: gradients[p.name] for p in cell.parameters}).named_parameters())
     for key, weight in module.named_parameters():
         source = "bias_ih" if (name, key) == ("elman", "bias_hh") else key
-        assert_close(stacked[source], weight.grad, "ad", f"{name}/{backend} gradient of {key}")
+        assert_close(stacked[source], weight.grad, "ad", f"{name}/{route} gradient of {key}")
 
 
 # ------------------------------------------------------------------ the generated forward
@@ -306,29 +347,31 @@ def test_a_sum_inside_a_named_node_that_a_coefficient_needs_is_computed_once():
 
 
 # ------------------------------------------------------------------ float32 against float64
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("name", CELL_NAMES)
-def test_float32_matches_float64(name, backend):
+def test_float32_matches_float64(name, route, compiled_for):
     """At the same (float32-representable) point, the float32 step and state Jacobian agree
     with the float64 kernels within the float32 reference tolerance."""
-    compiled = numeric.compile(cells.get(name), backend)
+    backend = _backend(route)
+    compiled = compiled_for(cells.get(name), route)
     single = _values(compiled.cell, backend, dtype="float32")
     double = tuple({k: (_to_numpy(v).astype(np.float64) if backend == "numpy" else v.double())
                     for k, v in group.items()} for group in single)
     for state, new in compiled.step(*single).items():
-        assert_close(new, compiled.step(*double)[state], "reference", f"{name}/{backend} float32 step[{state}]")
+        assert_close(new, compiled.step(*double)[state], "reference", f"{name}/{route} float32 step[{state}]")
     assert_close(compiled.state_jacobian(*single), compiled.state_jacobian(*double), "reference",
-                 f"{name}/{backend} float32 state_jacobian")
+                 f"{name}/{route} float32 state_jacobian")
 
 
 # ------------------------------------------------------------------ array conventions
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("name", CELL_NAMES)
-def test_batch_dimensions_are_consistent(name, backend):
+def test_batch_dimensions_are_consistent(name, route, compiled_for):
     """Every kernel on a (2, 3) batch equals the kernel on the flattened (6,) batch reshaped,
     and sample (1, 2) alone (no batch dimensions) equals entry (1, 2) of the batched result
     (parameter cotangents of the vjp are summed over the batch, so only the flat check applies)."""
-    compiled = numeric.compile(cells.get(name), backend)
+    backend = _backend(route)
+    compiled = compiled_for(cells.get(name), route)
     cell, batch = compiled.cell, (2, 3)
     values = _merged(*_values(cell, backend, batch=batch))
     tangents, cotangents = _directions(cell, backend, batch=batch)
@@ -348,33 +391,35 @@ def test_batch_dimensions_are_consistent(name, backend):
             summed = key.startswith("vjp[") and key[4:-1] not in per_sample
             if index is None:
                 assert_close(flat[key].reshape(result.shape), result, "reference",
-                             f"{name}/{backend} {key}, flat batch")
+                             f"{name}/{route} {key}, flat batch")
             elif not summed:
-                assert_close(flat[key], result[index], "reference", f"{name}/{backend} {key}, one sample")
+                assert_close(flat[key], result[index], "reference", f"{name}/{route} {key}, one sample")
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("name", ["leaky", "scalar_gate", "lstm_torch"])
-def test_states_and_inputs_broadcast(name, backend):
+def test_states_and_inputs_broadcast(name, route, compiled_for):
     """Unbatched inputs with batched states give the same results as inputs repeated over the batch."""
-    compiled = numeric.compile(cells.get(name), backend)
+    backend = _backend(route)
+    compiled = compiled_for(cells.get(name), route)
     states, inputs, params = _values(compiled.cell, backend, batch=(4,))
     single = {k: v[0] for k, v in inputs.items()}
     repeated = {k: np.repeat(v[None], 4, axis=0) if backend == "numpy" else v.expand(4, -1).clone()
                 for k, v in single.items()}
     assert_close(compiled.state_jacobian(states, single, params), compiled.state_jacobian(states, repeated, params),
-                 "reference", f"{name}/{backend} state_jacobian with unbatched inputs")
+                 "reference", f"{name}/{route} state_jacobian with unbatched inputs")
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("name", CELL_NAMES)
-def test_dtype_is_preserved(name, backend, dtype):
-    compiled = numeric.compile(cells.get(name), backend)
+def test_dtype_is_preserved(name, route, dtype, compiled_for):
+    backend = _backend(route)
+    compiled = compiled_for(cells.get(name), route)
     tangents, cotangents = _directions(compiled.cell, backend, dtype=dtype)
     outputs = _kernel_outputs(compiled, *_values(compiled.cell, backend, dtype=dtype), tangents, cotangents)
     wrong = {k: str(v.dtype) for k, v in outputs.items() if str(v.dtype).replace("torch.", "") != dtype}
-    assert not wrong, f"{name}/{backend}: {dtype} in, but {wrong}"
+    assert not wrong, f"{name}/{route}: {dtype} in, but {wrong}"
 
 
 @pytest.mark.parametrize("name", CELL_NAMES)
@@ -424,29 +469,29 @@ def _out_kernels(cell: Cell, matrices: bool) -> dict:
     return kernels
 
 
-def _check_out_buffer(name: str, backend: str, matrices: bool) -> None:
+def _check_out_buffer(compiled, route: str, matrices: bool) -> None:
     """The result is written into ``out`` (pre-filled with NaN, so an entry left unwritten
     fails) and ``out`` itself is returned."""
-    compiled = numeric.compile(cells.get(name), backend)
+    name, backend = compiled.cell.name, _backend(route)
     values = _values(compiled.cell, backend)
     for label, kernel in _out_kernels(compiled.cell, matrices).items():
         expected = kernel(compiled, values, None)
         buffer = (np.full(expected.shape, np.nan) if backend == "numpy"
                   else torch.full(expected.shape, np.nan, dtype=torch.float64))
-        assert kernel(compiled, values, buffer) is buffer, f"{name}/{backend} {label} did not return out"
-        assert_close(buffer, expected, "reference", f"{name}/{backend} {label} written into out")
+        assert kernel(compiled, values, buffer) is buffer, f"{name}/{route} {label} did not return out"
+        assert_close(buffer, expected, "reference", f"{name}/{route} {label} written into out")
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("name", CELL_NAMES)
-def test_out_buffer_is_filled_and_returned(name, backend):
-    _check_out_buffer(name, backend, matrices=False)
+def test_out_buffer_is_filled_and_returned(name, route, compiled_for):
+    _check_out_buffer(compiled_for(cells.get(name), route), route, matrices=False)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("name", CELL_NAMES)
-def test_out_buffer_is_filled_and_returned_for_matrix_parameters(name, backend):
-    _check_out_buffer(name, backend, matrices=True)
+def test_out_buffer_is_filled_and_returned_for_matrix_parameters(name, route, compiled_for):
+    _check_out_buffer(compiled_for(cells.get(name), route), route, matrices=True)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
