@@ -70,9 +70,9 @@ loop take CHUNK_ROWS rows each at most.  A rollout of T = 2000 steps at batch 1 
 
 
 def _factor_rows(plan) -> list[int]:
-    """The row block of each factor of ``plan``, the coefficients u then the diagonals d."""
-    rows = [term.row for term in sorted(plan.terms, key=lambda term: term.coefficient)]
-    return rows + [row for row, _, _ in sorted(plan.diagonals, key=lambda diagonal: diagonal[2])]
+    """The row block of each factor of ``plan``, the coefficients u then the diagonals d (the
+    plan lists each in the kernel's order: ``TangentPlan``)."""
+    return [term.row for term in plan.terms] + [row for row, _, _ in plan.diagonals]
 
 
 class _RolloutKernel(_Kernel):

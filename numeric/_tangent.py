@@ -61,7 +61,8 @@ class TangentPlan:
       vectors u (one list) and d (one list, an entry may be the number 1);
     * ``matrices(<args>)`` → the distinct matrices M of each column block, column block by
       column block (``stacks[j]`` of them for block j);
-    * ``terms``: the u terms; ``diagonals``: ``(row, col, index)`` of the d terms;
+    * ``terms``: the u terms, in the order of the kernel's list (``terms[k].coefficient`` is k);
+      ``diagonals``: ``(row, col, index)`` of the d terms, likewise in order (index k at k);
     * ``sources``: the derivation's terms (``symbolic.Term``) the u, then the d, come from, in
       the kernel's order (the numba rollout of ``_jit_factors`` writes the same values)."""
 

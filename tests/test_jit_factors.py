@@ -64,12 +64,20 @@ def _check_against_numpy_kernels(trajectory, dtype="float64"):
             _assert_close(value, wanted, "reference", dtype)
 
 
+def _assert_in_kernel_order(plan):
+    """The plan lists its u terms and d terms in the order of the ``factors`` kernel's lists,
+    which ``_jit_factors._factor_rows`` reads them in (it does not sort)."""
+    assert [term.coefficient for term in plan.terms] == list(range(len(plan.terms)))
+    assert [position for _, _, position in plan.diagonals] == list(range(len(plan.diagonals)))
+
+
 @pytest.mark.parametrize("name", FACTOR_CELLS)
 def test_catalogue_rollouts_equal_the_numpy_kernels(name):
     """Every catalogue cell with stored factors rolls out in the numba function (batch (2,)),
     and its states and factors are the NumPy kernels' to round-off."""
     trajectory = _rolled(name)
     assert trajectory.rollout_kernel == "numba"
+    _assert_in_kernel_order(tangent_plan(trajectory.compiled))
     _check_against_numpy_kernels(trajectory)
 
 
@@ -82,6 +90,7 @@ def test_random_cells_rollouts_equal_the_numpy_kernels(cell):
     compiled = numeric.compile(cell, "numpy")
     assume(tangent_plan(compiled) is not None)
     note(str(cell.updates))
+    _assert_in_kernel_order(tangent_plan(compiled))
     states, _, params = numeric.random_values(cell, {"n": 4, "m": 3, "k": 2}, batch=(2,), seed=0, gain=0.5)
     _, inputs, _ = numeric.random_values(cell, {"n": 4, "m": 3, "k": 2}, batch=(STEPS, 2), seed=1)
     with np.errstate(all="ignore"):
