@@ -32,6 +32,13 @@ def complete_cell():
     return cell, h, x
 
 
+def each_mistake(table: list):
+    """The parametrization of a test over ``table``'s rows ``(build, error, message)``, each
+    named by its ``build`` function."""
+    return pytest.mark.parametrize(("build", "error", "message"),
+                                   [pytest.param(*row, id=row[0].__name__) for row in table])
+
+
 def assert_clear_error(build, error, message) -> None:
     """``build()`` raises ``error`` (a ``GatejacError``) with a message matching ``message``."""
     with pytest.raises(error, match=message) as raised:

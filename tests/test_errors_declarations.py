@@ -11,7 +11,6 @@ are ``tests/test_errors_expressions.py``'s.
 
 from __future__ import annotations
 
-import pytest
 import sympy
 
 from gatejac import symbolic
@@ -28,7 +27,7 @@ from gatejac.symbolic import (
     derive,
     tanh,
 )
-from spec_mistakes import assert_clear_error, new_cell
+from spec_mistakes import assert_clear_error, each_mistake, new_cell
 
 
 # ------------------------------------------------------------------ shapes
@@ -292,6 +291,6 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("build", "error", "message"), [pytest.param(*c, id=c[0].__name__) for c in CASES])
+@each_mistake(CASES)
 def test_bad_declaration_raises_clear_gatejac_error(build, error, message):
     assert_clear_error(build, error, message)

@@ -28,7 +28,7 @@ from gatejac.symbolic import (
     derive,
     tanh,
 )
-from spec_mistakes import assert_clear_error, complete_cell, new_cell
+from spec_mistakes import assert_clear_error, each_mistake, complete_cell, new_cell
 from test_errors_declarations import CASES as DECLARATION_CASES
 
 
@@ -272,7 +272,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("build", "error", "message"), [pytest.param(*c, id=c[0].__name__) for c in CASES])
+@each_mistake(CASES)
 def test_bad_expression_raises_clear_gatejac_error(build, error, message):
     assert_clear_error(build, error, message)
 
