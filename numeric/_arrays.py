@@ -33,6 +33,9 @@ What a namespace holds (the two back-ends agree on every name):
   products: NumPy's on two threads where it pays, see ``_parallel_products``; torch's are torch's);
 * kernel writes: ``assign_product(block, a, b)`` (block = a·b), ``add_product`` (block += a·b),
   ``fill_zero``, ``write_block_row`` and ``dense_scope`` (see ``_blockrow``);
+* the dense kernels' forward in owned buffers (``_lowering``): ``workspace(like, sizes)``, the
+  calling thread's (B, size) buffers or None (torch: always None), and ``ufuncs``, the in-place
+  elementwise operations ``f(operands..., out=buffer)`` (see ``_workspace``);
 * ``numpy_views_of(values)``: the NumPy views of ``values`` (numbers as they are), or None where
   a view would lose something — always the arrays themselves for NumPy; for torch, views of
   plain float CPU tensors, answered by ``Tensor.numpy`` itself, which refuses tensors autograd
@@ -74,7 +77,7 @@ import numpy as np
 
 from gatejac.symbolic import unknown_name
 
-from . import _blockrow, _parallel_products
+from . import _blockrow, _parallel_products, _workspace
 
 BACKENDS = ("numpy", "torch")
 """The array back-ends a cell compiles for."""
@@ -195,11 +198,6 @@ def aligned_empty(shape: tuple, dtype, align_from: int = ALIGN_FROM_BYTES) -> np
     return np.ndarray(shape, dtype, raw, -ctypes.addressof(ctypes.c_char.from_buffer(raw)) % CACHE_LINE)
 
 
-def _no_view(value):
-    """A tensor subclass or a tensor of another dtype: no plain NumPy view (``numpy_views_of``)."""
-    raise TypeError(f"no NumPy view of a {type(value).__name__} of dtype {value.dtype}")
-
-
 def _flatten_batch(v, batch: tuple, broadcast):
     """``v`` broadcast to ``batch + (size,)`` and flattened to ``(B, size)``.  A value that has
     the batch shape already (every call of a kernel on states of one shape) is only reshaped:
@@ -275,6 +273,8 @@ def _numpy_namespace() -> types.SimpleNamespace:
         fill_zero=lambda block: block.fill(0),
         write_block_row=write_block_row,
         dense_scope=_blockrow.serial_blas,
+        workspace=_workspace.workspace,
+        ufuncs=_workspace.ufuncs,
         quietly=lambda: np.errstate(over="ignore", divide="ignore", invalid="ignore"),
         numpy_views=lambda values: True,  # numpy_views_of gives the arrays themselves
         numpy_views_of=list,
@@ -317,11 +317,17 @@ def _torch_namespace() -> types.SimpleNamespace:
         without a word, so any forward-AD level, like tracing, answers None."""
         if torch.autograd.forward_ad._current_level >= 0 or recording():
             return None
-        try:
-            return [value.numpy() if type(value) is torch.Tensor and value.dtype in NUMPY_DTYPES
-                    else _no_view(value) if isinstance(value, torch.Tensor) else value for value in values]
-        except (RuntimeError, TypeError):  # grad, conjugate, negative, no storage (functorch), not on the CPU
-            return None
+        views = []
+        for value in values:
+            if isinstance(value, torch.Tensor):
+                if type(value) is not torch.Tensor or value.dtype not in NUMPY_DTYPES:
+                    return None  # a subclass (it may override operations) or a dtype NumPy has no view of
+                try:
+                    value = value.numpy()
+                except (RuntimeError, TypeError):  # grad, conjugate, negative, no storage (functorch), not on the CPU
+                    return None
+            views.append(value)
+        return views
 
     def write_block_row(out, rows, *segments):
         values = [out] + [v for _, *lists in segments for values in lists for v in values]
@@ -398,6 +404,8 @@ def _torch_namespace() -> types.SimpleNamespace:
         fill_zero=lambda block: block.zero_(),
         write_block_row=write_block_row,
         dense_scope=contextlib.nullcontext,
+        workspace=lambda like, sizes: None,  # the forward as written: autograd and torch.func see every operation
+        ufuncs=None,
         quietly=contextlib.nullcontext,
         numpy_views=lambda values: numpy_views_of(values) is not None,
         numpy_views_of=numpy_views_of,

@@ -37,6 +37,7 @@ from gatejac.symbolic import (
 from ._errors import CompileError
 from ._coefficients import Coefficients as _Coefficients
 from ._coefficients import indent as _indent
+from ._lowering import lower
 from ._printer import kernel_form, print_array
 
 
@@ -390,7 +391,23 @@ def _jacobian_function(module: _Module, fname: str, block_jacobian, leaves) -> l
         body.append("_nb = _o.shape[0]")
         body.append(f"_chunk = max(1, _B.chunk_bytes // max(1, ({row_total}) * ({col_total}) * _o.itemsize))")
     signature = f"def {fname}({', '.join(module.args)}, out=None):"
-    return [signature] + _indent(module.prologue(flatten=True) + coeffs.emit(body, chunked) + ["return out"])
+    lines = coeffs.emit(body, chunked)
+    start = lines.index(body[0])  # the forward (products, gates, coefficients) comes before the body
+    forward = lower(lines[:start], lines[start:], _forward_values(module, coeffs.exprs), cell.states[0].name)
+    return [signature] + _indent(module.prologue(flatten=True) + forward + lines[start:] + ["return out"])
+
+
+def _forward_values(module: _Module, exprs) -> dict:
+    """Name → (whether it has the batch axis, the code of its size, None for a scalar) of the
+    states, inputs, vector parameters and nodes a dense kernel's forward reads (``_lowering``)."""
+    cell, values = module.cell, {}
+    for piece in (*cell.states, *cell.inputs, *cell.parameters):
+        if isinstance(piece, Leaf):
+            values[piece.name] = (piece.role != "parameter", None if piece.size is SCALAR else module.size(piece.size))
+    for symbol in module.node_order(exprs):
+        size = cell.node(symbol).size
+        values[symbol.name] = (module.batched_symbol(symbol), None if size is SCALAR else module.size(size))
+    return values
 
 
 def _numel_code(module, leaf) -> str:

@@ -1,0 +1,94 @@
+"""The dense NumPy kernels' forward rewritten onto owned buffers (``numeric/_lowering.py``,
+``numeric/_workspace.py``): the same bits as the forward as written, for every catalogue cell."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import numpy as np
+import pytest
+
+from gatejac import numeric
+from gatejac.numeric import _lowering, _workspace
+from gatejac.symbolic import cells, derive
+
+KERNELS = ("state_jacobian", "state_jacobian_frozen", "state_jacobian_gate", "input_jacobian")
+
+
+def _dense_results(compiled, values, parameters=True):
+    """Every dense Jacobian of ``compiled`` at ``values`` (parameter ones too with ``parameters``)."""
+    results = [getattr(compiled, name)(*values) for name in KERNELS if hasattr(compiled, name)
+               and (name != "input_jacobian" or compiled.cell.inputs)]
+    if parameters:
+        results += [compiled.parameter_jacobian(p.name, *values) for p in compiled.cell.parameters]
+    return results
+
+
+def _written_and_rewritten(monkeypatch, compiled, values, parameters=True):
+    """The dense Jacobians with the forward as written, then rewritten (every size uses buffers)."""
+    monkeypatch.setattr(_workspace, "MIN_BYTES", 2**62)
+    written = _dense_results(compiled, values, parameters)
+    monkeypatch.setattr(_workspace, "MIN_BYTES", 0)
+    rewritten = [_dense_results(compiled, values, parameters) for _ in range(2)]  # the second call reuses the buffers
+    return written, rewritten
+
+
+@pytest.mark.parametrize("name", cells.names())
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_the_rewritten_forward_gives_the_bits_of_the_forward_as_written(monkeypatch, name, dtype):
+    cell = cells.get(name)
+    compiled = numeric.compile(cell, "numpy")
+    values = numeric.random_values(cell, {"n": 6, "m": 3}, batch=(5,), seed=2, dtype=dtype)
+    written, rewritten = _written_and_rewritten(monkeypatch, compiled, values)
+    for again in rewritten:
+        assert len(again) == len(written)
+        for actual, expected in zip(again, written):
+            assert actual.dtype == expected.dtype and np.array_equal(actual, expected)
+
+
+def test_every_catalogue_state_jacobian_is_rewritten():
+    for name in cells.names():
+        source = numeric.compile(cells.get(name), "numpy").source
+        jacobian = source[source.index("def state_jacobian("):].split("\n\n\n")[0]
+        assert "_B.workspace(" in jacobian and ("_f.sigmoid(" in jacobian or "_f.tanh(" in jacobian), name
+
+
+def test_the_bit_check_catches_a_rewrite_that_reuses_a_live_buffer(monkeypatch):
+    """With no line's names counted as read later, buffers are reused while their values are
+    still needed: the comparison above must see it."""
+    monkeypatch.setattr(_lowering, "_IDENTIFIER", re.compile(r"(?!)"))  # matches nothing
+    cell = cells.get("gru_torch")
+    broken = numeric.compile(derive(cell), "numpy")  # a fresh derivation: compiled now, with the patch
+    values = numeric.random_values(cell, {"n": 6, "m": 3}, batch=(5,), seed=2)
+    written, rewritten = _written_and_rewritten(monkeypatch, broken, values, parameters=False)
+    assert not np.array_equal(rewritten[0][0], written[0])
+
+
+def test_the_workspace_is_the_same_buffers_on_a_thread_and_others_elsewhere(monkeypatch):
+    monkeypatch.setattr(_workspace, "MIN_BYTES", 0)
+    like = np.zeros((4, 3), np.float32)
+    first = _workspace.workspace(like, (3, 5))
+    assert [b.shape for b in first] == [(4, 3), (4, 5)] and all(b.dtype == np.float32 for b in first)
+    assert all(a is b for a, b in zip(first, _workspace.workspace(like, (3, 5))))
+    other = []
+    thread = threading.Thread(target=lambda: other.extend(_workspace.workspace(like, (3, 5))))
+    thread.start()
+    thread.join()
+    assert not any(np.shares_memory(a, b) for a in first for b in other)
+
+
+def test_the_workspace_keeps_a_few_sets_and_refuses_what_it_does_not_serve(monkeypatch):
+    monkeypatch.setattr(_workspace, "MIN_BYTES", 0)
+    like = np.zeros((2, 3))
+    first = _workspace.workspace(like, (3,))
+    for batch in range(3, 3 + _workspace.KEPT):  # as many other batches as it keeps
+        _workspace.workspace(np.zeros((batch, 3)), (3,))
+    assert _workspace.workspace(like, (3,))[0] is not first[0]  # the least recently used went
+    assert _workspace.workspace(like.astype(complex), (3,)) is None  # complex-step differentiation
+    monkeypatch.setattr(_workspace, "MIN_BYTES", like.nbytes + 1)
+    assert _workspace.workspace(like, (3,)) is None
+
+
+def test_torch_kernels_compute_the_forward_as_written():
+    assert numeric.arrays("torch").workspace(np.zeros((256, 256)), (256,)) is None
