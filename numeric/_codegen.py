@@ -398,15 +398,16 @@ def _jacobian_function(module: _Module, fname: str, block_jacobian, leaves) -> l
 
 
 def _forward_values(module: _Module, exprs) -> dict:
-    """Name → (whether it has the batch axis, the code of its size, None for a scalar) of the
-    states, inputs, vector parameters and nodes a dense kernel's forward reads (``_lowering``)."""
+    """Name → (whether it has the batch axis, the code of its size: "1" for a batched scalar, of
+    shape (B, 1), None for another scalar) of the states, inputs, vector parameters and nodes a
+    dense kernel's forward reads (``_lowering``)."""
     cell, values = module.cell, {}
     for piece in (*cell.states, *cell.inputs, *cell.parameters):
         if isinstance(piece, Leaf):
             values[piece.name] = (piece.role != "parameter", None if piece.size is SCALAR else module.size(piece.size))
     for symbol in module.node_order(exprs):
-        size = cell.node(symbol).size
-        values[symbol.name] = (module.batched_symbol(symbol), None if size is SCALAR else module.size(size))
+        size, batched = cell.node(symbol).size, module.batched_symbol(symbol)
+        values[symbol.name] = (batched, ("1" if batched else None) if size is SCALAR else module.size(size))
     return values
 
 

@@ -52,7 +52,8 @@ class _Lowering:
     """The rewrite of one kernel's forward (see :func:`lower`)."""
 
     def __init__(self, values: dict):
-        self.values = dict(values)  # name → (batched, size code)
+        self.known = values  # name → (batched, size code) of the kernel's leaves and nodes
+        self.values = dict(values)  # and of the lines' values so far
         self.workspace: list[str] = []  # size code of each workspace buffer _w<i>
         self.size_of: dict[str, str] = {}  # buffer code (_w<i> or a product's name) → size code
         self.free: list[str] = []  # buffers holding nothing needed
@@ -105,12 +106,14 @@ class _Lowering:
     def _apply(self, ufunc: str, operands: list[_Value], node: ast.expr) -> _Value:
         sizes = {o.size for o in operands if o.size is not None}
         if len(sizes) > 1:
+            sizes.discard("1")  # a (B, 1) value broadcasts
+        if len(sizes) > 1:
             raise _Unlowerable("operands of different sizes")
         size = sizes.pop() if sizes else None
         if not any(o.batched for o in operands):  # no batch axis: a small array, as written
             return _Value(f"({ast.unparse(node)})", False, size)
         if size is None:
-            raise _Unlowerable("a batched scalar")  # a (B, 1) value: left to the expression
+            raise _Unlowerable("a batched scalar of unknown shape")
         temporaries = [o.temporary for o in operands if o.temporary is not None]
         out = self._take(size, temporaries)
         self.free.extend(temporaries)  # the other temporaries are consumed by this operation
@@ -133,8 +136,11 @@ class _Lowering:
             self.free = free
             self.lines.append(text)
             for name in _IDENTIFIER.findall(text.split("=", 1)[0]) if "=" in text else []:
-                self.values.pop(name, None)  # a fresh value of unknown kind: read as written
-                self.holder.pop(name, None)
+                self.holder.pop(name, None)  # a fresh value, of its node's kind or unknown (read as written)
+                if name in self.known:
+                    self.values[name] = self.known[name]
+                else:
+                    self.values.pop(name, None)
         else:
             self.lines.append(f"{target} = {result.code}")
             self.values[target] = (result.batched, result.size)
