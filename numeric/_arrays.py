@@ -29,7 +29,7 @@ What a namespace holds (the two back-ends agree on every name):
   ``max_abs(a)`` (a float), ``all_finite(a)`` (a bool), ``max_last(a)`` (the maximum over the
   last axis), ``sort_descending`` (last axis);
 * linear algebra: ``qr`` (reduced) and ``svdvals`` (singular values, descending) of the last
-  two axes; ``products(*pairs)`` → ``[a @ b for a, b in pairs]`` (the dense kernels' batch
+  two axes; ``products(*pairs, out=None)`` → ``[a @ b for a, b in pairs]`` (the dense kernels' batch
   products: NumPy's on two threads where it pays, see ``_parallel_products``; torch's are torch's);
 * kernel writes: ``assign_product(block, a, b)`` (block = a·b), ``add_product`` (block += a·b),
   ``fill_zero``, ``write_block_row`` and ``dense_scope`` (see ``_blockrow``);
@@ -398,7 +398,7 @@ def _torch_namespace() -> types.SimpleNamespace:
         sort_descending=lambda a: torch.sort(a, dim=-1, descending=True).values,
         qr=torch.linalg.qr,
         svdvals=torch.linalg.svdvals,
-        products=lambda *pairs: [a @ b for a, b in pairs],
+        products=lambda *pairs, out=None: [a @ b for a, b in pairs],  # out: NumPy's workspace only
         assign_product=assign_product,
         add_product=add_product,
         fill_zero=lambda block: block.zero_(),

@@ -167,22 +167,28 @@ def lower(forward: list[str], later: list[str], values: dict, like: str) -> list
     (B, size) state whose dtype and batch the buffers take."""
     lowering = _Lowering(values)
     uses = [set(_IDENTIFIER.findall(line)) for line in forward + later]
-    lead = 0  # the products first in the forward, which both versions share
+    lead, products = 0, []  # the products first in the forward, computed into the workspace
     for index, text in enumerate(forward):
         target, _, right = text.partition(" = ")
         if right.startswith("_B.products("):
-            if index == lead:
+            names = _IDENTIFIER.findall(target)
+            if index == lead and all(values.get(name, (0, None))[1] for name in names):
                 lead += 1
+                products += names
             else:
                 lowering.lines.append(text)
-            for name in _IDENTIFIER.findall(target):
+            for name in names:
                 lowering.own_product(name)
         else:
             lowering.line(text, set().union(*uses[index + 1:]))
-    if not lowering.workspace:
+    if not lowering.workspace and not products:
         return forward
-    sizes = "".join(f"{size}, " for size in lowering.workspace)
+    sizes = "".join(f"{values[name][1]}, " for name in products) + "".join(f"{s}, " for s in lowering.workspace)
+    lines = [f"_w = _B.workspace({like}, ({sizes}))"]
+    for text in forward[:lead]:  # the products' arrays are the workspace's first
+        written = sum(len(_IDENTIFIER.findall(line.partition(" = ")[0])) for line in lines[1:])
+        lines.append(f"{text[:-1]}, out=_w and _w[{written}:])" if written else f"{text[:-1]}, out=_w)")
     buffers = "".join(f"_w{i}, " for i in range(len(lowering.workspace)))
-    return (forward[:lead] + [f"_w = _B.workspace({like}, ({sizes}))", "if _w is None:"]
-            + ["    " + line for line in forward[lead:]]
-            + ["else:", f"    {buffers}= _w", "    _f = _B.ufuncs"] + ["    " + line for line in lowering.lines])
+    unpack = [f"    {buffers}= _w[{len(products)}:]"] if buffers else []
+    return (lines + ["if _w is None:"] + ["    " + line for line in forward[lead:]]
+            + ["else:"] + unpack + ["    _f = _B.ufuncs"] + ["    " + line for line in lowering.lines])

@@ -55,6 +55,24 @@ def test_split_products_are_the_same_bits_every_call_and_match_the_unsplit_produ
         _assert_close(first[k], a @ b)
 
 
+@pytest.mark.parametrize("route", ["plain", "split", "torch"])
+def test_products_write_into_the_arrays_given_and_give_the_bits_of_fresh_ones(monkeypatch, route):
+    pairs = _pairs(np.float32)
+    monkeypatch.setattr(_parallel_products, "SPLIT_MIN_MACS", 0 if route != "plain" else 2**62)
+    monkeypatch.setattr(_parallel_products, "_two_threads", lambda: True)
+    if route == "torch":
+        torch = pytest.importorskip("torch")
+        monkeypatch.setattr(_parallel_products, "_torch_pool", lambda: torch)
+    else:
+        monkeypatch.setattr(_parallel_products, "_torch_pool", lambda: None)
+    given = [np.full((a.shape[0], b.shape[1]), np.nan, np.float32) for a, b in pairs] + [np.empty(3)]  # one spare
+    with _blockrow.serial_blas():
+        fresh = _parallel_products.products(*pairs)
+        written = _parallel_products.products(*pairs, out=given)
+    for result, array, expected in zip(written, given, fresh):
+        assert np.shares_memory(result, array) and np.array_equal(array, expected)
+
+
 def test_the_closeness_check_catches_a_wrong_piece(split_all):
     """The check above fails when one row piece is off by a relative 1e-6 (a float64 product
     must match to ~1e-10)."""
