@@ -37,7 +37,7 @@ from gatejac.symbolic import (
 from ._errors import CompileError
 from ._coefficients import Coefficients as _Coefficients
 from ._coefficients import indent as _indent
-from ._lowering import lower
+from ._lowering import lower, values_of
 from ._printer import kernel_form, print_array
 
 
@@ -53,7 +53,7 @@ class _Module:
             if not named.expr.is_Symbol:
                 self.named_subs.setdefault(named.expr, named.symbol)
         self.named_names = {n.name for n in self.cell.named}
-        self._batched: dict[sympy.Symbol, bool] = {}
+        self._batched: dict[tuple, bool] = {}
 
     # ------------------------------------------------------------------ expressions
     def expr(self, expr, substitute: bool = True) -> sympy.Expr:
@@ -85,17 +85,18 @@ class _Module:
             lines.extend(f"{v.name} = _B.flatten_batch({v.name}, _batch)" for v in vectors)
         return lines
 
-    def batched(self, symbol: sympy.Symbol) -> bool:
-        """Whether a node's value has the batch axis (it depends on a state or input)."""
-        if symbol not in self._batched:
+    def batched(self, symbol: sympy.Symbol, roles: tuple = ("state", "input")) -> bool:
+        """Whether a node's value depends on a leaf of one of ``roles``; by default, whether it
+        has the batch axis (it depends on a state or input)."""
+        key = (symbol, roles)
+        if key not in self._batched:
             node = self.cell.node(symbol)
             if isinstance(node, Leaf):
-                self._batched[symbol] = node.role in ("state", "input")
+                self._batched[key] = node.role in roles
             else:
-                self._batched[symbol] = any(
-                    self.batched(s) for child in self.cell.children(node) for s in child.free_symbols
-                )
-        return self._batched[symbol]
+                self._batched[key] = any(self.batched(s, roles) for child in self.cell.children(node)
+                                         for s in child.free_symbols)
+        return self._batched[key]
 
     def _dim_sources(self) -> dict[sympy.Symbol, str]:
         sources: dict[sympy.Symbol, str] = {}
@@ -393,22 +394,8 @@ def _jacobian_function(module: _Module, fname: str, block_jacobian, leaves) -> l
     signature = f"def {fname}({', '.join(module.args)}, out=None):"
     lines = coeffs.emit(body, chunked)
     start = lines.index(body[0])  # the forward (products, gates, coefficients) comes before the body
-    forward = lower(lines[:start], lines[start:], _forward_values(module, coeffs.exprs), cell.states[0].name)
+    forward = lower(lines[:start], lines[start:], values_of(module, coeffs.exprs), cell.states[0].name)
     return [signature] + _indent(module.prologue(flatten=True) + forward + lines[start:] + ["return out"])
-
-
-def _forward_values(module: _Module, exprs) -> dict:
-    """Name → (whether it has the batch axis, the code of its size: "1" for a batched scalar, of
-    shape (B, 1), None for another scalar) of the states, inputs, vector parameters and nodes a
-    dense kernel's forward reads (``_lowering``)."""
-    cell, values = module.cell, {}
-    for piece in (*cell.states, *cell.inputs, *cell.parameters):
-        if isinstance(piece, Leaf):
-            values[piece.name] = (piece.role != "parameter", None if piece.size is SCALAR else module.size(piece.size))
-    for symbol in module.node_order(exprs):
-        size, batched = cell.node(symbol).size, module.batched_symbol(symbol)
-        values[symbol.name] = (batched, ("1" if batched else None) if size is SCALAR else module.size(size))
-    return values
 
 
 def _numel_code(module, leaf) -> str:

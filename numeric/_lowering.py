@@ -30,6 +30,8 @@ from __future__ import annotations
 import ast
 import re
 
+from gatejac.symbolic import SCALAR, Leaf
+
 _BINARY = {ast.Add: "add", ast.Sub: "subtract", ast.Mult: "multiply", ast.Div: "divide"}
 _CALLS = {"sigmoid": "sigmoid", "tanh": "tanh", "exp": "exp", "log": "log", "sqrt": "sqrt", "abs": "absolute",
           "sign": "sign", "sin": "sin", "cos": "cos", "softplus": "softplus"}
@@ -192,3 +194,18 @@ def lower(forward: list[str], later: list[str], values: dict, like: str) -> list
     unpack = [f"    {buffers}= _w[{len(products)}:]"] if buffers else []
     return (lines + ["if _w is None:"] + ["    " + line for line in forward[lead:]]
             + ["else:"] + unpack + ["    _f = _B.ufuncs"] + ["    " + line for line in lowering.lines])
+
+
+def values_of(module, exprs) -> dict:
+    """Name → (whether it has the batch axis, the code of its size: "1" for a batched scalar, of
+    shape (B, 1), None for another scalar) of the states, inputs, vector parameters and nodes
+    that a dense kernel's forward reads for ``exprs``; ``module`` is the generator's view of the
+    cell (``_codegen._Module``)."""
+    cell, values = module.cell, {}
+    for piece in (*cell.states, *cell.inputs, *cell.parameters):
+        if isinstance(piece, Leaf):
+            values[piece.name] = (piece.role != "parameter", None if piece.size is SCALAR else module.size(piece.size))
+    for symbol in module.node_order(exprs):
+        size, batched = cell.node(symbol).size, module.batched_symbol(symbol)
+        values[symbol.name] = (batched, ("1" if batched else None) if size is SCALAR else module.size(size))
+    return values
