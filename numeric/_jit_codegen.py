@@ -33,9 +33,7 @@ so that a float32 kernel computes in float32; each kernel is generated once per 
 
 from __future__ import annotations
 
-import hashlib
 import re
-from pathlib import Path
 
 import sympy
 
@@ -336,17 +334,15 @@ import numpy as np
 from gatejac.numeric import _jit_math as _m
 from gatejac.numeric import _streaming as _st
 from gatejac.numeric._numba_cache import cached_njit
-
-# numba's cache checks this file only: the functions it inlines are those of _jit_math and _streaming {math}
 '''
 
 
 def header(name: str) -> str:
-    """The head of a generated numba module of cell ``name``: imports, and the hash of the
-    modules its functions inline (so that their change changes the source, its file name and
-    numba's cache)."""
-    math_source = b"".join(Path(__file__).with_name(f"{module}.py").read_bytes() for module in ("_jit_math", "_streaming"))
-    return _HEADER.format(name=name, math=hashlib.sha256(math_source).hexdigest()[:16])
+    """The head of a generated numba module of cell ``name``: its imports.  numba's cache checks
+    the generated file only, not the ``_jit_math`` and ``_streaming`` functions it inlines; the
+    file lives in ``_numba_cache.cache_directory()``, whose name is a hash of those modules, so
+    a change to them gives a new directory and a fresh compilation."""
+    return _HEADER.format(name=name)
 
 
 def float_variants(name: str, lines: list[str]) -> list[str]:
