@@ -51,7 +51,7 @@ import weakref
 import numpy as np
 import sympy
 
-from gatejac.symbolic import SCALAR, Leaf
+from gatejac.symbolic import SCALAR
 
 from ._codegen import _Module
 from ._coefficients import indent
@@ -90,13 +90,6 @@ class _RolloutKernel(_Kernel):
                          enumerate(zip(factors, rows))]
         self.factor_count = len(factors)
 
-    def _stateful(self, sym) -> bool:
-        """Whether the node ``sym`` depends on a state."""
-        node = self.cell.node(sym)
-        if isinstance(node, Leaf):
-            return node.role == "state"
-        return any(self._stateful(s) for child in self.cell.children(node) for s in sympy.sympify(child).free_symbols)
-
     def lines(self, name: str = "rollout") -> list[str]:
         """The function: stacks ``_S<k>`` ``(T+1, B, size)`` (row 0 the initial states), input
         sequences ``_X<k>`` ``(T, B, size)``, the parameters, factor stacks ``_F<k>`` ``(T, B,
@@ -111,7 +104,8 @@ class _RolloutKernel(_Kernel):
         body += [line.replace("[_t]", "[0]") for line in bind]
         body += [f"{dim.name} = {source}" for dim, source in module._dim_sources().items()]
         fixed = {s for s in self.materialized if not module.batched(s)}
-        hoisted = [s for s in self.order if s in self.materialized and module.batched(s) and not self._stateful(s)]
+        hoisted = [s for s in self.order if s in self.materialized and module.batched(s)
+                   and not module.batched(s, ("state",))]  # of the inputs only
         body += (["_nb = 1"] + self._node_lines(fixed)) if fixed else []
         if hoisted:
             body += ["_nb = _T * _nbs"]
