@@ -4,8 +4,8 @@ Jacobian in one call for the whole sequence.
 ``numeric.rollout`` of a cell with stored factors (``_tangent``: J_t = Σ diag(u)·M + diag(d),
 docs/theory.md: “Lyapunov exponents”) calls the generated NumPy ``factors`` once a step.  At
 batch 1 that is some forty small array operations a step, and their dispatch, not the
-arithmetic, is most of the time (the LSTM at n = 256: about 87 µs a step, of which the four
-256×256 matrix–vector products take 30).  Here the same derivation becomes one function
+arithmetic, is most of the time (the table below; of the LSTM's time a step at n = 256 its four
+256×256 matrix–vector products take 30 µs).  Here the same derivation becomes one function
 (written with ``_jit_codegen``'s printer and loaded by ``_jit_loading``, like ``jit=True``'s
 dense kernels, float64 and float32 variants):
 
@@ -30,10 +30,20 @@ plain CPU tensors included, which runs in NumPy) of a cell with stored factors, 
 float64, of at least :data:`JIT_MIN_STEPS` steps: shorter ones do not repay loading the
 function (compiled once per machine and cell into ``_numba_cache``'s directory, 6 s for the
 LSTM; then loaded from disk, 0.04 s once numba is running, 0.65 s for a new process's first,
-which also imports numba and inspects the BLAS libraries).  It saves 26–48 µs a step (GRU and
-LSTM, n = 256: 31.8 against 58.0 and 41.8 against 90.0 µs; n = 64: 4.8 against 28.7 and 6.3
-against 45.2 µs; ``benchmarks/lyapunov.py --rollout-routes``), so a rollout repays the 0.04 s
-from about a thousand steps, and repeated rollouts of a cell from the first.  The cells whose
+which also imports numba and inspects the BLAS libraries).  The rollout's CPU µs a step by the
+two routes, the one place these numbers are kept (``benchmarks/lyapunov.py --rollout-routes
+--repeats 7 [--n 64]``, float64, batch 1, one thread, T = 2000, both routes interleaved in one
+process, minima; load 0.9–1.0):
+
+==========  ==============  ==============  ==============  ==============
+cell        n = 256: numba  factors kernel  n = 64: numba   factors kernel
+==========  ==============  ==============  ==============  ==============
+gru_torch   32.9            58.5            4.2             28.8
+lstm_torch  41.9            88.9            5.5             42.6
+==========  ==============  ==============  ==============  ==============
+
+It saves 25–47 µs a step, so a rollout repays the 0.04 s from about a thousand steps, and
+repeated rollouts of a cell from the first.  The cells whose
 Jacobian has other terms (the Chung and Cho GRUs, the scalar gate) have no factors and roll out
 with ``step``; a cell whose factors this writer cannot express (a node it would have to read
 outside the entry loop, a matrix coefficient that varies by sample:

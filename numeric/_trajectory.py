@@ -92,8 +92,9 @@ def rollout(compiled: CompiledCell, initial_states: Mapping, inputs_sequence: Ma
     is ``factors`` (``_tangent``): the step and the vectors u, d in one pass, kept on the
     trajectory (about as much memory again as the states per u or d — 4 vectors of n per step and
     sample for the GRU, 9 for the LSTM) so that Jacobian actions never recompute the step.  A NumPy
-    rollout of at least 256 steps runs all of them in one numba function instead (``_jit_factors``;
-    the LSTM at n = 256: 43 against 84 µs a step; :attr:`Trajectory.rollout_kernel` says which ran).
+    rollout of at least 256 steps runs all of them in one numba function instead (``_jit_factors``,
+    whose docstring has the time a step of both routes; :attr:`Trajectory.rollout_kernel` says
+    which ran).
     Torch tensors that autograd does not track (plain CPU tensors; under ``torch.no_grad()`` also
     those that require grad: ``arrays("torch").numpy_views_of``) are rolled out by the NumPy
     kernels on views of their memory and the results are tensors again: torch's per-operation
