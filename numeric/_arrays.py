@@ -43,8 +43,10 @@ What a namespace holds (the two back-ends agree on every name):
   None under forward-mode AD, tracing and compiling.  Under ``torch.no_grad()`` (or
   ``inference_mode``) a tensor with ``requires_grad`` is viewed, as ``Tensor.numpy`` allows:
   autograd records nothing there, so the torch operations would give the same untracked
-  values (a ``torch.Tensor`` subclass such as ``nn.Parameter`` is not viewed: it may override
-  operations);
+  values.  ``nn.Parameter`` (a module's weights) is viewed as a plain tensor is — it disables
+  ``__torch_function__``, so torch runs its operations exactly as a plain tensor's, and
+  ``Tensor.numpy`` refuses it where autograd tracks it — any other ``torch.Tensor`` subclass
+  (``UninitializedParameter`` included) is not: it may override operations;
 * ``numpy_views(values)``: whether ``numpy_views_of(values)`` gives views — the same answer,
   for callers that take the views later (the kernels' block-row writer asks it too);
 * ``quietly()``: a context in which overflow, division by zero and invalid operations give
@@ -312,6 +314,8 @@ def _torch_namespace() -> types.SimpleNamespace:
         """Tracing or compiling: torch must see every write as a torch op."""
         return torch.jit.is_tracing() or torch.compiler.is_compiling()
 
+    viewable = (torch.Tensor, torch.nn.Parameter)  # nn.Parameter disables __torch_function__: a plain tensor's ops
+
     def numpy_views_of(values):
         """See the module docstring.  Forward-mode dual tensors give ``.numpy()`` their primal
         without a word, so any forward-AD level, like tracing, answers None."""
@@ -320,8 +324,8 @@ def _torch_namespace() -> types.SimpleNamespace:
         views = []
         for value in values:
             if isinstance(value, torch.Tensor):
-                if type(value) is not torch.Tensor or value.dtype not in NUMPY_DTYPES:
-                    return None  # a subclass (it may override operations) or a dtype NumPy has no view of
+                if type(value) not in viewable or value.dtype not in NUMPY_DTYPES:
+                    return None  # another subclass (it may override operations) or a dtype NumPy has no view of
                 try:
                     value = value.numpy()
                 except (RuntimeError, TypeError):  # grad, conjugate, negative, no storage (functorch), not on the CPU

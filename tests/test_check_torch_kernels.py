@@ -94,7 +94,7 @@ def _tensors() -> dict:
 @pytest.mark.parametrize("grad", [True, False], ids=["grad mode", "no_grad"])
 def test_numpy_views_is_whether_numpy_views_of_gives_views(grad):
     xp = numeric.arrays("torch")
-    viewable = {"plain", "number"} | (set() if grad else {"tracked"})
+    viewable = {"plain", "number"} | (set() if grad else {"tracked", "parameter"})
     with torch.set_grad_enabled(grad):
         for name, value in _tensors().items():
             views = xp.numpy_views_of([value])

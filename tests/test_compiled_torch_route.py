@@ -110,13 +110,43 @@ def test_numpy_views_of_refuses_what_a_view_would_lose():
     plain = torch.arange(6, dtype=torch.float64).reshape(2, 3)
     views = xp.numpy_views_of([plain, 0.5])
     assert views[1] == 0.5 and np.shares_memory(views[0], plain.numpy())
-    refused = [plain.clone().requires_grad_(True), torch.nn.Parameter(plain.clone(), requires_grad=False),
+    refused = [plain.clone().requires_grad_(True), torch.nn.Parameter(plain.clone()), _Subclass(plain.clone()),
                plain.to(torch.complex128).conj(), torch._neg_view(plain), torch.arange(3), plain.float().half()]
     for tensor in refused:
         assert xp.numpy_views_of([plain, tensor]) is None, tensor
+    frozen = torch.nn.Parameter(plain.clone(), requires_grad=False)
+    assert np.shares_memory(xp.numpy_views_of([frozen])[0], frozen.detach().numpy())
     with fwAD.dual_level():
         assert xp.numpy_views_of([plain]) is None
     assert numeric.arrays("numpy").numpy_views_of([views[0], 0.5])[0] is views[0]
+
+
+class _Subclass(torch.nn.Parameter):
+    """A subclass of ``nn.Parameter``, which may override operations: never viewed."""
+
+
+def test_parameters_take_the_numpy_kernels_where_autograd_does_not_track_the_result(routes):
+    """A module's own weights (``nn.Parameter``, whose operations are a plain tensor's) go through
+    NumPy under ``torch.no_grad()``, ``torch.inference_mode()`` and with ``requires_grad=False``,
+    with the plain tensors' result; with grad mode on they keep the torch kernels and the graph."""
+    cell, values = _values("gru_torch")
+    compiled = fresh(cell)
+    states, inputs, params = values
+    reference = compiled.state_jacobian(*values)
+    weights = {k: torch.nn.Parameter(v.clone()) for k, v in params.items()}
+    tracked = compiled.state_jacobian(states, inputs, weights)
+    assert routes == ["numpy"] and tracked.requires_grad, "grad mode on: the torch kernels and the graph"
+    with torch.no_grad():
+        results = {"no_grad": compiled.state_jacobian(states, inputs, weights)}
+    with torch.inference_mode():
+        results["inference_mode"] = compiled.state_jacobian(states, inputs, weights)
+    frozen = {k: torch.nn.Parameter(v.clone(), requires_grad=False) for k, v in params.items()}
+    results["requires_grad=False"] = compiled.state_jacobian(states, inputs, frozen)
+    assert routes == ["numpy"] * 4
+    for what, result in results.items():
+        assert type(result) is torch.Tensor and not result.requires_grad, what
+        assert torch.equal(result, reference), what
+    assert_close(tracked, reference, "tracked parameters")
 
 
 def test_the_closeness_check_catches_an_entry_off_by_ten_of_its_tolerances():
