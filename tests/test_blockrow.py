@@ -157,3 +157,32 @@ print(json.dumps([plain, pools]))
     assert not plain
     assert any("scipy" in path and "numpy" not in path for path in pools), pools
     assert set(pools.values()) == {1}, pools
+
+
+def test_a_view_made_while_the_scope_is_held_is_limited_and_restored_in_order(monkeypatch):
+    """SciPy's BLAS (a stand-in name) appearing while an entrant is inside: the next entrant's
+    new view is limited at once, and when the last leaves the limits are undone last one first,
+    which leaves the user's 2 (undone first one first, the new view's record of the pools, made
+    while they were at 1, would be put back last: caught)."""
+    from threadpoolctl import threadpool_limits
+
+    from gatejac.numeric._blockrow import _SerialBlas
+
+    class FirstFirst(_SerialBlas):
+        def __exit__(self, *exc_info):
+            if self._inside == 1:
+                self._limits.reverse()
+            super().__exit__(*exc_info)
+
+    def run(scope):
+        monkeypatch.setattr(scope, "_SCIPY_BLAS", "gatejac_test_scipy_blas")
+        monkeypatch.delitem(sys.modules, "gatejac_test_scipy_blas", raising=False)
+        with threadpool_limits(2, user_api="blas"):
+            with scope:
+                monkeypatch.setitem(sys.modules, "gatejac_test_scipy_blas", types.ModuleType("gatejac_test_scipy_blas"))
+                with scope:
+                    inside = (len(scope._limits), _blas_threads())
+            return inside, _blas_threads()
+
+    assert run(_SerialBlas()) == ((2, {1}), {2})
+    assert run(FirstFirst()) == ((2, {1}), {1})
