@@ -239,4 +239,3 @@ class FormedAction:
         missing = len(self.batch) + 1 - (values.ndim - 1)
         values = values.reshape(values.shape[0], *([1] * missing), *values.shape[1:])
         return np.broadcast_to(values, (stop - first, *self.batch, height))
-
