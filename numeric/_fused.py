@@ -129,37 +129,69 @@ def write_block_row(out: np.ndarray, rows: slice, segments: list[Segment], paral
     writes the rows of whole sample groups with streaming stores (the same bits); by default
     when :func:`streams` says so.
     """
-    batch, height = out.shape[0], rows.stop - rows.start
-    for segment in segments:
-        if segment.diagonals and segment.cols.stop - segment.cols.start != height:
-            raise GatejacError(
-                f"internal error: a diagonal term in a {height}×{segment.cols.stop - segment.cols.start} block; "
-                "diagonal terms need square blocks (please report this with the cell)"
-            )
+    _check_square_diagonals(out, rows, segments)
     table, offsets, packed, stacked, diagonals = _pack(out, rows, segments)
     if stream is None:
         stream = parallel and streams(out, rows, segments)
     if not parallel and stacked.nbytes <= NARROW_MATRIX_BYTES and out.flags.c_contiguous:
         _write_narrow(out, rows.start, table, offsets, packed, stacked, diagonals)
         return
-    tile = max(1, min(height, TILE_BYTES // max(1, stacked.shape[1] * stacked.itemsize)))
+    tile, blocks = _tiling(out, rows, stacked, thread_count() if parallel else 1)
     if parallel:
-        _write_rows(out, rows.start, table, offsets, packed, stacked, diagonals, tile,
-                    _sample_block(batch, -(-height // tile), thread_count()), stream)
+        _write_rows(out, rows.start, table, offsets, packed, stacked, diagonals, tile, blocks, stream)
     else:
-        _write_rows_serial(out, rows.start, table, offsets, packed, stacked, diagonals, tile,
-                           _sample_block(batch, -(-height // tile), 1))
+        _write_rows_serial(out, rows.start, table, offsets, packed, stacked, diagonals, tile, blocks)
+
+
+def packed_block_row(out: np.ndarray, rows: slice, segments: list[Segment], slot: int) -> tuple:
+    """The arguments of :func:`write_packed` for the block row, packed now into the calling
+    thread's buffers number ``slot`` (each slot its own, kept until it is packed again): after
+    this the block row no longer reads ``segments``' arrays, only ``out`` (``_pipeline``)."""
+    _check_square_diagonals(out, rows, segments)
+    table, offsets, packed, stacked, diagonals = _pack(out, rows, segments, slot)
+    tile, blocks = _tiling(out, rows, stacked, 1)
+    return (out, rows.start, table, offsets, packed, stacked, diagonals, tile, blocks,
+            stream_aligned(out, segments))
+
+
+def write_packed(arguments: tuple) -> None:
+    """The parallel kernel on :func:`packed_block_row`'s arguments, on as many of numba's threads
+    as the calling thread allows (it releases the GIL while it writes)."""
+    _write_rows(*arguments)
+
+
+def _check_square_diagonals(out: np.ndarray, rows: slice, segments: list[Segment]) -> None:
+    height = rows.stop - rows.start
+    for segment in segments:
+        if segment.diagonals and segment.cols.stop - segment.cols.start != height:
+            raise GatejacError(
+                f"internal error: a diagonal term in a {height}×{segment.cols.stop - segment.cols.start} block; "
+                "diagonal terms need square blocks (please report this with the cell)"
+            )
+
+
+def _tiling(out: np.ndarray, rows: slice, stacked: np.ndarray, threads: int) -> tuple[int, int]:
+    """Rows per tile (:data:`TILE_BYTES` of matrix rows) and samples per block for ``threads``."""
+    height = rows.stop - rows.start
+    tile = max(1, min(height, TILE_BYTES // max(1, stacked.shape[1] * stacked.itemsize)))
+    return tile, _sample_block(out.shape[0], -(-height // tile), threads)
 
 
 def streams(out: np.ndarray, rows: slice, segments: list[Segment]) -> bool:
     """Whether the parallel kernel writes this block row with streaming stores: when it has at
-    least :data:`STREAM_MIN_BYTES` and every output row of every segment starts on a
-    :data:`_streaming.VECTOR_BYTES` boundary (so no cache line takes both ordinary and
-    streaming stores)."""
+    least :data:`STREAM_MIN_BYTES` and :func:`stream_aligned`."""
+    return (out.shape[0] * (rows.stop - rows.start) * out.shape[2] * out.itemsize >= STREAM_MIN_BYTES
+            and stream_aligned(out, segments))
+
+
+def stream_aligned(out: np.ndarray, segments: list[Segment]) -> bool:
+    """Whether every output row of every segment starts on a :data:`_streaming.VECTOR_BYTES`
+    boundary (so no cache line takes both ordinary and streaming stores).  A pipelined call
+    (``_pipeline``) streams every aligned block row: its chunks are parts of an output of
+    :data:`STREAM_MIN_BYTES` or more."""
     itemsize = out.itemsize
     starts = [out.ctypes.data, out.shape[2] * itemsize] + [s.cols.start * itemsize for s in segments]
-    return (out.shape[0] * (rows.stop - rows.start) * out.shape[2] * itemsize >= STREAM_MIN_BYTES
-            and all(start % VECTOR_BYTES == 0 for start in starts))
+    return all(start % VECTOR_BYTES == 0 for start in starts)
 
 
 def _sample_block(batch: int, tiles: int, threads: int) -> int:
@@ -175,14 +207,14 @@ def _sample_block(batch: int, tiles: int, threads: int) -> int:
     return SAMPLE_GROUP
 
 
-def _pack(out: np.ndarray, rows: slice, segments: list[Segment]) -> tuple:
+def _pack(out: np.ndarray, rows: slice, segments: list[Segment], slot: int = 0) -> tuple:
     """The kernel's inputs: the segment table, matrix offsets, the coefficients packed as
     (P, B, R), the matrices side by side as (R, ΣC_k), the summed diagonals as (D, B, R)."""
     batch, height, dtype = out.shape[0], rows.stop - rows.start, out.dtype
     terms, widths = [len(s.matrices) for s in segments], [s.cols.stop - s.cols.start for s in segments]
-    packed = _scratch("packed", (sum(terms), batch, height), dtype)
-    stacked = _scratch("stacked", (height, sum(width * count for width, count in zip(widths, terms))), dtype)
-    diagonals = _scratch("diagonals", (sum(bool(s.diagonals) for s in segments), batch, height), dtype)
+    packed = _scratch(("packed", slot), (sum(terms), batch, height), dtype)
+    stacked = _scratch(("stacked", slot), (height, sum(width * count for width, count in zip(widths, terms))), dtype)
+    diagonals = _scratch(("diagonals", slot), (sum(bool(s.diagonals) for s in segments), batch, height), dtype)
     offsets, table = [], []  # made arrays at the end: one conversion instead of one per entry
     term = column = diagonal = 0
     for segment, width in zip(segments, widths):
@@ -200,7 +232,7 @@ def _pack(out: np.ndarray, rows: slice, segments: list[Segment]) -> tuple:
             diagonals)
 
 
-def _scratch(name: str, shape: tuple, dtype) -> np.ndarray:
+def _scratch(name: tuple, shape: tuple, dtype) -> np.ndarray:
     """A work array of this thread, reused while calls ask for the same shape and dtype: a
     fresh array of a few MB costs page faults on every call (zero-filled fresh work arrays took
     about 1 ms per call at B = n = 256 in a profile)."""
@@ -491,7 +523,7 @@ def _write_task(out, row0, table, offsets, packed, stacked, diagonals, tile, sam
         store_fence()
 
 
-@cached_njit(parallel=True)
+@cached_njit(parallel=True, nogil=True)
 def _write_rows(out, row0, table, offsets, packed, stacked, diagonals, tile, sample_block, stream):
     """The kernel: ``out[b, row0 + i, cols]`` for every row i, segment and sample b.
 
