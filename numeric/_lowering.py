@@ -1,28 +1,32 @@
 """The forward of a dense NumPy kernel rewritten onto buffers it owns: one ufunc call with ``out=``
 a pass, no fresh array and no page fault a call.
 
-A dense Jacobian kernel (``_codegen``) computes its gates and coefficients with array
-expressions such as ``_t1 = _t0*r*(1 - h_tilde**2)``: every operator allocates a (B, n) array,
-and glibc's ``malloc`` returns freed arrays of a few hundred KiB to the system and maps them
-afresh, so each pass over a new temporary first takes a page fault a 4 KiB page.  At
-B = n = 256 that was 276–1504 faults a GRU ``state_jacobian(out=)`` call (float32–float64)
-and the expression code took 0.37 / 0.81 ms (float32 / float64, CPU minima on one thread, no
-faults) where the same passes into owned buffers took 0.30 / 0.67 ms.
+A dense Jacobian kernel (``_codegen``) computes its batch products, gates and coefficients with
+array expressions such as ``_t1 = _t0*r*(1 - h_tilde**2)``: every operator allocates a (B, n)
+array, and glibc's ``malloc`` returns freed arrays of a few hundred KiB to the system and maps
+them afresh, so each pass over a new temporary first takes a page fault a 4 KiB page.  At
+B = n = 256 that was 865–1889 faults a GRU forward (float32–float64), and the forward took
+2.68–3.35 / 5.05–6.80 ms of CPU on one thread (float32 / float64) against 1.65 / 3.22–3.27 ms
+rewritten, without a fault (minima, side by side in one process; without faults the expression
+passes alone took 0.37 / 0.81 ms and the same passes into owned buffers 0.30 / 0.67 ms).
 
 :func:`lower` turns the forward's lines into a second version of them in which every batched
 result is written by one ufunc call (``_f.add(a, b, out=_w3)``) into a workspace buffer of
-shape (B, size) that ``_B.workspace`` gives the calling thread (``_workspace``), or into a
-product ``_mv<k>`` (a fresh array of the kernel's) whose value is no longer needed.  The
-kernel runs this version where ``_B.workspace`` gives buffers (NumPy, real dtypes, arrays of at
-least ``_workspace.MIN_BYTES``) and the lines as written elsewhere (torch, small arrays,
-complex-step differentiation).  The operations and their order are those of the expressions
-(Python evaluates ``a + b + c`` as ``(a + b) + c``; ``x**2`` is ``square``, as NumPy's own
-fast path computes it; σ is ``_B.ufuncs.sigmoid``, NumPy's σ of ``_arrays`` in place), so the
-two versions give the same bits.
+shape (B, size) that ``_B.workspace`` gives the calling thread (``_workspace``).  The batch
+products that come first write into the workspace's first buffers (``_B.products(...,
+out=_w)``), which take results too once their values are no longer needed.  The kernel runs
+this version where ``_B.workspace`` gives buffers (NumPy, real dtypes, arrays of at least
+``_workspace.MIN_BYTES``) and the lines as written elsewhere (torch, small arrays, complex-step
+differentiation).  The operations and their order are those of the expressions (Python
+evaluates ``a + b + c`` as ``(a + b) + c``; ``x**2`` is ``square``, as NumPy's own fast path
+computes it; σ is ``_B.ufuncs.sigmoid``, NumPy's σ of ``_arrays`` in place), so the two
+versions give the same bits.
 
 A line whose right-hand side holds anything else (a call that is not elementwise, a subscript)
 keeps its expression: its value is a fresh array the buffers never hold.  Buffers are reused
-once no later line names the value they hold (``later``: the kernel's remaining lines).
+once no later line names the value they hold (``later``: the kernel's remaining lines), so the
+coefficients handed to ``_B.write_block_row`` are read by that call only, before the kernel
+returns; the next call of a kernel of the same sizes on the thread writes over them.
 """
 
 from __future__ import annotations
