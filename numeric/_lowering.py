@@ -50,7 +50,7 @@ class _Value:
     """An operand: its code, whether it has the batch axis, its size code (None: a scalar), and
     the buffer holding it if it is a temporary of the line (freed once consumed)."""
 
-    def __init__(self, code: str, batched: bool, size: str | None, temporary: int | None = None):
+    def __init__(self, code: str, batched: bool, size: str | None, temporary: str | None = None):
         self.code, self.batched, self.size, self.temporary = code, batched, size, temporary
 
 
@@ -130,7 +130,7 @@ class _Lowering:
     def line(self, text: str, later: set[str]) -> None:
         """Rewrite one line of the forward; ``later``: the names the lines after it read."""
         tree = ast.parse(text).body[0]
-        start, free = len(self.lines), list(self.free)
+        start, free, buffers = len(self.lines), list(self.free), len(self.workspace)
         target = tree.targets[0].id if (isinstance(tree, ast.Assign) and len(tree.targets) == 1
                                         and isinstance(tree.targets[0], ast.Name)) else None
         try:
@@ -138,7 +138,7 @@ class _Lowering:
                 raise _Unlowerable(text)
             result = self.value(tree.value)
         except _Unlowerable:
-            del self.lines[start:]
+            del self.lines[start:], self.workspace[buffers:]  # the buffers it took are free again
             self.free = free
             self.lines.append(text)
             for name in _IDENTIFIER.findall(text.split("=", 1)[0]) if "=" in text else []:

@@ -92,3 +92,22 @@ def test_the_workspace_keeps_a_few_sets_and_refuses_what_it_does_not_serve(monke
 
 def test_torch_kernels_compute_the_forward_as_written():
     assert numeric.arrays("torch").workspace(np.zeros((256, 256)), (256,)) is None
+
+
+def test_a_line_the_rewrite_cannot_take_is_kept_and_what_reads_it_stays_correct(monkeypatch):
+    """A subscript is not elementwise: its line, and a line reading its value of unknown kind,
+    run as written inside the rewritten version; the values agree with the forward as written."""
+    forward = ["a = _B.sigmoid(h + b)", "c = a[:, :1] * h", "_c0 = c * a", "_c1 = 1 - a**2"]
+    lines = _lowering.lower(forward, ["return _c0, _c1"], {"h": (True, "n"), "b": (False, "n")}, "h")
+    rewritten = lines[lines.index("else:"):]
+    assert "    c = a[:, :1] * h" in rewritten and "    _c0 = c * a" in rewritten
+    assert any(line.strip().startswith("_f.square(") for line in rewritten)
+    source = "def forward(h, b):\n    n = h.shape[-1]\n" + "".join(f"    {line}\n" for line in lines) + "    return _c0, _c1\n"
+    namespace = {"_B": numeric.arrays("numpy")}
+    exec(source, namespace)  # noqa: S102 - the code under test
+    h, b = np.random.default_rng(0).standard_normal((4, 3)), np.arange(3.0)
+    monkeypatch.setattr(_workspace, "MIN_BYTES", 2**62)
+    written = namespace["forward"](h, b)
+    monkeypatch.setattr(_workspace, "MIN_BYTES", 0)
+    for actual, expected in zip(namespace["forward"](h, b), written):
+        assert np.array_equal(actual, expected)
