@@ -297,7 +297,7 @@ class CompiledCell:
     def _dense(self, kernel: str, columns, states, inputs, params, out):
         """A dense kernel's call.  A remembered signature (``out=``'s included) costs one
         lookup: the values are gathered in kernel order, and the route — whether the call needs
-        ``dense_scope``, goes through NumPy, checks ``out=`` here — is what its first call
+        ``dense_scope``, goes through NumPy, checks ``out=`` here, is pipelined — is what its first call
         decided (no SymPy size on the way: ``_scoped`` took 2 µs a call of 13–23 µs of the jit
         kernels' overhead at n = 2)."""
         key = signature((states, inputs, params, kernel))
@@ -354,14 +354,15 @@ class CompiledCell:
         :data:`TORCH_THROUGH_NUMPY_BELOW`; whether it does depends on the tensors, asked on every
         call); whether ``out=`` is checked here (given, and not by a jit kernel, which checks
         it inside); the output's shape if the call is pipelined (``_pipeline``: NumPy kernels,
-        not jit, large outputs), else None."""
+        not jit, streamed block rows), else None."""
         rows = [call.numel(s) for s in self.cell.states]
         through_numpy = (self.backend == "torch"
                          and math.prod(call.batch) * max(rows) * sum(rows) < TORCH_THROUGH_NUMPY_BELOW)
         checks_out = out is not None and not getattr(self._kernels[kernel], "checks_out", False)
         scoped = self._scoped(call, shape)
         pipelined = (self.backend == "numpy" and not self.jit and scoped
-                     and _pipeline.wanted(call.batch, math.prod(shape) * call.reference.itemsize))
+                     and _pipeline.wanted(call.batch, math.prod(call.batch) * max(rows) * shape[-1]
+                                          * call.reference.itemsize))
         return scoped, through_numpy, checks_out, shape if pipelined else None
 
     def _scoped(self, call: _Call, shape: tuple) -> bool:

@@ -32,8 +32,8 @@ Layout decisions (measured at B = n = 256 on a 2-core machine):
 * the coefficients are packed into one (P, B, R) array and the matrices side by side into
   one (R, ΣC_k) array, so the kernel takes a fixed set of arrays;
 * the kernel is built twice from one task body (:func:`_write_task`): ``_write_rows`` runs the
-  tasks on numba's threads, ``_write_rows_serial`` on the calling thread without touching
-  numba's thread pool (block rows under 2 MiB, see ``_blockrow``);
+  tasks on numba's threads, without the GIL (``_pipeline``'s writer thread runs it on one),
+  ``_write_rows_serial`` on the calling thread alone (block rows under 2 MiB, see ``_blockrow``);
 * a serial block row whose matrices fit in :data:`NARROW_MATRIX_BYTES` (16 KiB: n ≤ 26 for
   the GRU in float64, n ≤ 36 in float32) is written by ``_write_narrow`` instead, one sample
   at a time with unsigned indices and no per-row views, with the same sums bit for bit (the
@@ -47,14 +47,10 @@ Layout decisions (measured at B = n = 256 on a 2-core machine):
   minima side by side (``benchmarks/kernels.py --phases``, load 4 on 2 cores): 7.3 against
   8.5 ms (float64), 4.0 against 4.2 ms (float32); the fill 4.3 and 1.8 ms.
 
-The first call on a machine compiles the kernel: 9.2 CPU seconds per dtype here
-(``benchmarks/cold_start.py``; 30 s of wall time on the machine loaded tenfold); the streamed
-path doubled the parallel kernel's share, 8.3 → 16.3 CPU seconds (float64, fresh cache, one
-thread; the serial kernels are unchanged).  Later processes
-load it from the cache: 0.86 CPU seconds for the first dense Jacobian, nearly all of it numba's
-own start-up (importing numba, 0.23 s; loading its typing and lowering registries, which import
-``scipy.linalg``; then the cached code).  The back-ends import this module (and so numba) on
-first use, so ``import numeric`` does not import numba.
+The first call on a machine compiles the kernels (``benchmarks/cold_start.py`` measures it; the
+streamed path doubled the parallel kernel's share); later processes load them from the cache, the
+first dense Jacobian costing mostly numba's own start-up (the README gives both).  The back-ends
+import this module (and so numba) on first use, so ``import numeric`` does not import numba.
 """
 
 from __future__ import annotations
@@ -105,6 +101,11 @@ SCRATCH_MAX_BYTES = 2**26
 
 _SCRATCH = threading.local()
 
+_PARALLEL_WRITES = threading.Lock()
+"""Held around every call of the parallel kernel, which releases the GIL (``_pipeline`` runs it on
+a second thread): numba's ``workqueue`` threading layer aborts the process when two threads enter
+parallel code at once, as calls from two user threads would."""
+
 
 @dataclass(frozen=True)
 class Segment:
@@ -138,26 +139,28 @@ def write_block_row(out: np.ndarray, rows: slice, segments: list[Segment], paral
         return
     tile, blocks = _tiling(out, rows, stacked, thread_count() if parallel else 1)
     if parallel:
-        _write_rows(out, rows.start, table, offsets, packed, stacked, diagonals, tile, blocks, stream)
+        with _PARALLEL_WRITES:
+            _write_rows(out, rows.start, table, offsets, packed, stacked, diagonals, tile, blocks, stream)
     else:
         _write_rows_serial(out, rows.start, table, offsets, packed, stacked, diagonals, tile, blocks)
 
 
-def packed_block_row(out: np.ndarray, rows: slice, segments: list[Segment], slot: int) -> tuple:
-    """The arguments of :func:`write_packed` for the block row, packed now into the calling
-    thread's buffers number ``slot`` (each slot its own, kept until it is packed again): after
-    this the block row no longer reads ``segments``' arrays, only ``out`` (``_pipeline``)."""
+def packed_block_row(out: np.ndarray, rows: slice, segments: list[Segment], slot: int, stream: bool) -> tuple:
+    """The arguments of :func:`write_packed` for the block row (``stream``: with streaming
+    stores, which need :func:`stream_aligned`), packed now into the calling thread's buffers
+    number ``slot`` (each slot its own, kept until it is packed again): the write then reads
+    only ``out`` and those buffers, not ``segments``' arrays (``_pipeline``)."""
     _check_square_diagonals(out, rows, segments)
     table, offsets, packed, stacked, diagonals = _pack(out, rows, segments, slot)
     tile, blocks = _tiling(out, rows, stacked, 1)
-    return (out, rows.start, table, offsets, packed, stacked, diagonals, tile, blocks,
-            stream_aligned(out, segments))
+    return out, rows.start, table, offsets, packed, stacked, diagonals, tile, blocks, stream
 
 
 def write_packed(arguments: tuple) -> None:
     """The parallel kernel on :func:`packed_block_row`'s arguments, on as many of numba's threads
-    as the calling thread allows (it releases the GIL while it writes)."""
-    _write_rows(*arguments)
+    as the calling thread allows."""
+    with _PARALLEL_WRITES:
+        _write_rows(*arguments)
 
 
 def _check_square_diagonals(out: np.ndarray, rows: slice, segments: list[Segment]) -> None:
@@ -186,9 +189,7 @@ def streams(out: np.ndarray, rows: slice, segments: list[Segment]) -> bool:
 
 def stream_aligned(out: np.ndarray, segments: list[Segment]) -> bool:
     """Whether every output row of every segment starts on a :data:`_streaming.VECTOR_BYTES`
-    boundary (so no cache line takes both ordinary and streaming stores).  A pipelined call
-    (``_pipeline``) streams every aligned block row: its chunks are parts of an output of
-    :data:`STREAM_MIN_BYTES` or more."""
+    boundary (so no cache line takes both ordinary and streaming stores)."""
     itemsize = out.itemsize
     starts = [out.ctypes.data, out.shape[2] * itemsize] + [s.cols.start * itemsize for s in segments]
     return all(start % VECTOR_BYTES == 0 for start in starts)

@@ -1,51 +1,68 @@
 """Pipelined dense calls (``numeric/_pipeline.py``): the kernel on batch chunks, each chunk's
 block rows written by a second thread while the next chunk's forward runs.
 
-The threshold is lowered so that small outputs are pipelined; results are compared with the raw
-kernel's unchunked call, to the dtype's reference tolerance (a chunk's products may differ from the
-whole batch's in the last bits).
+The threshold is lowered so that outputs of a few MiB are pipelined, and every test compiles a
+fresh cell (a compiled cell remembers each signature's route).  A pipelined result must equal,
+bit for bit, the raw kernel (``CompiledCell.kernel``, never pipelined) run on each chunk, and the
+raw kernel on the whole batch to the dtype's reference tolerance.
 """
 
 from __future__ import annotations
-
-import os
 
 import numba
 import numpy as np
 import pytest
 
 from gatejac import numeric
-from gatejac.numeric import _fused, _pipeline
-from gatejac.symbolic import cells
-from gatejac.numeric import _numba_threads
+from gatejac.numeric import _fused, _fused_loading, _numba_threads, _pipeline
+from gatejac.symbolic import cells, derive
 from gatejac.verify._tolerances import tolerance
-
 
 N = 96
 """The hidden size: a 64-sample state Jacobian then has a block row of 2 MiB or more in both dtypes,
 the size from which a dense call runs in ``dense_scope`` (and so may be pipelined)."""
 
 
-def _values(name: str, n: int, batch, dtype="float64", seed=3):
-    cell = cells.get(name)
-    return cell, numeric.random_values(cell, {"n": n, "m": max(1, n // 4)}, batch=batch, seed=seed, dtype=dtype)
-
-
 @pytest.fixture
-def pipelined(monkeypatch):
-    """Every large-enough NumPy dense call pipelined, and a record of the deferred block rows."""
+def runs(monkeypatch):
+    """Every dense call large enough for ``dense_scope`` pipelined (numba loaded, two threads), and
+    a record of the pipelined calls."""
     monkeypatch.setattr(_pipeline, "MIN_BYTES", 0)
-    _numba_threads.thread_count()  # (``_fused`` imported: the pipeline need not wait for numba to load)
-    deferred = []
-    real = _pipeline.defer
+    _fused_loading.loader.ready(np.float64, True)  # ``_fused`` is imported: the loader is finished
+    if _numba_threads.thread_count() < 2:
+        pytest.skip("pipelining needs two of numba's threads")
+    calls = []
+    real = _pipeline.run
 
-    def recording(out, rows, segments):
-        taken = real(out, rows, segments)
-        deferred.append(taken)
-        return taken
+    def recording(kernel, values, batched, out):
+        calls.append(out.shape)
+        return real(kernel, values, batched, out)
 
-    monkeypatch.setattr(_pipeline, "defer", recording)
-    return deferred
+    monkeypatch.setattr(_pipeline, "run", recording)
+    return calls
+
+
+def _fresh(name: str, n: int, batch, dtype="float64", backend="numpy", jit=False):
+    cell = cells.get(name)
+    values = numeric.random_values(cell, {"n": n, "m": max(1, n // 4)}, batch=batch, seed=3, dtype=dtype,
+                                   backend=backend)
+    return numeric.compile(derive(cell), backend, jit=jit), values
+
+
+def _by_chunks(compiled, values, kernel="state_jacobian"):
+    """The raw kernel on each of the pipeline's chunks, concatenated."""
+    states, inputs, params = values
+    size = next(iter(states.values())).shape[0] // _pipeline.CHUNKS
+    parts = []
+    for start in range(0, size * _pipeline.CHUNKS, size):
+        def cut(group):
+            return {k: v[start:start + size] if v.ndim > 1 and v.shape[0] > 1 else v for k, v in group.items()}
+        parts.append(compiled.kernel(kernel)(*compiled.arguments_of(cut(states), cut(inputs), params)))
+    return np.concatenate(parts)
+
+
+def _whole(compiled, values, kernel="state_jacobian"):
+    return compiled.kernel(kernel)(*compiled.arguments_of(*values))
 
 
 def _assert_close(actual, expected):
@@ -54,68 +71,77 @@ def _assert_close(actual, expected):
     assert np.all(error <= allowed), f"worst error {error.max():.3g} at {np.unravel_index(error.argmax(), error.shape)}"
 
 
-def _unpipelined(cell, kernel, values):
-    """The raw kernel on the whole batch (``CompiledCell.kernel`` never pipelines)."""
-    compiled = numeric.compile(cell, "numpy")
-    return compiled.kernel(kernel)(*compiled.arguments_of(*values))
-
-
 @pytest.mark.parametrize("name", ["gru_torch", "lstm_torch", "multi_gate"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_a_pipelined_state_jacobian_equals_the_unchunked_one(name, dtype, pipelined):
-    cell, values = _values(name, N, (64,), dtype)
-    compiled = numeric.compile(cell, "numpy")
+def test_a_pipelined_state_jacobian_has_the_bits_of_its_chunks(name, dtype, runs):
+    compiled, values = _fresh(name, N, (64,), dtype)
     got = compiled.state_jacobian(*values)
-    reference = _unpipelined(cell, "state_jacobian", values)
-    assert pipelined.count(True) == _pipeline.CHUNKS * len(cell.states)
-    _assert_close(got, reference)
+    assert len(runs) == 1
+    assert got.tobytes() == _by_chunks(compiled, values).tobytes()
+    _assert_close(got, _whole(compiled, values))
     out = np.full_like(got, np.nan)
-    assert compiled.state_jacobian(*values, out=out) is out
-    _assert_close(out, reference)
+    assert compiled.state_jacobian(*values, out=out) is out and len(runs) == 2
+    assert out.tobytes() == got.tobytes()
 
 
-def test_the_comparison_catches_a_chunk_left_unwritten(pipelined, monkeypatch):
-    cell, values = _values("gru_torch", N, (64,))
-    compiled = numeric.compile(cell, "numpy")
-    reference = _unpipelined(cell, "state_jacobian", values)
-    writes = []
-    real = _fused.write_packed
+def test_the_input_jacobian_is_pipelined_too(runs):
+    compiled, values = _fresh("gru_torch", N, (128,))  # its (B, n, n / 4) block row needs B = 128 for 2 MiB
+    got = compiled.input_jacobian(*values)
+    assert len(runs) == 1 and got.tobytes() == _by_chunks(compiled, values, "input_jacobian").tobytes()
+
+
+def test_the_comparison_catches_a_chunk_left_unwritten(runs, monkeypatch):
+    compiled, values = _fresh("gru_torch", N, (64,))
+    writes, real = [], _fused.write_packed
     monkeypatch.setattr(_fused, "write_packed", lambda arguments: writes.append(1) or (
         None if len(writes) == 2 else real(arguments)))
-    out = np.zeros_like(reference)
-    compiled.state_jacobian(*values, out=out)
-    with pytest.raises(AssertionError):
-        _assert_close(out, reference)
+    got = compiled.state_jacobian(*values, out=np.zeros((64, N, N)))
+    assert got.tobytes() != _by_chunks(compiled, values).tobytes()
 
 
-def test_inputs_without_the_batch_axis_are_passed_whole(pipelined):
-    cell, (states, inputs, params) = _values("gru_torch", N, (64,))
-    inputs = {name: value[0] for name, value in inputs.items()}  # one input for every sample
-    got = numeric.compile(cell, "numpy").state_jacobian(states, inputs, params)
-    assert pipelined.count(True) == _pipeline.CHUNKS
-    _assert_close(got, _unpipelined(cell, "state_jacobian", (states, inputs, params)))
+@pytest.mark.parametrize("shared", ["inputs", "states"])
+def test_values_without_the_batch_axis_or_with_a_batch_of_one_are_passed_whole(shared, runs):
+    compiled, (states, inputs, params) = _fresh("gru_torch", N, (64,))
+    if shared == "inputs":
+        inputs = {k: v[:1] for k, v in inputs.items()}  # a batch of one, broadcast to every sample
+    else:
+        states = {k: v[0] for k, v in states.items()}  # one state (no batch axis) for every sample
+    got = compiled.state_jacobian(states, inputs, params)
+    assert len(runs) == 1 and got.shape == (64, N, N)
+    _assert_close(got, _whole(compiled, (states, inputs, params)))
 
 
-@pytest.mark.parametrize("batch", [(60,), (8, 8), (7,)])
-def test_batches_the_chunks_do_not_divide_are_not_pipelined(batch, pipelined):
-    """60 is not a multiple of CHUNKS × SAMPLE_GROUP (16); two batch axes are not chunked."""
-    cell, values = _values("gru_torch", N, batch)
-    got = numeric.compile(cell, "numpy").state_jacobian(*values)
-    assert True not in pipelined
-    np.testing.assert_array_equal(got, _unpipelined(cell, "state_jacobian", values))
+@pytest.mark.parametrize("batch", [(56,), (8, 8)])
+def test_batches_the_chunks_do_not_divide_are_not_pipelined(batch, runs):
+    """56 is not a multiple of CHUNKS × SAMPLE_GROUP (16); two batch axes are not chunked; both
+    block rows are large enough for ``dense_scope``."""
+    compiled, values = _fresh("gru_torch", N, batch)
+    got = compiled.state_jacobian(*values)
+    assert not runs
+    assert got.tobytes() == _whole(compiled, values).tobytes()
 
 
-def test_the_torch_back_end_and_the_jit_kernels_are_not_pipelined(pipelined):
-    cell, values = _values("gru_torch", N, (64,))
-    numeric.compile(cell, "numpy", jit=True).state_jacobian(*values)
-    torch_values = numeric.random_values(cell, {"n": N, "m": N // 4}, batch=(64,), seed=3, backend="torch")
-    numeric.compile(cell, "torch").state_jacobian(*torch_values)
-    assert True not in pipelined
+def test_small_outputs_the_torch_back_end_and_the_jit_kernels_are_not_pipelined(runs):
+    for compiled, values in (_fresh("gru_torch", 16, (64,)), _fresh("gru_torch", N, (64,), jit=True),
+                             _fresh("gru_torch", N, (64,), backend="torch")):
+        compiled.state_jacobian(*values)
+    assert not runs
 
 
-def test_a_writer_error_reaches_the_caller_and_the_next_call_works(pipelined, monkeypatch):
-    cell, values = _values("gru_torch", N, (64,))
-    compiled = numeric.compile(cell, "numpy")
+def test_one_numba_thread_means_no_writer_thread(runs, monkeypatch):
+    compiled, values = _fresh("gru_torch", N, (64,))
+    monkeypatch.setattr(_pipeline, "_Writer", None)  # a writer would fail
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        got = compiled.state_jacobian(*values)
+    finally:
+        numba.set_num_threads(before)
+    assert len(runs) == 1 and got.tobytes() == _whole(compiled, values).tobytes()
+
+
+def test_a_writer_error_reaches_the_caller_and_the_next_call_works(runs, monkeypatch):
+    compiled, values = _fresh("gru_torch", N, (64,))
     real = _fused.write_packed
 
     def failing(arguments):
@@ -127,13 +153,13 @@ def test_a_writer_error_reaches_the_caller_and_the_next_call_works(pipelined, mo
         compiled.state_jacobian(*values)
     assert numba.get_num_threads() == before
     monkeypatch.setattr(_fused, "write_packed", real)
-    _assert_close(compiled.state_jacobian(*values), _unpipelined(cell, "state_jacobian", values))
+    assert compiled.state_jacobian(*values).tobytes() == _by_chunks(compiled, values).tobytes()
 
 
-def test_an_error_in_a_chunks_forward_waits_for_the_writes_and_leaves_no_pipeline_behind(pipelined):
-    """A kernel that fails in its third chunk (as an interrupt would): the error reaches the caller
-    after the writes already queued have ended, and the thread is no longer pipelining."""
-    cell, values = _values("gru_torch", N, (64,))
+def test_an_interrupt_in_a_chunks_forward_ends_the_writes_first(runs):
+    """A kernel interrupted in its third chunk: the interrupt reaches the caller after the writes
+    already queued have ended, numba's thread count is as it was, and the thread no longer
+    pipelines."""
     calls = []
 
     def kernel(*pieces, out):
@@ -143,19 +169,9 @@ def test_an_error_in_a_chunks_forward_waits_for_the_writes_and_leaves_no_pipelin
         _pipeline.defer(out, slice(0, N), [(slice(0, N), [np.ones((16, N))], [np.eye(N)], [])])
 
     out = np.zeros((64, N, N))
+    before = numba.get_num_threads()
     with pytest.raises(KeyboardInterrupt):
-        _pipeline.run(kernel, list(values[0].values()), 1, out)
-    assert out[:32].any() and not out[32:].any()
+        _pipeline.run(kernel, [np.zeros((64, N))], 1, out)
+    assert np.array_equal(out[:32], np.broadcast_to(np.eye(N), (32, N, N))) and not out[32:].any()
+    assert numba.get_num_threads() == before
     assert _pipeline.defer(out, slice(0, N), []) is False
-
-
-def test_a_child_process_forked_after_a_pipelined_call_remembers_no_writer(pipelined):
-    """The parent's writer thread is not copied by ``fork``: the child must not queue block rows
-    for it (nobody would write them, and the call would wait for ever)."""
-    cell, values = _values("gru_torch", N, (64,))
-    numeric.compile(cell, "numpy").state_jacobian(*values)
-    assert getattr(_pipeline._LOCAL, "writer", None) is not None
-    pid = os.fork()
-    if pid == 0:  # the child: exit status 0 if it remembers no writer
-        os._exit(0 if getattr(_pipeline._LOCAL, "writer", None) is None else 1)
-    assert os.waitpid(pid, 0)[1] == 0
