@@ -13,8 +13,9 @@ the output after the parallel region.
 
 :func:`stream_copy` copies a row kept in the first-level cache to the output: ordinary stores
 up to the first :data:`VECTOR_BYTES`-aligned element, aligned vector streaming stores (whole cache
-lines at once where the row covers them), then ordinary stores for the rest.  The values are copied, not computed, so a row streamed out has
-the same bits as one stored in place (``tests/test_streaming.py``).
+lines at once where the row covers them), then ordinary stores for the rest.  The values are
+copied, not computed, so a row streamed out has the same bits as one stored in place
+(``tests/test_streaming.py``).
 
 Measured here (AMD EPYC, 2 cores, 128 MiB written from one 2 KiB row in the first-level cache,
 minima): on two threads 4.7 ms with streaming stores, 9.9–13.0 ms with ordinary ones, against
@@ -23,8 +24,9 @@ minima): on two threads 4.7 ms with streaming stores, 9.9–13.0 ms with ordinar
 (``_fused.STREAM_MIN_BYTES``); ``benchmarks/kernels.py --phases`` times its two paths side by
 side.
 
-numba's disk cache keys a kernel by its own source file only: a change to this file alone does
-not recompile the cached kernels of ``_fused`` (change ``_fused.py`` too, or clear the cache).
+numba's disk cache keys a kernel by its own source file only; gatejac's cache directory is keyed
+by this file too (``_numba_cache.NUMBA_SOURCES``), so a change here recompiles the kernels that
+inline it.
 """
 
 from __future__ import annotations
