@@ -20,7 +20,7 @@ import numpy as np
 MIN_BYTES = 2**14
 """The largest buffer of a kernel's forward must have at least this many bytes (16 KiB: B = 256
 and n = 16 in float32) for the kernel to use the workspace.  With it, forwards at B = 256 took
-0.76–0.97 the CPU time at n = 16, 64 and 128 (all but one of 16 rows: leaky float64 at n = 16,
+0.76–0.97 the CPU time at n = 16, 64 and 128 (all but one of 24 rows: leaky float64 at n = 16,
 a 2 µs difference) and 0.54–0.98 at n = 256; at B = 1 (n = 16, 64) the two were within 3 %,
 the rewrite's one Python call a pass costing as much as the allocations it saves (CPU minima
 on one thread, side by side in one process; ``benchmarks/kernels.py --phases`` prints the
