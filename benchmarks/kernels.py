@@ -7,10 +7,7 @@ In one run, for B states per call and hidden sizes n, float64 and float32, for t
 leaky, multi_gate, gru_torch and lstm_torch, it times (median of repeats, seconds → ms):
 
 * gatejac numpy and gatejac torch ``state_jacobian`` writing into a preallocated output
-  (``out=``) and allocating a fresh one; beside NumPy ``out=``, the raw kernel on the whole batch
-  (``unchunked out=``, ``CompiledCell.kernel`` in the dense scope), which the checked call runs in
-  four batch chunks overlapping each chunk's write with the next one's forward when its block
-  rows stream (``numeric/_pipeline.py``), and the ratio ``pipelined / unchunked``;
+  (``out=``) and allocating a fresh one;
 * ``torch.func.vmap(torch.func.jacrev(step))`` through the compiled torch step;
 * a per-sample loop of ``torch.autograd.functional.jacobian`` (1 repeat: it is slow);
 * central differences on the numpy step (2·S step evaluations, batched over B);
@@ -154,7 +151,6 @@ def fast_functions(cell, n, batch, dtype, one_thread_products=False):
     out_t = torch.empty((batch, total, total), dtype=getattr(torch, dtype))
     functions = {
         "numpy out=": lambda: np_kernel.state_jacobian(states, inputs, params, out=out_np),
-        "unchunked out=": unchunked_kernel(np_kernel, states, inputs, params, out_np),
         "numpy": lambda: np_kernel.state_jacobian(states, inputs, params),
         "torch out=": lambda: torch_kernel.state_jacobian(states_t, inputs_t, params_t, out=out_t),
         "torch": lambda: torch_kernel.state_jacobian(states_t, inputs_t, params_t),
@@ -165,18 +161,6 @@ def fast_functions(cell, n, batch, dtype, one_thread_products=False):
     if one_thread_products:
         functions["1-thread products"] = one_thread_products_kernel(np_kernel, states, inputs, params, out_np)
     return functions, (states, inputs, params), (states_t, inputs_t, params_t)
-
-
-def unchunked_kernel(compiled, states, inputs, params, out):
-    """NumPy ``state_jacobian(out=)`` as one call on the whole batch: the raw kernel (never
-    pipelined) in the dense scope the checked call runs it in."""
-    kernel, arguments = compiled.kernel("state_jacobian"), compiled.arguments_of(states, inputs, params)
-    scope = numeric.arrays("numpy").dense_scope
-
-    def run():
-        with scope():
-            kernel(*arguments, out=out)
-    return run
 
 
 def one_thread_products_kernel(compiled, states, inputs, params, out):
@@ -223,7 +207,7 @@ def measure(cell_name, n, batch, dtypes, repeats, slow, one_thread_products=Fals
     medians = interleaved_medians_ms(functions, repeats)
     rows = {}
     for dtype in dtypes:
-        row = {name: medians[dtype, name] for name in ("numpy out=", "unchunked out=", "numpy", "torch out=", "torch")}
+        row = {name: medians[dtype, name] for name in ("numpy out=", "numpy", "torch out=", "torch")}
         row["floor"] = min(medians[dtype, "numpy fill"], medians[dtype, "torch fill"])
         row["numpy fill"], row["torch fill"] = medians[dtype, "numpy fill"], medians[dtype, "torch fill"]
         row["stream fill"] = medians[dtype, "stream fill"]
@@ -381,11 +365,11 @@ def main():
     print(f"B = {args.batch}, torch threads = {torch.get_num_threads()}, cores = {os.cpu_count()}, "
           f"numpy {np.__version__}, torch {torch.__version__}\n")
     header = ["cell", "n", "dtype", "floor", "numpy fill", "torch fill", "stream fill",
-              "numpy out=", "unchunked out=", "numpy", "torch out=", "torch"]
+              "numpy out=", "numpy", "torch out=", "torch"]
     header += ["1-thread products"] if args.one_thread_products else []
     if not args.quick:
         header += ["vmap(jacrev)", "autograd loop", "central diff"]
-    header += ["best/floor", "pipelined / unchunked"] + ([] if args.quick else ["vmap/best"])
+    header += ["best/floor"] + ([] if args.quick else ["vmap/best"])
     header += ["split / 1-thread"] if args.one_thread_products else []
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
@@ -399,7 +383,6 @@ def main():
                 results[(name, n, dtype)] = (row, best)
                 cells_out = [name, str(n), dtype] + [f"{row[k]:.2f}" for k in header[3:header.index("best/floor")]]
                 cells_out.append(f"{best / row['floor']:.2f}")
-                cells_out.append(f"{row['numpy out='] / row['unchunked out=']:.2f}")
                 if not args.quick:
                     cells_out.append(f"{row['vmap(jacrev)'] / best:.0f}x")
                 if args.one_thread_products:

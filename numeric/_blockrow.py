@@ -69,7 +69,7 @@ import math
 import sys
 import threading
 
-from . import _fused_loading, _fused_numpy, _pipeline
+from . import _fused_loading, _fused_numpy
 
 FUSED_MIN_BYTES = 2**16
 """Block rows of fewer output bytes are written term by term (see the module docstring)."""
@@ -116,13 +116,10 @@ def write_fused(out, rows: slice, segments) -> None:
     """The block row in one pass by the numba kernel (NumPy arrays; imports numba on first use),
     on numba's threads from :data:`PARALLEL_MIN_BYTES`, else on the calling thread.  While numba
     starts on a background thread, ``_fused_numpy`` writes it instead, with the same result bit
-    for bit (see ``_fused_loading``).  Inside a pipelined call (``_pipeline``) the call's writer
-    thread writes it."""
+    for bit (see ``_fused_loading``)."""
     parallel = _block_row_bytes(out, rows) >= PARALLEL_MIN_BYTES
     if not _fused_loading.loader.ready(out.dtype, parallel):
         _fused_numpy.write_block_row(out, rows, segments)
-        return
-    if _pipeline.defer(out, rows, segments):  # a pipelined call's writer writes it
         return
     from . import _fused
 

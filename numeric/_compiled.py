@@ -21,7 +21,6 @@ import sympy
 
 from gatejac.symbolic import SCALAR, Cell, Derivation, MatrixParameter, derive, unknown_name
 
-from . import _pipeline
 from ._arrays import arrays, check_backend
 from ._blockrow import dense_scope_needed
 from ._codegen import generate
@@ -162,7 +161,6 @@ class CompiledCell:
             self.jit_source, self.jit_refused = generate_jit(derivation)
             self._kernels.update(jit_kernels(self.cell, self.jit_source, self.jit_refused))
         self._order = [p.name for p in (*self.cell.states, *self.cell.inputs, *self.cell.parameters)]
-        self._batched = len(self.cell.states) + len(self.cell.inputs)  # the values that may carry the batch
         self._numpy = None  # torch: the NumPy kernels of the same derivation (see TORCH_THROUGH_NUMPY_BELOW)
         self._signatures = Signatures(SIGNATURES, [[p.name for p in pieces] for pieces in
                                                      (self.cell.states, self.cell.inputs, self.cell.parameters)])
@@ -297,7 +295,7 @@ class CompiledCell:
     def _dense(self, kernel: str, columns, states, inputs, params, out):
         """A dense kernel's call.  A remembered signature (``out=``'s included) costs one
         lookup: the values are gathered in kernel order, and the route — whether the call needs
-        ``dense_scope``, goes through NumPy, checks ``out=`` here, is pipelined — is what its first call
+        ``dense_scope``, goes through NumPy, checks ``out=`` here — is what its first call
         decided (no SymPy size on the way: ``_scoped`` took 2 µs a call of 13–23 µs of the jit
         kernels' overhead at n = 2)."""
         key = signature((states, inputs, params, kernel))
@@ -315,7 +313,7 @@ class CompiledCell:
         else:
             route = self._signatures.extra(entry)
             values = self._signatures.values(states, inputs, params)
-        scoped, through_numpy, checks_out, pipelined = route
+        scoped, through_numpy, checks_out = route
         kernels = self._kernels
         views = kernels["_B"].numpy_views_of(values if out is None else [*values, out]) if through_numpy else None
         if checks_out and self.backend == "torch":
@@ -326,9 +324,6 @@ class CompiledCell:
             return self._through_numpy(kernel, views, out, scoped)
         if scoped:
             with kernels["_B"].dense_scope():
-                if pipelined is not None:
-                    return _pipeline.run(kernels[kernel], values, self._batched,
-                                         kernels["_B"].empty(pipelined, values[0]) if out is None else out)
                 return kernels[kernel](*values, out=out)
         return kernels[kernel](*values, out=out)
 
@@ -347,23 +342,18 @@ class CompiledCell:
                 return out
             return torch.from_numpy(self._twin()._kernels[kernel](*views))
 
-    def _route(self, kernel: str, call: _Call, shape: tuple, out) -> tuple[bool, bool, bool, tuple | None]:
+    def _route(self, kernel: str, call: _Call, shape: tuple, out) -> tuple[bool, bool, bool]:
         """A dense kernel call's route, decided once per signature: whether it needs
         ``dense_scope`` (:meth:`_scoped`); whether it may go through NumPy (torch, the state
         Jacobian's largest block row — batch × one state's size × the state size — below
         :data:`TORCH_THROUGH_NUMPY_BELOW`; whether it does depends on the tensors, asked on every
         call); whether ``out=`` is checked here (given, and not by a jit kernel, which checks
-        it inside); the output's shape if the call is pipelined (``_pipeline``: NumPy kernels,
-        not jit, streamed block rows), else None."""
+        it inside)."""
         rows = [call.numel(s) for s in self.cell.states]
         through_numpy = (self.backend == "torch"
                          and math.prod(call.batch) * max(rows) * sum(rows) < TORCH_THROUGH_NUMPY_BELOW)
         checks_out = out is not None and not getattr(self._kernels[kernel], "checks_out", False)
-        scoped = self._scoped(call, shape)
-        pipelined = (self.backend == "numpy" and not self.jit and scoped
-                     and _pipeline.wanted(call.batch, math.prod(call.batch) * max(rows) * shape[-1]
-                                          * call.reference.itemsize))
-        return scoped, through_numpy, checks_out, shape if pipelined else None
+        return self._scoped(call, shape), through_numpy, checks_out
 
     def _scoped(self, call: _Call, shape: tuple) -> bool:
         """Whether an output of ``shape`` needs the back-end's ``dense_scope``: its largest block

@@ -32,8 +32,8 @@ Layout decisions (measured at B = n = 256 on a 2-core machine):
 * the coefficients are packed into one (P, B, R) array and the matrices side by side into
   one (R, ΣC_k) array, so the kernel takes a fixed set of arrays;
 * the kernel is built twice from one task body (:func:`_write_task`): ``_write_rows`` runs the
-  tasks on numba's threads, without the GIL (``_pipeline``'s writer thread runs it on one),
-  ``_write_rows_serial`` on the calling thread alone (block rows under 2 MiB, see ``_blockrow``);
+  tasks on numba's threads, ``_write_rows_serial`` on the calling thread without touching
+  numba's thread pool (block rows under 2 MiB, see ``_blockrow``);
 * a serial block row whose matrices fit in :data:`NARROW_MATRIX_BYTES` (16 KiB: n ≤ 26 for
   the GRU in float64, n ≤ 36 in float32) is written by ``_write_narrow`` instead, one sample
   at a time with unsigned indices and no per-row views, with the same sums bit for bit (the
@@ -47,10 +47,14 @@ Layout decisions (measured at B = n = 256 on a 2-core machine):
   minima side by side (``benchmarks/kernels.py --phases``, load 4 on 2 cores): 7.3 against
   8.5 ms (float64), 4.0 against 4.2 ms (float32); the fill 4.3 and 1.8 ms.
 
-The first call on a machine compiles the kernels (``benchmarks/cold_start.py`` measures it; the
-streamed path doubled the parallel kernel's share); later processes load them from the cache, the
-first dense Jacobian costing mostly numba's own start-up (the README gives both).  The back-ends
-import this module (and so numba) on first use, so ``import numeric`` does not import numba.
+The first call on a machine compiles the kernel: 9.2 CPU seconds per dtype here
+(``benchmarks/cold_start.py``; 30 s of wall time on the machine loaded tenfold); the streamed
+path doubled the parallel kernel's share, 8.3 → 16.3 CPU seconds (float64, fresh cache, one
+thread; the serial kernels are unchanged).  Later processes
+load it from the cache: 0.86 CPU seconds for the first dense Jacobian, nearly all of it numba's
+own start-up (importing numba, 0.23 s; loading its typing and lowering registries, which import
+``scipy.linalg``; then the cached code).  The back-ends import this module (and so numba) on
+first use, so ``import numeric`` does not import numba.
 """
 
 from __future__ import annotations
@@ -101,11 +105,6 @@ SCRATCH_MAX_BYTES = 2**26
 
 _SCRATCH = threading.local()
 
-_PARALLEL_WRITES = threading.Lock()
-"""Held around every call of the parallel kernel, which releases the GIL (``_pipeline`` runs it on
-a second thread): numba's ``workqueue`` threading layer aborts the process when two threads enter
-parallel code at once, as calls from two user threads would."""
-
 
 @dataclass(frozen=True)
 class Segment:
@@ -130,69 +129,37 @@ def write_block_row(out: np.ndarray, rows: slice, segments: list[Segment], paral
     writes the rows of whole sample groups with streaming stores (the same bits); by default
     when :func:`streams` says so.
     """
-    _check_square_diagonals(out, rows, segments)
-    table, offsets, packed, stacked, diagonals = _pack(out, rows, segments)
-    if stream is None:
-        stream = parallel and streams(out, rows, segments)
-    if not parallel and stacked.nbytes <= NARROW_MATRIX_BYTES and out.flags.c_contiguous:
-        _write_narrow(out, rows.start, table, offsets, packed, stacked, diagonals)
-        return
-    tile, blocks = _tiling(out, rows, stacked, thread_count() if parallel else 1)
-    if parallel:
-        with _PARALLEL_WRITES:
-            _write_rows(out, rows.start, table, offsets, packed, stacked, diagonals, tile, blocks, stream)
-    else:
-        _write_rows_serial(out, rows.start, table, offsets, packed, stacked, diagonals, tile, blocks)
-
-
-def packed_block_row(out: np.ndarray, rows: slice, segments: list[Segment], slot: int, stream: bool) -> tuple:
-    """The arguments of :func:`write_packed` for the block row (``stream``: with streaming
-    stores, which need :func:`stream_aligned`), packed now into the calling thread's buffers
-    number ``slot`` (each slot its own, kept until it is packed again): the write then reads
-    only ``out`` and those buffers, not ``segments``' arrays (``_pipeline``)."""
-    _check_square_diagonals(out, rows, segments)
-    table, offsets, packed, stacked, diagonals = _pack(out, rows, segments, slot)
-    tile, blocks = _tiling(out, rows, stacked, 1)
-    return out, rows.start, table, offsets, packed, stacked, diagonals, tile, blocks, stream
-
-
-def write_packed(arguments: tuple) -> None:
-    """The parallel kernel on :func:`packed_block_row`'s arguments, on as many of numba's threads
-    as the calling thread allows."""
-    with _PARALLEL_WRITES:
-        _write_rows(*arguments)
-
-
-def _check_square_diagonals(out: np.ndarray, rows: slice, segments: list[Segment]) -> None:
-    height = rows.stop - rows.start
+    batch, height = out.shape[0], rows.stop - rows.start
     for segment in segments:
         if segment.diagonals and segment.cols.stop - segment.cols.start != height:
             raise GatejacError(
                 f"internal error: a diagonal term in a {height}×{segment.cols.stop - segment.cols.start} block; "
                 "diagonal terms need square blocks (please report this with the cell)"
             )
-
-
-def _tiling(out: np.ndarray, rows: slice, stacked: np.ndarray, threads: int) -> tuple[int, int]:
-    """Rows per tile (:data:`TILE_BYTES` of matrix rows) and samples per block for ``threads``."""
-    height = rows.stop - rows.start
+    table, offsets, packed, stacked, diagonals = _pack(out, rows, segments)
+    if stream is None:
+        stream = parallel and streams(out, rows, segments)
+    if not parallel and stacked.nbytes <= NARROW_MATRIX_BYTES and out.flags.c_contiguous:
+        _write_narrow(out, rows.start, table, offsets, packed, stacked, diagonals)
+        return
     tile = max(1, min(height, TILE_BYTES // max(1, stacked.shape[1] * stacked.itemsize)))
-    return tile, _sample_block(out.shape[0], -(-height // tile), threads)
+    if parallel:
+        _write_rows(out, rows.start, table, offsets, packed, stacked, diagonals, tile,
+                    _sample_block(batch, -(-height // tile), thread_count()), stream)
+    else:
+        _write_rows_serial(out, rows.start, table, offsets, packed, stacked, diagonals, tile,
+                           _sample_block(batch, -(-height // tile), 1))
 
 
 def streams(out: np.ndarray, rows: slice, segments: list[Segment]) -> bool:
     """Whether the parallel kernel writes this block row with streaming stores: when it has at
-    least :data:`STREAM_MIN_BYTES` and :func:`stream_aligned`."""
-    return (out.shape[0] * (rows.stop - rows.start) * out.shape[2] * out.itemsize >= STREAM_MIN_BYTES
-            and stream_aligned(out, segments))
-
-
-def stream_aligned(out: np.ndarray, segments: list[Segment]) -> bool:
-    """Whether every output row of every segment starts on a :data:`_streaming.VECTOR_BYTES`
-    boundary (so no cache line takes both ordinary and streaming stores)."""
+    least :data:`STREAM_MIN_BYTES` and every output row of every segment starts on a
+    :data:`_streaming.VECTOR_BYTES` boundary (so no cache line takes both ordinary and
+    streaming stores)."""
     itemsize = out.itemsize
     starts = [out.ctypes.data, out.shape[2] * itemsize] + [s.cols.start * itemsize for s in segments]
-    return all(start % VECTOR_BYTES == 0 for start in starts)
+    return (out.shape[0] * (rows.stop - rows.start) * out.shape[2] * itemsize >= STREAM_MIN_BYTES
+            and all(start % VECTOR_BYTES == 0 for start in starts))
 
 
 def _sample_block(batch: int, tiles: int, threads: int) -> int:
@@ -208,14 +175,14 @@ def _sample_block(batch: int, tiles: int, threads: int) -> int:
     return SAMPLE_GROUP
 
 
-def _pack(out: np.ndarray, rows: slice, segments: list[Segment], slot: int = 0) -> tuple:
+def _pack(out: np.ndarray, rows: slice, segments: list[Segment]) -> tuple:
     """The kernel's inputs: the segment table, matrix offsets, the coefficients packed as
     (P, B, R), the matrices side by side as (R, ΣC_k), the summed diagonals as (D, B, R)."""
     batch, height, dtype = out.shape[0], rows.stop - rows.start, out.dtype
     terms, widths = [len(s.matrices) for s in segments], [s.cols.stop - s.cols.start for s in segments]
-    packed = _scratch(("packed", slot), (sum(terms), batch, height), dtype)
-    stacked = _scratch(("stacked", slot), (height, sum(width * count for width, count in zip(widths, terms))), dtype)
-    diagonals = _scratch(("diagonals", slot), (sum(bool(s.diagonals) for s in segments), batch, height), dtype)
+    packed = _scratch("packed", (sum(terms), batch, height), dtype)
+    stacked = _scratch("stacked", (height, sum(width * count for width, count in zip(widths, terms))), dtype)
+    diagonals = _scratch("diagonals", (sum(bool(s.diagonals) for s in segments), batch, height), dtype)
     offsets, table = [], []  # made arrays at the end: one conversion instead of one per entry
     term = column = diagonal = 0
     for segment, width in zip(segments, widths):
@@ -233,7 +200,7 @@ def _pack(out: np.ndarray, rows: slice, segments: list[Segment], slot: int = 0) 
             diagonals)
 
 
-def _scratch(name: tuple, shape: tuple, dtype) -> np.ndarray:
+def _scratch(name: str, shape: tuple, dtype) -> np.ndarray:
     """A work array of this thread, reused while calls ask for the same shape and dtype: a
     fresh array of a few MB costs page faults on every call (zero-filled fresh work arrays took
     about 1 ms per call at B = n = 256 in a profile)."""
@@ -524,7 +491,7 @@ def _write_task(out, row0, table, offsets, packed, stacked, diagonals, tile, sam
         store_fence()
 
 
-@cached_njit(parallel=True, nogil=True)
+@cached_njit(parallel=True)
 def _write_rows(out, row0, table, offsets, packed, stacked, diagonals, tile, sample_block, stream):
     """The kernel: ``out[b, row0 + i, cols]`` for every row i, segment and sample b.
 
