@@ -394,7 +394,7 @@ def _jacobian_function(module: _Module, fname: str, block_jacobian, leaves) -> l
     signature = f"def {fname}({', '.join(module.args)}, out=None):"
     lines = coeffs.emit(body, chunked)
     start = lines.index(body[0])  # the forward (products, gates, coefficients) comes before the body
-    forward = lower(lines[:start], lines[start:], values_of(module, coeffs.exprs), cell.states[0].name)
+    forward = lower(lines[:start], lines[start:], values_of(module, coeffs.exprs), cell.states[0].name, module.args)
     return [signature] + _indent(module.prologue(flatten=True) + forward + lines[start:] + ["return out"])
 
 

@@ -25,8 +25,9 @@ versions give the same bits.
 A line whose right-hand side holds anything else (a call that is not elementwise, a subscript)
 keeps its expression: its value is a fresh array the buffers never hold.  Buffers are reused
 once no later line names the value they hold (``later``: the kernel's remaining lines), so the
-coefficients handed to ``_B.write_block_row`` are read by that call only, before the kernel
-returns; the next call of a kernel of the same sizes on the thread writes over them.
+coefficients handed to ``_B.write_block_row`` (and the chunked writes' slices of them) are read
+before the kernel returns; the next call of a kernel of the same sizes on the thread writes over
+them.
 """
 
 from __future__ import annotations
@@ -162,15 +163,16 @@ class _Lowering:
                 self.free.append(buffer)
 
 
-def lower(forward: list[str], later: list[str], values: dict, like: str) -> list[str]:
+def lower(forward: list[str], later: list[str], values: dict, like: str, arguments: list[str]) -> list[str]:
     """The forward lines of a dense kernel with their rewrite onto owned buffers (module
-    docstring): ``_w = _B.workspace(like, sizes)``, then the lines as written where that is None
+    docstring): ``_w = _B.workspace(like, sizes, arguments)``, then the lines as written where that is None
     and rewritten elsewhere; the lines as written alone if no line is rewritten.
 
     ``values`` maps the names the lines read to (whether the value has the batch axis, the code
     of its size or None for a scalar); a line ``a, b = _B.products(...)`` gives fresh (B, size)
     arrays; ``later`` are the kernel's lines after the forward; ``like`` is the flattened
-    (B, size) state whose dtype and batch the buffers take."""
+    (B, size) state whose dtype and batch the buffers take; ``arguments``: the kernel's
+    arguments, whose dtypes must be ``like``'s for the buffers to be used."""
     lowering = _Lowering(values)
     uses = [set(_IDENTIFIER.findall(line)) for line in forward + later]
     lead, products = 0, []  # the products first in the forward, computed into the workspace
@@ -190,7 +192,7 @@ def lower(forward: list[str], later: list[str], values: dict, like: str) -> list
     if not lowering.workspace and not products:
         return forward
     sizes = "".join(f"{values[name][1]}, " for name in products) + "".join(f"{s}, " for s in lowering.workspace)
-    lines = [f"_w = _B.workspace({like}, ({sizes}))"]
+    lines = [f"_w = _B.workspace({like}, ({sizes}), ({''.join(f'{a}, ' for a in arguments)}))"]
     for text in forward[:lead]:  # the products' arrays are the workspace's first
         written = sum(len(_IDENTIFIER.findall(line.partition(" = ")[0])) for line in lines[1:])
         lines.append(f"{text[:-1]}, out=_w and _w[{written}:])" if written else f"{text[:-1]}, out=_w)")

@@ -1,7 +1,8 @@
 """Starting numba's threads once, with libgomp's spin cut short and every other thread setting kept.
 
-The dense writer (``_fused``), the Lyapunov tiles (``_tangent_formed``) and the numba rollout
-start numba's threading layer through :func:`thread_count`, so it happens once and in one way:
+The dense writer (``_fused``) and its loader (``_fused_loading``) and the Lyapunov tiles
+(``_tangent_formed``) start numba's threading layer through :func:`thread_count`, so it happens
+once and in one way:
 
 * libgomp's threads keep spinning after a parallel region (``GOMP_SPINCOUNT``, by default
   300 000 iterations, 7.5 ms of CPU here), which left no core to the two-thread products of the

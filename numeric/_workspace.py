@@ -1,11 +1,12 @@
 """The buffers the dense NumPy kernels compute their forward in (``_lowering``), and the
 in-place elementwise functions they call there (``_B.ufuncs``).
 
-``workspace(like, sizes)`` gives the calling thread one (B, size) array of ``like``'s dtype for
-each entry of ``sizes`` (B = ``like.shape[0]``), the same arrays on every call with the same
-batch, sizes and dtype (the last :data:`KEPT` such sets per thread are kept), or None where the
-forward is better computed as written: arrays under :data:`MIN_BYTES`, complex or integer
-dtypes (complex-step differentiation).  A kernel uses its buffers until it returns, and kernels
+``workspace(like, sizes, values)`` gives the calling thread one (B, size) array of ``like``'s
+dtype for each entry of ``sizes`` (B = ``like.shape[0]``), the same arrays on every call with the
+same batch, sizes and dtype (the last :data:`KEPT` such sets per thread are kept, none over
+:data:`KEPT_MAX_BYTES`), or None where the forward is better computed as written: arrays under
+:data:`MIN_BYTES`, complex or integer dtypes (complex-step differentiation), arguments of
+mixed dtypes.  A kernel uses its buffers until it returns, and kernels
 on one thread never run inside each other, so kernels of equal sizes share them; other threads
 have their own.
 """
@@ -29,12 +30,21 @@ forward both ways)."""
 KEPT = 4
 """Sets of buffers each thread keeps (the least recently used one goes)."""
 
+KEPT_MAX_BYTES = 2**26
+"""A set of buffers larger than this (64 MiB together) serves its call and is not kept: a
+``Trajectory`` flattens steps × batch into one batch, whose forward would otherwise stay
+allocated on every thread that ever ran it."""
+
 _LOCAL = threading.local()
 
 
-def workspace(like: np.ndarray, sizes: tuple):
-    """The calling thread's buffers for ``sizes`` (module docstring), or None."""
+def workspace(like: np.ndarray, sizes: tuple, values: tuple = ()):
+    """The calling thread's buffers for ``sizes`` (module docstring), or None; None too when one
+    of ``values`` (the kernel's arguments) has another dtype than ``like`` (a raw kernel called
+    with mixed dtypes, e.g. a complex parameter: the expressions promote, buffers would not)."""
     if like.dtype.kind != "f" or like.ndim != 2 or like.shape[0] * max(sizes) * like.itemsize < MIN_BYTES:
+        return None
+    if any(getattr(value, "dtype", like.dtype) != like.dtype for value in values):
         return None
     key = (like.shape[0], sizes, like.dtype)
     kept = getattr(_LOCAL, "kept", None)
@@ -43,6 +53,8 @@ def workspace(like: np.ndarray, sizes: tuple):
     buffers = kept.pop(key, None)
     if buffers is None:
         buffers = tuple(np.empty((like.shape[0], size), like.dtype) for size in sizes)
+        if like.shape[0] * sum(sizes) * like.itemsize > KEPT_MAX_BYTES:
+            return buffers
         if len(kept) >= KEPT:
             del kept[next(iter(kept))]
     kept[key] = buffers  # now the most recently used

@@ -43,10 +43,28 @@ def test_the_rewritten_forward_gives_the_bits_of_the_forward_as_written(monkeypa
     compiled = numeric.compile(cell, "numpy")
     values = numeric.random_values(cell, {"n": 6, "m": 3}, batch=(5,), seed=2, dtype=dtype)
     written, rewritten = _written_and_rewritten(monkeypatch, compiled, values)
-    for again in rewritten:
+    _dense_results(compiled, numeric.random_values(cell, {"n": 6, "m": 3}, batch=(5,), seed=3, dtype=dtype))
+    for again in rewritten:  # the call on other values (the same buffers) changed no earlier result
         assert len(again) == len(written)
         for actual, expected in zip(again, written):
             assert actual.dtype == expected.dtype and np.array_equal(actual, expected)
+
+
+def test_arguments_of_mixed_dtypes_take_the_expressions(monkeypatch):
+    """A raw kernel given float64 parameters with float32 states (the checked interface refuses such
+    calls; ``CompiledCell.kernel`` does not) computes its forward as written, in the promoted
+    dtype: float32 buffers would round every pass to float32 (without the dtype check the result
+    differs from the expressions' in the last bits)."""
+    cell = cells.get("gru_torch")
+    compiled = numeric.compile(cell, "numpy")
+    states, inputs, _ = numeric.random_values(cell, {"n": 6, "m": 3}, batch=(5,), seed=2, dtype="float32")
+    _, _, params = numeric.random_values(cell, {"n": 6, "m": 3}, batch=(5,), seed=2)
+    arguments = [states["h"], inputs["x"], *[params[p.name] for p in cell.parameters]]
+    kernel = compiled.kernel("state_jacobian")
+    monkeypatch.setattr(_workspace, "MIN_BYTES", 2**62)
+    written = kernel(*arguments)
+    monkeypatch.setattr(_workspace, "MIN_BYTES", 0)
+    assert kernel(*arguments).tobytes() == written.tobytes()
 
 
 def test_every_catalogue_state_jacobian_is_rewritten():
@@ -93,6 +111,15 @@ def test_the_workspace_keeps_a_few_sets_and_refuses_what_it_does_not_serve(monke
     assert _workspace.workspace(like, (3,)) is None
 
 
+def test_a_set_over_the_cap_serves_its_call_and_is_not_kept(monkeypatch):
+    like = np.zeros((4, 8))
+    monkeypatch.setattr(_workspace, "MIN_BYTES", 0)
+    monkeypatch.setattr(_workspace, "KEPT_MAX_BYTES", like.nbytes)  # one (4, 8) float64 buffer
+    assert _workspace.workspace(like, (8,))[0] is _workspace.workspace(like, (8,))[0]
+    over = _workspace.workspace(like, (8, 8))
+    assert over is not None and over[0] is not _workspace.workspace(like, (8, 8))[0]
+
+
 def test_torch_kernels_compute_the_forward_as_written():
     assert numeric.arrays("torch").workspace(np.zeros((256, 256)), (256,)) is None
 
@@ -101,7 +128,7 @@ def test_a_line_the_rewrite_cannot_take_is_kept_and_what_reads_it_stays_correct(
     """A subscript is not elementwise: its line, and a line reading its value of unknown kind,
     run as written inside the rewritten version; the values agree with the forward as written."""
     forward = ["a = _B.sigmoid(h + b)", "c = a[:, :1] * h", "_c0 = c * a", "_c1 = 1 - a**2"]
-    lines = _lowering.lower(forward, ["return _c0, _c1"], {"h": (True, "n"), "b": (False, "n")}, "h")
+    lines = _lowering.lower(forward, ["return _c0, _c1"], {"h": (True, "n"), "b": (False, "n")}, "h", ["h", "b"])
     rewritten = lines[lines.index("else:"):]
     assert "    c = a[:, :1] * h" in rewritten and "    _c0 = c * a" in rewritten
     assert any(line.strip().startswith("_f.square(") for line in rewritten)
