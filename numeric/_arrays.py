@@ -33,7 +33,7 @@ What a namespace holds (the two back-ends agree on every name):
   products: NumPy's on two threads where it pays, see ``_parallel_products``; torch's are torch's);
 * kernel writes: ``assign_product(block, a, b)`` (block = a·b), ``add_product`` (block += a·b),
   ``fill_zero``, ``write_block_row`` and ``dense_scope`` (see ``_blockrow``);
-* the dense kernels' forward in owned buffers (``_lowering``): ``workspace(like, sizes)``, the
+* the dense kernels' forward in owned buffers (``_lowering``): ``workspace(like, sizes, values)``, the
   calling thread's (B, size) buffers or None (torch: always None), and ``ufuncs``, the in-place
   elementwise operations ``f(operands..., out=buffer)`` (see ``_workspace``);
 * ``numpy_views_of(values)``: the NumPy views of ``values`` (numbers as they are), or None where
@@ -408,7 +408,7 @@ def _torch_namespace() -> types.SimpleNamespace:
         fill_zero=lambda block: block.zero_(),
         write_block_row=write_block_row,
         dense_scope=contextlib.nullcontext,
-        workspace=lambda like, sizes: None,  # the forward as written: autograd and torch.func see every operation
+        workspace=lambda like, sizes, values: None,  # the forward as written: autograd and torch.func see every operation
         ufuncs=None,
         quietly=contextlib.nullcontext,
         numpy_views=lambda values: numpy_views_of(values) is not None,

@@ -121,7 +121,7 @@ def test_a_set_over_the_cap_serves_its_call_and_is_not_kept(monkeypatch):
 
 
 def test_torch_kernels_compute_the_forward_as_written():
-    assert numeric.arrays("torch").workspace(np.zeros((256, 256)), (256,)) is None
+    assert numeric.arrays("torch").workspace(np.zeros((256, 256)), (256,), ()) is None
 
 
 def test_a_line_the_rewrite_cannot_take_is_kept_and_what_reads_it_stays_correct(monkeypatch):
