@@ -44,17 +44,13 @@ Layout decisions (measured at B = n = 256 on a 2-core machine):
   (:func:`_scratch_terms`), then copied out
   with streaming stores (``_streaming``), which skip reading the destination lines before
   writing them; the same sums bit for bit.  GRU block row at B = n = 256, one thread, CPU
-  minima side by side (``benchmarks/kernels.py --phases``, load 4 on 2 cores): 7.3 against
-  8.5 ms (float64), 4.0 against 4.2 ms (float32); the fill 4.3 and 1.8 ms.
+  minima side by side (``benchmarks/kernels.py --phases``, quiet machine): 5.39 against
+  8.92 ms (float64), 2.76 against 4.61 ms (float32); the fill 5.61 and 2.15 ms.
 
-The first call on a machine compiles the kernel: 9.2 CPU seconds per dtype here
-(``benchmarks/cold_start.py``; 30 s of wall time on the machine loaded tenfold); the streamed
-path doubled the parallel kernel's share, 8.3 → 16.3 CPU seconds (float64, fresh cache, one
-thread; the serial kernels are unchanged).  Later processes
-load it from the cache: 0.86 CPU seconds for the first dense Jacobian, nearly all of it numba's
-own start-up (importing numba, 0.23 s; loading its typing and lowering registries, which import
-``scipy.linalg``; then the cached code).  The back-ends import this module (and so numba) on
-first use, so ``import numeric`` does not import numba.
+The first call on a machine compiles the kernels (``benchmarks/cold_start.py`` measures it; the
+streamed path doubled the parallel kernel's share); later processes load them from the cache, the
+first dense Jacobian costing mostly numba's own start-up (the README gives both).  The back-ends
+import this module (and so numba) on first use, so ``import numeric`` does not import numba.
 """
 
 from __future__ import annotations
