@@ -32,8 +32,10 @@ directories (named by 16 hex digits, never another name) not used for :data:`PRU
 A directory another process is using was marked when that process began using it, so it is
 kept unless that process has run for :data:`PRUNE_DAYS` days; a removal is first a rename to a
 name no process looks for, then a deletion that ignores errors (one left unfinished is finished
-by the next pruning), so it never fails a process nor leaves a half-deleted key in use.  Nothing
-else in the root is touched.
+by the next pruning), so it never fails a process nor leaves a half-deleted key in use; a
+directory marked while it was being renamed away is renamed back.  Nothing else in the root is
+touched (symbolic links neither), and nothing at all under ``NUMBA_CACHE_DIR``, which is the
+user's and other programs' too.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ def cache_directory() -> Path:
     else:
         root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gatejac" / "numba"
     directory = root / _own_key()
-    _claim(directory)
+    _claim(directory, prunes=not os.environ.get("NUMBA_CACHE_DIR"))  # numba's own directory is the user's
     return directory
 
 
@@ -94,14 +96,15 @@ def source_key(package: Path) -> str:
 
 
 @functools.cache
-def _claim(directory: Path) -> None:
-    """Mark ``directory`` used; when it is new, create it and prune its old siblings (module
-    docstring).  An unwritable location is left to numba's fallback."""
+def _claim(directory: Path, prunes: bool) -> None:
+    """Mark ``directory`` used; when it is new, create it and (``prunes``: the root is gatejac's
+    own, not ``NUMBA_CACHE_DIR``, where other programs keep their caches) prune its old siblings
+    (module docstring).  An unwritable location is left to numba's fallback."""
     try:
         new = not directory.is_dir()
         directory.mkdir(parents=True, exist_ok=True)
         (directory / _USED).touch()
-        if new:
+        if new and prunes:
             prune(directory.parent, keep=directory.name)
     except OSError:
         pass
@@ -115,20 +118,27 @@ def prune(root: Path, keep: str, days: float = PRUNE_DAYS) -> list[str]:
     for entry in root.iterdir():
         if _LEFT_OVER.fullmatch(entry.name):  # a removal another process did not finish
             shutil.rmtree(entry, ignore_errors=True)
-        if entry.name == keep or not _KEY_NAME.fullmatch(entry.name):
+        if entry.name == keep or not _KEY_NAME.fullmatch(entry.name) or entry.is_symlink():
             continue
         try:
-            marker = entry / _USED
-            used = (marker if marker.exists() else entry).stat().st_mtime
-            if used > limit:
+            if _last_use(entry) > limit:
                 continue
             doomed = entry.with_name(f"{entry.name}.pruned-{os.getpid()}")
             entry.rename(doomed)  # from here on no process finds it under its key
+            if _last_use(doomed) > limit:  # a process claimed it meanwhile: give it back
+                doomed.rename(entry)
+                continue
         except OSError:
             continue
         shutil.rmtree(doomed, ignore_errors=True)
         removed.append(entry.name)
     return removed
+
+
+def _last_use(directory: Path) -> float:
+    """The time stamp of ``directory``'s ``last-used`` file, or of the directory where it has none."""
+    marker = directory / _USED
+    return (marker if marker.exists() else directory).stat().st_mtime
 
 
 @contextlib.contextmanager

@@ -219,3 +219,33 @@ def test_an_unwritable_root_is_left_to_numba(clean_environment, tmp_path):
     blocker.write_text("not a directory")
     clean_environment.setenv("GATEJAC_CACHE_DIR", str(blocker))
     assert _numba_cache.cache_directory() == blocker / "numba" / KEY  # no error
+
+
+def test_numbas_own_cache_directory_is_never_pruned(clean_environment, tmp_path):
+    """Under ``NUMBA_CACHE_DIR`` (the user's numba cache, shared with other programs) a new key
+    directory prunes nothing, however old its 16-hex-digit siblings."""
+    clean_environment.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba-own"))
+    old = _key_directory(tmp_path / "numba-own", "0123456789abcdef", 400)
+    assert _numba_cache.cache_directory() == tmp_path / "numba-own" / KEY
+    assert old.exists()
+
+
+def test_a_key_directory_claimed_while_it_is_renamed_away_is_given_back(tmp_path, monkeypatch):
+    """A process that marks an old key directory between the pruner's look and its rename (an old
+    checkout starting) finds it again under its key; a symbolic link is never followed."""
+    root = tmp_path / "numba"
+    current = _key_directory(root, "aaaaaaaaaaaaaaaa", 0)
+    claimed = _key_directory(root, "bbbbbbbbbbbbbbbb", 90)
+    (root / "cccccccccccccccc").symlink_to(_key_directory(tmp_path / "elsewhere", "dddddddddddddddd", 90))
+    real = Path.rename
+
+    def rename(self, target):
+        moved = real(self, target)
+        if self.name == claimed.name:
+            (Path(target) / "last-used").touch()  # the other process's mark lands on the moved directory
+        return moved
+
+    monkeypatch.setattr(Path, "rename", rename)
+    assert _numba_cache.prune(root, keep=current.name) == []
+    assert claimed.exists() and (root / "cccccccccccccccc").is_symlink()
+    assert (tmp_path / "elsewhere" / "dddddddddddddddd").exists()
